@@ -1,0 +1,25 @@
+//! The contract between mintmark's components.
+//!
+//! Everything the beacon, the edge worker and the collector must agree on
+//! lives here, once: what a batch looks like on the wire and how big it may
+//! be ([`wire`]), how an IP address loses its identifying bits ([`ip`]),
+//! which pages belong to the store ([`scope`]), how a visitor's opt-in is
+//! carried ([`consent`]) and how the collector knows a batch came from our
+//! edge ([`signing`]).
+//!
+//! The crate builds for `wasm32-unknown-unknown` and native. With default
+//! features off it is only [`ip`] and [`scope`], which is what the beacon
+//! needs and can afford.
+
+pub mod ip;
+pub mod scope;
+
+#[cfg(feature = "wire")]
+pub mod wire;
+
+#[cfg(feature = "crypto")]
+pub mod consent;
+#[cfg(feature = "crypto")]
+pub mod keys;
+#[cfg(feature = "crypto")]
+pub mod signing;

@@ -1,0 +1,250 @@
+//! Store scope: which pages belong to the store.
+//!
+//! Tracking exists only inside the scope. The beacon asks [`StoreScope::contains`]
+//! before it does anything, the edge asks again for every event's page URL, and
+//! the referrer is checked against the same scope to tell an entry from outside
+//! the store (which starts a new session) from navigation within it.
+//!
+//! A scope is a set of origins and a set of path prefixes; a URL is in scope
+//! when both match. Prefixes match on whole segments: `/store` covers `/store`,
+//! `/store/` and `/store/cart`, never `/storefront`. Anything odd (userinfo,
+//! dot segments, a URL that does not parse) is out of scope: when in doubt,
+//! do not track.
+//!
+//! This module has no dependencies so the beacon can afford it.
+
+use std::string::String;
+use std::vec::Vec;
+
+/// Origins and path prefixes that make up the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
+pub struct StoreScope {
+    /// `scheme://host[:port]`, e.g. `https://shop.example.gov`.
+    pub origins: Vec<String>,
+    /// Path prefixes, e.g. `/store`. A trailing slash is ignored.
+    pub path_prefixes: Vec<String>,
+}
+
+/// The two parts of an absolute http(s) URL that scope cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// Lowercased scheme and host, default port removed.
+    pub origin: String,
+    /// Path without query or fragment; `/` when empty.
+    pub path: &'a str,
+}
+
+impl StoreScope {
+    pub fn new<O, P>(origins: O, path_prefixes: P) -> Self
+    where
+        O: IntoIterator,
+        O::Item: Into<String>,
+        P: IntoIterator,
+        P::Item: Into<String>,
+    {
+        StoreScope {
+            origins: origins.into_iter().map(Into::into).collect(),
+            path_prefixes: path_prefixes.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// True when `url` (absolute) is a store page.
+    pub fn contains(&self, url: &str) -> bool {
+        match split_url(url) {
+            Some(parts) => self.has_origin(&parts.origin) && self.has_path(parts.path),
+            None => false,
+        }
+    }
+
+    /// True when `origin` (`scheme://host[:port]`) is one of the store's.
+    pub fn has_origin(&self, origin: &str) -> bool {
+        let Some(wanted) = split_url(origin).map(|p| p.origin) else {
+            return false;
+        };
+        self.origins
+            .iter()
+            .filter_map(|o| split_url(o))
+            .any(|o| o.origin == wanted)
+    }
+
+    /// True when `path` lies under one of the prefixes, on a segment boundary.
+    pub fn has_path(&self, path: &str) -> bool {
+        if has_dot_segment(path) {
+            return false;
+        }
+        self.path_prefixes.iter().any(|prefix| {
+            let prefix = prefix.trim_end_matches('/');
+            if prefix.is_empty() {
+                return path.starts_with('/');
+            }
+            match path.strip_prefix(prefix) {
+                Some(rest) => rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            }
+        })
+    }
+
+    /// True when the scope could ever match something: at least one origin
+    /// and one prefix. Components refuse to start with an empty scope.
+    pub fn is_usable(&self) -> bool {
+        !self.origins.is_empty()
+            && !self.path_prefixes.is_empty()
+            && self.origins.iter().all(|o| split_url(o).is_some())
+            && self.path_prefixes.iter().all(|p| p.starts_with('/'))
+    }
+}
+
+/// Splits an absolute http(s) URL into origin and path, or `None` for
+/// anything that is not one (relative, other scheme, userinfo, bad port).
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port: u16 = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = split_host_port(authority)?;
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) {
+        return None;
+    }
+    let mut origin = scheme;
+    origin.push_str("://");
+    origin.push_str(&host.to_ascii_lowercase());
+    if let Some(port) = port.filter(|&p| p != default_port) {
+        origin.push(':');
+        origin.push_str(&port.to_string());
+    }
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let path = if path_end == 0 { "/" } else { &tail[..path_end] };
+    Some(UrlParts { origin, path })
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    // Bracketed IPv6 literal: the colons inside are not a port separator.
+    let (host, after) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        (&authority[..=close], &authority[close + 1..])
+    } else {
+        match authority.find(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        }
+    };
+    if after.is_empty() {
+        return Some((host, None));
+    }
+    let port = after.strip_prefix(':')?;
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((host, Some(port.parse().ok()?)))
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|seg| seg == "." || seg == ".." || seg.eq_ignore_ascii_case("%2e") || seg.eq_ignore_ascii_case("%2e%2e"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> StoreScope {
+        StoreScope::new(["https://shop.example.gov"], ["/store"])
+    }
+
+    #[test]
+    fn prefix_matches_whole_segments_only() {
+        let s = store();
+        assert!(s.contains("https://shop.example.gov/store"));
+        assert!(s.contains("https://shop.example.gov/store/"));
+        assert!(s.contains("https://shop.example.gov/store/cart?x=1#top"));
+        assert!(s.contains("https://shop.example.gov/store?q=shoes"));
+        assert!(!s.contains("https://shop.example.gov/storefront"));
+        assert!(!s.contains("https://shop.example.gov/storefront/cart"));
+        assert!(!s.contains("https://shop.example.gov/"));
+        assert!(!s.contains("https://shop.example.gov/about/store"));
+        assert!(!s.contains("https://shop.example.gov"));
+    }
+
+    #[test]
+    fn trailing_slash_in_prefix_is_ignored() {
+        let s = StoreScope::new(["https://shop.example.gov"], ["/store/"]);
+        assert!(s.contains("https://shop.example.gov/store"));
+        assert!(s.contains("https://shop.example.gov/store/x"));
+        assert!(!s.contains("https://shop.example.gov/storex"));
+    }
+
+    #[test]
+    fn origin_must_match_exactly_modulo_case_and_default_port() {
+        let s = store();
+        assert!(s.contains("HTTPS://Shop.Example.GOV/store/x"));
+        assert!(s.contains("https://shop.example.gov:443/store/x"));
+        assert!(!s.contains("http://shop.example.gov/store/x"));
+        assert!(!s.contains("https://shop.example.gov:8443/store/x"));
+        assert!(!s.contains("https://evil.example.gov/store/x"));
+        assert!(!s.contains("https://shop.example.gov.evil.com/store/x"));
+        assert!(!s.contains("https://other.org/store"));
+    }
+
+    #[test]
+    fn non_default_ports_are_part_of_the_origin() {
+        let s = StoreScope::new(["http://127.0.0.1:8080"], ["/store"]);
+        assert!(s.contains("http://127.0.0.1:8080/store/x"));
+        assert!(!s.contains("http://127.0.0.1:8081/store/x"));
+        assert!(!s.contains("http://127.0.0.1/store/x"));
+        assert!(s.has_origin("http://127.0.0.1:8080"));
+        assert!(!s.has_origin("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn odd_urls_are_out_of_scope() {
+        let s = store();
+        for url in [
+            "",
+            "/store/x",
+            "store/x",
+            "ftp://shop.example.gov/store",
+            "javascript:alert(1)",
+            "https://user@shop.example.gov/store",
+            "https://shop.example.gov@evil.com/store",
+            "https://shop.example.gov:/store",
+            "https://shop.example.gov:99999x/store",
+            "https://shop.example.gov/store/../admin",
+            "https://shop.example.gov/store/%2e%2e/admin",
+            "https:///store",
+        ] {
+            assert!(!s.contains(url), "{url:?} must be out of scope");
+        }
+    }
+
+    #[test]
+    fn ipv6_literal_origins() {
+        let s = StoreScope::new(["http://[::1]:8080"], ["/store"]);
+        assert!(s.contains("http://[::1]:8080/store"));
+        assert!(!s.contains("http://[::1]:8081/store"));
+    }
+
+    #[test]
+    fn several_origins_and_prefixes() {
+        let s = StoreScope::new(["https://a.example", "https://b.example"], ["/store", "/checkout"]);
+        assert!(s.contains("https://b.example/checkout/pay"));
+        assert!(s.contains("https://a.example/store"));
+        assert!(!s.contains("https://a.example/blog"));
+    }
+
+    #[test]
+    fn usable_scope_needs_origin_and_prefix() {
+        assert!(store().is_usable());
+        assert!(!StoreScope::default().is_usable());
+        assert!(!StoreScope::new(["https://a.example"], Vec::<String>::new()).is_usable());
+        assert!(!StoreScope::new(["not a url"], ["/store"]).is_usable());
+        assert!(!StoreScope::new(["https://a.example"], ["store"]).is_usable());
+    }
+}

@@ -1,0 +1,460 @@
+//! Wire types and their limits.
+//!
+//! Two messages cross a network: [`BeaconBatch`] from the browser to the edge,
+//! and [`EdgeBatch`] from the edge to the collector. Both are JSON. Each has a
+//! `validate` that the receiver runs before it trusts anything; the limits
+//! are constants here so every component enforces the same numbers.
+//!
+//! An [`EdgeBatch`] also carries the tier decision, and its `validate` checks
+//! the tier invariants of DESIGN.md a second time, after the edge: only
+//! Tier 3 may carry an identity or a full IP, and only visitors with cookies
+//! have a session.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ip;
+
+/// Largest beacon body the edge reads.
+pub const MAX_BEACON_BYTES: usize = 64 * 1024;
+/// Largest edge batch the collector reads (beacon body plus what the edge adds).
+pub const MAX_EDGE_BYTES: usize = 96 * 1024;
+/// Events in one batch.
+pub const MAX_EVENTS: usize = 100;
+pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_TITLE_LEN: usize = 512;
+pub const MAX_SHORT_LEN: usize = 128;
+pub const MAX_USER_AGENT_LEN: usize = 512;
+pub const MAX_PROPS: usize = 20;
+pub const WIRE_VERSION: u8 = 1;
+
+/// What happened on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Pageview,
+    Download,
+    Outbound,
+    Search,
+    ProductView,
+    AddToCart,
+    RemoveFromCart,
+    CheckoutStart,
+    Purchase,
+    Custom,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Pageview => "pageview",
+            EventKind::Download => "download",
+            EventKind::Outbound => "outbound",
+            EventKind::Search => "search",
+            EventKind::ProductView => "product_view",
+            EventKind::AddToCart => "add_to_cart",
+            EventKind::RemoveFromCart => "remove_from_cart",
+            EventKind::CheckoutStart => "checkout_start",
+            EventKind::Purchase => "purchase",
+            EventKind::Custom => "custom",
+        }
+    }
+}
+
+/// One event as the beacon sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeaconEvent {
+    /// 128 random bits as 32 lowercase hex digits; the idempotency key.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// Unix milliseconds on the browser's clock.
+    pub ts: u64,
+    /// Absolute URL of the page the event happened on.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Download or outbound destination, or search term.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Bounded page-supplied properties (custom and commerce events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub props: Vec<(String, PropValue)>,
+}
+
+/// A property value: the only two shapes a page may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PropValue {
+    Num(f64),
+    Str(String),
+}
+
+/// Device and browser facts, sent once per batch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageContext {
+    #[serde(default)]
+    pub screen_width: u16,
+    #[serde(default)]
+    pub screen_height: u16,
+    #[serde(default)]
+    pub color_depth: u8,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub time_zone: String,
+    /// Network Information API `effectiveType`, where the browser has it.
+    #[serde(default)]
+    pub connection_type: String,
+    /// Network Information API `downlink` in Mbit/s, where the browser has it.
+    #[serde(default)]
+    pub downlink_mbps: f32,
+}
+
+/// What the beacon POSTs to the edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeaconBatch {
+    pub v: u8,
+    /// `navigator.cookieEnabled`; false makes the visitor anonymous.
+    pub cookies: bool,
+    #[serde(default)]
+    pub context: PageContext,
+    pub events: Vec<BeaconEvent>,
+}
+
+/// The privacy tier of a batch (DESIGN.md, "Tiers and identity").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Cookies disabled: no identifier at all.
+    Anonymous,
+    /// The default: a session cookie, truncated IP.
+    Tier2,
+    /// Valid opt-in consent: persistent visitor id, customer, full IP.
+    Tier3,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Anonymous => "anonymous",
+            Tier::Tier2 => "tier2",
+            Tier::Tier3 => "tier3",
+        }
+    }
+}
+
+/// Who an opted-in visitor is. Exists only on Tier 3 batches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The persistent cookie's random id.
+    pub visitor_id: String,
+    pub customer_ref: String,
+    pub consent_source: crate::consent::OptInSource,
+    pub policy_version: u32,
+}
+
+/// What the edge forwards to the collector, signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeBatch {
+    pub v: u8,
+    /// Unix milliseconds on the edge's clock.
+    pub received_at: u64,
+    pub tier: Tier,
+    /// Session cookie value; absent for anonymous visitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Present exactly when `tier` is Tier 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    /// Truncated unless Tier 3.
+    pub ip: String,
+    pub user_agent: String,
+    #[serde(default)]
+    pub context: PageContext,
+    pub events: Vec<BeaconEvent>,
+}
+
+/// Why a batch was refused. `reason()` is the stable label for metrics and
+/// error bodies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("body is {0} bytes, over the limit")]
+    TooLarge(usize),
+    #[error("body is not a valid batch: {0}")]
+    Malformed(String),
+    #[error("unsupported wire version {0}")]
+    Version(u8),
+    #[error("batch has no events")]
+    Empty,
+    #[error("batch has more than {MAX_EVENTS} events")]
+    TooManyEvents,
+    #[error("event {index}: {what}")]
+    BadEvent { index: usize, what: &'static str },
+    #[error("field {0} too long")]
+    FieldTooLong(&'static str),
+    #[error("tier invariant violated: {0}")]
+    TierViolation(&'static str),
+}
+
+impl WireError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::TooLarge(_) => "too_large",
+            WireError::Malformed(_) => "malformed",
+            WireError::Version(_) => "bad_version",
+            WireError::Empty => "empty",
+            WireError::TooManyEvents => "too_many_events",
+            WireError::BadEvent { .. } => "bad_event",
+            WireError::FieldTooLong(_) => "field_too_long",
+            WireError::TierViolation(_) => "tier_violation",
+        }
+    }
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8], limit: usize) -> Result<T, WireError> {
+    if body.len() > limit {
+        return Err(WireError::TooLarge(body.len()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let mut msg = e.to_string();
+        msg.truncate(160);
+        WireError::Malformed(msg)
+    })
+}
+
+fn check_len(value: &str, max: usize, field: &'static str) -> Result<(), WireError> {
+    if value.len() > max {
+        Err(WireError::FieldTooLong(field))
+    } else {
+        Ok(())
+    }
+}
+
+/// True for 32 lowercase hex digits: the shape of every random id we mint.
+pub fn is_id128(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn validate_events(events: &[BeaconEvent]) -> Result<(), WireError> {
+    if events.is_empty() {
+        return Err(WireError::Empty);
+    }
+    if events.len() > MAX_EVENTS {
+        return Err(WireError::TooManyEvents);
+    }
+    for (index, e) in events.iter().enumerate() {
+        let bad = |what| WireError::BadEvent { index, what };
+        if !is_id128(&e.id) {
+            return Err(bad("id must be 32 lowercase hex digits"));
+        }
+        check_len(&e.url, MAX_URL_LEN, "url")?;
+        if crate::scope::split_url(&e.url).is_none() {
+            return Err(bad("url must be an absolute http(s) URL"));
+        }
+        check_len(e.referrer.as_deref().unwrap_or(""), MAX_URL_LEN, "referrer")?;
+        check_len(e.title.as_deref().unwrap_or(""), MAX_TITLE_LEN, "title")?;
+        check_len(e.target.as_deref().unwrap_or(""), MAX_URL_LEN, "target")?;
+        if e.props.len() > MAX_PROPS {
+            return Err(bad("too many props"));
+        }
+        for (k, v) in &e.props {
+            check_len(k, 40, "prop key")?;
+            match v {
+                PropValue::Str(s) => check_len(s, MAX_SHORT_LEN * 2, "prop value")?,
+                PropValue::Num(n) if !n.is_finite() => return Err(bad("prop number must be finite")),
+                PropValue::Num(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PageContext {
+    fn validate(&self) -> Result<(), WireError> {
+        check_len(&self.language, 35, "language")?;
+        check_len(&self.time_zone, 64, "time_zone")?;
+        check_len(&self.connection_type, 16, "connection_type")?;
+        if !self.downlink_mbps.is_finite() || self.downlink_mbps < 0.0 {
+            return Err(WireError::Malformed("downlink_mbps must be a finite, non-negative number".into()));
+        }
+        Ok(())
+    }
+}
+
+impl BeaconBatch {
+    /// Parses and validates a beacon body.
+    pub fn from_json(body: &[u8]) -> Result<BeaconBatch, WireError> {
+        let batch: BeaconBatch = parse_json(body, MAX_BEACON_BYTES)?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    pub fn validate(&self) -> Result<(), WireError> {
+        if self.v != WIRE_VERSION {
+            return Err(WireError::Version(self.v));
+        }
+        self.context.validate()?;
+        validate_events(&self.events)
+    }
+}
+
+impl EdgeBatch {
+    /// Parses and validates an edge batch, tier invariants included.
+    pub fn from_json(body: &[u8]) -> Result<EdgeBatch, WireError> {
+        let batch: EdgeBatch = parse_json(body, MAX_EDGE_BYTES)?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    pub fn validate(&self) -> Result<(), WireError> {
+        if self.v != WIRE_VERSION {
+            return Err(WireError::Version(self.v));
+        }
+        check_len(&self.user_agent, MAX_USER_AGENT_LEN, "user_agent")?;
+        self.context.validate()?;
+        validate_events(&self.events)?;
+        ip::parse(&self.ip).map_err(|_| WireError::Malformed("ip is not an address".into()))?;
+        if let Some(s) = &self.session_id {
+            if !is_id128(s) {
+                return Err(WireError::Malformed("session_id must be 32 lowercase hex digits".into()));
+            }
+        }
+        match (self.tier, &self.identity) {
+            (Tier::Tier3, None) => return Err(WireError::TierViolation("tier3 batch without identity")),
+            (Tier::Tier3, Some(id)) => {
+                if !is_id128(&id.visitor_id) {
+                    return Err(WireError::Malformed("visitor_id must be 32 lowercase hex digits".into()));
+                }
+                check_len(&id.customer_ref, MAX_SHORT_LEN, "customer_ref")?;
+                if id.customer_ref.is_empty() {
+                    return Err(WireError::Malformed("customer_ref is empty".into()));
+                }
+            }
+            (_, Some(_)) => return Err(WireError::TierViolation("identity on a batch below tier3")),
+            (_, None) => {}
+        }
+        if self.tier != Tier::Tier3 && !ip::is_truncated(&self.ip) {
+            return Err(WireError::TierViolation("full IP on a batch below tier3"));
+        }
+        if self.tier == Tier::Anonymous && self.session_id.is_some() {
+            return Err(WireError::TierViolation("session id on an anonymous batch"));
+        }
+        if self.tier != Tier::Anonymous && self.session_id.is_none() {
+            return Err(WireError::TierViolation("cookie tier without a session id"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    fn event() -> BeaconEvent {
+        BeaconEvent {
+            id: ID.into(),
+            kind: EventKind::Pageview,
+            ts: 1_800_000_000_000,
+            url: "https://shop.example.gov/store/".into(),
+            referrer: None,
+            title: Some("Store".into()),
+            target: None,
+            props: vec![],
+        }
+    }
+
+    fn edge(tier: Tier, ip: &str) -> EdgeBatch {
+        EdgeBatch {
+            v: 1,
+            received_at: 1_800_000_000_000,
+            tier,
+            session_id: (tier != Tier::Anonymous).then(|| ID.to_string()),
+            identity: (tier == Tier::Tier3).then(|| Identity {
+                visitor_id: ID.into(),
+                customer_ref: "cust-1".into(),
+                consent_source: crate::consent::OptInSource::Registration,
+                policy_version: 1,
+            }),
+            ip: ip.into(),
+            user_agent: "Mozilla/5.0".into(),
+            context: PageContext::default(),
+            events: vec![event()],
+        }
+    }
+
+    #[test]
+    fn beacon_json_round_trip() {
+        let json = br#"{"v":1,"cookies":true,"context":{"screen_width":1920,"language":"en-US"},
+            "events":[{"id":"0123456789abcdef0123456789abcdef","type":"pageview","ts":1,"url":"https://a.example/store","props":[["k","v"],["n",2]]}]}"#;
+        let b = BeaconBatch::from_json(json).unwrap();
+        assert_eq!(b.context.screen_width, 1920);
+        assert_eq!(b.events[0].props[1], ("n".into(), PropValue::Num(2.0)));
+    }
+
+    #[test]
+    fn beacon_rejects_bad_input_with_reasons() {
+        let too_big = vec![b' '; MAX_BEACON_BYTES + 1];
+        assert_eq!(BeaconBatch::from_json(&too_big).unwrap_err().reason(), "too_large");
+        assert_eq!(BeaconBatch::from_json(b"{").unwrap_err().reason(), "malformed");
+        assert_eq!(BeaconBatch::from_json(br#"{"v":1,"cookies":true,"events":[]}"#).unwrap_err().reason(), "empty");
+        assert_eq!(BeaconBatch::from_json(br#"{"v":9,"cookies":true,"events":[]}"#).unwrap_err().reason(), "bad_version");
+        // Unknown fields are refused: a page cannot smuggle an "email" in.
+        let smuggled = br#"{"v":1,"cookies":true,"email":"a@b.c","events":[]}"#;
+        assert_eq!(BeaconBatch::from_json(smuggled).unwrap_err().reason(), "malformed");
+        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![event()] };
+        b.events[0].id = "not-hex".into();
+        assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
+        b.events[0] = event();
+        b.events[0].url = "/relative".into();
+        assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
+        b.events[0] = event();
+        b.events[0].title = Some("x".repeat(MAX_TITLE_LEN + 1));
+        assert_eq!(b.validate().unwrap_err().reason(), "field_too_long");
+        b.events = vec![event(); MAX_EVENTS + 1];
+        assert_eq!(b.validate().unwrap_err().reason(), "too_many_events");
+    }
+
+    #[test]
+    fn edge_batch_tier_invariants() {
+        assert_eq!(edge(Tier::Tier2, "203.0.113.0").validate(), Ok(()));
+        assert_eq!(edge(Tier::Anonymous, "203.0.113.0").validate(), Ok(()));
+        assert_eq!(edge(Tier::Tier3, "203.0.113.77").validate(), Ok(()));
+        // Full IP below Tier 3.
+        assert_eq!(edge(Tier::Tier2, "203.0.113.77").validate().unwrap_err().reason(), "tier_violation");
+        assert_eq!(edge(Tier::Anonymous, "2001:db8:abcd::1").validate().unwrap_err().reason(), "tier_violation");
+        assert_eq!(edge(Tier::Tier2, "::ffff:203.0.113.0").validate().unwrap_err().reason(), "tier_violation");
+        // Identity below Tier 3.
+        let mut b = edge(Tier::Tier2, "203.0.113.0");
+        b.identity = edge(Tier::Tier3, "1.2.3.4").identity;
+        assert_eq!(b.validate().unwrap_err().reason(), "tier_violation");
+        // Tier 3 without identity.
+        let mut b = edge(Tier::Tier3, "203.0.113.7");
+        b.identity = None;
+        assert_eq!(b.validate().unwrap_err().reason(), "tier_violation");
+        // Session on anonymous, none on Tier 2.
+        let mut b = edge(Tier::Anonymous, "203.0.113.0");
+        b.session_id = Some(ID.into());
+        assert_eq!(b.validate().unwrap_err().reason(), "tier_violation");
+        let mut b = edge(Tier::Tier2, "203.0.113.0");
+        b.session_id = None;
+        assert_eq!(b.validate().unwrap_err().reason(), "tier_violation");
+    }
+
+    #[test]
+    fn edge_batch_json_round_trip() {
+        let b = edge(Tier::Tier3, "203.0.113.77");
+        let json = serde_json::to_vec(&b).unwrap();
+        assert_eq!(EdgeBatch::from_json(&json).unwrap(), b);
+        let t2 = serde_json::to_string(&edge(Tier::Tier2, "203.0.113.0")).unwrap();
+        assert!(!t2.contains("identity"), "no identity key at all below tier3: {t2}");
+    }
+}
