@@ -1,1 +1,264 @@
+//! The one configuration file.
+//!
+//! Every component reads the same TOML file (`config/mintmark.example.toml`
+//! documents each key). Values are layered, last wins:
+//!
+//! 1. the file given by `--config` / `MINTMARK_CONFIG`;
+//! 2. the secrets file it names in `secrets_file` (relative to it), which
+//!    holds the `[keys]` section and is never committed;
+//! 3. environment variables `MINTMARK_<SECTION>__<KEY>`, e.g.
+//!    `MINTMARK_COLLECTOR__LISTEN=127.0.0.1:9000`.
+//!
+//! The edge worker cannot read files; [`Config::edge_settings`] and
+//! [`Config::edge_secrets`] turn this config into its vars and secrets.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use mintmark_protocol::keys::{KeyError, KeyRing};
+use mintmark_protocol::scope::StoreScope;
+use mintmark_protocol::settings::EdgeSettings;
+use serde::{Deserialize, Serialize};
+
+mod secrets;
+pub use secrets::{ensure_secrets_file, generate_secrets_toml};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config is invalid: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("config: {0}")]
+    Check(String),
+    #[error("config [keys]: {0}")]
+    Keys(#[from] KeyError),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Secrets file layered over this one, relative to this file.
+    #[serde(default)]
+    pub secrets_file: Option<PathBuf>,
+    pub store: StoreSection,
+    #[serde(default)]
+    pub edge: EdgeSection,
+    #[serde(default)]
+    pub collector: CollectorSection,
+    #[serde(default)]
+    pub clickhouse: ClickHouseSection,
+    #[serde(default)]
+    pub dashboards: DashboardsSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `scheme://host[:port]` of the store.
+    pub origins: Vec<String>,
+    /// Path prefixes that are the store, e.g. `/store`.
+    pub path_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeSection {
+    pub beacon_path: String,
+    pub collector_url: String,
+    pub cookie_path: String,
+    pub consent_cookie: String,
+    pub session_cookie: String,
+    pub visitor_cookie: String,
+    pub session_idle_minutes: u64,
+    pub visitor_max_age_days: u64,
+    /// Local runs only: header carrying the client IP when there is no
+    /// platform `CF-Connecting-IP`.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for EdgeSection {
+    fn default() -> Self {
+        EdgeSection {
+            beacon_path: "/store/_mm/collect".into(),
+            collector_url: "http://127.0.0.1:8091/ingest".into(),
+            cookie_path: "/store".into(),
+            consent_cookie: "mm_consent".into(),
+            session_cookie: "mm_sid".into(),
+            visitor_cookie: "mm_vid".into(),
+            session_idle_minutes: 30,
+            visitor_max_age_days: 365,
+            client_ip_header: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSection {
+    pub listen: SocketAddr,
+    /// Allowed distance between the edge's signing time and ours.
+    pub signature_window_secs: u64,
+}
+
+impl Default for CollectorSection {
+    fn default() -> Self {
+        CollectorSection { listen: "127.0.0.1:8091".parse().unwrap(), signature_window_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseSection {
+    /// HTTP interface.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    /// Prefix for the project's databases (`t2`, `t3`, `ledger`): lets tests
+    /// and several deployments share one server.
+    pub database_prefix: String,
+}
+
+impl Default for ClickHouseSection {
+    fn default() -> Self {
+        ClickHouseSection {
+            url: "http://127.0.0.1:8123".into(),
+            user: "default".into(),
+            password: String::new(),
+            database_prefix: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardsSection {
+    pub listen: SocketAddr,
+}
+
+impl Default for DashboardsSection {
+    fn default() -> Self {
+        DashboardsSection { listen: "127.0.0.1:8092".parse().unwrap() }
+    }
+}
+
+/// One key as written in TOML: `{ id = "k1", secret = "<hex>" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    pub id: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSection {
+    /// Edge → collector batch signing; first signs, all verify.
+    pub edge_signing: Vec<KeyEntry>,
+    /// Consent tokens; first mints, all verify.
+    pub consent: Vec<KeyEntry>,
+}
+
+fn ring(entries: &[KeyEntry]) -> Result<KeyRing, KeyError> {
+    KeyRing::parse(entries.iter().map(|k| (k.id.as_str(), k.secret.as_str())))
+}
+
+impl Config {
+    /// Loads `path`, its secrets file and the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, Env::prefixed("MINTMARK_").split("__"))
+    }
+
+    fn load_with_env(path: &Path, env: Env) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut figment = Figment::from(Toml::string(&text));
+        let secrets: Option<PathBuf> = figment.extract_inner("secrets_file").ok();
+        if let Some(rel) = secrets {
+            let secrets_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let secrets_text = std::fs::read_to_string(&secrets_path)
+                .map_err(|source| ConfigError::Read { path: secrets_path, source })?;
+            figment = figment.merge(Toml::string(&secrets_text));
+        }
+        // MINTMARK_CONFIG names the file; it is not a key of it.
+        let env = env.ignore(&["config"]);
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses a config from a string (tests, generated configs).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Toml::string(text)).extract().map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !self.scope().is_usable() {
+            return Err(ConfigError::Check(
+                "[store] needs at least one origin (scheme://host[:port]) and one path prefix starting with '/'".into(),
+            ));
+        }
+        let e = &self.edge;
+        if !self.scope().has_path(&e.beacon_path) {
+            return Err(ConfigError::Check(format!(
+                "edge.beacon_path {:?} must lie inside the store path so the browser sends the store's cookies with beacons",
+                e.beacon_path
+            )));
+        }
+        if !self.scope().has_path(&e.cookie_path) {
+            return Err(ConfigError::Check(format!("edge.cookie_path {:?} must lie inside the store path", e.cookie_path)));
+        }
+        if e.session_idle_minutes == 0 || e.visitor_max_age_days == 0 {
+            return Err(ConfigError::Check("edge.session_idle_minutes and edge.visitor_max_age_days must be positive".into()));
+        }
+        Ok(())
+    }
+
+    pub fn scope(&self) -> StoreScope {
+        StoreScope::new(self.store.origins.iter().cloned(), self.store.path_prefixes.iter().cloned())
+    }
+
+    /// Keys that sign and verify edge → collector batches.
+    pub fn edge_signing_keys(&self) -> Result<KeyRing, ConfigError> {
+        Ok(ring(&self.keys.edge_signing)?)
+    }
+
+    /// Keys that mint and verify consent tokens.
+    pub fn consent_keys(&self) -> Result<KeyRing, ConfigError> {
+        Ok(ring(&self.keys.consent)?)
+    }
+
+    /// The worker's `EDGE_CONFIG` var.
+    pub fn edge_settings(&self) -> EdgeSettings {
+        let e = &self.edge;
+        EdgeSettings {
+            scope: self.scope(),
+            beacon_path: e.beacon_path.clone(),
+            collector_url: e.collector_url.clone(),
+            cookie_path: e.cookie_path.clone(),
+            consent_cookie: e.consent_cookie.clone(),
+            session_cookie: e.session_cookie.clone(),
+            visitor_cookie: e.visitor_cookie.clone(),
+            session_idle_secs: e.session_idle_minutes * 60,
+            visitor_max_age_secs: e.visitor_max_age_days * 86_400,
+            client_ip_header: e.client_ip_header.clone(),
+        }
+    }
+
+    /// The worker's secrets: `(name, value)` pairs.
+    pub fn edge_secrets(&self) -> Result<Vec<(&'static str, String)>, ConfigError> {
+        use mintmark_protocol::settings::{SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS};
+        Ok(vec![
+            (SECRET_EDGE_SIGNING_KEYS, self.edge_signing_keys()?.to_list()),
+            (SECRET_CONSENT_KEYS, self.consent_keys()?.to_list()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests;

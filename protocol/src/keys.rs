@@ -94,6 +94,22 @@ impl KeyRing {
         KeyRing::new(pairs.into_iter().map(|(id, s)| Key::parse(id, s)).collect::<Result<_, _>>()?)
     }
 
+    /// A ring from `id:secret,id:secret`, the form worker secrets use.
+    pub fn parse_list(list: &str) -> Result<KeyRing, KeyError> {
+        let pairs: Vec<(&str, &str)> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|pair| pair.split_once(':').unwrap_or((pair, "")))
+            .collect();
+        KeyRing::parse(pairs)
+    }
+
+    /// The inverse of [`KeyRing::parse_list`], for generating worker secrets.
+    pub fn to_list(&self) -> String {
+        self.keys.iter().map(|k| format!("{}:{}", k.id, hex::encode(&k.secret))).collect::<Vec<_>>().join(",")
+    }
+
     /// The key new tokens and signatures are made with.
     pub fn signing_key(&self) -> &Key {
         &self.keys[0]
@@ -138,6 +154,15 @@ mod tests {
         assert_eq!(ring.signing_key().id(), "new");
         assert!(ring.get("old").is_some());
         assert!(ring.get("gone").is_none());
+    }
+
+    #[test]
+    fn list_form_round_trips() {
+        let ring = KeyRing::parse_list(&format!("a:{HEX32}, b:{HEX32}")).unwrap();
+        assert_eq!(ring.ids().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(KeyRing::parse_list(&ring.to_list()).unwrap(), ring);
+        assert_eq!(KeyRing::parse_list(""), Err(KeyError::Empty));
+        assert!(matches!(KeyRing::parse_list("a"), Err(KeyError::BadSecret { .. })));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod ip;
 pub mod scope;
 
 #[cfg(feature = "wire")]
+pub mod settings;
+#[cfg(feature = "wire")]
 pub mod wire;
 
 #[cfg(feature = "crypto")]

@@ -1,0 +1,49 @@
+//! Demo secrets, generated on first run.
+//!
+//! Nothing secret is ever committed: local runs and tests get fresh random
+//! keys written next to their config, readable only by the owner.
+
+use std::io::Write;
+use std::path::Path;
+
+use rand::RngCore;
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A `[keys]` section with one fresh key per ring.
+pub fn generate_secrets_toml() -> String {
+    format!(
+        "# Generated on first run. Never commit. Rotate by putting a new key first.\n\
+         [keys]\n\
+         edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
+         consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n",
+        random_hex(),
+        random_hex()
+    )
+}
+
+/// Writes a freshly generated secrets file at `path` unless one exists.
+/// Returns true when it wrote one.
+pub fn ensure_secrets_file(path: &Path) -> std::io::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(generate_secrets_toml().as_bytes())?;
+    file.sync_all()?;
+    Ok(true)
+}

@@ -1,0 +1,80 @@
+use super::*;
+
+fn write_example(dir: &Path) -> PathBuf {
+    let path = dir.join("mintmark.toml");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml"), &path).unwrap();
+    assert!(ensure_secrets_file(&dir.join("secrets.toml")).unwrap());
+    path
+}
+
+#[test]
+fn example_config_loads_with_generated_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_example(dir.path());
+    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_")).unwrap();
+    assert_eq!(config.edge.session_idle_minutes, 30);
+    assert_eq!(config.edge_signing_keys().unwrap().signing_key().id(), "edge-1");
+    assert_eq!(config.consent_keys().unwrap().signing_key().id(), "consent-1");
+    let settings = config.edge_settings();
+    assert_eq!(settings.visitor_max_age_secs, 365 * 86_400);
+    assert!(settings.scope.contains("https://shop.example.gov/store/cart"));
+    assert!(settings.client_ip_header.is_none(), "the example must not trust a client-supplied IP header");
+}
+
+#[test]
+fn secrets_are_generated_once_and_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.toml");
+    assert!(ensure_secrets_file(&p).unwrap());
+    let first = std::fs::read_to_string(&p).unwrap();
+    assert!(!ensure_secrets_file(&p).unwrap());
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), first, "an existing secrets file is kept");
+    assert_ne!(generate_secrets_toml(), generate_secrets_toml());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_example(dir.path());
+    std::env::set_var("MMTEST_ENV_COLLECTOR__LISTEN", "127.0.0.1:9999");
+    std::env::set_var("MMTEST_ENV_EDGE__SESSION_IDLE_MINUTES", "5");
+    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_ENV_").split("__")).unwrap();
+    assert_eq!(config.collector.listen.port(), 9999);
+    assert_eq!(config.edge.session_idle_minutes, 5);
+}
+
+#[test]
+fn missing_secrets_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mintmark.toml");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml"), &path).unwrap();
+    let err = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("secrets.toml"), "{err}");
+}
+
+#[test]
+fn unusable_scope_and_misplaced_beacon_path_are_rejected() {
+    let err = Config::from_toml("[store]\norigins = []\npath_prefixes = [\"/store\"]\n").unwrap_err().to_string();
+    assert!(err.contains("[store]"), "{err}");
+    let err = Config::from_toml(
+        "[store]\norigins = [\"https://a.example\"]\npath_prefixes = [\"/store\"]\n[edge]\nbeacon_path = \"/collect\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("beacon_path"), "{err}");
+    let err = Config::from_toml("[store]\norigins = [\"https://a.example\"]\npath_prefixes = [\"/store\"]\n[edge]\nbogus = 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bogus"), "unknown keys are errors, not silently ignored: {err}");
+}
+
+#[test]
+fn keys_are_required_where_used() {
+    let config = Config::from_toml("[store]\norigins = [\"https://a.example\"]\npath_prefixes = [\"/store\"]\n").unwrap();
+    assert!(matches!(config.edge_signing_keys(), Err(ConfigError::Keys(KeyError::Empty))));
+}
