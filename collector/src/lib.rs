@@ -1,1 +1,13 @@
+//! The collector: the pipeline from a signed edge batch to ClickHouse rows.
+//!
+//! Shaped like a Vector pipeline: [`ingest`] is the source (HTTP, signature,
+//! validation), [`rows`] the transform (one edge batch into de-identified
+//! Tier 2 rows and, for Tier 3 only, identified rows), [`sink`] writes them to
+//! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
 
+pub mod ingest;
+pub mod rows;
+pub mod schema;
+pub mod server;
+pub mod sink;
+pub mod telemetry;

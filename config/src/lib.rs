@@ -76,9 +76,6 @@ pub struct EdgeSection {
     pub visitor_cookie: String,
     pub session_idle_minutes: u64,
     pub visitor_max_age_days: u64,
-    /// Local runs only: header carrying the client IP when there is no
-    /// platform `CF-Connecting-IP`.
-    pub client_ip_header: Option<String>,
 }
 
 impl Default for EdgeSection {
@@ -92,7 +89,6 @@ impl Default for EdgeSection {
             visitor_cookie: "mm_vid".into(),
             session_idle_minutes: 30,
             visitor_max_age_days: 365,
-            client_ip_header: None,
         }
     }
 }
@@ -246,7 +242,6 @@ impl Config {
             visitor_cookie: e.visitor_cookie.clone(),
             session_idle_secs: e.session_idle_minutes * 60,
             visitor_max_age_secs: e.visitor_max_age_days * 86_400,
-            client_ip_header: e.client_ip_header.clone(),
         }
     }
 

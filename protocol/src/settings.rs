@@ -34,8 +34,4 @@ pub struct EdgeSettings {
     pub session_idle_secs: u64,
     /// Max-Age of the Tier 3 persistent cookie.
     pub visitor_max_age_secs: u64,
-    /// Only for local runs without the platform's `CF-Connecting-IP`: the
-    /// header to read the client address from. Never set in production.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_ip_header: Option<String>,
 }
