@@ -1,1 +1,182 @@
+//! The whole system on one machine, really started.
+//!
+//! [`Stack::start`] brings up, in data-flow order, ClickHouse (own config and
+//! data dir, loopback only), the collector (which applies migrations), the
+//! dashboards, the edge worker in workerd and the demo store front. `make up`
+//! runs it through the `devstack` binary; the end-to-end tests run the same
+//! code with free ports and a throwaway state directory.
+//!
+//! Every child is killed when the [`Stack`] is dropped, and asks the kernel
+//! to kill it if this process dies first, so no process outlives a run.
 
+mod clickhouse;
+mod demo;
+mod layout;
+mod local_config;
+mod process;
+mod workerd;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use mintmark_config::Config;
+
+pub use layout::Layout;
+pub use process::{free_port, wait_for_http, Supervised};
+
+/// Ports of one stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub store: u16,
+    pub edge: u16,
+    pub collector: u16,
+    pub dashboards: u16,
+    pub clickhouse_http: u16,
+    pub clickhouse_tcp: u16,
+}
+
+impl Ports {
+    /// The fixed ports `make up` uses, so URLs stay the same between runs.
+    pub fn well_known() -> Ports {
+        Ports { store: 8080, edge: 8787, collector: 8091, dashboards: 8092, clickhouse_http: 8123, clickhouse_tcp: 9000 }
+    }
+
+    /// Free ports, for tests.
+    pub fn free() -> anyhow::Result<Ports> {
+        Ok(Ports {
+            store: free_port()?,
+            edge: free_port()?,
+            collector: free_port()?,
+            dashboards: free_port()?,
+            clickhouse_http: free_port()?,
+            clickhouse_tcp: free_port()?,
+        })
+    }
+}
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Where config, secrets, ClickHouse data and logs live.
+    pub state_dir: PathBuf,
+    pub ports: Ports,
+    /// Address the demo front reports as `CF-Connecting-IP` instead of the
+    /// real peer (loopback), so tests can see truncation of a public address.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// URLs of a running stack.
+#[derive(Debug, Clone)]
+pub struct Urls {
+    pub store: String,
+    pub out_of_scope_page: String,
+    pub edge: String,
+    pub collector: String,
+    pub dashboards: String,
+    pub clickhouse: String,
+}
+
+/// A running system. Dropping it stops everything.
+pub struct Stack {
+    pub config: Config,
+    pub urls: Urls,
+    pub state_dir: PathBuf,
+    demo: tokio::task::JoinHandle<()>,
+    // Dropped (killed) in reverse data-flow order: edge before collector
+    // before ClickHouse.
+    children: Vec<Supervised>,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
+        let layout = Layout::discover()?;
+        layout.check_built()?;
+        let dirs = local_config::StateDirs::create(&opts.state_dir)?;
+        let config_path = local_config::ensure(&dirs, &opts.ports)?;
+        let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
+        let mut children = Vec::new();
+
+        let ch = clickhouse::start(&layout, &dirs, &opts.ports).await?;
+        children.push(ch);
+
+        let collector = Supervised::spawn(
+            "collector",
+            std::process::Command::new(layout.binary("collector")).arg("--config").arg(&config_path).arg("serve"),
+            &dirs.logs,
+        )?;
+        children.push(collector);
+        let collector_url = format!("http://{}", config.collector.listen);
+        wait_for_http(&format!("{collector_url}/healthz"), START_TIMEOUT, children.last_mut()).await?;
+
+        let dashboards = Supervised::spawn(
+            "dashboards",
+            std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(&config_path),
+            &dirs.logs,
+        )?;
+        children.push(dashboards);
+        let dashboards_url = format!("http://{}", config.dashboards.listen);
+        wait_for_http(&format!("{dashboards_url}/healthz"), START_TIMEOUT, children.last_mut()).await?;
+
+        let edge = workerd::start(&layout, &dirs, &config, opts.ports.edge)?;
+        children.push(edge);
+        let edge_url = format!("http://127.0.0.1:{}", opts.ports.edge);
+        // Any HTTP answer means workerd is serving; a GET is refused with 4xx.
+        wait_for_http(&format!("{edge_url}{}", config.edge.beacon_path), START_TIMEOUT, children.last_mut()).await?;
+
+        let store_addr = SocketAddr::from(([127, 0, 0, 1], opts.ports.store));
+        let demo = demo::serve(demo::DemoFront {
+            addr: store_addr,
+            site_dir: layout.demo_site(),
+            tracker_dir: layout.tracker_dist(),
+            edge_url: edge_url.clone(),
+            edge_prefix: format!("{}/", config.edge.beacon_path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")),
+            store_origin: format!("http://{store_addr}"),
+            client_ip: opts.client_ip,
+        })
+        .await?;
+
+        let store = format!("http://{store_addr}");
+        Ok(Stack {
+            urls: Urls {
+                out_of_scope_page: format!("{store}/about/"),
+                store: format!("{store}/store/"),
+                edge: edge_url,
+                collector: collector_url,
+                dashboards: dashboards_url,
+                clickhouse: config.clickhouse.url.clone(),
+            },
+            config,
+            state_dir: opts.state_dir,
+            demo,
+            children,
+        })
+    }
+
+    /// Stops everything: demo front first, then children in reverse order.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.demo.abort();
+        while let Some(mut child) = self.children.pop() {
+            child.stop();
+        }
+    }
+
+    /// Runs a query on this stack's ClickHouse and returns the raw body
+    /// (for tests and diagnostics).
+    pub async fn clickhouse_query(&self, sql: &str) -> anyhow::Result<String> {
+        clickhouse::query(&self.config.clickhouse.url, sql).await
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

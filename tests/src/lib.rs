@@ -1,1 +1,62 @@
+//! Helpers for the end-to-end tests: a stack per test, the browser driver,
+//! and waiting on ClickHouse for rows (conditions with timeouts, never
+//! fixed sleeps).
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use devstack::{Layout, Ports, Stack, StackOptions};
+
+/// Starts a whole stack on free ports with its own state under
+/// `target/e2e/<name>`, wiped first.
+pub async fn start_stack(name: &str, client_ip: Option<IpAddr>) -> anyhow::Result<Stack> {
+    let layout = Layout::discover()?;
+    let state_dir = layout.target.join("e2e").join(name);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Stack::start(StackOptions { state_dir, ports: Ports::free()?, client_ip }).await
+}
+
+/// Runs `tests/browser/<script>` with node and parses the JSON it prints.
+pub fn run_browser(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let layout = Layout::discover()?;
+    let path: PathBuf = layout.root.join("tests/browser").join(script);
+    let out = Command::new("node")
+        .arg(&path)
+        .args(args)
+        .current_dir(&layout.root)
+        .output()
+        .with_context(|| format!("running node {}", path.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value: serde_json::Value = serde_json::from_str(&stdout).with_context(|| {
+        format!("{script} printed no JSON (exit {}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr))
+    })?;
+    if let Some(err) = value.get("error") {
+        bail!("{script} failed: {}", err.as_str().unwrap_or_default());
+    }
+    Ok(value)
+}
+
+/// Polls `sql` (which must return one number) until `done(n)` or timeout.
+pub async fn wait_for_count(stack: &Stack, sql: &str, timeout: Duration, done: impl Fn(u64) -> bool) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body = stack.clickhouse_query(sql).await?;
+        let n: u64 = body.trim().parse().with_context(|| format!("not a count: {body:?}"))?;
+        if done(n) {
+            return Ok(n);
+        }
+        if Instant::now() > deadline {
+            bail!("after {timeout:?}, {sql} is still {n}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rows of `sql` as JSON objects (`FORMAT JSONEachRow` is appended).
+pub async fn rows(stack: &Stack, sql: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let body = stack.clickhouse_query(&format!("{sql} FORMAT JSONEachRow")).await?;
+    body.lines().map(|l| serde_json::from_str(l).map_err(Into::into)).collect()
+}

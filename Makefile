@@ -1,0 +1,47 @@
+# mintmark: the two commands are `make up` and `make test`.
+#
+#   make up      install what is missing, build, run the whole system locally
+#   make test    install what is missing, build, run every test
+#   make bench   run the benchmarks (JSON in target/bench/)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help up test bench bench-beacon bench-edge bench-collector bootstrap build build-native build-wasm build-beacon build-edge clean-state
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build-native:
+	$(CARGO) build --workspace --exclude tracker-wasm --exclude edge-worker --all-targets
+
+build-beacon:
+	scripts/build-wasm.sh beacon
+
+build-edge:
+	scripts/build-wasm.sh edge
+
+build-wasm:
+	scripts/build-wasm.sh all
+
+build: build-native build-wasm
+
+up: bootstrap build
+	$(CARGO) run -q -p devstack --bin devstack -- up --state-dir .dev
+
+test: bootstrap build
+	$(CARGO) test --workspace --exclude tracker-wasm --exclude edge-worker
+	$(CARGO) test -p tracker-wasm -p edge-worker
+
+bench: bench-beacon bench-edge bench-collector
+
+bench-beacon bench-edge bench-collector:
+	@echo "$@: not implemented yet (see the tracker, edge and collector issues)"; exit 1
+
+# Forget local data, config and generated keys (asks first).
+clean-state:
+	@read -p "delete .dev/ (ClickHouse data, demo keys, logs)? [y/N] " a; [ "$$a" = y ] && rm -rf .dev || true

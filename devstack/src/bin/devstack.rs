@@ -1,0 +1,58 @@
+//! `devstack up`: the whole system locally, until Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use devstack::{Ports, Stack, StackOptions};
+
+#[derive(Parser)]
+#[command(name = "devstack", about = "Run mintmark locally: ClickHouse, collector, edge (workerd), dashboards, demo store")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start everything and wait for Ctrl-C.
+    Up {
+        /// Config, secrets, ClickHouse data and logs. Reused between runs.
+        #[arg(long, default_value = ".dev")]
+        state_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_target(false).init();
+    let Command::Up { state_dir } = Cli::parse().command;
+    println!("starting mintmark (state in {}) ...", state_dir.display());
+    let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
+    let u = &stack.urls;
+    println!();
+    println!("  demo store        {}", u.store);
+    println!("  outside the store {}   (the beacon sends nothing here)", u.out_of_scope_page);
+    println!("  dashboards        {}", u.dashboards);
+    println!("  collector         {}   (/healthz, POST /ingest)", u.collector);
+    println!("  edge (workerd)    {}   (routed at the store's /store/_mm/ path)", u.edge);
+    println!("  clickhouse        {}   (databases t2, t3, ledger)", u.clickhouse);
+    println!();
+    println!("  config  {}/mintmark.toml   secrets {}/secrets.toml", stack.state_dir.display(), stack.state_dir.display());
+    println!("  logs    {}/logs/", stack.state_dir.display());
+    println!();
+    println!("Ctrl-C stops everything.");
+    devstack_wait().await;
+    println!("stopping ...");
+    stack.stop();
+    println!("stopped.");
+    Ok(())
+}
+
+async fn devstack_wait() {
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
+}

@@ -1,0 +1,82 @@
+//! A private ClickHouse server: own config, own data dir, loopback only.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::layout::Layout;
+use crate::local_config::StateDirs;
+use crate::process::{wait_for_http, Supervised};
+use crate::Ports;
+
+/// Where Debian's package puts the server.
+const SERVER_BINARIES: &[&str] = &["/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"];
+
+fn server_binary() -> anyhow::Result<&'static str> {
+    SERVER_BINARIES
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
+        .context("clickhouse-server is not installed (scripts/bootstrap.sh installs Debian's clickhouse-server)")
+}
+
+fn config_xml(dirs: &StateDirs, ports: &Ports) -> String {
+    let d = dirs.clickhouse.display();
+    format!(
+        r#"<yandex>
+  <logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/error.log</errorlog><console>0</console></logger>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/tmp/</tmp_path>
+  <user_files_path>{d}/user_files/</user_files_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>{d}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>536870912</mark_cache_size>
+  <max_concurrent_queries>64</max_concurrent_queries>
+</yandex>
+"#,
+        http = ports.clickhouse_http,
+        tcp = ports.clickhouse_tcp,
+    )
+}
+
+const USERS_XML: &str = r#"<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+"#;
+
+pub async fn start(_layout: &Layout, dirs: &StateDirs, ports: &Ports) -> anyhow::Result<Supervised> {
+    let config = dirs.clickhouse.join("config.xml");
+    std::fs::write(&config, config_xml(dirs, ports))?;
+    std::fs::write(dirs.clickhouse.join("users.xml"), USERS_XML)?;
+    let mut child = Supervised::spawn(
+        "clickhouse",
+        Command::new(server_binary()?).arg(format!("--config-file={}", config.display())),
+        &dirs.logs,
+    )?;
+    let ping = format!("http://127.0.0.1:{}/ping", ports.clickhouse_http);
+    if let Err(e) = wait_for_http(&ping, Duration::from_secs(60), Some(&mut child)).await {
+        let errors = std::fs::read_to_string(dirs.clickhouse.join("log/error.log")).unwrap_or_default();
+        let tail: Vec<&str> = errors.lines().rev().take(10).collect();
+        bail!("{e}\nclickhouse error.log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    Ok(child)
+}
+
+/// A query over the HTTP interface; errors carry ClickHouse's message.
+pub async fn query(url: &str, sql: &str) -> anyhow::Result<String> {
+    let resp = reqwest::Client::new().post(url).body(sql.to_string()).send().await?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        bail!("clickhouse {status}: {body}");
+    }
+    Ok(body)
+}

@@ -1,0 +1,63 @@
+//! Where things are in a checkout: binaries, built bundles, tools.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Layout {
+    /// The checkout this crate was built from (or `MINTMARK_ROOT`).
+    pub fn discover() -> anyhow::Result<Layout> {
+        let root = match std::env::var_os("MINTMARK_ROOT") {
+            Some(r) => PathBuf::from(r),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("devstack lives in the workspace").to_path_buf(),
+        };
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let target = if target.is_relative() { root.join(target) } else { target };
+        Ok(Layout { root, target })
+    }
+
+    /// A native binary of the workspace, in the dev profile.
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.target.join("debug").join(name)
+    }
+
+    /// The edge worker bundle (`make build-edge`).
+    pub fn edge_dist(&self) -> PathBuf {
+        self.target.join("dist/edge")
+    }
+
+    /// The beacon bundle (`make build-beacon`).
+    pub fn tracker_dist(&self) -> PathBuf {
+        self.target.join("dist/beacon")
+    }
+
+    pub fn demo_site(&self) -> PathBuf {
+        self.root.join("demo/site")
+    }
+
+    pub fn workerd(&self) -> PathBuf {
+        self.root.join("node_modules/.bin/workerd")
+    }
+
+    /// Fails with the command to run when something is not built yet.
+    pub fn check_built(&self) -> anyhow::Result<()> {
+        let needed = [
+            self.binary("collector"),
+            self.binary("dashboards"),
+            self.edge_dist().join("edge_bg.wasm"),
+            self.tracker_dist().join("beacon_bg.wasm"),
+            self.workerd(),
+        ];
+        let missing: Vec<String> = needed.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
+        if !missing.is_empty() {
+            bail!("not built yet: {} (run `make build`, or `make up` / `make test` which build first)", missing.join(", "));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs whatever is missing to build, run and test mintmark, from Debian
+# packages, crates.io and npm only. Idempotent: with everything present it
+# only checks, in a few seconds. `make up` and `make test` run it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=
+apt_install() {
+  local missing=()
+  for p in "$@"; do have_deb "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing Debian packages: ${missing[*]}"
+  if [ -z "$apt_updated" ]; then as_root apt-get update -q >/dev/null; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- Debian: ClickHouse server, Chromium for browser tests, Node for tooling.
+apt_install clickhouse-server chromium ca-certificates
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+
+# --- Rust toolchain for wasm32: rustup target, else Debian's rustc-web + build-std.
+if ! command -v cargo >/dev/null; then
+  echo "cargo is not installed: install Rust (rustup) first" >&2; exit 1
+fi
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  if ! timeout 300 rustup target add wasm32-unknown-unknown; then
+    step "rustup cannot fetch wasm32 std: falling back to Debian rustc-web + build-std"
+    apt_install rustc-web cargo-web rust-web-src lld
+  fi
+fi
+
+# --- wasm-bindgen CLI: must equal the wasm-bindgen in Cargo.lock.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  step "installing wasm-bindgen-cli $want (was: ${have:-none}); takes a few minutes"
+  # --locked first; its lockfile can pin a since-yanked crate, so fall back.
+  cargo install -q wasm-bindgen-cli --version "$want" --locked 2>/dev/null ||
+    cargo install -q wasm-bindgen-cli --version "$want"
+fi
+
+# --- npm tooling (workerd, binaryen's wasm-opt, playwright-core), pinned by package-lock.json.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# npm may skip install scripts; workerd's binary ships in its platform package.
+[ -x node_modules/.bin/workerd ] || { echo "workerd binary missing from node_modules" >&2; exit 1; }
+
+echo "bootstrap: ok ($(source scripts/wasm-env.sh && echo "wasm via $WASM_PATH"), wasm-bindgen $want)"
