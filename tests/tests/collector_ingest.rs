@@ -1,0 +1,105 @@
+//! The collector as the second privacy layer, against the real stack: it
+//! trusts only batches our edge signed, and refuses a signed batch that
+//! breaks a tier invariant, whatever the edge did.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mintmark_e2e::{rows, start_stack, wait_for_count};
+use mintmark_protocol::consent::OptInSource;
+use mintmark_protocol::keys::KeyRing;
+use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, EventKind, Identity, PageContext, Tier};
+
+const SID: &str = "5e55105e55105e55105e55105e55105e";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn batch(tier: Tier, ip: &str, event_id: &str) -> EdgeBatch {
+    EdgeBatch {
+        v: 1,
+        received_at: now_ms(),
+        tier,
+        session_id: (tier != Tier::Anonymous).then(|| SID.to_string()),
+        identity: (tier == Tier::Tier3).then(|| Identity {
+            visitor_id: "7".repeat(32),
+            customer_ref: "cust-123".into(),
+            consent_source: OptInSource::Registration,
+            policy_version: 1,
+        }),
+        ip: ip.into(),
+        user_agent: "Mozilla/5.0".into(),
+        context: PageContext::default(),
+        events: vec![BeaconEvent {
+            id: event_id.into(),
+            kind: EventKind::Pageview,
+            ts: now_ms(),
+            url: "https://shop.example.gov/store/cart".into(),
+            referrer: None,
+            title: None,
+            target: None,
+            props: vec![],
+        }],
+    }
+}
+
+async fn post(url: &str, ring: &KeyRing, body: &[u8], tamper: bool) -> (u16, String) {
+    let sig = signing::sign(ring, now_ms() / 1000, body);
+    let mut sent = body.to_vec();
+    if tamper {
+        sent.push(b' ');
+    }
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header(HEADER_KEY_ID, sig.key_id)
+        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
+        .header(HEADER_SIGNATURE, sig.mac_hex)
+        .body(sent)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()> {
+    let stack = start_stack("collector_ingest", None).await?;
+    let ingest = format!("{}/ingest", stack.urls.collector);
+    let ring = stack.config.edge_signing_keys()?;
+
+    // Unsigned, tampered, and signed by a key the collector does not know.
+    let body = serde_json::to_vec(&batch(Tier::Tier2, "203.0.113.0", &"1".repeat(32)))?;
+    let unsigned = reqwest::Client::new().post(&ingest).body(body.clone()).send().await?;
+    assert_eq!(unsigned.status().as_u16(), 401);
+    assert_eq!(post(&ingest, &ring, &body, true).await, (401, r#"{"error":"signature_mismatch"}"#.into()));
+    let stranger = KeyRing::parse([("edge-1", "99".repeat(32).as_str())])?;
+    assert_eq!(post(&ingest, &stranger, &body, false).await.0, 401);
+
+    // Signed, but a full IP below Tier 3, or an identity on Tier 2: refused.
+    let full_ip = serde_json::to_vec(&batch(Tier::Tier2, "203.0.113.77", &"2".repeat(32)))?;
+    assert_eq!(post(&ingest, &ring, &full_ip, false).await, (422, r#"{"error":"tier_violation"}"#.into()));
+    let mut smuggled = batch(Tier::Tier2, "203.0.113.0", &"3".repeat(32));
+    smuggled.identity = batch(Tier::Tier3, "203.0.113.77", "x").identity;
+    assert_eq!(post(&ingest, &ring, &serde_json::to_vec(&smuggled)?, false).await.0, 422);
+
+    // Valid Tier 2 and Tier 3 batches are stored.
+    assert_eq!(post(&ingest, &ring, &body, false).await.0, 204);
+    let tier3 = serde_json::to_vec(&batch(Tier::Tier3, "203.0.113.77", &"4".repeat(32)))?;
+    assert_eq!(post(&ingest, &ring, &tier3, false).await.0, 204);
+
+    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 2).await?;
+    let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events ORDER BY event_id").await?;
+    assert_eq!(t2.len(), 2, "refused batches left no rows: {t2:?}");
+    assert_eq!(t2[1]["tier"], "tier3");
+    assert_eq!(t2[1]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
+    let t3 = rows(&stack, "SELECT * FROM t3.events").await?;
+    assert_eq!(t3.len(), 1, "only the Tier 3 event has an identified row");
+    assert_eq!(t3[0]["ip"], "203.0.113.77");
+    assert_eq!(t3[0]["customer_ref"], "cust-123");
+    assert!(t3[0].get("session_id").is_none(), "t3 has no session column at all: {:?}", t3[0]);
+    assert!(!t3[0].to_string().contains(SID), "no session id anywhere in a t3 row");
+
+    stack.stop();
+    Ok(())
+}
