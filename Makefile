@@ -34,8 +34,7 @@ up: bootstrap build
 	$(CARGO) run -q -p devstack --bin devstack -- up --state-dir .dev
 
 test: bootstrap build
-	$(CARGO) test --workspace --exclude tracker-wasm --exclude edge-worker
-	$(CARGO) test -p tracker-wasm -p edge-worker
+	$(CARGO) test --workspace
 
 bench: bench-beacon bench-edge bench-collector
 

@@ -46,9 +46,15 @@ if [ "$have" != "$want" ]; then
 fi
 
 # --- npm tooling (workerd, binaryen's wasm-opt, playwright-core), pinned by package-lock.json.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# `npm install`, not `npm ci`: the registry reachable here lacks workerd's
+# darwin/windows optional packages, which `npm ci` insists on. The lockfile
+# still pins every version; the stamp makes the check instant.
+stamp=node_modules/.mintmark-npm-stamp
+want_stamp=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
   step "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
+  echo "$want_stamp" > "$stamp"
 fi
 # npm may skip install scripts; workerd's binary ships in its platform package.
 [ -x node_modules/.bin/workerd ] || { echo "workerd binary missing from node_modules" >&2; exit 1; }

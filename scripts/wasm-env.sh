@@ -5,7 +5,9 @@
 #    (-Zbuild-std) and linking with rustup's rust-lld (TOOLCHAIN.md).
 # Both build the same crates with the same flags; WASM_PATH says which.
 
-if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+# MINTMARK_WASM_PATH=debian-build-std forces the fallback (to test it).
+if [ "${MINTMARK_WASM_PATH:-}" != debian-build-std ] &&
+   rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   WASM_PATH=rustup
   WASM_CARGO=(cargo)
   WASM_BUILD_STD=()

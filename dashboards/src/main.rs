@@ -60,11 +60,15 @@ async fn t2_event_count(app: &App) -> anyhow::Result<String> {
 async fn index(State(app): State<Arc<App>>) -> Html<String> {
     let count = match t2_event_count(&app).await {
         Ok(n) => format!("<strong>{n}</strong> Tier 2 events stored."),
-        Err(e) => format!("ClickHouse is not reachable: {e}"),
+        Err(e) => format!("ClickHouse is not reachable: {}", html_escape(&e.to_string())),
     };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>mintmark dashboards</title></head>\
          <body style=\"font:16px system-ui;max-width:40rem;margin:2rem auto\"><h1>mintmark</h1><p>{count}</p>\
          <p>The Tier 2, Tier 3 and privacy views are not built yet.</p></body></html>"
     ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

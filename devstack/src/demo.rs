@@ -85,8 +85,10 @@ async fn proxy_to_edge(front: &Front, req: Request, client_ip: IpAddr) -> anyhow
         }
     }
     let status = resp.status();
-    let bytes = resp.bytes().await?;
-    Ok((status, headers, bytes).into_response())
+    let mut out = Response::new(Body::from(resp.bytes().await?));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
 }
 
 fn content_type(path: &Path) -> &'static str {
