@@ -17,7 +17,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 build-native:
-	$(CARGO) build --workspace --exclude tracker-wasm --exclude edge-worker --all-targets
+	$(CARGO) build --workspace --all-targets
 
 build-beacon:
 	scripts/build-wasm.sh beacon
@@ -38,8 +38,11 @@ test: bootstrap build
 
 bench: bench-beacon bench-edge bench-collector
 
-bench-beacon bench-edge bench-collector:
-	@echo "$@: not implemented yet (see the tracker, edge and collector issues)"; exit 1
+bench-beacon: bootstrap build-beacon
+	@scripts/bench-beacon.sh
+
+bench-edge bench-collector:
+	@echo "$@: not implemented yet (see the edge and collector issues)"; exit 1
 
 # Forget local data, config and generated keys (asks first).
 clean-state:
