@@ -13,7 +13,9 @@ if [ "${MINTMARK_WASM_PATH:-}" != debian-build-std ] &&
   WASM_BUILD_STD=()
 elif [ -x /usr/bin/cargo ] && dpkg -s rust-web-src >/dev/null 2>&1; then
   WASM_PATH=debian-build-std
-  LLD="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
+  # rustup's rust-lld if there is a rustup toolchain; else Debian lld's wasm-ld.
+  LLD="$(rustc --print sysroot 2>/dev/null)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
+  [ -x "$LLD" ] || LLD=$(command -v wasm-ld || command -v wasm-ld-14 || echo /usr/lib/llvm-14/bin/wasm-ld)
   export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$LLD"
   WASM_CARGO=(/usr/bin/cargo)
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
