@@ -23,7 +23,9 @@ use mintmark_protocol::settings::EdgeSettings;
 use serde::{Deserialize, Serialize};
 
 mod secrets;
+pub mod wrangler;
 pub use secrets::{ensure_secrets_file, generate_secrets_toml};
+pub use wrangler::wrangler_toml;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,6 +78,12 @@ pub struct EdgeSection {
     pub visitor_cookie: String,
     pub session_idle_minutes: u64,
     pub visitor_max_age_days: u64,
+    /// Beacon batches per minute from one truncated address, per isolate.
+    pub rate_limit_per_minute: u32,
+    /// Workers KV namespace id holding consent revocations (production).
+    pub revocations_kv_id: String,
+    /// Name of the deployed worker.
+    pub worker_name: String,
 }
 
 impl Default for EdgeSection {
@@ -89,6 +97,9 @@ impl Default for EdgeSection {
             visitor_cookie: "mm_vid".into(),
             session_idle_minutes: 30,
             visitor_max_age_days: 365,
+            rate_limit_per_minute: 120,
+            revocations_kv_id: String::new(),
+            worker_name: "mintmark-edge".into(),
         }
     }
 }
@@ -157,6 +168,8 @@ pub struct KeysSection {
     pub edge_signing: Vec<KeyEntry>,
     /// Consent tokens; first mints, all verify.
     pub consent: Vec<KeyEntry>,
+    /// Bearer token for the edge's metrics path (optional; off when empty).
+    pub edge_metrics_token: String,
 }
 
 fn ring(entries: &[KeyEntry]) -> Result<KeyRing, KeyError> {
@@ -166,13 +179,19 @@ fn ring(entries: &[KeyEntry]) -> Result<KeyRing, KeyError> {
 impl Config {
     /// Loads `path`, its secrets file and the environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::load_with_env(path, Env::prefixed("MINTMARK_").split("__"))
+        Config::load_with_env(path, Env::prefixed("MINTMARK_").split("__"), true)
     }
 
-    fn load_with_env(path: &Path, env: Env) -> Result<Config, ConfigError> {
+    /// Loads `path` and the environment but not the secrets file: for
+    /// deriving deployment files, which must never contain secrets.
+    pub fn load_public(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, Env::prefixed("MINTMARK_").split("__"), false)
+    }
+
+    fn load_with_env(path: &Path, env: Env, with_secrets: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let mut figment = Figment::from(Toml::string(&text));
-        let secrets: Option<PathBuf> = figment.extract_inner("secrets_file").ok();
+        let secrets: Option<PathBuf> = figment.extract_inner("secrets_file").ok().filter(|_| with_secrets);
         if let Some(rel) = secrets {
             let secrets_path = path.parent().unwrap_or(Path::new(".")).join(rel);
             let secrets_text = std::fs::read_to_string(&secrets_path)
@@ -209,8 +228,13 @@ impl Config {
         if !self.scope().has_path(&e.cookie_path) {
             return Err(ConfigError::Check(format!("edge.cookie_path {:?} must lie inside the store path", e.cookie_path)));
         }
-        if e.session_idle_minutes == 0 || e.visitor_max_age_days == 0 {
-            return Err(ConfigError::Check("edge.session_idle_minutes and edge.visitor_max_age_days must be positive".into()));
+        if e.session_idle_minutes == 0 || e.visitor_max_age_days == 0 || e.rate_limit_per_minute == 0 {
+            return Err(ConfigError::Check(
+                "edge.session_idle_minutes, edge.visitor_max_age_days and edge.rate_limit_per_minute must be positive".into(),
+            ));
+        }
+        if !self.keys.edge_metrics_token.is_empty() && self.keys.edge_metrics_token.len() < 16 {
+            return Err(ConfigError::Check("keys.edge_metrics_token must be at least 16 characters (or empty to disable)".into()));
         }
         Ok(())
     }
@@ -242,16 +266,21 @@ impl Config {
             visitor_cookie: e.visitor_cookie.clone(),
             session_idle_secs: e.session_idle_minutes * 60,
             visitor_max_age_secs: e.visitor_max_age_days * 86_400,
+            rate_limit_per_minute: e.rate_limit_per_minute,
         }
     }
 
     /// The worker's secrets: `(name, value)` pairs.
     pub fn edge_secrets(&self) -> Result<Vec<(&'static str, String)>, ConfigError> {
-        use mintmark_protocol::settings::{SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS};
-        Ok(vec![
+        use mintmark_protocol::settings::{SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN};
+        let mut secrets = vec![
             (SECRET_EDGE_SIGNING_KEYS, self.edge_signing_keys()?.to_list()),
             (SECRET_CONSENT_KEYS, self.consent_keys()?.to_list()),
-        ])
+        ];
+        if !self.keys.edge_metrics_token.is_empty() {
+            secrets.push((SECRET_METRICS_TOKEN, self.keys.edge_metrics_token.clone()));
+        }
+        Ok(secrets)
     }
 }
 

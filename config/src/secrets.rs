@@ -20,7 +20,9 @@ pub fn generate_secrets_toml() -> String {
         "# Generated on first run. Never commit. Rotate by putting a new key first.\n\
          [keys]\n\
          edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
-         consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n",
+         consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
+         edge_metrics_token = \"{}\"\n",
+        random_hex(),
         random_hex(),
         random_hex()
     )

@@ -11,7 +11,7 @@ fn write_example(dir: &Path) -> PathBuf {
 fn example_config_loads_with_generated_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_example(dir.path());
-    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_")).unwrap();
+    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_"), true).unwrap();
     assert_eq!(config.edge.session_idle_minutes, 30);
     assert_eq!(config.edge_signing_keys().unwrap().signing_key().id(), "edge-1");
     assert_eq!(config.consent_keys().unwrap().signing_key().id(), "consent-1");
@@ -42,7 +42,7 @@ fn environment_overrides_the_file() {
     let path = write_example(dir.path());
     std::env::set_var("MMTEST_ENV_COLLECTOR__LISTEN", "127.0.0.1:9999");
     std::env::set_var("MMTEST_ENV_EDGE__SESSION_IDLE_MINUTES", "5");
-    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_ENV_").split("__")).unwrap();
+    let config = Config::load_with_env(&path, Env::prefixed("MMTEST_ENV_").split("__"), true).unwrap();
     assert_eq!(config.collector.listen.port(), 9999);
     assert_eq!(config.edge.session_idle_minutes, 5);
 }
@@ -52,7 +52,7 @@ fn missing_secrets_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mintmark.toml");
     std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml"), &path).unwrap();
-    let err = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_")).unwrap_err().to_string();
+    let err = Config::load_with_env(&path, Env::prefixed("MMTEST_NONE_"), true).unwrap_err().to_string();
     assert!(err.contains("secrets.toml"), "{err}");
 }
 
@@ -76,4 +76,29 @@ fn unusable_scope_and_misplaced_beacon_path_are_rejected() {
 fn keys_are_required_where_used() {
     let config = Config::from_toml("[store]\norigins = [\"https://a.example\"]\npath_prefixes = [\"/store\"]\n").unwrap();
     assert!(matches!(config.edge_signing_keys(), Err(ConfigError::Keys(KeyError::Empty))));
+}
+
+#[test]
+fn committed_wrangler_toml_is_what_the_example_config_generates() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml")).unwrap();
+    let config = Config::from_toml(&text).unwrap();
+    let generated = wrangler_toml(&config, "../target/dist/edge/shim.mjs").unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../edge-worker/wrangler.toml")).unwrap();
+    assert_eq!(
+        committed, generated,
+        "edge-worker/wrangler.toml is stale: regenerate with `cargo run -p mintmark-config -- --config config/mintmark.example.toml wrangler > edge-worker/wrangler.toml`"
+    );
+    let parsed: toml::Value = toml::from_str(&generated).unwrap();
+    assert_eq!(parsed["routes"][0]["pattern"].as_str(), Some("shop.example.gov/store/_mm/*"), "route limited to the beacon path");
+    let vars = parsed["vars"]["EDGE_CONFIG"].as_str().unwrap();
+    let settings: mintmark_protocol::settings::EdgeSettings = serde_json::from_str(vars).unwrap();
+    assert_eq!(settings, config.edge_settings());
+    assert!(!generated.contains("secret ="), "no secret values in wrangler.toml");
+}
+
+#[test]
+fn wrangler_needs_a_kv_namespace() {
+    let config = Config::from_toml("[store]\norigins = [\"https://a.example\"]\npath_prefixes = [\"/store\"]\n").unwrap();
+    let err = wrangler_toml(&config, "x").unwrap_err().to_string();
+    assert!(err.contains("revocations_kv_id"), "{err}");
 }

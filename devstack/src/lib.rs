@@ -16,6 +16,8 @@ mod local_config;
 mod process;
 mod workerd;
 
+pub use workerd::{start_edge, Edge};
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,6 +86,8 @@ pub struct Stack {
     pub urls: Urls,
     pub state_dir: PathBuf,
     demo: tokio::task::JoinHandle<()>,
+    /// The edge worker; stopped first.
+    pub edge: Option<Edge>,
     // Dropped (killed) in reverse data-flow order: edge before collector
     // before ClickHouse.
     children: Vec<Supervised>,
@@ -121,11 +125,8 @@ impl Stack {
         let dashboards_url = format!("http://{}", config.dashboards.listen);
         wait_for_http(&format!("{dashboards_url}/healthz"), START_TIMEOUT, children.last_mut()).await?;
 
-        let edge = workerd::start(&layout, &dirs, &config, opts.ports.edge)?;
-        children.push(edge);
-        let edge_url = format!("http://127.0.0.1:{}", opts.ports.edge);
-        // Any HTTP answer means workerd is serving; a GET is refused with 4xx.
-        wait_for_http(&format!("{edge_url}{}", config.edge.beacon_path), START_TIMEOUT, children.last_mut()).await?;
+        let edge = start_edge(&dirs.root, &config, opts.ports.edge).await?;
+        let edge_url = edge.url.clone();
 
         let store_addr = SocketAddr::from(([127, 0, 0, 1], opts.ports.store));
         let demo = demo::serve(demo::DemoFront {
@@ -152,17 +153,21 @@ impl Stack {
             config,
             state_dir: opts.state_dir,
             demo,
+            edge: Some(edge),
             children,
         })
     }
 
-    /// Stops everything: demo front first, then children in reverse order.
+    /// Stops everything: demo front and edge first, then the rest in reverse order.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
         self.demo.abort();
+        if let Some(mut edge) = self.edge.take() {
+            edge.child.stop();
+        }
         while let Some(mut child) = self.children.pop() {
             child.stop();
         }

@@ -14,7 +14,6 @@ pub struct StateDirs {
     pub root: PathBuf,
     pub logs: PathBuf,
     pub clickhouse: PathBuf,
-    pub edge: PathBuf,
 }
 
 impl StateDirs {
@@ -23,10 +22,9 @@ impl StateDirs {
         let dirs = StateDirs {
             logs: root.join("logs"),
             clickhouse: root.join("clickhouse"),
-            edge: root.join("edge"),
             root,
         };
-        for d in [&dirs.root, &dirs.logs, &dirs.clickhouse, &dirs.edge] {
+        for d in [&dirs.root, &dirs.logs, &dirs.clickhouse] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
         Ok(dirs)

@@ -1,18 +1,23 @@
 //! The edge worker: where privacy is enforced first.
 //!
-//! Every beacon request is turned into a decision by [`handle`], which is
-//! plain Rust with no runtime types so it can be tested natively: the tier
-//! ([`tier`]), the cookies to set or delete ([`cookies`]) and the signed batch
-//! to forward, whose IP is already truncated unless the visitor is Tier 3.
-//! [`runtime`] is the thin glue to the Workers platform: read the request,
-//! answer at once, forward in `waitUntil`.
+//! Every beacon request becomes a [`Reply`] in two pure steps
+//! ([`handler::precheck`], [`handler::decide`]) that test natively: the tier
+//! ([`tier`]), the session ([`session`]), the cookies ([`cookies`]) and the
+//! signed batch to forward, whose IP is already truncated unless the visitor
+//! is Tier 3. [`runtime`] is the thin glue to the Workers platform: it holds
+//! the per-isolate state ([`ratelimit`], [`metrics`]), looks up consent
+//! revocations, answers at once and forwards in `waitUntil`.
 
+pub mod bots;
 pub mod cookies;
 pub mod handler;
 pub mod keys;
+pub mod metrics;
+pub mod ratelimit;
+pub mod session;
 pub mod tier;
 
-pub use handler::{handle, Decision, Incoming, Rejection};
+pub use handler::{decide, precheck, Incoming, Outcome, Reply};
 pub use keys::EdgeKeys;
 
 #[cfg(target_arch = "wasm32")]

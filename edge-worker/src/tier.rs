@@ -1,30 +1,51 @@
 //! The tier decision (DESIGN.md, "Tiers and identity").
 //!
-//! Cookies disabled → anonymous. A consent token that verifies → Tier 3.
-//! Anything else → Tier 2. The decision uses only what the request carries:
-//! the browser's `cookies` flag and the store's consent cookie.
+//! Cookies disabled → anonymous. A consent token that verifies and is not
+//! revoked → Tier 3. Anything else → Tier 2. Verification is pure
+//! ([`read_consent`]); the revocation lookup is I/O, so the runtime does it
+//! between [`read_consent`] and [`apply_revocation`].
 
-use mintmark_protocol::consent::{self, ConsentClaims, TokenError};
+use mintmark_protocol::consent::{self, ConsentClaims};
 use mintmark_protocol::keys::KeyRing;
-use mintmark_protocol::wire::Tier;
 
-/// The outcome, with the claims when Tier 3 and the token error when a
-/// token was present but did not verify.
+/// What the consent cookie amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TierDecision {
-    pub tier: Tier,
-    pub claims: Option<ConsentClaims>,
-    pub token_error: Option<TokenError>,
+pub enum Consent {
+    /// No token: Tier 2 (and a leftover persistent cookie is deleted).
+    Absent,
+    /// Verified and not revoked: Tier 3.
+    Valid(ConsentClaims),
+    /// Forged, expired, unknown key, revoked: Tier 2, persistent cookie deleted.
+    Invalid(&'static str),
+    /// Could not be checked (revocation store unreachable): Tier 2 for this
+    /// request, but the visitor's persistent cookie is left alone.
+    Unverifiable,
 }
 
-pub fn decide(cookies_enabled: bool, consent_token: Option<&str>, ring: &KeyRing, now_secs: u64) -> TierDecision {
-    if !cookies_enabled {
-        return TierDecision { tier: Tier::Anonymous, claims: None, token_error: None };
+impl Consent {
+    pub fn claims(&self) -> Option<&ConsentClaims> {
+        match self {
+            Consent::Valid(c) => Some(c),
+            _ => None,
+        }
     }
-    match consent_token.map(|t| consent::verify(ring, t, now_secs)) {
-        Some(Ok(claims)) => TierDecision { tier: Tier::Tier3, claims: Some(claims), token_error: None },
-        Some(Err(e)) => TierDecision { tier: Tier::Tier2, claims: None, token_error: Some(e) },
-        None => TierDecision { tier: Tier::Tier2, claims: None, token_error: None },
+}
+
+pub fn read_consent(token: Option<&str>, ring: &KeyRing, now_secs: u64) -> Consent {
+    match token.map(|t| consent::verify(ring, t, now_secs)) {
+        None => Consent::Absent,
+        Some(Ok(claims)) => Consent::Valid(claims),
+        Some(Err(e)) => Consent::Invalid(e.reason()),
+    }
+}
+
+/// `lookup` is the revocation time stored for the customer: `Ok(None)` when
+/// there is none, `Err` when the store could not be read.
+pub fn apply_revocation(consent: Consent, lookup: Result<Option<u64>, ()>) -> Consent {
+    match (consent, lookup) {
+        (Consent::Valid(_), Err(())) => Consent::Unverifiable,
+        (Consent::Valid(c), Ok(at)) if consent::is_revoked(&c, at) => Consent::Invalid("revoked"),
+        (other, _) => other,
     }
 }
 
@@ -39,30 +60,32 @@ mod tests {
         KeyRing::parse([("c1", "0101010101010101010101010101010101010101010101010101010101010101")]).unwrap()
     }
 
-    fn token() -> String {
-        let claims = ConsentClaims {
+    fn claims() -> ConsentClaims {
+        ConsentClaims {
             customer_ref: "cust-9".into(),
             source: OptInSource::Registration,
             policy_version: 1,
             issued_at: NOW - 5,
             expires_at: NOW + 60,
-        };
-        consent::mint(&ring(), &claims).unwrap()
+        }
     }
 
     #[test]
-    fn cookies_disabled_is_anonymous_even_with_a_token() {
-        assert_eq!(decide(false, Some(&token()), &ring(), NOW).tier, Tier::Anonymous);
+    fn tokens_map_to_consent() {
+        let token = consent::mint(&ring(), &claims()).unwrap();
+        assert_eq!(read_consent(Some(&token), &ring(), NOW), Consent::Valid(claims()));
+        assert_eq!(read_consent(None, &ring(), NOW), Consent::Absent);
+        assert_eq!(read_consent(Some(&token), &ring(), NOW + 61), Consent::Invalid("expired"));
+        assert_eq!(read_consent(Some("forged"), &ring(), NOW), Consent::Invalid("malformed"));
     }
 
     #[test]
-    fn valid_token_is_tier3_anything_else_tier2() {
-        let d = decide(true, Some(&token()), &ring(), NOW);
-        assert_eq!(d.tier, Tier::Tier3);
-        assert_eq!(d.claims.unwrap().customer_ref, "cust-9");
-        assert_eq!(decide(true, None, &ring(), NOW).tier, Tier::Tier2);
-        let expired = decide(true, Some(&token()), &ring(), NOW + 61);
-        assert_eq!((expired.tier, expired.token_error), (Tier::Tier2, Some(TokenError::Expired)));
-        assert_eq!(decide(true, Some("forged"), &ring(), NOW).tier, Tier::Tier2);
+    fn revocation_and_unreachable_store() {
+        let valid = Consent::Valid(claims());
+        assert_eq!(apply_revocation(valid.clone(), Ok(None)), valid);
+        assert_eq!(apply_revocation(valid.clone(), Ok(Some(NOW))), Consent::Invalid("revoked"));
+        assert_eq!(apply_revocation(valid.clone(), Ok(Some(NOW - 100))), valid, "re-opted in after the revocation");
+        assert_eq!(apply_revocation(valid, Err(())), Consent::Unverifiable);
+        assert_eq!(apply_revocation(Consent::Absent, Err(())), Consent::Absent);
     }
 }

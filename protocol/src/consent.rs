@@ -108,6 +108,20 @@ impl ConsentClaims {
     }
 }
 
+/// The key under which a customer's revocation is stored (Workers KV in
+/// production, a file per key locally): SHA-256 of the customer reference,
+/// hex. Fixed charset, and no customer reference in key listings.
+pub fn revocation_key(customer_ref: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(customer_ref.as_bytes()))
+}
+
+/// A revocation stored at `revoked_at` (Unix seconds) voids every token
+/// issued at or before it; a later opt-in mints a newer token that is valid.
+pub fn is_revoked(claims: &ConsentClaims, revoked_at: Option<u64>) -> bool {
+    revoked_at.is_some_and(|at| claims.issued_at <= at)
+}
+
 /// Mints a token with the ring's signing key.
 pub fn mint(ring: &KeyRing, claims: &ConsentClaims) -> Result<String, TokenError> {
     mint_with(ring.signing_key(), claims)
@@ -233,6 +247,19 @@ mod tests {
             let err = verify(&ring(), junk, NOW).unwrap_err();
             assert!(matches!(err, TokenError::Malformed | TokenError::UnknownKey(_) | TokenError::BadSignature), "{junk:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn revocation_voids_older_tokens_only() {
+        let c = claims();
+        assert!(!is_revoked(&c, None));
+        assert!(is_revoked(&c, Some(c.issued_at)));
+        assert!(is_revoked(&c, Some(c.issued_at + 1)));
+        assert!(!is_revoked(&c, Some(c.issued_at - 1)), "a re-opt-in after the revocation is valid");
+        let key = revocation_key("cust-42");
+        assert_eq!(key.len(), 64);
+        assert!(!key.contains("cust"));
+        assert_ne!(key, revocation_key("cust-43"));
     }
 
     #[test]

@@ -34,4 +34,11 @@ pub struct EdgeSettings {
     pub session_idle_secs: u64,
     /// Max-Age of the Tier 3 persistent cookie.
     pub visitor_max_age_secs: u64,
+    /// Beacon batches per minute from one truncated address (per isolate).
+    pub rate_limit_per_minute: u32,
 }
+
+/// Name of the KV binding holding consent revocations.
+pub const KV_REVOCATIONS: &str = "REVOCATIONS";
+/// Name of the optional secret that unlocks the edge's metrics endpoint.
+pub const SECRET_METRICS_TOKEN: &str = "EDGE_METRICS_TOKEN";

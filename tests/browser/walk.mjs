@@ -16,7 +16,10 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
            "--no-first-run", "--disable-sync", "--disable-quic"],
   });
-  const context = await browser.newContext();
+  // The edge drops headless browsers as bots; browse as the Chrome it is.
+  const ua = (await browser.newPage().then(async (p) => { const u = await p.evaluate(() => navigator.userAgent); await p.close(); return u; }))
+    .replace("HeadlessChrome", "Chrome");
+  const context = await browser.newContext({ userAgent: ua });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const isBeacon = (url) => new URL(url).pathname.startsWith(beaconPrefix);

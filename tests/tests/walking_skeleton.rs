@@ -25,8 +25,10 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     let set_cookie = beacons[0]["setCookie"].as_str().expect("first beacon sets the session cookie");
     let attrs: Vec<&str> = set_cookie.split(';').map(str::trim).collect();
     assert!(attrs[0].starts_with("mm_sid="), "{set_cookie}");
-    let sid = &attrs[0]["mm_sid=".len()..];
+    // `<128-bit id>.<last seen>`: the stamp lets any isolate see idle time.
+    let (sid, stamp) = attrs[0]["mm_sid=".len()..].split_once('.').expect("id.stamp");
     assert!(mintmark_protocol::wire::is_id128(sid), "128 random bits as hex: {sid}");
+    assert!(stamp.parse::<u64>().is_ok(), "{stamp}");
     for required in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/store"] {
         assert!(attrs.contains(&required), "{required} missing from {set_cookie}");
     }
@@ -35,7 +37,7 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
         "a session cookie has no Expires/Max-Age: {set_cookie}"
     );
     // The browser kept it and sent it back: the second view is the same session.
-    assert!(beacons[1]["sentCookie"].as_str().unwrap_or("").contains(&format!("mm_sid={sid}")), "{:#}", beacons[1]);
+    assert!(beacons[1]["sentCookie"].as_str().unwrap_or("").contains(&format!("mm_sid={sid}.")), "{:#}", beacons[1]);
     assert!(beacons[1]["setCookie"].is_null(), "no new session for a continuing visit: {:#}", beacons[1]);
     let stored: Vec<&Value> = seen["cookies"].as_array().unwrap().iter().filter(|c| c["name"] == "mm_sid").collect();
     assert_eq!(stored.len(), 1);

@@ -1,16 +1,21 @@
-//! One beacon request in, one decision out.
+//! One beacon request in, one reply out, in two pure steps.
 //!
-//! The order matters: the request is checked (path, method, origin, size,
-//! schema, scope) before anything is read from it, and the client address is
-//! truncated as soon as the tier is known, before the batch is built. Only a
-//! Tier 3 decision lets the full address through.
+//! [`precheck`] refuses what is not a well-formed, in-scope beacon batch from
+//! a store origin (and answers CORS preflights and bots) before anything is
+//! read from it. [`decide`] takes the checked batch and the consent verdict
+//! and produces the cookies and the batch to forward, truncating the client
+//! address unless the verdict is Tier 3. Between the two the runtime does
+//! the I/O (rate limit state, revocation lookup), so both steps test natively.
+
+use std::net::IpAddr;
 
 use mintmark_protocol::ip;
-use mintmark_protocol::wire::{BeaconBatch, EdgeBatch, Identity, Tier, MAX_BEACON_BYTES, WIRE_VERSION};
+use mintmark_protocol::wire::{BeaconBatch, EdgeBatch, Identity, Tier, MAX_BEACON_BYTES, MAX_USER_AGENT_LEN, WIRE_VERSION};
 
 use crate::cookies;
 use crate::keys::EdgeKeys;
-use crate::tier;
+use crate::session::{self, SessionStart};
+use crate::tier::Consent;
 
 /// The facts of a request, copied out of whatever runtime carried it.
 #[derive(Debug, Clone)]
@@ -28,80 +33,149 @@ pub struct Incoming<'a> {
     pub now_ms: u64,
 }
 
-/// A refused request: an HTTP status and a stable reason label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rejection {
-    pub status: u16,
-    pub reason: &'static str,
+/// What happened, for the counters and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted { tier: Tier, session_started: Option<SessionStart>, consent_rejected: Option<&'static str> },
+    Rejected(&'static str),
+    Bot,
+    Preflight,
+    RateLimited,
 }
 
-/// An accepted request: the cookies to set and the batch to forward.
+/// The HTTP answer, and the batch to forward when there is one.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub set_cookies: Vec<String>,
-    pub forward: EdgeBatch,
-    /// Set when a consent token was present but gave no Tier 3.
-    pub token_rejected: Option<&'static str>,
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body (errors only).
+    pub body: Option<String>,
+    pub forward: Option<EdgeBatch>,
+    pub outcome: Outcome,
 }
 
-fn reject(status: u16, reason: &'static str) -> Rejection {
-    Rejection { status, reason }
+impl Reply {
+    pub fn rejected(status: u16, reason: &'static str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: Some(format!("{{\"error\":\"{reason}\"}}")),
+            forward: None,
+            outcome: Outcome::Rejected(reason),
+        }
+    }
+
+    fn empty(outcome: Outcome, headers: Vec<(&'static str, String)>) -> Reply {
+        Reply { status: 204, headers, body: None, forward: None, outcome }
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Reply {
+        let mut r = Reply::rejected(429, "rate_limited");
+        r.headers.push(("retry-after", retry_after_secs.to_string()));
+        r.outcome = Outcome::RateLimited;
+        r
+    }
 }
 
-/// Decides what to do with one request. `new_id` returns a fresh random
-/// 128-bit id as 32 hex digits.
-pub fn handle(keys: &EdgeKeys, req: &Incoming<'_>, new_id: &mut dyn FnMut() -> String) -> Result<Decision, Rejection> {
+/// A batch that passed [`precheck`].
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub batch: BeaconBatch,
+    pub client_ip: IpAddr,
+}
+
+/// CORS headers for an allowed origin: credentials, so the store's cookies
+/// travel, and `Vary` so caches keep origins apart.
+fn cors(origin: Option<&str>) -> Vec<(&'static str, String)> {
+    match origin {
+        Some(o) => vec![
+            ("access-control-allow-origin", o.to_string()),
+            ("access-control-allow-credentials", "true".into()),
+            ("vary", "Origin".into()),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// Checks everything that does not need I/O. `Err` is the final reply.
+pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
     let s = &keys.settings;
     if req.path != s.beacon_path {
-        return Err(reject(404, "not_found"));
-    }
-    if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(reject(405, "method_not_allowed"));
+        return Err(Reply::rejected(404, "not_found"));
     }
     if let Some(origin) = req.origin {
         if !s.scope.has_origin(origin) {
-            return Err(reject(403, "origin_not_allowed"));
+            return Err(Reply::rejected(403, "origin_not_allowed"));
         }
     }
+    if req.method.eq_ignore_ascii_case("OPTIONS") {
+        let mut headers = cors(req.origin);
+        headers.push(("access-control-allow-methods", "POST".into()));
+        headers.push(("access-control-allow-headers", "content-type".into()));
+        headers.push(("access-control-max-age", "86400".into()));
+        return Err(Reply::empty(Outcome::Preflight, headers));
+    }
+    if !req.method.eq_ignore_ascii_case("POST") {
+        let mut r = Reply::rejected(405, "method_not_allowed");
+        r.headers.push(("allow", "POST, OPTIONS".into()));
+        return Err(r);
+    }
+    if crate::bots::is_bot(req.user_agent) {
+        return Err(Reply::empty(Outcome::Bot, cors(req.origin)));
+    }
     if req.body.len() > MAX_BEACON_BYTES {
-        return Err(reject(413, "too_large"));
+        return Err(Reply::rejected(413, "too_large"));
     }
-    let batch = BeaconBatch::from_json(req.body).map_err(|e| reject(400, e.reason()))?;
+    let batch = BeaconBatch::from_json(req.body).map_err(|e| Reply::rejected(400, e.reason()))?;
     if !batch.events.iter().all(|e| s.scope.contains(&e.url)) {
-        return Err(reject(422, "out_of_scope"));
+        return Err(Reply::rejected(422, "out_of_scope"));
     }
-    let client_ip = req.client_ip.and_then(|raw| ip::parse(raw).ok()).ok_or(reject(400, "no_client_ip"))?;
+    let client_ip = req.client_ip.and_then(|raw| ip::parse(raw).ok()).ok_or_else(|| Reply::rejected(400, "no_client_ip"))?;
+    Ok(Checked { batch, client_ip })
+}
 
-    let consent_token = cookies::read(req.cookie, &s.consent_cookie);
-    let decision = tier::decide(batch.cookies, consent_token, &keys.consent, req.now_ms / 1000);
-    let mut set_cookies = Vec::new();
+/// Decides tier, cookies and the forwarded batch. `consent` is the verdict
+/// on the consent cookie (ignored when the browser has cookies disabled);
+/// `new_id` returns a fresh random 128-bit id as 32 hex digits.
+pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Consent, new_id: &mut dyn FnMut() -> String) -> Reply {
+    let s = &keys.settings;
+    let Checked { batch, client_ip } = checked;
+    let now_secs = req.now_ms / 1000;
+    let tier = match (&consent, batch.cookies) {
+        (_, false) => Tier::Anonymous,
+        (Consent::Valid(_), true) => Tier::Tier3,
+        (_, true) => Tier::Tier2,
+    };
 
     // The address loses its host bits here unless the visitor opted in.
-    let ip = match decision.tier {
+    let ip = match tier {
         Tier::Tier3 => ip::unmap(client_ip),
         Tier::Tier2 | Tier::Anonymous => ip::truncate_addr(client_ip),
     };
 
-    let session_id = match decision.tier {
-        Tier::Anonymous => None,
-        Tier::Tier2 | Tier::Tier3 => Some(match cookies::read_id(req.cookie, &s.session_cookie) {
-            Some(existing) => existing.to_string(),
-            None => {
-                let id = new_id();
-                set_cookies.push(cookies::session(&s.session_cookie, &id, &s.cookie_path));
-                id
+    let mut headers = cors(req.origin);
+    let mut set_cookie = |value: String| headers.push(("set-cookie", value));
+    let (session_id, session_started) = match tier {
+        Tier::Anonymous => (None, None),
+        Tier::Tier2 | Tier::Tier3 => {
+            let external = session::is_external_entry(&batch.events, &s.scope);
+            let current = cookies::read(req.cookie, &s.session_cookie);
+            let sess = session::resolve(current, external, now_secs, s.session_idle_secs, new_id);
+            if let Some(value) = &sess.cookie_value {
+                set_cookie(cookies::session(&s.session_cookie, value, &s.cookie_path));
             }
-        }),
+            (Some(sess.id), sess.started)
+        }
     };
 
-    let identity = match (&decision.claims, decision.tier) {
-        (Some(claims), Tier::Tier3) => {
+    let identity = match (tier, consent.claims()) {
+        (Tier::Tier3, Some(claims)) => {
             let visitor_id = match cookies::read_id(req.cookie, &s.visitor_cookie) {
                 Some(existing) => existing.to_string(),
                 None => new_id(),
             };
             // Re-set on every Tier 3 request so Max-Age counts from last use.
-            set_cookies.push(cookies::visitor(&s.visitor_cookie, &visitor_id, &s.cookie_path, s.visitor_max_age_secs));
+            set_cookie(cookies::visitor(&s.visitor_cookie, &visitor_id, &s.cookie_path, s.visitor_max_age_secs));
             Some(Identity {
                 visitor_id,
                 customer_ref: claims.customer_ref.clone(),
@@ -110,9 +184,11 @@ pub fn handle(keys: &EdgeKeys, req: &Incoming<'_>, new_id: &mut dyn FnMut() -> S
             })
         }
         _ => {
-            // No valid consent: a persistent id must not survive.
-            if cookies::read(req.cookie, &s.visitor_cookie).is_some() || decision.token_error.is_some() {
-                set_cookies.push(cookies::delete(&s.visitor_cookie, &s.cookie_path));
+            // No valid consent: a persistent id must not survive, unless we
+            // merely could not check this time.
+            let had_visitor = cookies::read(req.cookie, &s.visitor_cookie).is_some();
+            if batch.cookies && (had_visitor || matches!(consent, Consent::Invalid(_))) && consent != Consent::Unverifiable {
+                set_cookie(cookies::delete(&s.visitor_cookie, &s.cookie_path));
             }
             None
         }
@@ -121,18 +197,31 @@ pub fn handle(keys: &EdgeKeys, req: &Incoming<'_>, new_id: &mut dyn FnMut() -> S
     let forward = EdgeBatch {
         v: WIRE_VERSION,
         received_at: req.now_ms,
-        tier: decision.tier,
+        tier,
         session_id,
         identity,
         ip: ip.to_string(),
-        user_agent: req.user_agent.chars().take(mintmark_protocol::wire::MAX_USER_AGENT_LEN).collect(),
+        user_agent: req.user_agent.chars().take(MAX_USER_AGENT_LEN).collect(),
         context: batch.context,
         events: batch.events,
     };
-    // The collector runs the same check; failing it here means a bug in this
-    // function, and nothing is forwarded.
-    forward.validate().map_err(|_| reject(500, "tier_invariant"))?;
-    Ok(Decision { set_cookies, forward, token_rejected: decision.token_error.map(|e| e.reason()) })
+    // The collector runs the same check; failing it here would be a bug in
+    // this function, and then nothing is forwarded.
+    if forward.validate().is_err() {
+        return Reply::rejected(500, "tier_invariant");
+    }
+    let consent_rejected = match consent {
+        Consent::Invalid(reason) => Some(reason),
+        Consent::Unverifiable => Some("unverifiable"),
+        _ => None,
+    };
+    Reply {
+        status: 204,
+        headers,
+        body: None,
+        forward: Some(forward),
+        outcome: Outcome::Accepted { tier, session_started, consent_rejected },
+    }
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 use super::*;
+use crate::tier::{apply_revocation, read_consent};
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::KeyRing;
 use mintmark_protocol::scope::StoreScope;
 use mintmark_protocol::settings::EdgeSettings;
 
 const NOW_MS: u64 = 1_800_000_000_000;
+const NOW: u64 = NOW_MS / 1000;
 const SID: &str = "5e55105e55105e55105e55105e55105e";
 const VID: &str = "0123456789abcdef0123456789abcdef";
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const STORE: &str = "https://shop.example.gov";
 
 fn keys() -> EdgeKeys {
     EdgeKeys {
         settings: EdgeSettings {
-            scope: StoreScope::new(["https://shop.example.gov"], ["/store"]),
+            scope: StoreScope::new([STORE], ["/store"]),
             beacon_path: "/store/_mm/collect".into(),
             collector_url: "http://127.0.0.1:1/ingest".into(),
             cookie_path: "/store".into(),
@@ -20,9 +24,11 @@ fn keys() -> EdgeKeys {
             visitor_cookie: "mm_vid".into(),
             session_idle_secs: 1800,
             visitor_max_age_secs: 365 * 86_400,
+            rate_limit_per_minute: 60,
         },
         signing: KeyRing::parse([("e1", "abababababababababababababababababababababababababababababababab")]).unwrap(),
         consent: KeyRing::parse([("c1", "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd")]).unwrap(),
+        metrics_token: None,
     }
 }
 
@@ -36,106 +42,184 @@ fn token(exp: u64) -> String {
         customer_ref: "cust-7".into(),
         source: OptInSource::EmailSubscription,
         policy_version: 2,
-        issued_at: NOW_MS / 1000 - 10,
+        issued_at: NOW - 10,
         expires_at: exp,
     };
     consent::mint(&keys().consent, &claims).unwrap()
 }
 
-fn run(cookie: Option<&str>, body: &[u8], ip: &str) -> Result<Decision, Rejection> {
-    let req = Incoming {
+fn request<'a>(cookie: Option<&'a str>, body: &'a [u8], ip: &'a str) -> Incoming<'a> {
+    Incoming {
         method: "POST",
         path: "/store/_mm/collect",
-        origin: Some("https://shop.example.gov"),
+        origin: Some(STORE),
         cookie,
         client_ip: Some(ip),
-        user_agent: "Mozilla/5.0 Test",
+        user_agent: UA,
         body,
         now_ms: NOW_MS,
+    }
+}
+
+/// precheck → consent (with a revocation lookup result) → decide.
+fn run_with(req: &Incoming<'_>, revocation: Result<Option<u64>, ()>) -> Reply {
+    let k = keys();
+    let checked = match precheck(&k, req) {
+        Ok(c) => c,
+        Err(reply) => return reply,
     };
+    let token = crate::cookies::read(req.cookie, &k.settings.consent_cookie);
+    let consent = apply_revocation(read_consent(token, &k.consent, NOW), revocation);
     let mut n = 0u8;
-    handle(&keys(), &req, &mut || {
+    decide(&k, req, checked, consent, &mut || {
         n += 1;
         format!("{:032x}", n)
     })
 }
 
-#[test]
-fn tier2_gets_a_new_session_cookie_and_a_truncated_ip() {
-    let d = run(None, &body(true, "https://shop.example.gov/store/"), "203.0.113.77").unwrap();
-    assert_eq!(d.forward.tier, Tier::Tier2);
-    assert_eq!(d.forward.ip, "203.0.113.0");
-    assert_eq!(d.forward.session_id.as_deref(), Some("00000000000000000000000000000001"));
-    assert!(d.forward.identity.is_none());
-    assert_eq!(d.set_cookies, ["mm_sid=00000000000000000000000000000001; HttpOnly; SameSite=Lax; Secure; Path=/store"]);
+fn run(cookie: Option<&str>, body: &[u8], ip: &str) -> Reply {
+    run_with(&request(cookie, body, ip), Ok(None))
+}
+
+fn cookies_set(r: &Reply) -> Vec<&str> {
+    r.headers.iter().filter(|(k, _)| *k == "set-cookie").map(|(_, v)| v.as_str()).collect()
+}
+
+fn forwarded(r: &Reply) -> &EdgeBatch {
+    r.forward.as_ref().unwrap_or_else(|| panic!("nothing forwarded: {r:?}"))
 }
 
 #[test]
-fn existing_session_is_kept_without_a_new_cookie() {
-    let cookie = format!("mm_sid={SID}");
-    let d = run(Some(&cookie), &body(true, "https://shop.example.gov/store/x"), "2001:db8:abcd:12::1").unwrap();
-    assert_eq!(d.forward.session_id.as_deref(), Some(SID));
-    assert_eq!(d.forward.ip, "2001:db8:abcd::");
-    assert!(d.set_cookies.is_empty());
+fn tier2_gets_a_new_session_cookie_and_a_truncated_ip() {
+    let r = run(None, &body(true, "https://shop.example.gov/store/"), "203.0.113.77");
+    assert_eq!(r.status, 204);
+    let f = forwarded(&r);
+    assert_eq!((f.tier, f.ip.as_str()), (Tier::Tier2, "203.0.113.0"));
+    assert_eq!(f.session_id.as_deref(), Some("00000000000000000000000000000001"));
+    assert!(f.identity.is_none());
+    assert_eq!(cookies_set(&r), [format!("mm_sid=00000000000000000000000000000001.{NOW}; HttpOnly; SameSite=Lax; Secure; Path=/store")]);
+    assert_eq!(r.outcome, Outcome::Accepted { tier: Tier::Tier2, session_started: Some(SessionStart::New), consent_rejected: None });
+}
+
+#[test]
+fn continuing_session_is_kept_without_a_new_cookie() {
+    let cookie = format!("mm_sid={SID}.{}", NOW - 5);
+    let r = run(Some(&cookie), &body(true, "https://shop.example.gov/store/x"), "2001:db8:abcd:12::1");
+    assert_eq!(forwarded(&r).session_id.as_deref(), Some(SID));
+    assert_eq!(forwarded(&r).ip, "2001:db8:abcd::");
+    assert!(cookies_set(&r).is_empty());
+}
+
+#[test]
+fn idle_and_external_entry_rotate_the_session() {
+    let idle = format!("mm_sid={SID}.{}", NOW - 1801);
+    let r = run(Some(&idle), &body(true, "https://shop.example.gov/store/"), "203.0.113.1");
+    assert_ne!(forwarded(&r).session_id.as_deref(), Some(SID));
+    assert!(matches!(r.outcome, Outcome::Accepted { session_started: Some(SessionStart::Idle), .. }));
+    let fresh = format!("mm_sid={SID}.{NOW}");
+    let external = br#"{"v":1,"cookies":true,"events":[{"id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","type":"pageview","ts":1,"url":"https://shop.example.gov/store/","referrer":"https://search.example/?q=mugs"}]}"#;
+    let r = run(Some(&fresh), external, "203.0.113.1");
+    assert_ne!(forwarded(&r).session_id.as_deref(), Some(SID));
+    assert!(matches!(r.outcome, Outcome::Accepted { session_started: Some(SessionStart::ExternalEntry), .. }));
 }
 
 #[test]
 fn cookies_disabled_is_anonymous_without_any_id() {
-    let d = run(None, &body(false, "https://shop.example.gov/store/"), "::ffff:198.51.100.200").unwrap();
-    assert_eq!(d.forward.tier, Tier::Anonymous);
-    assert_eq!(d.forward.ip, "198.51.100.0");
-    assert!(d.forward.session_id.is_none() && d.forward.identity.is_none());
-    assert!(d.set_cookies.is_empty());
+    let r = run(Some(&format!("mm_consent={}", token(NOW + 60))), &body(false, "https://shop.example.gov/store/"), "::ffff:198.51.100.200");
+    let f = forwarded(&r);
+    assert_eq!((f.tier, f.ip.as_str()), (Tier::Anonymous, "198.51.100.0"));
+    assert!(f.session_id.is_none() && f.identity.is_none());
+    assert!(cookies_set(&r).is_empty());
 }
 
 #[test]
 fn valid_consent_is_tier3_with_full_ip_and_persistent_cookie() {
-    let cookie = format!("mm_sid={SID}; mm_consent={}", token(NOW_MS / 1000 + 3600));
-    let d = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77").unwrap();
-    assert_eq!(d.forward.tier, Tier::Tier3);
-    assert_eq!(d.forward.ip, "203.0.113.77");
-    let id = d.forward.identity.as_ref().unwrap();
+    let cookie = format!("mm_sid={SID}.{NOW}; mm_consent={}", token(NOW + 3600));
+    let r = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77");
+    let f = forwarded(&r);
+    assert_eq!((f.tier, f.ip.as_str()), (Tier::Tier3, "203.0.113.77"));
+    let id = f.identity.as_ref().unwrap();
     assert_eq!(id.customer_ref, "cust-7");
-    assert_eq!(d.set_cookies.len(), 1);
-    assert!(d.set_cookies[0].starts_with(&format!("mm_vid={}; ", id.visitor_id)));
+    let set = cookies_set(&r);
+    assert_eq!(set.len(), 1);
+    assert!(set[0].starts_with(&format!("mm_vid={}; ", id.visitor_id)));
     for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/store", "Max-Age=31536000"] {
-        assert!(d.set_cookies[0].contains(attr), "{attr} missing: {}", d.set_cookies[0]);
+        assert!(set[0].contains(attr), "{attr} missing: {}", set[0]);
     }
 }
 
 #[test]
-fn expired_or_forged_consent_is_tier2_and_deletes_the_visitor_cookie() {
-    for tok in [token(NOW_MS / 1000 - 1), "mm1.c1.e30.AAAA".to_string()] {
-        let cookie = format!("mm_sid={SID}; mm_vid={VID}; mm_consent={tok}");
-        let d = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77").unwrap();
-        assert_eq!(d.forward.tier, Tier::Tier2);
-        assert_eq!(d.forward.ip, "203.0.113.0");
-        assert!(d.token_rejected.is_some());
-        assert_eq!(d.set_cookies, ["mm_vid=; HttpOnly; SameSite=Lax; Secure; Path=/store; Max-Age=0"]);
+fn expired_forged_or_revoked_consent_is_tier2_and_deletes_the_visitor_cookie() {
+    for (tok, revocation, reason) in [
+        (token(NOW - 1), Ok(None), "expired"),
+        ("mm1.c1.e30.AAAA".to_string(), Ok(None), "bad_signature"),
+        (token(NOW + 60), Ok(Some(NOW)), "revoked"),
+    ] {
+        let cookie = format!("mm_sid={SID}.{NOW}; mm_vid={VID}; mm_consent={tok}");
+        let r = run_with(&request(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77"), revocation);
+        let f = forwarded(&r);
+        assert_eq!((f.tier, f.ip.as_str()), (Tier::Tier2, "203.0.113.0"), "{reason}");
+        assert!(f.identity.is_none());
+        assert_eq!(cookies_set(&r), ["mm_vid=; HttpOnly; SameSite=Lax; Secure; Path=/store; Max-Age=0"], "{reason}");
+        assert!(matches!(r.outcome, Outcome::Accepted { consent_rejected: Some(x), .. } if x == reason), "{:?}", r.outcome);
     }
+}
+
+#[test]
+fn unreachable_revocation_store_gives_tier2_but_keeps_the_visitor_cookie() {
+    let cookie = format!("mm_sid={SID}.{NOW}; mm_vid={VID}; mm_consent={}", token(NOW + 60));
+    let r = run_with(&request(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77"), Err(()));
+    assert_eq!(forwarded(&r).tier, Tier::Tier2);
+    assert_eq!(forwarded(&r).ip, "203.0.113.0");
+    assert!(cookies_set(&r).is_empty());
+}
+
+#[test]
+fn opt_out_removes_a_leftover_visitor_cookie() {
+    let cookie = format!("mm_sid={SID}.{NOW}; mm_vid={VID}");
+    let r = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77");
+    assert_eq!(forwarded(&r).tier, Tier::Tier2);
+    assert_eq!(cookies_set(&r), ["mm_vid=; HttpOnly; SameSite=Lax; Secure; Path=/store; Max-Age=0"]);
 }
 
 #[test]
 fn bad_requests_are_refused_with_reasons() {
     let ok = body(true, "https://shop.example.gov/store/");
-    let base = Incoming {
-        method: "POST",
-        path: "/store/_mm/collect",
-        origin: None,
-        cookie: None,
-        client_ip: Some("203.0.113.1"),
-        user_agent: "",
-        body: &ok,
-        now_ms: NOW_MS,
-    };
-    let reason = |req: Incoming<'_>| handle(&keys(), &req, &mut || SID.to_string()).unwrap_err();
-    assert_eq!(reason(Incoming { method: "GET", ..base.clone() }), Rejection { status: 405, reason: "method_not_allowed" });
-    assert_eq!(reason(Incoming { path: "/store/other", ..base.clone() }).status, 404);
-    assert_eq!(reason(Incoming { origin: Some("https://evil.example"), ..base.clone() }).status, 403);
-    assert_eq!(reason(Incoming { client_ip: None, ..base.clone() }).reason, "no_client_ip");
-    assert_eq!(reason(Incoming { body: b"{}", ..base.clone() }).status, 400);
+    let base = request(None, &ok, "203.0.113.1");
+    let reply = |req: Incoming<'_>| run_with(&req, Ok(None));
+    let r = reply(Incoming { method: "GET", ..base.clone() });
+    assert_eq!((r.status, r.body.as_deref()), (405, Some(r#"{"error":"method_not_allowed"}"#)));
+    assert_eq!(reply(Incoming { path: "/store/other", ..base.clone() }).status, 404);
+    assert_eq!(reply(Incoming { origin: Some("https://evil.example"), ..base.clone() }).status, 403);
+    assert_eq!(reply(Incoming { client_ip: None, ..base.clone() }).outcome, Outcome::Rejected("no_client_ip"));
+    assert_eq!(reply(Incoming { body: b"{}", ..base.clone() }).status, 400);
     let big = vec![b' '; MAX_BEACON_BYTES + 1];
-    assert_eq!(reason(Incoming { body: &big, ..base.clone() }).status, 413);
+    assert_eq!(reply(Incoming { body: &big, ..base.clone() }).status, 413);
     let outside = body(true, "https://shop.example.gov/about/");
-    assert_eq!(reason(Incoming { body: &outside, ..base.clone() }), Rejection { status: 422, reason: "out_of_scope" });
+    assert_eq!(reply(Incoming { body: &outside, ..base.clone() }).outcome, Outcome::Rejected("out_of_scope"));
+    for r in [reply(Incoming { method: "PUT", ..base.clone() }), reply(Incoming { body: b"x", ..base.clone() })] {
+        assert!(r.forward.is_none() && cookies_set(&r).is_empty());
+    }
+}
+
+#[test]
+fn bots_are_answered_but_dropped() {
+    let ok = body(true, "https://shop.example.gov/store/");
+    let r = run_with(&Incoming { user_agent: "Mozilla/5.0 (compatible; bingbot/2.0)", ..request(None, &ok, "203.0.113.1") }, Ok(None));
+    assert_eq!((r.status, r.outcome.clone()), (204, Outcome::Bot));
+    assert!(r.forward.is_none() && cookies_set(&r).is_empty());
+}
+
+#[test]
+fn cors_answers_store_origins_only() {
+    let ok = body(true, "https://shop.example.gov/store/");
+    let pre = run_with(&Incoming { method: "OPTIONS", body: b"", ..request(None, &ok, "203.0.113.1") }, Ok(None));
+    assert_eq!((pre.status, pre.outcome.clone()), (204, Outcome::Preflight));
+    assert!(pre.headers.contains(&("access-control-allow-origin", STORE.to_string())));
+    assert!(pre.headers.contains(&("access-control-allow-credentials", "true".to_string())));
+    let evil = run_with(&Incoming { method: "OPTIONS", origin: Some("https://evil.example"), ..request(None, &ok, "203.0.113.1") }, Ok(None));
+    assert_eq!(evil.status, 403);
+    assert!(!evil.headers.iter().any(|(k, _)| k.starts_with("access-control")));
+    let post = run(None, &ok, "203.0.113.1");
+    assert!(post.headers.contains(&("access-control-allow-origin", STORE.to_string())));
 }

@@ -1,0 +1,71 @@
+//! Per-isolate counters, rendered in Prometheus text format at the metrics
+//! path for whoever holds the metrics token. Every request is counted once
+//! by outcome; tier, session starts, consent rejections and forwarding are
+//! counted beside it. In production each isolate counts alone: aggregate
+//! them from the structured log lines (Logpush) or an Analytics Engine
+//! binding, not by scraping one isolate.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    values: BTreeMap<(&'static str, String), u64>,
+}
+
+impl Counters {
+    /// Adds one to `name{labels}`; `labels` is already `k="v",...` text.
+    pub fn inc(&mut self, name: &'static str, labels: String) {
+        *self.values.entry((name, labels)).or_default() += 1;
+    }
+
+    pub fn get(&self, name: &'static str, labels: &str) -> u64 {
+        self.values.get(&(name, labels.to_string())).copied().unwrap_or(0)
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut last = "";
+        for ((name, labels), v) in &self.values {
+            if *name != last {
+                out.push_str(&format!("# TYPE {name} counter\n"));
+                last = name;
+            }
+            if labels.is_empty() {
+                out.push_str(&format!("{name} {v}\n"));
+            } else {
+                out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Constant-time equality for the metrics token.
+pub fn token_matches(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let mut c = Counters::default();
+        c.inc("mintmark_edge_requests_total", "outcome=\"accepted\"".into());
+        c.inc("mintmark_edge_requests_total", "outcome=\"accepted\"".into());
+        c.inc("mintmark_edge_requests_total", "outcome=\"rejected\",reason=\"too_large\"".into());
+        let text = c.render();
+        assert!(text.contains("# TYPE mintmark_edge_requests_total counter\n"));
+        assert!(text.contains("mintmark_edge_requests_total{outcome=\"accepted\"} 2\n"));
+        assert!(text.contains("mintmark_edge_requests_total{outcome=\"rejected\",reason=\"too_large\"} 1\n"));
+        assert_eq!(c.get("mintmark_edge_requests_total", "outcome=\"accepted\""), 2);
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abd", "abc"));
+        assert!(!token_matches("ab", "abc"));
+    }
+}
