@@ -10,13 +10,21 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use devstack::{Layout, Ports, Stack, StackOptions};
 
+pub mod fake_collector;
+pub use fake_collector::FakeCollector;
+
+/// A fresh state directory `target/e2e/<name>` for one test.
+pub fn state_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = Layout::discover()?.target.join("e2e").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// Starts a whole stack on free ports with its own state under
 /// `target/e2e/<name>`, wiped first.
 pub async fn start_stack(name: &str, client_ip: Option<IpAddr>) -> anyhow::Result<Stack> {
-    let layout = Layout::discover()?;
-    let state_dir = layout.target.join("e2e").join(name);
-    let _ = std::fs::remove_dir_all(&state_dir);
-    Stack::start(StackOptions { state_dir, ports: Ports::free()?, client_ip }).await
+    Stack::start(StackOptions { state_dir: state_dir(name)?, ports: Ports::free()?, client_ip }).await
 }
 
 /// Runs `tests/browser/<script>` with node and parses the JSON it prints.
