@@ -41,8 +41,11 @@ bench: bench-beacon bench-edge bench-collector
 bench-beacon: bootstrap build-beacon
 	@scripts/bench-beacon.sh
 
-bench-edge bench-collector:
-	@echo "$@: not implemented yet (see the edge and collector issues)"; exit 1
+bench-edge: bootstrap build-edge
+	$(CARGO) run -q -p mintmark-e2e --bin bench-edge
+
+bench-collector:
+	@echo "$@: not implemented yet (see the collector issue)"; exit 1
 
 # Forget local data, config and generated keys (asks first).
 clean-state:
