@@ -10,4 +10,5 @@ pub mod rows;
 pub mod schema;
 pub mod server;
 pub mod sink;
+pub mod spool;
 pub mod telemetry;

@@ -1,0 +1,338 @@
+//! The spool: a local write-ahead log between the ingest endpoint and
+//! ClickHouse, so nothing acknowledged is ever lost.
+//!
+//! Ingest appends each accepted batch and answers only after the record is
+//! on disk: one appender thread takes every append waiting in its queue,
+//! writes them, calls `fdatasync` once (group commit) and then releases all
+//! of their acknowledgements. The writer reads records back in order, inserts
+//! them into ClickHouse and only then moves the checkpoint. After a crash,
+//! everything past the checkpoint is read again; writes are idempotent on
+//! event id, so a record inserted just before the crash does not count twice.
+//!
+//! Layout: `seg-<n>.wal` files of framed records ([`record`]), a new one every
+//! `segment_bytes` and on every start, and `checkpoint` (`<segment> <offset>`).
+//! Segments wholly before the checkpoint are deleted.
+
+pub mod record;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A place in the log: just past a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    pub dir: PathBuf,
+    /// Unconfirmed bytes beyond which appends are refused (ingest answers 503).
+    pub max_bytes: u64,
+    pub segment_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool is full ({0} bytes waiting for ClickHouse)")]
+    Full(u64),
+    #[error("spool write failed: {0}")]
+    Io(io::ErrorKind),
+    #[error("spool is shut down")]
+    Closed,
+}
+
+struct Shared {
+    /// Bytes on disk not yet confirmed in ClickHouse.
+    pending_bytes: AtomicU64,
+    /// Unix ms the oldest unconfirmed batch reached the edge (0: none).
+    oldest_pending_ms: AtomicU64,
+    max_bytes: u64,
+}
+
+struct AppendRequest {
+    payload: Vec<u8>,
+    done: oneshot::Sender<Result<(), io::ErrorKind>>,
+}
+
+/// The appending side; cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    tx: mpsc::Sender<AppendRequest>,
+    shared: Arc<Shared>,
+}
+
+/// The reading side, owned by the writer.
+pub struct SpoolReader {
+    dir: PathBuf,
+    durable: watch::Receiver<Position>,
+    read: Position,
+    uncommitted_bytes: u64,
+    shared: Arc<Shared>,
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("seg-{n:016}.wal"))
+}
+
+fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut segs: Vec<u64> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("seg-")?.strip_suffix(".wal")?.parse().ok()
+        })
+        .collect();
+    segs.sort_unstable();
+    Ok(segs)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn read_checkpoint(dir: &Path) -> io::Result<Option<Position>> {
+    match std::fs::read_to_string(dir.join("checkpoint")) {
+        Ok(text) => {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u64>());
+            match (parts.next(), parts.next()) {
+                (Some(Ok(segment)), Some(Ok(offset))) => Ok(Some(Position { segment, offset })),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, "spool checkpoint is unreadable")),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_checkpoint(dir: &Path, pos: Position) -> io::Result<()> {
+    let tmp = dir.join("checkpoint.tmp");
+    let mut f = File::create(&tmp)?;
+    writeln!(f, "{} {}", pos.segment, pos.offset)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join("checkpoint"))?;
+    sync_dir(dir)
+}
+
+/// Cuts a segment after its last whole record; returns its valid length.
+fn repair(path: &Path) -> io::Result<u64> {
+    let file = File::open(path)?;
+    let (records, damaged) = record::read_all(io::BufReader::new(file), 0, usize::MAX)?;
+    let valid = records.last().map(|(end, _)| *end).unwrap_or(0);
+    if damaged {
+        tracing::warn!(segment = %path.display(), valid_bytes = valid, "spool segment had a torn tail (never acknowledged); truncated");
+        OpenOptions::new().write(true).open(path)?.set_len(valid)?;
+    }
+    Ok(valid)
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `config.dir`, repairing a torn tail,
+    /// and starts the appender thread.
+    pub fn open(config: &SpoolConfig) -> io::Result<(Spool, SpoolReader)> {
+        std::fs::create_dir_all(&config.dir)?;
+        let dir = config.dir.clone();
+        let segments = list_segments(&dir)?;
+        let checkpoint = read_checkpoint(&dir)?
+            .unwrap_or(Position { segment: segments.first().copied().unwrap_or(1), offset: 0 });
+        let mut pending = 0;
+        for &seg in &segments {
+            if seg < checkpoint.segment {
+                std::fs::remove_file(segment_path(&dir, seg))?;
+                continue;
+            }
+            let len = repair(&segment_path(&dir, seg))?;
+            pending += len.saturating_sub(if seg == checkpoint.segment { checkpoint.offset } else { 0 });
+        }
+        // Appends always go to a fresh segment, so recovery never appends
+        // behind a repaired tail.
+        let active = segments.last().map(|s| s + 1).unwrap_or(checkpoint.segment).max(checkpoint.segment);
+        let file = OpenOptions::new().create(true).append(true).open(segment_path(&dir, active))?;
+        sync_dir(&dir)?;
+        let shared = Arc::new(Shared {
+            pending_bytes: AtomicU64::new(pending),
+            oldest_pending_ms: AtomicU64::new(0),
+            max_bytes: config.max_bytes,
+        });
+        let (durable_tx, durable_rx) = watch::channel(Position { segment: active, offset: 0 });
+        let (tx, rx) = mpsc::channel(65_536);
+        let appender = Appender { dir: dir.clone(), rx, file, segment: active, len: 0, segment_bytes: config.segment_bytes, durable: durable_tx, shared: shared.clone() };
+        std::thread::Builder::new().name("spool-appender".into()).spawn(move || appender.run())?;
+        if pending > 0 {
+            tracing::info!(pending_bytes = pending, from = ?checkpoint, "spool has unconfirmed records; replaying them");
+        }
+        let reader = SpoolReader { dir, durable: durable_rx, read: checkpoint, uncommitted_bytes: 0, shared: shared.clone() };
+        Ok((Spool { tx, shared }, reader))
+    }
+
+    /// Appends one record; returns once it is on disk.
+    pub async fn append(&self, payload: Vec<u8>) -> Result<(), SpoolError> {
+        let pending = self.pending_bytes();
+        if pending >= self.shared.max_bytes {
+            return Err(SpoolError::Full(pending));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx.send(AppendRequest { payload, done }).await.map_err(|_| SpoolError::Closed)?;
+        wait.await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::Io)
+    }
+
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn is_over(&self, fraction: f64) -> bool {
+        self.pending_bytes() as f64 >= self.shared.max_bytes as f64 * fraction
+    }
+
+    /// Seconds since the oldest unconfirmed batch reached the edge.
+    pub fn oldest_pending_age_secs(&self, now_ms: u64) -> f64 {
+        match self.shared.oldest_pending_ms.load(Ordering::Relaxed) {
+            0 => 0.0,
+            t => now_ms.saturating_sub(t) as f64 / 1000.0,
+        }
+    }
+}
+
+struct Appender {
+    dir: PathBuf,
+    rx: mpsc::Receiver<AppendRequest>,
+    file: File,
+    segment: u64,
+    len: u64,
+    segment_bytes: u64,
+    durable: watch::Sender<Position>,
+    shared: Arc<Shared>,
+}
+
+impl Appender {
+    fn run(mut self) {
+        let mut buf = Vec::with_capacity(1 << 20);
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < 8192 {
+                match self.rx.try_recv() {
+                    Ok(req) => group.push(req),
+                    Err(_) => break,
+                }
+            }
+            buf.clear();
+            for req in &group {
+                record::encode(&req.payload, &mut buf);
+            }
+            let written = self.file.write_all(&buf).and_then(|_| self.file.sync_data());
+            match written {
+                Ok(()) => {
+                    self.len += buf.len() as u64;
+                    self.shared.pending_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    self.durable.send_replace(Position { segment: self.segment, offset: self.len });
+                    for req in group {
+                        let _ = req.done.send(Ok(()));
+                    }
+                    if self.len >= self.segment_bytes {
+                        if let Err(e) = self.rotate() {
+                            tracing::error!(error = %e, "spool segment rotation failed; continuing in the current one");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "spool write failed; refusing this group");
+                    // Drop the partial write so later records stay readable.
+                    let _ = self.file.set_len(self.len);
+                    for req in group {
+                        let _ = req.done.send(Err(e.kind()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let next = self.segment + 1;
+        let file = OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, next))?;
+        sync_dir(&self.dir)?;
+        self.file = file;
+        self.segment = next;
+        self.len = 0;
+        self.durable.send_replace(Position { segment: next, offset: 0 });
+        Ok(())
+    }
+}
+
+impl SpoolReader {
+    /// Up to `max_records` records after the read position, waiting up to
+    /// `wait` for new ones. Each comes with the position just past it.
+    pub async fn next_chunk(&mut self, max_records: usize, wait: Duration) -> io::Result<Vec<(Position, Vec<u8>)>> {
+        loop {
+            let durable = *self.durable.borrow_and_update();
+            if self.read < durable {
+                let chunk = self.read_some(durable, max_records)?;
+                if !chunk.is_empty() {
+                    return Ok(chunk);
+                }
+                if self.read.segment < durable.segment {
+                    // Clean end of a finished segment: on to the next one.
+                    self.read = Position { segment: self.read.segment + 1, offset: 0 };
+                    continue;
+                }
+            }
+            if tokio::time::timeout(wait, self.durable.changed()).await.is_err() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    fn read_some(&mut self, durable: Position, max_records: usize) -> io::Result<Vec<(Position, Vec<u8>)>> {
+        let path = segment_path(&self.dir, self.read.segment);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        file.seek(SeekFrom::Start(self.read.offset))?;
+        let limit = if self.read.segment == durable.segment { durable.offset - self.read.offset } else { u64::MAX };
+        let (records, _) = record::read_all(io::BufReader::with_capacity(1 << 20, file.take(limit)), self.read.offset, max_records)?;
+        let segment = self.read.segment;
+        let chunk: Vec<(Position, Vec<u8>)> = records.into_iter().map(|(end, payload)| (Position { segment, offset: end }, payload)).collect();
+        if let Some((last, _)) = chunk.last() {
+            self.uncommitted_bytes += last.offset - self.read.offset;
+            self.read = *last;
+        }
+        Ok(chunk)
+    }
+
+    /// Everything read so far is in ClickHouse: move the checkpoint there
+    /// and delete segments that are wholly behind it.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if self.uncommitted_bytes == 0 {
+            return Ok(());
+        }
+        write_checkpoint(&self.dir, self.read)?;
+        self.shared.pending_bytes.fetch_sub(self.uncommitted_bytes.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.uncommitted_bytes = 0;
+        for seg in list_segments(&self.dir)? {
+            if seg < self.read.segment {
+                std::fs::remove_file(segment_path(&self.dir, seg))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records when the oldest batch the writer holds reached the edge.
+    pub fn set_oldest_pending(&self, received_at_ms: u64) {
+        self.shared.oldest_pending_ms.store(received_at_ms, Ordering::Relaxed);
+    }
+
+    pub fn position(&self) -> Position {
+        self.read
+    }
+}
+
+#[cfg(test)]
+mod tests;
