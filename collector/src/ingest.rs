@@ -1,30 +1,34 @@
 //! The source: the HTTP endpoint the edge forwards signed batches to.
 //!
 //! A batch is trusted only after its signature verifies within the time
-//! window; it is then parsed and validated (tier invariants included) by the
-//! shared protocol crate before any row is made. Every refusal is a 4xx with
-//! a JSON reason.
+//! window and has not been seen before; it is then parsed and validated
+//! (tier invariants included) by the shared protocol crate, appended to the
+//! spool, and acknowledged once it is on disk. Every refusal is a 4xx (or a
+//! 503 when the spool is full) with a JSON reason, and is counted.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mintmark_protocol::keys::KeyRing;
 use mintmark_protocol::signing::{BatchSignature, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use mintmark_protocol::wire::EdgeBatch;
 
-use crate::rows;
-use crate::sink::ClickHouseSink;
+use crate::metrics::Metrics;
+use crate::replay::ReplayGuard;
+use crate::spool::{Spool, SpoolError};
 
 /// What the ingest handler needs.
 pub struct Ingest {
     pub signing: KeyRing,
     pub window_secs: u64,
-    pub sink: ClickHouseSink,
+    pub replay: ReplayGuard,
+    pub spool: Spool,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A refused or failed request.
@@ -36,32 +40,41 @@ pub struct IngestError {
 
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.reason }))).into_response()
+        let mut resp = (self.status, Json(serde_json::json!({ "error": self.reason }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, "5".parse().unwrap());
+        }
+        resp
     }
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 pub async fn ingest(State(app): State<Arc<Ingest>>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, IngestError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let refuse = |status, reason| {
+        app.metrics.rejected.with_label_values(&[reason]).inc();
         tracing::warn!(reason, "batch refused");
         IngestError { status, reason }
     };
-    BatchSignature::from_headers(header(HEADER_KEY_ID), header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE))
-        .and_then(|sig| sig.verify(&app.signing, &body, unix_now(), app.window_secs))
+    let now = unix_now();
+    let sig = BatchSignature::from_headers(header(HEADER_KEY_ID), header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE))
+        .and_then(|sig| sig.verify(&app.signing, &body, now, app.window_secs).map(|_| sig))
         .map_err(|e| refuse(StatusCode::UNAUTHORIZED, e.reason()))?;
     let batch = EdgeBatch::from_json(&body).map_err(|e| {
         let status = if e.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
         refuse(status, e.reason())
     })?;
-    let rows = rows::from_batch(&batch);
-    app.sink.write(&rows).await.map_err(|e| {
-        tracing::error!(error = %format!("{e:#}"), "clickhouse write failed");
-        IngestError { status: StatusCode::SERVICE_UNAVAILABLE, reason: "storage_unavailable" }
+    if !app.replay.first_time(&sig.mac_hex, now) {
+        return Err(refuse(StatusCode::CONFLICT, "replayed"));
+    }
+    app.spool.append(body.to_vec()).await.map_err(|e| match e {
+        SpoolError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_full"),
+        SpoolError::Io(_) | SpoolError::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_unavailable"),
     })?;
-    tracing::debug!(tier = batch.tier.as_str(), events = batch.events.len(), "batch stored");
+    app.metrics.accepted_batches.inc();
+    app.metrics.accepted_events.with_label_values(&[batch.tier.as_str()]).inc_by(batch.events.len() as u64);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,9 +6,12 @@
 //! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
 
 pub mod ingest;
+pub mod metrics;
+pub mod replay;
 pub mod rows;
 pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod spool;
 pub mod telemetry;
+pub mod writer;

@@ -88,6 +88,22 @@ pub struct Rows {
     pub t3: Vec<T3Row>,
 }
 
+impl Rows {
+    pub fn extend(&mut self, other: Rows) {
+        self.t2.extend(other.t2);
+        self.t3.extend(other.t3);
+    }
+
+    /// Events held (every event has exactly one t2 row).
+    pub fn len(&self) -> usize {
+        self.t2.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.t2.is_empty()
+    }
+}
+
 struct Common {
     event_date: u16,
     ts: u32,

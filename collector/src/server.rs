@@ -1,24 +1,69 @@
-//! Wires config, schema, source and sink into a running server.
+//! Wires config, schema, source, spool, writer and sink into a running
+//! server, and shuts it down in order: stop accepting, drain the spool into
+//! ClickHouse (bounded by a grace period), exit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use mintmark_config::Config;
 use mintmark_protocol::wire::MAX_EDGE_BYTES;
+use tokio::sync::watch;
 
 use crate::ingest::{self, Ingest};
+use crate::metrics::Metrics;
+use crate::replay::ReplayGuard;
 use crate::schema::{self, Databases};
 use crate::sink::ClickHouseSink;
+use crate::spool::{Spool, SpoolConfig};
+use crate::writer::{self, WriterConfig};
 
-pub fn router(app: Arc<Ingest>) -> Router {
+/// Above this share of its limit the spool makes the collector not ready.
+const READY_SPOOL_FRACTION: f64 = 0.8;
+const REPLAY_CAPACITY: usize = 1_000_000;
+
+pub struct App {
+    pub ingest: Arc<Ingest>,
+    pub clickhouse: clickhouse::Client,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let ingest_routes = Router::new().route("/ingest", post(ingest::ingest)).with_state(app.ingest.clone());
     Router::new()
-        .route("/ingest", post(ingest::ingest))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(app)
+        .merge(ingest_routes)
+        .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let clickhouse = matches!(
+        tokio::time::timeout(Duration::from_secs(2), app.clickhouse.query("SELECT 1").fetch_one::<u8>()).await,
+        Ok(Ok(1))
+    );
+    let spool_ok = !app.ingest.spool.is_over(READY_SPOOL_FRACTION);
+    let status = if clickhouse && spool_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "clickhouse": if clickhouse { "ok" } else { "unreachable" },
+        "spool": if spool_ok { "ok" } else { "nearly_full" },
+        "spool_pending_bytes": app.ingest.spool.pending_bytes(),
+    });
+    (status, Json(body))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let m = &app.ingest.metrics;
+    let spool = &app.ingest.spool;
+    m.spool_pending_bytes.set(spool.pending_bytes() as f64);
+    m.spool_oldest_age_seconds.set(spool.oldest_pending_age_secs(ingest::unix_now() * 1000));
+    ([("content-type", "text/plain; version=0.0.4")], m.render())
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -26,17 +71,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if applied > 0 {
         tracing::info!(applied, "schema migrated");
     }
+    let c = &config.collector;
     let dbs = Databases::new(&config.clickhouse.database_prefix)?;
-    let app = Arc::new(Ingest {
+    let client = schema::client(&config.clickhouse);
+    let (spool, reader) = Spool::open(&SpoolConfig {
+        dir: c.spool_dir.clone(),
+        max_bytes: c.spool_max_mb * 1024 * 1024,
+        segment_bytes: 64 * 1024 * 1024,
+    })
+    .with_context(|| format!("opening the spool in {}", c.spool_dir.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let writer = tokio::spawn(writer::run(
+        reader,
+        ClickHouseSink::new(client.clone(), &dbs),
+        WriterConfig {
+            batch_rows: c.batch_rows,
+            flush_interval: Duration::from_millis(c.flush_ms),
+            shutdown_grace: Duration::from_secs(c.shutdown_grace_secs),
+        },
+        metrics.clone(),
+        stop_rx,
+    ));
+    let ingest = Arc::new(Ingest {
         signing: config.edge_signing_keys()?,
-        window_secs: config.collector.signature_window_secs,
-        sink: ClickHouseSink::new(schema::client(&config.clickhouse), &dbs),
+        window_secs: c.signature_window_secs,
+        replay: ReplayGuard::new(c.signature_window_secs, REPLAY_CAPACITY),
+        spool,
+        metrics,
     });
-    let listener = tokio::net::TcpListener::bind(config.collector.listen)
-        .await
-        .with_context(|| format!("binding {}", config.collector.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "collector listening");
+    let app = Arc::new(App { ingest, clickhouse: client });
+    let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("binding {}", c.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, spool = %c.spool_dir.display(), "collector listening");
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("no longer accepting; draining the spool");
+    let _ = stop_tx.send(true);
+    writer.await.context("writer task")?;
     tracing::info!("collector stopped");
     Ok(())
 }

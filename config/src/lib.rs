@@ -110,11 +110,30 @@ pub struct CollectorSection {
     pub listen: SocketAddr,
     /// Allowed distance between the edge's signing time and ours.
     pub signature_window_secs: u64,
+    /// Write-ahead spool directory (relative paths are relative to the
+    /// working directory). Must be on local disk.
+    pub spool_dir: PathBuf,
+    /// Unconfirmed spool size at which ingest answers 503.
+    pub spool_max_mb: u64,
+    /// Rows per ClickHouse insert, at most.
+    pub batch_rows: usize,
+    /// Longest a row waits in the writer before its batch is inserted.
+    pub flush_ms: u64,
+    /// How long shutdown waits for ClickHouse to take what is spooled.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for CollectorSection {
     fn default() -> Self {
-        CollectorSection { listen: "127.0.0.1:8091".parse().unwrap(), signature_window_secs: 300 }
+        CollectorSection {
+            listen: "127.0.0.1:8091".parse().unwrap(),
+            signature_window_secs: 300,
+            spool_dir: PathBuf::from("spool"),
+            spool_max_mb: 1024,
+            batch_rows: 100_000,
+            flush_ms: 1000,
+            shutdown_grace_secs: 20,
+        }
     }
 }
 

@@ -282,8 +282,11 @@ impl SpoolReader {
                     continue;
                 }
             }
-            if tokio::time::timeout(wait, self.durable.changed()).await.is_err() {
-                return Ok(Vec::new());
+            match tokio::time::timeout(wait, self.durable.changed()).await {
+                Ok(Ok(())) => {}
+                // Timed out, or the appender is gone (every `Spool` dropped):
+                // nothing more is coming now.
+                Err(_) | Ok(Err(_)) => return Ok(Vec::new()),
             }
         }
     }

@@ -80,3 +80,25 @@ async fn a_full_spool_refuses_appends_until_the_writer_catches_up() {
     reader.commit().unwrap();
     spool.append(vec![0; 50]).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_reader_returns_when_the_appending_side_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"last".to_vec()).await.unwrap();
+    drop(spool);
+    // Must neither spin nor wait out a long timeout.
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut all = Vec::new();
+        loop {
+            let chunk = reader.next_chunk(10, Duration::from_secs(3600)).await.unwrap();
+            if chunk.is_empty() {
+                return all;
+            }
+            all.extend(chunk);
+        }
+    })
+    .await
+    .expect("reader returned");
+    assert_eq!(got.len(), 1);
+}
