@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::layout::Layout;
 use crate::local_config::StateDirs;
 use crate::process::{wait_for_http, Supervised};
 use crate::Ports;
@@ -52,7 +51,7 @@ const USERS_XML: &str = r#"<yandex>
 </yandex>
 "#;
 
-pub async fn start(_layout: &Layout, dirs: &StateDirs, ports: &Ports) -> anyhow::Result<Supervised> {
+pub async fn start(dirs: &StateDirs, ports: &Ports) -> anyhow::Result<Supervised> {
     let config = dirs.clickhouse.join("config.xml");
     std::fs::write(&config, config_xml(dirs, ports))?;
     std::fs::write(dirs.clickhouse.join("users.xml"), USERS_XML)?;

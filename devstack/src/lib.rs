@@ -9,6 +9,7 @@
 //! Every child is killed when the [`Stack`] is dropped, and asks the kernel
 //! to kill it if this process dies first, so no process outlives a run.
 
+mod backend;
 mod clickhouse;
 mod demo;
 mod layout;
@@ -22,9 +23,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use mintmark_config::Config;
 
+pub use backend::Backend;
 pub use layout::Layout;
 pub use process::{free_port, wait_for_http, Supervised};
 
@@ -88,9 +89,9 @@ pub struct Stack {
     demo: tokio::task::JoinHandle<()>,
     /// The edge worker; stopped first.
     pub edge: Option<Edge>,
-    // Dropped (killed) in reverse data-flow order: edge before collector
-    // before ClickHouse.
-    children: Vec<Supervised>,
+    dashboards: Option<Supervised>,
+    /// ClickHouse and the collector; stopped last.
+    pub backend: Backend,
 }
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -98,34 +99,18 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
         let layout = Layout::discover()?;
-        layout.check_built()?;
-        let dirs = local_config::StateDirs::create(&opts.state_dir)?;
-        let config_path = local_config::ensure(&dirs, &opts.ports)?;
-        let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
-        let mut children = Vec::new();
+        let backend = Backend::start(&opts.state_dir, opts.ports).await?;
+        let config = backend.config.clone();
 
-        let ch = clickhouse::start(&layout, &dirs, &opts.ports).await?;
-        children.push(ch);
-
-        let collector = Supervised::spawn(
-            "collector",
-            std::process::Command::new(layout.binary("collector")).arg("--config").arg(&config_path).arg("serve"),
-            &dirs.logs,
-        )?;
-        children.push(collector);
-        let collector_url = format!("http://{}", config.collector.listen);
-        wait_for_http(&format!("{collector_url}/healthz"), START_TIMEOUT, children.last_mut()).await?;
-
-        let dashboards = Supervised::spawn(
+        let mut dashboards = Supervised::spawn(
             "dashboards",
-            std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(&config_path),
-            &dirs.logs,
+            std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(&backend.config_path),
+            &backend.dirs.logs,
         )?;
-        children.push(dashboards);
         let dashboards_url = format!("http://{}", config.dashboards.listen);
-        wait_for_http(&format!("{dashboards_url}/healthz"), START_TIMEOUT, children.last_mut()).await?;
+        wait_for_http(&format!("{dashboards_url}/healthz"), START_TIMEOUT, Some(&mut dashboards)).await?;
 
-        let edge = start_edge(&dirs.root, &config, opts.ports.edge).await?;
+        let edge = start_edge(&backend.dirs.root, &config, opts.ports.edge).await?;
         let edge_url = edge.url.clone();
 
         let store_addr = SocketAddr::from(([127, 0, 0, 1], opts.ports.store));
@@ -146,7 +131,7 @@ impl Stack {
                 out_of_scope_page: format!("{store}/about/"),
                 store: format!("{store}/store/"),
                 edge: edge_url,
-                collector: collector_url,
+                collector: backend.collector_url.clone(),
                 dashboards: dashboards_url,
                 clickhouse: config.clickhouse.url.clone(),
             },
@@ -154,7 +139,8 @@ impl Stack {
             state_dir: opts.state_dir,
             demo,
             edge: Some(edge),
-            children,
+            dashboards: Some(dashboards),
+            backend,
         })
     }
 
@@ -168,15 +154,16 @@ impl Stack {
         if let Some(mut edge) = self.edge.take() {
             edge.child.stop();
         }
-        while let Some(mut child) = self.children.pop() {
-            child.stop();
+        if let Some(mut d) = self.dashboards.take() {
+            d.stop();
         }
+        self.backend.stop();
     }
 
     /// Runs a query on this stack's ClickHouse and returns the raw body
     /// (for tests and diagnostics).
     pub async fn clickhouse_query(&self, sql: &str) -> anyhow::Result<String> {
-        clickhouse::query(&self.config.clickhouse.url, sql).await
+        self.backend.query(sql).await
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use devstack::{Layout, Ports, Stack, StackOptions};
 
 pub mod fake_collector;
+pub mod load;
 pub use fake_collector::FakeCollector;
 
 /// A fresh state directory `target/e2e/<name>` for one test.
@@ -67,4 +68,16 @@ pub async fn wait_for_count(stack: &Stack, sql: &str, timeout: Duration, done: i
 pub async fn rows(stack: &Stack, sql: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     let body = stack.clickhouse_query(&format!("{sql} FORMAT JSONEachRow")).await?;
     body.lines().map(|l| serde_json::from_str(l).map_err(Into::into)).collect()
+}
+
+/// Waits until `cond` holds, polling every 20 ms.
+pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }

@@ -1,0 +1,115 @@
+//! A bounded loopback load generator for the collector: signed edge batches
+//! of 20 events, sent by a few concurrent workers, recording which events
+//! were acknowledged (2xx). Stops when told, or after `max_batches`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mintmark_protocol::consent::OptInSource;
+use mintmark_protocol::keys::KeyRing;
+use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, EventKind, Identity, PageContext, Tier};
+
+pub const EVENTS_PER_BATCH: usize = 20;
+
+#[derive(Default)]
+pub struct LoadStats {
+    pub acked_ids: Mutex<Vec<String>>,
+    pub acked_batches: AtomicU64,
+    pub failed: AtomicU64,
+    pub ack_micros: Mutex<Vec<u64>>,
+    stop: AtomicBool,
+}
+
+impl LoadStats {
+    pub fn acked(&self) -> u64 {
+        self.acked_batches.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Batch `n` of run `tag`: event ids are unique across runs and batches.
+/// Every tenth batch is Tier 3.
+pub fn batch(tag: u32, n: u64) -> EdgeBatch {
+    let tier = if n % 10 == 9 { Tier::Tier3 } else { Tier::Tier2 };
+    let now = now_ms();
+    EdgeBatch {
+        v: 1,
+        received_at: now,
+        tier,
+        session_id: Some(format!("{:032x}", n % 1000)),
+        identity: (tier == Tier::Tier3).then(|| Identity {
+            visitor_id: format!("{:032x}", n % 100),
+            customer_ref: format!("cust-{}", n % 100),
+            consent_source: OptInSource::Purchase,
+            policy_version: 1,
+        }),
+        ip: if tier == Tier::Tier3 { "203.0.113.77".into() } else { "203.0.113.0".into() },
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".into(),
+        context: PageContext { screen_width: 1920, screen_height: 1080, color_depth: 24, language: "en-US".into(), ..Default::default() },
+        events: (0..EVENTS_PER_BATCH as u64)
+            .map(|i| BeaconEvent {
+                id: format!("{tag:08x}{n:016x}{i:08x}"),
+                kind: if i == 0 { EventKind::Pageview } else { EventKind::ProductView },
+                ts: now,
+                url: format!("https://shop.example.gov/store/products/{}", i),
+                referrer: Some("https://shop.example.gov/store/".into()),
+                title: Some("Product".into()),
+                target: None,
+                props: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// Starts `workers` senders; returns the shared stats and their handles.
+pub fn start(url: String, ring: KeyRing, tag: u32, workers: usize, max_batches: u64) -> (Arc<LoadStats>, Vec<tokio::task::JoinHandle<()>>) {
+    let stats = Arc::new(LoadStats::default());
+    let next = Arc::new(AtomicU64::new(0));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let handles = (0..workers)
+        .map(|_| {
+            let (stats, next, http, url, ring) = (stats.clone(), next.clone(), http.clone(), url.clone(), ring.clone());
+            tokio::spawn(async move {
+                while !stats.stop.load(Ordering::SeqCst) {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    if n >= max_batches {
+                        break;
+                    }
+                    let b = batch(tag, n);
+                    let body = serde_json::to_vec(&b).unwrap();
+                    let sig = signing::sign(&ring, now_ms() / 1000, &body);
+                    let started = std::time::Instant::now();
+                    let resp = http
+                        .post(&url)
+                        .header(HEADER_KEY_ID, &sig.key_id)
+                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
+                        .header(HEADER_SIGNATURE, &sig.mac_hex)
+                        .body(body)
+                        .send()
+                        .await;
+                    match resp {
+                        Ok(r) if r.status().is_success() => {
+                            stats.ack_micros.lock().unwrap().push(started.elapsed().as_micros() as u64);
+                            stats.acked_ids.lock().unwrap().extend(b.events.iter().map(|e| e.id.clone()));
+                            stats.acked_batches.fetch_add(1, Ordering::SeqCst);
+                        }
+                        _ => {
+                            stats.failed.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    (stats, handles)
+}
