@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,13 +53,22 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-pub async fn ingest(State(app): State<Arc<Ingest>>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, IngestError> {
+pub async fn ingest(
+    State(app): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, IngestError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let refuse = |status, reason| {
         app.metrics.rejected.with_label_values(&[reason]).inc();
         tracing::warn!(reason, "batch refused");
         IngestError { status, reason }
     };
+    // The body limit layer stops reading past MAX_EDGE_BYTES; say so in our terms.
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        _ => refuse(StatusCode::BAD_REQUEST, "unreadable_body"),
+    })?;
     let now = unix_now();
     let sig = BatchSignature::from_headers(header(HEADER_KEY_ID), header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE))
         .and_then(|sig| sig.verify(&app.signing, &body, now, app.window_secs).map(|_| sig))

@@ -88,9 +88,34 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     let tier3 = serde_json::to_vec(&batch(Tier::Tier3, "203.0.113.77", &"4".repeat(32)))?;
     assert_eq!(post(&ingest, &ring, &tier3, false).await.0, 204);
 
-    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 2).await?;
-    let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events ORDER BY event_id").await?;
-    assert_eq!(t2.len(), 2, "refused batches left no rows: {t2:?}");
+    // Replay: the very same signed request again.
+    let replay_body = serde_json::to_vec(&batch(Tier::Tier2, "203.0.113.0", &"5".repeat(32)))?;
+    let sig = signing::sign(&ring, now_ms() / 1000, &replay_body);
+    let send = |body: Vec<u8>, ts: u64, mac: String| {
+        reqwest::Client::new()
+            .post(&ingest)
+            .header(HEADER_KEY_ID, "edge-1")
+            .header(HEADER_TIMESTAMP, ts.to_string())
+            .header(HEADER_SIGNATURE, mac)
+            .body(body)
+            .send()
+    };
+    assert_eq!(send(replay_body.clone(), sig.timestamp, sig.mac_hex.clone()).await?.status().as_u16(), 204);
+    let again = send(replay_body, sig.timestamp, sig.mac_hex).await?;
+    assert_eq!((again.status().as_u16(), again.text().await?), (409, r#"{"error":"replayed"}"#.to_string()));
+    // Stale: signed ten minutes ago.
+    let stale_ts = now_ms() / 1000 - 600;
+    let stale_body = serde_json::to_vec(&batch(Tier::Tier2, "203.0.113.0", &"6".repeat(32)))?;
+    let stale = signing::sign(&ring, stale_ts, &stale_body);
+    let r = send(stale_body, stale_ts, stale.mac_hex).await?;
+    assert_eq!((r.status().as_u16(), r.text().await?), (401, r#"{"error":"signature_stale"}"#.to_string()));
+    // Oversize and signed garbage.
+    assert_eq!(post(&ingest, &ring, &vec![b' '; 200 * 1024], false).await, (413, r#"{"error":"too_large"}"#.into()));
+    assert_eq!(post(&ingest, &ring, b"{\"v\":1}", false).await, (422, r#"{"error":"malformed"}"#.into()));
+
+    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 3).await?;
+    let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events FINAL ORDER BY event_id").await?;
+    assert_eq!(t2.len(), 3, "refused batches left no rows, the replay no second row: {t2:?}");
     assert_eq!(t2[1]["tier"], "tier3");
     assert_eq!(t2[1]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
     let t3 = rows(&stack, "SELECT * FROM t3.events").await?;
@@ -99,6 +124,23 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     assert_eq!(t3[0]["customer_ref"], "cust-123");
     assert!(t3[0].get("session_id").is_none(), "t3 has no session column at all: {:?}", t3[0]);
     assert!(!t3[0].to_string().contains(SID), "no session id anywhere in a t3 row");
+
+    // Every refusal was counted by reason.
+    let metrics = reqwest::get(format!("{}/metrics", stack.urls.collector)).await?.text().await?;
+    for (reason, n) in [
+        ("signature_malformed", 1),
+        ("signature_mismatch", 2),
+        ("signature_stale", 1),
+        ("tier_violation", 2),
+        ("replayed", 1),
+        ("malformed", 1),
+        ("too_large", 1),
+    ] {
+        let line = format!("mintmark_collector_rejected_total{{reason=\"{reason}\"}} {n}");
+        assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
+    }
+    let ready = reqwest::get(format!("{}/readyz", stack.urls.collector)).await?;
+    assert_eq!(ready.status().as_u16(), 200);
 
     stack.stop();
     Ok(())
