@@ -5,9 +5,11 @@
 //! Tier 2 rows and, for Tier 3 only, identified rows), [`sink`] writes them to
 //! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
 
+pub mod consent;
 pub mod ingest;
 pub mod metrics;
 pub mod replay;
+pub mod revocations;
 pub mod rows;
 pub mod schema;
 pub mod server;

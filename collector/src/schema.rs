@@ -11,7 +11,10 @@ use clickhouse::Client;
 use mintmark_config::ClickHouseSection;
 
 /// `(version, name, sql)` for every migration, in order.
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "events", include_str!("../migrations/0001_events.sql"))];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "events", include_str!("../migrations/0001_events.sql")),
+    (2, "consent_ledger", include_str!("../migrations/0002_consent_ledger.sql")),
+];
 
 /// The three databases mintmark owns, with the configured prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use mintmark_config::Config;
 use mintmark_protocol::wire::MAX_EDGE_BYTES;
 use tokio::sync::watch;
 
+use crate::consent::{self, ConsentApi};
 use crate::ingest::{self, Ingest};
+use crate::revocations::RevocationStore;
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
 use crate::schema::{self, Databases};
@@ -29,17 +31,24 @@ const REPLAY_CAPACITY: usize = 1_000_000;
 
 pub struct App {
     pub ingest: Arc<Ingest>,
+    pub consent: Arc<ConsentApi>,
     pub clickhouse: clickhouse::Client,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     let ingest_routes = Router::new().route("/ingest", post(ingest::ingest)).with_state(app.ingest.clone());
+    let consent_routes = Router::new()
+        .route("/consent/opt-in", post(consent::opt_in))
+        .route("/consent/opt-out", post(consent::opt_out))
+        .route("/consent/erasure", post(consent::erasure))
+        .with_state(app.consent.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app)
         .merge(ingest_routes)
+        .merge(consent_routes)
         .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
 }
 
@@ -100,7 +109,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         spool,
         metrics,
     });
-    let app = Arc::new(App { ingest, clickhouse: client });
+    let consent = Arc::new(ConsentApi {
+        keys: config.consent_keys()?,
+        api_keys: config.keys.consent_api.iter().map(|k| (k.id.clone(), k.secret.clone())).collect(),
+        revocations: revocation_store(&config)?,
+        clickhouse: client.clone(),
+        ledger_table: format!("{}.consent_ledger", dbs.ledger),
+        token_days: c.consent_token_days,
+        cookie_name: config.edge.consent_cookie.clone(),
+        cookie_path: config.edge.cookie_path.clone(),
+    });
+    if consent.api_keys.is_empty() {
+        tracing::warn!("no [keys] consent_api configured: the consent API refuses every call");
+    }
+    let app = Arc::new(App { ingest, consent, clickhouse: client });
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("binding {}", c.listen))?;
     tracing::info!(addr = %listener.local_addr()?, spool = %c.spool_dir.display(), "collector listening");
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
@@ -109,6 +131,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     writer.await.context("writer task")?;
     tracing::info!("collector stopped");
     Ok(())
+}
+
+/// The directory for local runs, Workers KV through Cloudflare's API otherwise.
+fn revocation_store(config: &Config) -> anyhow::Result<RevocationStore> {
+    let c = &config.collector;
+    if let Some(dir) = &c.revocations_dir {
+        return Ok(RevocationStore::Directory(dir.clone()));
+    }
+    let kv = &config.edge.revocations_kv_id;
+    let token = &config.keys.cloudflare_api_token;
+    anyhow::ensure!(
+        !kv.is_empty() && !c.cloudflare_account_id.is_empty() && !token.is_empty() && !kv.starts_with('<'),
+        "opt-outs need somewhere to go: set collector.revocations_dir (local), or edge.revocations_kv_id, \
+         collector.cloudflare_account_id and keys.cloudflare_api_token (Workers KV)"
+    );
+    Ok(RevocationStore::CloudflareKv {
+        http: reqwest::Client::new(),
+        api_base: c.cloudflare_api_base.trim_end_matches('/').to_string(),
+        account_id: c.cloudflare_account_id.clone(),
+        namespace_id: kv.clone(),
+        api_token: token.clone(),
+    })
 }
 
 /// Ctrl-C or SIGTERM.

@@ -121,6 +121,14 @@ pub struct CollectorSection {
     pub flush_ms: u64,
     /// How long shutdown waits for ClickHouse to take what is spooled.
     pub shutdown_grace_secs: u64,
+    /// Lifetime of the consent tokens the opt-in API mints.
+    pub consent_token_days: u64,
+    /// Local runs: write opt-outs as files here (the edge's KV binding is
+    /// served from the same directory). Production leaves it unset and
+    /// writes to Workers KV (`edge.revocations_kv_id`) with the account below.
+    pub revocations_dir: Option<PathBuf>,
+    pub cloudflare_account_id: String,
+    pub cloudflare_api_base: String,
 }
 
 impl Default for CollectorSection {
@@ -133,6 +141,10 @@ impl Default for CollectorSection {
             batch_rows: 100_000,
             flush_ms: 1000,
             shutdown_grace_secs: 20,
+            consent_token_days: 365,
+            revocations_dir: None,
+            cloudflare_account_id: String::new(),
+            cloudflare_api_base: "https://api.cloudflare.com/client/v4".into(),
         }
     }
 }
@@ -189,6 +201,11 @@ pub struct KeysSection {
     pub consent: Vec<KeyEntry>,
     /// Bearer token for the edge's metrics path (optional; off when empty).
     pub edge_metrics_token: String,
+    /// API keys of the store's backend for the consent API:
+    /// `Authorization: Bearer <secret>`; the id goes into the ledger.
+    pub consent_api: Vec<KeyEntry>,
+    /// Cloudflare API token allowed to write the revocations KV namespace.
+    pub cloudflare_api_token: String,
 }
 
 fn ring(entries: &[KeyEntry]) -> Result<KeyRing, KeyError> {

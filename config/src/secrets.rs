@@ -21,7 +21,9 @@ pub fn generate_secrets_toml() -> String {
          [keys]\n\
          edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
          consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
-         edge_metrics_token = \"{}\"\n",
+         edge_metrics_token = \"{}\"\n\
+         consent_api = [{{ id = \"store-backend\", secret = \"{}\" }}]\n",
+        random_hex(),
         random_hex(),
         random_hex(),
         random_hex()

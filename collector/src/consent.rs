@@ -1,0 +1,202 @@
+//! The consent API the store's backend calls.
+//!
+//! - `POST /consent/opt-in` `{customer_ref, source, policy_version}` mints a
+//!   consent token and returns it with the `Set-Cookie` value the store sets
+//!   (first-party, on the store path). Only registration, purchase and email
+//!   subscription are sources: a marketplace order can never create consent.
+//! - `POST /consent/opt-out` `{customer_ref}` revokes every token issued so
+//!   far, where the edge looks, so Tier 3 stops at the next request.
+//! - `POST /consent/erasure` `{customer_ref, note?}` records the request (and
+//!   revokes); the purge itself belongs to the privacy job.
+//!
+//! Every call is authenticated with an API key (`Authorization: Bearer`) and
+//! written to `{ledger}.consent_ledger` with the key's id. The revocation is
+//! written before the ledger so a ledger failure never delays an opt-out;
+//! both are idempotent, so the backend simply retries a 503.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use clickhouse::Row;
+use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
+use mintmark_protocol::keys::KeyRing;
+use serde::{Deserialize, Serialize};
+use serde_repr::Serialize_repr;
+
+use crate::ingest::unix_now;
+use crate::revocations::RevocationStore;
+
+pub struct ConsentApi {
+    pub keys: KeyRing,
+    /// `(id, secret)` of each accepted API key.
+    pub api_keys: Vec<(String, String)>,
+    pub revocations: RevocationStore,
+    pub clickhouse: clickhouse::Client,
+    pub ledger_table: String,
+    pub token_days: u64,
+    pub cookie_name: String,
+    pub cookie_path: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize_repr)]
+#[repr(i8)]
+enum Action {
+    OptIn = 1,
+    OptOut = 2,
+    ErasureRequested = 3,
+}
+
+#[derive(Row, Serialize)]
+struct LedgerRow {
+    at: u32,
+    action: Action,
+    customer_ref: String,
+    source: String,
+    policy_version: u32,
+    token_expires_at: u32,
+    api_key_id: String,
+    note: String,
+}
+
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    ApiError(status, msg.into())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl ConsentApi {
+    /// The id of the API key presented, if it is one of ours.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing API key (Authorization: Bearer <key>)"))?;
+        self.api_keys
+            .iter()
+            .find(|(_, secret)| constant_time_eq(secret.as_bytes(), given.as_bytes()))
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "unknown API key"))
+    }
+
+    async fn record(&self, row: LedgerRow) -> Result<(), ApiError> {
+        let write = async {
+            let mut insert = self.clickhouse.insert_unescaped::<LedgerRow>(&self.ledger_table).await?;
+            insert.write(&row).await?;
+            insert.end().await
+        };
+        write.await.map_err(|e| {
+            tracing::error!(error = %e, "consent ledger write failed");
+            err(StatusCode::SERVICE_UNAVAILABLE, "consent ledger unavailable; retry")
+        })
+    }
+
+    fn cookie(&self, token: &str, max_age: u64) -> String {
+        format!("{}={token}; Path={}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax", self.cookie_name, self.cookie_path)
+    }
+}
+
+fn check_ref(customer_ref: &str) -> Result<(), ApiError> {
+    if customer_ref.is_empty() || customer_ref.len() > 128 || customer_ref.chars().any(char::is_control) {
+        return Err(err(StatusCode::UNPROCESSABLE_ENTITY, "customer_ref must be 1-128 printable characters"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptIn {
+    customer_ref: String,
+    source: String,
+    policy_version: u32,
+}
+
+pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<Json<serde_json::Value>, ApiError> {
+    let key_id = api.authenticate(&headers)?;
+    let req: OptIn = serde_json::from_value(body.0).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    check_ref(&req.customer_ref)?;
+    let source: OptInSource = serde_json::from_value(serde_json::Value::String(req.source.clone())).map_err(|_| {
+        err(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("source {:?} cannot create consent: only registration, purchase or email_subscription (marketplace orders never do)", req.source),
+        )
+    })?;
+    let now = unix_now();
+    let lifetime = api.token_days * 86_400;
+    let claims = ConsentClaims { customer_ref: req.customer_ref.clone(), source, policy_version: req.policy_version, issued_at: now, expires_at: now + lifetime };
+    let token = consent::mint(&api.keys, &claims).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    api.record(LedgerRow {
+        at: now as u32,
+        action: Action::OptIn,
+        customer_ref: req.customer_ref,
+        source: source.as_str().into(),
+        policy_version: req.policy_version,
+        token_expires_at: claims.expires_at as u32,
+        api_key_id: key_id,
+        note: String::new(),
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "token": token,
+        "expires_at": claims.expires_at,
+        "set_cookie": api.cookie(&token, lifetime),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    customer_ref: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Action) -> Result<StatusCode, ApiError> {
+    let key_id = api.authenticate(headers)?;
+    check_ref(&req.customer_ref)?;
+    let now = unix_now();
+    api.revocations.revoke(&req.customer_ref, now).await.map_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "writing a revocation failed");
+        err(StatusCode::SERVICE_UNAVAILABLE, "revocation store unavailable; retry")
+    })?;
+    api.record(LedgerRow {
+        at: now as u32,
+        action,
+        customer_ref: req.customer_ref,
+        source: String::new(),
+        policy_version: 0,
+        token_expires_at: 0,
+        api_key_id: key_id,
+        note: req.note.chars().take(500).collect(),
+    })
+    .await?;
+    Ok(match action {
+        Action::ErasureRequested => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+pub async fn opt_out(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<StatusCode, ApiError> {
+    revoke(&api, &headers, parse(body.0)?, Action::OptOut).await
+}
+
+pub async fn erasure(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<StatusCode, ApiError> {
+    revoke(&api, &headers, parse(body.0)?, Action::ErasureRequested).await
+}
