@@ -6,6 +6,7 @@
 //! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
 
 pub mod consent;
+pub mod enrich;
 pub mod ingest;
 pub mod metrics;
 pub mod replay;

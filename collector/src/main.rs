@@ -25,12 +25,36 @@ enum Command {
     Serve,
     /// Apply pending schema migrations and exit.
     Migrate,
+    /// Debug enrichment: JSON lines `{"ip":..,"ua":..}` on stdin, JSON lines
+    /// with `country`, `region`, `network`, `os`, `browser`, `device` on stdout.
+    /// Uses the configured databases unless given here; the config file is
+    /// optional when all are given.
+    Enrich {
+        #[arg(long)]
+        city: Option<PathBuf>,
+        #[arg(long)]
+        asn: Option<PathBuf>,
+        #[arg(long)]
+        ua_regexes: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     collector::telemetry::init();
     let cli = Cli::parse();
+    if let Command::Enrich { city, asn, ua_regexes } = cli.command {
+        let mut cfg = if cli.config.exists() {
+            let config = Config::load_public(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
+            collector::server::enrich_config(&config)
+        } else {
+            collector::enrich::EnrichConfig::default()
+        };
+        cfg.city_mmdb = city.or(cfg.city_mmdb);
+        cfg.asn_mmdb = asn.or(cfg.asn_mmdb);
+        cfg.ua_regexes = ua_regexes.or(cfg.ua_regexes);
+        return collector::enrich::debug_lines(&cfg, std::io::stdin().lock(), std::io::stdout().lock());
+    }
     let config = Config::load(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
     match cli.command {
         Command::Migrate => {
@@ -39,5 +63,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => collector::server::run(config).await,
+        Command::Enrich { .. } => unreachable!("handled above"),
     }
 }

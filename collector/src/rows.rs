@@ -13,6 +13,8 @@ use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, Tier};
 use serde::Serialize;
 use serde_repr::Serialize_repr;
 
+use crate::enrich::{Agent, Enricher, Place};
+
 /// Browser timestamps further than this from the edge's clock are replaced
 /// by the edge's: a wrong device clock must not file events in another month.
 const MAX_CLOCK_DRIFT_MS: u64 = 24 * 3600 * 1000;
@@ -59,6 +61,12 @@ pub struct T2Row {
     pub connection_type: String,
     pub downlink_mbps: f32,
     pub props: String,
+    pub country: String,
+    pub region: String,
+    pub network: String,
+    pub os: String,
+    pub browser: String,
+    pub device: String,
 }
 
 /// A `{t3}.events` row.
@@ -79,6 +87,12 @@ pub struct T3Row {
     pub referrer_domain: String,
     pub target: String,
     pub props: String,
+    pub country: String,
+    pub region: String,
+    pub network: String,
+    pub os: String,
+    pub browser: String,
+    pub device: String,
 }
 
 /// The rows one batch becomes.
@@ -133,10 +147,17 @@ pub fn referrer_domain(referrer: Option<&str>) -> String {
 }
 
 /// Turns a validated batch into rows. The Tier 2 copy of every event gets
-/// the truncated address whatever the tier (truncation is idempotent).
-pub fn from_batch(batch: &EdgeBatch) -> Rows {
+/// the truncated address whatever the tier (truncation is idempotent), and
+/// enrichment always looks up the truncated address.
+pub fn from_batch(batch: &EdgeBatch, enricher: Option<&Enricher>) -> Rows {
     let received_at = (batch.received_at / 1000) as u32;
-    let ip_prefix = ip::truncate(&batch.ip).map(|a| a.to_string()).unwrap_or_default();
+    let truncated = ip::truncate(&batch.ip).ok();
+    let ip_prefix = truncated.map(|a| a.to_string()).unwrap_or_default();
+    let place = match (enricher, truncated) {
+        (Some(e), Some(ip)) => e.place(ip),
+        _ => Place::default(),
+    };
+    let agent = enricher.map(|e| e.agent(&batch.user_agent)).unwrap_or_else(Agent::default);
     let c = &batch.context;
     let mut rows = Rows::default();
     for e in &batch.events {
@@ -162,6 +183,12 @@ pub fn from_batch(batch: &EdgeBatch) -> Rows {
             connection_type: c.connection_type.clone(),
             downlink_mbps: c.downlink_mbps,
             props: m.props.clone(),
+            country: place.country.clone(),
+            region: place.region.clone(),
+            network: place.network.clone(),
+            os: agent.os.clone(),
+            browser: agent.browser.clone(),
+            device: agent.device.clone(),
         });
         if let (Tier::Tier3, Some(id)) = (batch.tier, &batch.identity) {
             rows.t3.push(T3Row {
@@ -180,6 +207,12 @@ pub fn from_batch(batch: &EdgeBatch) -> Rows {
                 referrer_domain: m.referrer_domain,
                 target: e.target.clone().unwrap_or_default(),
                 props: m.props,
+                country: place.country.clone(),
+                region: place.region.clone(),
+                network: place.network.clone(),
+                os: agent.os.clone(),
+                browser: agent.browser.clone(),
+                device: agent.device.clone(),
             });
         }
     }
@@ -225,7 +258,7 @@ mod tests {
 
     #[test]
     fn tier2_batch_gives_only_t2_rows_without_query_or_referrer_path() {
-        let rows = from_batch(&batch(Tier::Tier2, "203.0.113.0"));
+        let rows = from_batch(&batch(Tier::Tier2, "203.0.113.0"), None);
         assert!(rows.t3.is_empty());
         let r = &rows.t2[0];
         assert_eq!((r.path.as_str(), r.referrer_domain.as_str(), r.ip_prefix.as_str()), ("/store/item", "search.example", "203.0.113.0"));
@@ -235,7 +268,7 @@ mod tests {
 
     #[test]
     fn tier3_batch_gives_a_deidentified_t2_copy_and_a_t3_row_without_session() {
-        let rows = from_batch(&batch(Tier::Tier3, "203.0.113.77"));
+        let rows = from_batch(&batch(Tier::Tier3, "203.0.113.77"), None);
         assert_eq!(rows.t2[0].ip_prefix, "203.0.113.0");
         assert_eq!(rows.t2[0].tier, TierCode::Tier3);
         let t3 = &rows.t3[0];
@@ -248,7 +281,7 @@ mod tests {
     fn wild_browser_clock_is_replaced_by_the_edge_clock() {
         let mut b = batch(Tier::Tier2, "203.0.113.0");
         b.events[0].ts = 0;
-        let rows = from_batch(&b);
+        let rows = from_batch(&b, None);
         assert_eq!(rows.t2[0].ts as u64, NOW / 1000);
     }
 }

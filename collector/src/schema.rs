@@ -14,6 +14,7 @@ use mintmark_config::ClickHouseSection;
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "events", include_str!("../migrations/0001_events.sql")),
     (2, "consent_ledger", include_str!("../migrations/0002_consent_ledger.sql")),
+    (3, "enrichment", include_str!("../migrations/0003_enrichment.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

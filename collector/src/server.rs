@@ -16,6 +16,7 @@ use mintmark_protocol::wire::MAX_EDGE_BYTES;
 use tokio::sync::watch;
 
 use crate::consent::{self, ConsentApi};
+use crate::enrich::{EnrichConfig, Enricher};
 use crate::ingest::{self, Ingest};
 use crate::revocations::RevocationStore;
 use crate::metrics::Metrics;
@@ -91,9 +92,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .with_context(|| format!("opening the spool in {}", c.spool_dir.display()))?;
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let enricher = Arc::new(Enricher::open(&enrich_config(&config)).context("loading enrichment data")?);
     let writer = tokio::spawn(writer::run(
         reader,
         ClickHouseSink::new(client.clone(), &dbs),
+        enricher,
         WriterConfig {
             batch_rows: c.batch_rows,
             flush_interval: Duration::from_millis(c.flush_ms),
@@ -131,6 +134,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     writer.await.context("writer task")?;
     tracing::info!("collector stopped");
     Ok(())
+}
+
+pub fn enrich_config(config: &Config) -> EnrichConfig {
+    let c = &config.collector;
+    EnrichConfig {
+        city_mmdb: c.geo_city_mmdb.clone(),
+        asn_mmdb: c.geo_asn_mmdb.clone(),
+        geo_disabled: c.geo_disabled,
+        ua_regexes: c.ua_regexes.clone(),
+    }
 }
 
 /// The directory for local runs, Workers KV through Cloudflare's API otherwise.

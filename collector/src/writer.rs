@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mintmark_protocol::wire::EdgeBatch;
 use tokio::sync::watch;
 
+use crate::enrich::Enricher;
 use crate::metrics::Metrics;
 use crate::rows::{self, Rows};
 use crate::sink::ClickHouseSink;
@@ -30,7 +31,14 @@ pub struct WriterConfig {
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const INSERT_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn run(mut reader: SpoolReader, sink: ClickHouseSink, cfg: WriterConfig, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    mut reader: SpoolReader,
+    sink: ClickHouseSink,
+    enricher: Arc<Enricher>,
+    cfg: WriterConfig,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut rows = Rows::default();
     let mut held_since: Option<Instant> = None;
     let mut stopping_at: Option<Instant> = None;
@@ -63,7 +71,7 @@ pub async fn run(mut reader: SpoolReader, sink: ClickHouseSink, cfg: WriterConfi
                         held_since = Some(Instant::now());
                         reader.set_oldest_pending(batch.received_at);
                     }
-                    rows.extend(rows::from_batch(&batch));
+                    rows.extend(rows::from_batch(&batch, Some(&enricher)));
                 }
                 Err(e) => {
                     // It validated on the way in, so this is disk damage or a

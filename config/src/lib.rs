@@ -129,6 +129,14 @@ pub struct CollectorSection {
     pub revocations_dir: Option<PathBuf>,
     pub cloudflare_account_id: String,
     pub cloudflare_api_base: String,
+    /// City database (.mmdb): MaxMind's nested layout or ip-location-db's flat one.
+    pub geo_city_mmdb: Option<PathBuf>,
+    /// ASN database (.mmdb) for the network name; optional.
+    pub geo_asn_mmdb: Option<PathBuf>,
+    /// Run without geo data (country, region and network stay empty).
+    pub geo_disabled: bool,
+    /// uap-core's `regexes.yaml`.
+    pub ua_regexes: Option<PathBuf>,
 }
 
 impl Default for CollectorSection {
@@ -145,6 +153,10 @@ impl Default for CollectorSection {
             revocations_dir: None,
             cloudflare_account_id: String::new(),
             cloudflare_api_base: "https://api.cloudflare.com/client/v4".into(),
+            geo_city_mmdb: None,
+            geo_asn_mmdb: None,
+            geo_disabled: false,
+            ua_regexes: None,
         }
     }
 }

@@ -53,7 +53,7 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     // --- What ClickHouse holds.
     let t2 = wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(30), |n| n >= 2).await?;
     assert_eq!(t2, 2, "exactly the two store page views");
-    let stored = rows(&stack, "SELECT tier, session_id, kind, path, ip_prefix, title FROM t2.events ORDER BY ts").await?;
+    let stored = rows(&stack, "SELECT tier, session_id, kind, path, ip_prefix, title, country, region, network, os, browser, device FROM t2.events ORDER BY ts").await?;
     for row in &stored {
         assert_eq!(row["tier"], "tier2");
         assert_eq!(row["session_id"], sid);
@@ -61,6 +61,10 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
         assert_eq!(row["path"], "/store/");
         assert_eq!(row["ip_prefix"], "203.0.113.0", "IPv4 kept to /24");
         assert_eq!(row["title"], "Demo Store");
+        // Enriched from the truncated address (the demo's fixture geo data)
+        // and the browser's user agent.
+        assert_eq!((row["country"].as_str(), row["region"].as_str(), row["network"].as_str()), (Some("US"), Some("Virginia"), Some("Example Transit")));
+        assert_eq!((row["os"].as_str(), row["browser"].as_str(), row["device"].as_str()), (Some("Linux"), Some("Chrome"), Some("desktop")));
     }
     let outside_rows = stack.clickhouse_query("SELECT count() FROM t2.events WHERE path NOT LIKE '/store%'").await?;
     assert_eq!(outside_rows.trim(), "0");
