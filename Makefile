@@ -44,8 +44,9 @@ bench-beacon: bootstrap build-beacon
 bench-edge: bootstrap build-edge
 	$(CARGO) run -q -p mintmark-e2e --bin bench-edge
 
-bench-collector:
-	@echo "$@: not implemented yet (see the collector issue)"; exit 1
+bench-collector: bootstrap
+	$(CARGO) build --release -p collector -p mintmark-e2e --bin collector --bin bench-collector
+	target/release/bench-collector
 
 # Forget local data, config and generated keys (asks first).
 clean-state:

@@ -1,9 +1,9 @@
-//! The sink: rows into ClickHouse.
+//! The sink: inserts into the event tables.
 
-use anyhow::Context;
+use clickhouse::insert::Insert;
 use clickhouse::Client;
 
-use crate::rows::Rows;
+use crate::rows::{T2Row, T3Row};
 use crate::schema::Databases;
 
 #[derive(Clone)]
@@ -18,23 +18,12 @@ impl ClickHouseSink {
         ClickHouseSink { client, t2_events: format!("{}.events", dbs.t2), t3_events: format!("{}.events", dbs.t3) }
     }
 
-    /// Writes one batch's rows: Tier 2 first, then Tier 3.
-    pub async fn write(&self, rows: &Rows) -> anyhow::Result<()> {
-        if !rows.t2.is_empty() {
-            // Names are built from a validated prefix, so unescaped is safe.
-            let mut insert = self.client.insert_unescaped::<crate::rows::T2Row>(&self.t2_events).await?;
-            for row in &rows.t2 {
-                insert.write(row).await?;
-            }
-            insert.end().await.context("inserting t2 rows")?;
-        }
-        if !rows.t3.is_empty() {
-            let mut insert = self.client.insert_unescaped::<crate::rows::T3Row>(&self.t3_events).await?;
-            for row in &rows.t3 {
-                insert.write(row).await?;
-            }
-            insert.end().await.context("inserting t3 rows")?;
-        }
-        Ok(())
+    // Names are built from a validated prefix, so unescaped is safe.
+    pub async fn open_t2(&self) -> clickhouse::error::Result<Insert<T2Row>> {
+        self.client.insert_unescaped::<T2Row>(&self.t2_events).await
+    }
+
+    pub async fn open_t3(&self) -> clickhouse::error::Result<Insert<T3Row>> {
+        self.client.insert_unescaped::<T3Row>(&self.t3_events).await
     }
 }

@@ -1,21 +1,26 @@
 //! The writer: drains the spool into ClickHouse in large batches.
 //!
-//! Records are read in order and turned into rows; a batch is inserted when
-//! it reaches `batch_rows` or its oldest record has waited `flush_interval`.
-//! Only after ClickHouse confirms does the spool checkpoint move. A failed
-//! insert is retried with backoff (up to 30 s apart) for as long as it takes;
-//! the data stays in the spool meanwhile, and ingest keeps accepting until
-//! the spool's limit.
+//! Records are read in order and their rows streamed straight into open
+//! INSERTs (one per table), so memory does not grow with the batch size. A
+//! batch is closed when it reaches `batch_rows` or its first row has waited
+//! `flush_interval`; only after ClickHouse confirms does the spool
+//! checkpoint move. If an insert fails, the reader goes back to the
+//! checkpoint and the same records are read and inserted again after a
+//! backoff (up to 30 s apart), for as long as it takes; ingest keeps
+//! accepting meanwhile, up to the spool's limit. A batch is below
+//! ClickHouse's `max_insert_block_size`, so an aborted insert leaves nothing
+//! behind, and rows are idempotent on event id in any case.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clickhouse::insert::Insert;
 use mintmark_protocol::wire::EdgeBatch;
 use tokio::sync::watch;
 
 use crate::enrich::Enricher;
 use crate::metrics::Metrics;
-use crate::rows::{self, Rows};
+use crate::rows::{self, T2Row, T3Row};
 use crate::sink::ClickHouseSink;
 use crate::spool::SpoolReader;
 
@@ -31,6 +36,70 @@ pub struct WriterConfig {
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const INSERT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The batch being written.
+#[derive(Default)]
+struct Open {
+    t2: Option<Insert<T2Row>>,
+    t3: Option<Insert<T3Row>>,
+    rows: usize,
+    since: Option<Instant>,
+    failed: Option<anyhow::Error>,
+}
+
+impl Open {
+    async fn write(&mut self, sink: &ClickHouseSink, rows: rows::Rows) {
+        if self.failed.is_some() {
+            return;
+        }
+        let result: anyhow::Result<()> = async {
+            if !rows.t2.is_empty() {
+                if self.t2.is_none() {
+                    self.t2 = Some(sink.open_t2().await?);
+                }
+                let insert = self.t2.as_mut().expect("opened");
+                for r in &rows.t2 {
+                    insert.write(r).await?;
+                }
+            }
+            if !rows.t3.is_empty() {
+                if self.t3.is_none() {
+                    self.t3 = Some(sink.open_t3().await?);
+                }
+                let insert = self.t3.as_mut().expect("opened");
+                for r in &rows.t3 {
+                    insert.write(r).await?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.rows += rows.t2.len();
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Ends both inserts; Ok once ClickHouse has confirmed them.
+    async fn finish(self) -> anyhow::Result<usize> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let end = async {
+            if let Some(i) = self.t2 {
+                i.end().await?;
+            }
+            if let Some(i) = self.t3 {
+                i.end().await?;
+            }
+            anyhow::Ok(())
+        };
+        match tokio::time::timeout(INSERT_TIMEOUT, end).await {
+            Ok(r) => r.map(|_| self.rows),
+            Err(_) => Err(anyhow::anyhow!("insert not confirmed within {INSERT_TIMEOUT:?}")),
+        }
+    }
+}
+
 pub async fn run(
     mut reader: SpoolReader,
     sink: ClickHouseSink,
@@ -39,20 +108,20 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut rows = Rows::default();
-    let mut held_since: Option<Instant> = None;
+    let mut open = Open::default();
+    let mut backoff = Duration::from_millis(200);
     let mut stopping_at: Option<Instant> = None;
     loop {
         if stopping_at.is_none() && *shutdown.borrow() {
             stopping_at = Some(Instant::now() + cfg.shutdown_grace);
         }
-        let wait = match (held_since, stopping_at) {
+        let wait = match (open.since, stopping_at) {
             (_, Some(_)) => Duration::ZERO,
             (Some(t), None) => cfg.flush_interval.saturating_sub(t.elapsed()),
             (None, None) => Duration::from_millis(500),
         };
         let chunk = tokio::select! {
-            chunk = reader.next_chunk(4096, wait) => chunk,
+            chunk = reader.next_chunk(1024, wait) => chunk,
             _ = shutdown.changed(), if stopping_at.is_none() => continue,
         };
         let chunk = match chunk {
@@ -67,11 +136,11 @@ pub async fn run(
         for (_, payload) in chunk {
             match EdgeBatch::from_json(&payload) {
                 Ok(batch) => {
-                    if held_since.is_none() {
-                        held_since = Some(Instant::now());
+                    if open.since.is_none() {
+                        open.since = Some(Instant::now());
                         reader.set_oldest_pending(batch.received_at);
                     }
-                    rows.extend(rows::from_batch(&batch, Some(&enricher)));
+                    open.write(&sink, rows::from_batch(&batch, Some(&enricher))).await;
                 }
                 Err(e) => {
                     // It validated on the way in, so this is disk damage or a
@@ -81,54 +150,42 @@ pub async fn run(
                 }
             }
         }
-        let due = rows.len() >= cfg.batch_rows
-            || held_since.is_some_and(|t| t.elapsed() >= cfg.flush_interval)
-            || (stopping_at.is_some() && caught_up);
-        if due && !rows.is_empty() {
-            if !insert_with_retry(&sink, &rows, &metrics, stopping_at).await {
-                tracing::warn!(rows = rows.len(), "shutting down with rows unconfirmed; they stay in the spool for the next start");
-                return;
+        let due = open.rows >= cfg.batch_rows
+            || open.since.is_some_and(|t| t.elapsed() >= cfg.flush_interval)
+            || (stopping_at.is_some() && caught_up)
+            || open.failed.is_some();
+        if due && open.since.is_some() {
+            let started = Instant::now();
+            match std::mem::take(&mut open).finish().await {
+                Ok(rows) => {
+                    metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+                    metrics.insert_rows.observe(rows as f64);
+                    backoff = Duration::from_millis(200);
+                    reader.set_oldest_pending(0);
+                }
+                Err(e) => {
+                    metrics.insert_errors.inc();
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "clickhouse insert failed; the records stay in the spool");
+                    reader.rewind();
+                    if stopping_at.is_some_and(|t| Instant::now() + backoff > t) {
+                        tracing::warn!("shutting down with records unconfirmed; they stay in the spool for the next start");
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
             }
-            rows = Rows::default();
-            held_since = None;
-            reader.set_oldest_pending(0);
         }
-        if rows.is_empty() {
+        if open.since.is_none() {
+            // Everything read is confirmed (or was unreadable and skipped).
             if let Err(e) = reader.commit() {
                 tracing::error!(error = %e, "spool checkpoint failed; records may be written again (idempotent)");
             }
         }
-        if stopping_at.is_some() && caught_up && rows.is_empty() {
+        if stopping_at.is_some() && caught_up && open.since.is_none() {
             tracing::info!("spool drained");
             return;
         }
-    }
-}
-
-/// Inserts until ClickHouse confirms; false if a shutdown deadline passed.
-async fn insert_with_retry(sink: &ClickHouseSink, rows: &Rows, metrics: &Metrics, stopping_at: Option<Instant>) -> bool {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let started = Instant::now();
-        let result = match tokio::time::timeout(INSERT_TIMEOUT, sink.write(rows)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("insert timed out after {INSERT_TIMEOUT:?}")),
-        };
-        match result {
-            Ok(()) => {
-                metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
-                metrics.insert_rows.observe(rows.len() as f64);
-                return true;
-            }
-            Err(e) => {
-                metrics.insert_errors.inc();
-                tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, rows = rows.len(), "clickhouse insert failed; data kept in the spool");
-            }
-        }
-        if stopping_at.is_some_and(|t| Instant::now() + backoff > t) {
-            return false;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

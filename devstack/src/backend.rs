@@ -32,7 +32,7 @@ impl Backend {
     /// ClickHouse, then the collector (which applies migrations).
     pub async fn start(state_dir: &std::path::Path, ports: Ports) -> anyhow::Result<Backend> {
         let layout = Layout::discover()?;
-        layout.check_built()?;
+        layout.check_built(&["collector"])?;
         let dirs = StateDirs::create(state_dir)?;
         let config_path = local_config::ensure(&dirs, &ports, &layout.root)?;
         let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;

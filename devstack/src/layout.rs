@@ -11,9 +11,9 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The checkout this crate was built from (or `MINTMARK_ROOT`).
+    /// The checkout this crate was built from (or `DEVSTACK_ROOT`).
     pub fn discover() -> anyhow::Result<Layout> {
-        let root = match std::env::var_os("MINTMARK_ROOT") {
+        let root = match std::env::var_os("DEVSTACK_ROOT") {
             Some(r) => PathBuf::from(r),
             None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("devstack lives in the workspace").to_path_buf(),
         };
@@ -22,9 +22,11 @@ impl Layout {
         Ok(Layout { root, target })
     }
 
-    /// A native binary of the workspace, in the dev profile.
+    /// A native binary of the workspace: the dev profile, or the one named
+    /// by `DEVSTACK_PROFILE` (benchmarks use `release`).
     pub fn binary(&self, name: &str) -> PathBuf {
-        self.target.join("debug").join(name)
+        let profile = std::env::var("DEVSTACK_PROFILE").unwrap_or_else(|_| "debug".into());
+        self.target.join(profile).join(name)
     }
 
     /// The edge worker bundle (`make build-edge`).
@@ -46,14 +48,16 @@ impl Layout {
     }
 
     /// Fails with the command to run when something is not built yet.
-    pub fn check_built(&self) -> anyhow::Result<()> {
-        let needed = [
-            self.binary("collector"),
-            self.binary("dashboards"),
-            self.edge_dist().join("edge_bg.wasm"),
-            self.tracker_dist().join("beacon_bg.wasm"),
-            self.workerd(),
-        ];
+    pub fn check_built(&self, what: &[&str]) -> anyhow::Result<()> {
+        let needed: Vec<PathBuf> = what
+            .iter()
+            .map(|w| match *w {
+                "edge" => self.edge_dist().join("edge_bg.wasm"),
+                "beacon" => self.tracker_dist().join("beacon_bg.wasm"),
+                "workerd" => self.workerd(),
+                bin => self.binary(bin),
+            })
+            .collect();
         let missing: Vec<String> = needed.iter().filter(|p| !p.exists()).map(|p| p.display().to_string()).collect();
         if !missing.is_empty() {
             bail!("not built yet: {} (run `make build`, or `make up` / `make test` which build first)", missing.join(", "));

@@ -99,6 +99,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
         let layout = Layout::discover()?;
+        layout.check_built(&["collector", "dashboards", "edge", "beacon", "workerd"])?;
         let backend = Backend::start(&opts.state_dir, opts.ports).await?;
         let config = backend.config.clone();
 

@@ -74,6 +74,7 @@ pub struct SpoolReader {
     dir: PathBuf,
     durable: watch::Receiver<Position>,
     read: Position,
+    committed: Position,
     uncommitted_bytes: u64,
     shared: Arc<Shared>,
 }
@@ -168,7 +169,7 @@ impl Spool {
         if pending > 0 {
             tracing::info!(pending_bytes = pending, from = ?checkpoint, "spool has unconfirmed records; replaying them");
         }
-        let reader = SpoolReader { dir, durable: durable_rx, read: checkpoint, uncommitted_bytes: 0, shared: shared.clone() };
+        let reader = SpoolReader { dir, durable: durable_rx, read: checkpoint, committed: checkpoint, uncommitted_bytes: 0, shared: shared.clone() };
         Ok((Spool { tx, shared }, reader))
     }
 
@@ -317,6 +318,7 @@ impl SpoolReader {
             return Ok(());
         }
         write_checkpoint(&self.dir, self.read)?;
+        self.committed = self.read;
         self.shared.pending_bytes.fetch_sub(self.uncommitted_bytes.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
         self.uncommitted_bytes = 0;
         for seg in list_segments(&self.dir)? {
@@ -325,6 +327,13 @@ impl SpoolReader {
             }
         }
         Ok(())
+    }
+
+    /// Goes back to the checkpoint: everything read since is read again
+    /// (after a failed insert).
+    pub fn rewind(&mut self) {
+        self.read = self.committed;
+        self.uncommitted_bytes = 0;
     }
 
     /// Records when the oldest batch the writer holds reached the edge.

@@ -1,0 +1,148 @@
+//! `make bench-collector`: sustained end-to-end ingest of the collector
+//! (release build) into a ClickHouse server it starts, against the raw
+//! speed of the `clickhouse` crate inserting the same rows.
+//!
+//! The load generator signs every 20-event batch before the clock starts and
+//! then only sends, with a bounded number in flight, over loopback.
+//! `events_per_s` runs from the first send to the moment ClickHouse holds
+//! every event. Writes `target/bench/collector.json`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use collector::rows::{self, T2Row};
+use devstack::{Backend, Layout, Ports};
+use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
+use mintmark_e2e::state_dir;
+use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+
+const BATCHES: usize = 15_000;
+const IN_FLIGHT: usize = 64;
+const RAW_BATCH_ROWS: usize = 100_000;
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // Release binaries, and the writer's production batching.
+    std::env::set_var("DEVSTACK_PROFILE", "release");
+    std::env::set_var("MINTMARK_COLLECTOR__FLUSH_MS", "1000");
+    std::env::set_var("MINTMARK_COLLECTOR__SPOOL_MAX_MB", "4096");
+    let layout = Layout::discover()?;
+    let backend = Backend::start(&state_dir("bench_collector")?, Ports::free()?).await?;
+    let pid = backend.collector_pid().context("collector pid")?;
+    let ring = backend.config.edge_signing_keys()?;
+
+    eprintln!("signing {BATCHES} batches of {EVENTS_PER_BATCH} events ...");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let prepared: Vec<(Vec<u8>, signing::BatchSignature)> = (0..BATCHES as u64)
+        .map(|n| {
+            let body = serde_json::to_vec(&load::batch(7, n)).unwrap();
+            let sig = signing::sign(&ring, now, &body);
+            (body, sig)
+        })
+        .collect();
+    let prepared = Arc::new(prepared);
+    let total_events = (BATCHES * EVENTS_PER_BATCH) as u64;
+
+    eprintln!("sending, {IN_FLIGHT} in flight ...");
+    let url = format!("{}/ingest", backend.collector_url);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let acks = Arc::new(Mutex::new(Vec::with_capacity(BATCHES)));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (prepared, next, acks, http, url) = (prepared.clone(), next.clone(), acks.clone(), http.clone(), url.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((body, sig)) = prepared.get(i) else { return };
+                    let t = Instant::now();
+                    let resp = http
+                        .post(&url)
+                        .header(HEADER_KEY_ID, &sig.key_id)
+                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
+                        .header(HEADER_SIGNATURE, &sig.mac_hex)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("collector answers");
+                    assert_eq!(resp.status().as_u16(), 204, "batch {i} refused");
+                    acks.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    let acked_in = started.elapsed();
+    loop {
+        let n: u64 = backend.query("SELECT count() FROM t2.events").await?.trim().parse()?;
+        if n >= total_events {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "only {n} of {total_events} events in ClickHouse after 300 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let end_to_end = started.elapsed();
+    let rss = peak_rss_mb(pid);
+
+    eprintln!("raw clickhouse crate inserts of the same rows ...");
+    let rows: Vec<T2Row> = prepared
+        .iter()
+        .flat_map(|(body, _)| rows::from_batch(&serde_json::from_slice(body).unwrap(), None).t2)
+        .collect();
+    backend.query("CREATE TABLE t2.raw_bench AS t2.events").await?;
+    let client = collector::schema::client(&backend.config.clickhouse);
+    let raw_started = Instant::now();
+    for chunk in rows.chunks(RAW_BATCH_ROWS) {
+        let mut insert = client.insert_unescaped::<T2Row>("t2.raw_bench").await?;
+        for r in chunk {
+            insert.write(r).await?;
+        }
+        insert.end().await?;
+    }
+    let raw_elapsed = raw_started.elapsed();
+    backend.query("DROP TABLE t2.raw_bench").await?;
+
+    let mut acks = acks.lock().unwrap().clone();
+    acks.sort_by(f64::total_cmp);
+    let events_per_s = total_events as f64 / end_to_end.as_secs_f64();
+    let raw_rows_per_s = rows.len() as f64 / raw_elapsed.as_secs_f64();
+    let json = serde_json::json!({
+        "events_per_s": events_per_s.round(),
+        "acked_events_per_s": (total_events as f64 / acked_in.as_secs_f64()).round(),
+        "ack_ms_p50": percentile(&acks, 0.5),
+        "ack_ms_p99": percentile(&acks, 0.99),
+        "peak_rss_mb": rss,
+        "raw_insert_rows_per_s": raw_rows_per_s.round(),
+        "ratio": events_per_s / raw_rows_per_s,
+        "events": total_events,
+        "batch_events": EVENTS_PER_BATCH,
+        "in_flight": IN_FLIGHT,
+        "goal_ratio": 0.5,
+        "goal_peak_rss_mb": 150,
+        "harness": "release collector + Debian ClickHouse 18.16 started by the bench on loopback; batches pre-signed before timing; events_per_s = events / (first send → all rows counted in t2.events); ack_ms from the client; peak_rss_mb = collector VmHWM; raw = clickhouse crate RowBinary inserts of the same T2 rows in 100k-row batches into a copy of t2.events, same run",
+        "machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
+    });
+    let out = layout.target.join("bench");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("collector.json"), serde_json::to_string_pretty(&json)?)?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    drop(backend);
+    Ok(())
+}
