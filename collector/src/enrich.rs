@@ -196,3 +196,27 @@ pub fn debug_lines(cfg: &EnrichConfig, input: impl std::io::BufRead, mut output:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regexes() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/uap-core/regexes.yaml")
+    }
+
+    #[test]
+    fn missing_geo_data_is_a_clear_start_up_error_unless_disabled() {
+        let no_city = EnrichConfig { ua_regexes: Some(regexes()), ..Default::default() };
+        let err = Enricher::open(&no_city).err().expect("refuses to start").to_string();
+        assert!(err.contains("geo_city_mmdb") && err.contains("geo_disabled"), "{err}");
+        let missing = EnrichConfig { city_mmdb: Some("/nonexistent/city.mmdb".into()), ..no_city.clone() };
+        let err = format!("{:#}", Enricher::open(&missing).err().expect("refuses to start"));
+        assert!(err.contains("/nonexistent/city.mmdb"), "{err}");
+        let disabled = EnrichConfig { geo_disabled: true, ..no_city };
+        let e = Enricher::open(&disabled).unwrap();
+        assert_eq!(e.place("203.0.113.0".parse().unwrap()), Place::default());
+        let no_ua = EnrichConfig { geo_disabled: true, ..Default::default() };
+        assert!(Enricher::open(&no_ua).err().unwrap().to_string().contains("ua_regexes"));
+    }
+}

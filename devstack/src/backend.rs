@@ -80,6 +80,10 @@ impl Backend {
         }
     }
 
+    pub fn clickhouse_pid(&self) -> Option<u32> {
+        self.clickhouse.as_ref().map(|c| c.pid())
+    }
+
     pub fn collector_pid(&self) -> Option<u32> {
         self.collector.as_ref().map(|c| c.pid())
     }

@@ -83,7 +83,9 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     smuggled.identity = batch(Tier::Tier3, "203.0.113.77", "x").identity;
     assert_eq!(post(&ingest, &ring, &serde_json::to_vec(&smuggled)?, false).await.0, 422);
 
-    // Valid Tier 2 and Tier 3 batches are stored.
+    // Valid anonymous, Tier 2 and Tier 3 batches are stored.
+    let anonymous = serde_json::to_vec(&batch(Tier::Anonymous, "203.0.113.0", &"0".repeat(32)))?;
+    assert_eq!(post(&ingest, &ring, &anonymous, false).await.0, 204);
     assert_eq!(post(&ingest, &ring, &body, false).await.0, 204);
     let tier3 = serde_json::to_vec(&batch(Tier::Tier3, "203.0.113.77", &"4".repeat(32)))?;
     assert_eq!(post(&ingest, &ring, &tier3, false).await.0, 204);
@@ -113,11 +115,13 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     assert_eq!(post(&ingest, &ring, &vec![b' '; 200 * 1024], false).await, (413, r#"{"error":"too_large"}"#.into()));
     assert_eq!(post(&ingest, &ring, b"{\"v\":1}", false).await, (422, r#"{"error":"malformed"}"#.into()));
 
-    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 3).await?;
+    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 4).await?;
+    wait_for_count(&stack, "SELECT count() FROM t3.events", Duration::from_secs(10), |n| n >= 1).await?;
     let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events FINAL ORDER BY event_id").await?;
-    assert_eq!(t2.len(), 3, "refused batches left no rows, the replay no second row: {t2:?}");
-    assert_eq!(t2[1]["tier"], "tier3");
-    assert_eq!(t2[1]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
+    assert_eq!(t2.len(), 4, "refused batches left no rows, the replay no second row: {t2:?}");
+    assert_eq!((t2[0]["tier"].as_str(), t2[0]["session_id"].as_str()), (Some("anonymous"), Some("")), "anonymous: no id at all");
+    assert_eq!(t2[2]["tier"], "tier3");
+    assert_eq!(t2[2]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
     let t3 = rows(&stack, "SELECT * FROM t3.events").await?;
     assert_eq!(t3.len(), 1, "only the Tier 3 event has an identified row");
     assert_eq!(t3[0]["ip"], "203.0.113.77");

@@ -18,7 +18,7 @@ use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
 use mintmark_e2e::state_dir;
 use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
-const BATCHES: usize = 15_000;
+const BATCHES: usize = 50_000;
 const IN_FLIGHT: usize = 64;
 const RAW_BATCH_ROWS: usize = 100_000;
 
@@ -28,6 +28,16 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -62,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let acks = Arc::new(Mutex::new(Vec::with_capacity(BATCHES)));
+    let ch_pid = backend.clickhouse_pid().context("clickhouse pid")?;
+    let me = std::process::id();
+    let cpu0 = (cpu_secs(pid), cpu_secs(ch_pid), cpu_secs(me));
     let started = Instant::now();
     let workers: Vec<_> = (0..IN_FLIGHT)
         .map(|_| {
@@ -100,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let end_to_end = started.elapsed();
     let rss = peak_rss_mb(pid);
+    let cpu = (cpu_secs(pid) - cpu0.0, cpu_secs(ch_pid) - cpu0.1, cpu_secs(me) - cpu0.2);
 
     eprintln!("raw clickhouse crate inserts of the same rows ...");
     let rows: Vec<T2Row> = prepared
@@ -132,6 +146,8 @@ async fn main() -> anyhow::Result<()> {
         "raw_insert_rows_per_s": raw_rows_per_s.round(),
         "ratio": events_per_s / raw_rows_per_s,
         "events": total_events,
+        "seconds": end_to_end.as_secs_f64(),
+        "cpu_seconds": { "collector": cpu.0, "clickhouse": cpu.1, "load_generator": cpu.2 },
         "batch_events": EVENTS_PER_BATCH,
         "in_flight": IN_FLIGHT,
         "goal_ratio": 0.5,
