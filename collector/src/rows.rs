@@ -8,7 +8,7 @@
 
 use clickhouse::Row;
 use mintmark_protocol::ip;
-use mintmark_protocol::scope::split_url;
+use mintmark_protocol::scope::parse_url;
 use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, Tier};
 use serde::Serialize;
 use serde_repr::Serialize_repr;
@@ -39,182 +39,179 @@ impl From<Tier> for TierCode {
 }
 
 /// A `{t2}.events` row. Field order is the column order (RowBinary).
+/// Strings borrow from the batch and its [`BatchFacts`]: building a row
+/// allocates nothing but the props JSON.
 #[derive(Debug, Clone, PartialEq, Row, Serialize)]
-pub struct T2Row {
+pub struct T2Row<'a> {
     pub event_date: u16,
     pub ts: u32,
     pub received_at: u32,
-    pub event_id: String,
+    pub event_id: &'a str,
     pub tier: TierCode,
-    pub session_id: String,
+    pub session_id: &'a str,
     pub kind: &'static str,
-    pub path: String,
-    pub title: String,
-    pub referrer_domain: String,
-    pub target: String,
-    pub ip_prefix: String,
+    pub path: &'a str,
+    pub title: &'a str,
+    pub referrer_domain: &'a str,
+    pub target: &'a str,
+    pub ip_prefix: &'a str,
     pub screen_width: u16,
     pub screen_height: u16,
     pub color_depth: u8,
-    pub language: String,
-    pub time_zone: String,
-    pub connection_type: String,
+    pub language: &'a str,
+    pub time_zone: &'a str,
+    pub connection_type: &'a str,
     pub downlink_mbps: f32,
     pub props: String,
-    pub country: String,
-    pub region: String,
-    pub network: String,
-    pub os: String,
-    pub browser: String,
-    pub device: String,
+    pub country: &'a str,
+    pub region: &'a str,
+    pub network: &'a str,
+    pub os: &'a str,
+    pub browser: &'a str,
+    pub device: &'a str,
 }
 
 /// A `{t3}.events` row.
 #[derive(Debug, Clone, PartialEq, Row, Serialize)]
-pub struct T3Row {
+pub struct T3Row<'a> {
     pub event_date: u16,
     pub ts: u32,
     pub received_at: u32,
-    pub event_id: String,
-    pub visitor_id: String,
-    pub customer_ref: String,
+    pub event_id: &'a str,
+    pub visitor_id: &'a str,
+    pub customer_ref: &'a str,
     pub consent_source: &'static str,
     pub policy_version: u32,
-    pub ip: String,
+    pub ip: &'a str,
     pub kind: &'static str,
-    pub path: String,
-    pub title: String,
-    pub referrer_domain: String,
-    pub target: String,
+    pub path: &'a str,
+    pub title: &'a str,
+    pub referrer_domain: &'a str,
+    pub target: &'a str,
     pub props: String,
-    pub country: String,
-    pub region: String,
-    pub network: String,
-    pub os: String,
-    pub browser: String,
-    pub device: String,
+    pub country: &'a str,
+    pub region: &'a str,
+    pub network: &'a str,
+    pub os: &'a str,
+    pub browser: &'a str,
+    pub device: &'a str,
 }
 
 /// The rows one batch becomes.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Rows {
-    pub t2: Vec<T2Row>,
-    pub t3: Vec<T3Row>,
+pub struct Rows<'a> {
+    pub t2: Vec<T2Row<'a>>,
+    pub t3: Vec<T3Row<'a>>,
 }
 
-impl Rows {
-    pub fn extend(&mut self, other: Rows) {
-        self.t2.extend(other.t2);
-        self.t3.extend(other.t3);
-    }
+/// What is worked out once per batch: the truncated address and what
+/// enrichment says about it and the user agent.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BatchFacts {
+    pub ip_prefix: String,
+    pub place: Place,
+    pub agent: Agent,
+}
 
-    /// Events held (every event has exactly one t2 row).
-    pub fn len(&self) -> usize {
-        self.t2.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.t2.is_empty()
+impl BatchFacts {
+    /// Enrichment always looks up the truncated address.
+    pub fn new(batch: &EdgeBatch, enricher: Option<&Enricher>) -> BatchFacts {
+        let truncated = ip::truncate(&batch.ip).ok();
+        BatchFacts {
+            ip_prefix: truncated.map(|a| a.to_string()).unwrap_or_default(),
+            place: match (enricher, truncated) {
+                (Some(e), Some(ip)) => e.place(ip),
+                _ => Place::default(),
+            },
+            agent: enricher.map(|e| e.agent(&batch.user_agent)).unwrap_or_default(),
+        }
     }
 }
 
-struct Common {
-    event_date: u16,
-    ts: u32,
-    path: String,
-    referrer_domain: String,
-    props: String,
-}
-
-fn common(e: &BeaconEvent, received_at_ms: u64) -> Common {
+fn event_time(e: &BeaconEvent, received_at_ms: u64) -> (u16, u32) {
     let ts_ms = if e.ts.abs_diff(received_at_ms) > MAX_CLOCK_DRIFT_MS { received_at_ms } else { e.ts };
     let ts = (ts_ms / 1000) as u32;
-    Common {
-        event_date: (ts / 86_400) as u16,
-        ts,
-        path: split_url(&e.url).map(|p| p.path.to_string()).unwrap_or_default(),
-        referrer_domain: referrer_domain(e.referrer.as_deref()),
-        props: if e.props.is_empty() { String::new() } else { serde_json::to_string(&e.props).unwrap_or_default() },
-    }
+    ((ts / 86_400) as u16, ts)
 }
 
 /// Host of the referring page, nothing of its path or query.
-pub fn referrer_domain(referrer: Option<&str>) -> String {
-    referrer
-        .and_then(split_url)
-        .map(|p| p.origin.split_once("://").map(|(_, host)| host.to_string()).unwrap_or_default())
-        .unwrap_or_default()
+pub fn referrer_domain(referrer: Option<&str>) -> &str {
+    referrer.and_then(parse_url).map(|u| u.host).unwrap_or("")
+}
+
+fn props_json(e: &BeaconEvent) -> String {
+    if e.props.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&e.props).unwrap_or_default()
+    }
 }
 
 /// Turns a validated batch into rows. The Tier 2 copy of every event gets
-/// the truncated address whatever the tier (truncation is idempotent), and
-/// enrichment always looks up the truncated address.
-pub fn from_batch(batch: &EdgeBatch, enricher: Option<&Enricher>) -> Rows {
+/// the truncated address whatever the tier (truncation is idempotent).
+pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
     let received_at = (batch.received_at / 1000) as u32;
-    let truncated = ip::truncate(&batch.ip).ok();
-    let ip_prefix = truncated.map(|a| a.to_string()).unwrap_or_default();
-    let place = match (enricher, truncated) {
-        (Some(e), Some(ip)) => e.place(ip),
-        _ => Place::default(),
-    };
-    let agent = enricher.map(|e| e.agent(&batch.user_agent)).unwrap_or_else(Agent::default);
     let c = &batch.context;
-    let mut rows = Rows::default();
+    let (place, agent) = (&facts.place, &facts.agent);
+    let mut rows = Rows { t2: Vec::with_capacity(batch.events.len()), t3: Vec::new() };
     for e in &batch.events {
-        let m = common(e, batch.received_at);
+        let (event_date, ts) = event_time(e, batch.received_at);
+        let path = parse_url(&e.url).map(|u| u.path).unwrap_or("");
+        let referrer_domain = referrer_domain(e.referrer.as_deref());
+        let props = props_json(e);
+        if let (Tier::Tier3, Some(id)) = (batch.tier, &batch.identity) {
+            rows.t3.push(T3Row {
+                event_date,
+                ts,
+                received_at,
+                event_id: &e.id,
+                visitor_id: &id.visitor_id,
+                customer_ref: &id.customer_ref,
+                consent_source: id.consent_source.as_str(),
+                policy_version: id.policy_version,
+                ip: &batch.ip,
+                kind: e.kind.as_str(),
+                path,
+                title: e.title.as_deref().unwrap_or(""),
+                referrer_domain,
+                target: e.target.as_deref().unwrap_or(""),
+                props: props.clone(),
+                country: &place.country,
+                region: &place.region,
+                network: &place.network,
+                os: &agent.os,
+                browser: &agent.browser,
+                device: &agent.device,
+            });
+        }
         rows.t2.push(T2Row {
-            event_date: m.event_date,
-            ts: m.ts,
+            event_date,
+            ts,
             received_at,
-            event_id: e.id.clone(),
+            event_id: &e.id,
             tier: batch.tier.into(),
-            session_id: batch.session_id.clone().unwrap_or_default(),
+            session_id: batch.session_id.as_deref().unwrap_or(""),
             kind: e.kind.as_str(),
-            path: m.path.clone(),
-            title: e.title.clone().unwrap_or_default(),
-            referrer_domain: m.referrer_domain.clone(),
-            target: e.target.clone().unwrap_or_default(),
-            ip_prefix: ip_prefix.clone(),
+            path,
+            title: e.title.as_deref().unwrap_or(""),
+            referrer_domain,
+            target: e.target.as_deref().unwrap_or(""),
+            ip_prefix: &facts.ip_prefix,
             screen_width: c.screen_width,
             screen_height: c.screen_height,
             color_depth: c.color_depth,
-            language: c.language.clone(),
-            time_zone: c.time_zone.clone(),
-            connection_type: c.connection_type.clone(),
+            language: &c.language,
+            time_zone: &c.time_zone,
+            connection_type: &c.connection_type,
             downlink_mbps: c.downlink_mbps,
-            props: m.props.clone(),
-            country: place.country.clone(),
-            region: place.region.clone(),
-            network: place.network.clone(),
-            os: agent.os.clone(),
-            browser: agent.browser.clone(),
-            device: agent.device.clone(),
+            props,
+            country: &place.country,
+            region: &place.region,
+            network: &place.network,
+            os: &agent.os,
+            browser: &agent.browser,
+            device: &agent.device,
         });
-        if let (Tier::Tier3, Some(id)) = (batch.tier, &batch.identity) {
-            rows.t3.push(T3Row {
-                event_date: m.event_date,
-                ts: m.ts,
-                received_at,
-                event_id: e.id.clone(),
-                visitor_id: id.visitor_id.clone(),
-                customer_ref: id.customer_ref.clone(),
-                consent_source: id.consent_source.as_str(),
-                policy_version: id.policy_version,
-                ip: batch.ip.clone(),
-                kind: e.kind.as_str(),
-                path: m.path,
-                title: e.title.clone().unwrap_or_default(),
-                referrer_domain: m.referrer_domain,
-                target: e.target.clone().unwrap_or_default(),
-                props: m.props,
-                country: place.country.clone(),
-                region: place.region.clone(),
-                network: place.network.clone(),
-                os: agent.os.clone(),
-                browser: agent.browser.clone(),
-                device: agent.device.clone(),
-            });
-        }
     }
     rows
 }
@@ -258,21 +255,25 @@ mod tests {
 
     #[test]
     fn tier2_batch_gives_only_t2_rows_without_query_or_referrer_path() {
-        let rows = from_batch(&batch(Tier::Tier2, "203.0.113.0"), None);
+        let b = batch(Tier::Tier2, "203.0.113.0");
+        let facts = BatchFacts::new(&b, None);
+        let rows = from_batch(&b, &facts);
         assert!(rows.t3.is_empty());
         let r = &rows.t2[0];
-        assert_eq!((r.path.as_str(), r.referrer_domain.as_str(), r.ip_prefix.as_str()), ("/store/item", "search.example", "203.0.113.0"));
+        assert_eq!((r.path, r.referrer_domain, r.ip_prefix), ("/store/item", "search.example", "203.0.113.0"));
         let debug = format!("{r:?}");
         assert!(!debug.contains("email") && !debug.contains("Jane"), "query strings must not reach t2: {debug}");
     }
 
     #[test]
     fn tier3_batch_gives_a_deidentified_t2_copy_and_a_t3_row_without_session() {
-        let rows = from_batch(&batch(Tier::Tier3, "203.0.113.77"), None);
+        let b = batch(Tier::Tier3, "203.0.113.77");
+        let facts = BatchFacts::new(&b, None);
+        let rows = from_batch(&b, &facts);
         assert_eq!(rows.t2[0].ip_prefix, "203.0.113.0");
         assert_eq!(rows.t2[0].tier, TierCode::Tier3);
         let t3 = &rows.t3[0];
-        assert_eq!((t3.ip.as_str(), t3.customer_ref.as_str()), ("203.0.113.77", "cust-1"));
+        assert_eq!((t3.ip, t3.customer_ref), ("203.0.113.77", "cust-1"));
         assert!(!format!("{t3:?}").contains(&"5".repeat(32)), "t3 rows never carry the session id");
         assert!(!format!("{:?}", rows.t2[0]).contains("cust-1"));
     }
@@ -281,7 +282,8 @@ mod tests {
     fn wild_browser_clock_is_replaced_by_the_edge_clock() {
         let mut b = batch(Tier::Tier2, "203.0.113.0");
         b.events[0].ts = 0;
-        let rows = from_batch(&b, None);
+        let facts = BatchFacts::new(&b, None);
+        let rows = from_batch(&b, &facts);
         assert_eq!(rows.t2[0].ts as u64, NOW / 1000);
     }
 }

@@ -19,11 +19,11 @@ impl ClickHouseSink {
     }
 
     // Names are built from a validated prefix, so unescaped is safe.
-    pub async fn open_t2(&self) -> clickhouse::error::Result<Insert<T2Row>> {
-        self.client.insert_unescaped::<T2Row>(&self.t2_events).await
+    pub async fn open_t2(&self) -> clickhouse::error::Result<Insert<T2Row<'static>>> {
+        self.client.insert_unescaped::<T2Row<'static>>(&self.t2_events).await
     }
 
-    pub async fn open_t3(&self) -> clickhouse::error::Result<Insert<T3Row>> {
-        self.client.insert_unescaped::<T3Row>(&self.t3_events).await
+    pub async fn open_t3(&self) -> clickhouse::error::Result<Insert<T3Row<'static>>> {
+        self.client.insert_unescaped::<T3Row<'static>>(&self.t3_events).await
     }
 }

@@ -39,15 +39,15 @@ const INSERT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The batch being written.
 #[derive(Default)]
 struct Open {
-    t2: Option<Insert<T2Row>>,
-    t3: Option<Insert<T3Row>>,
+    t2: Option<Insert<T2Row<'static>>>,
+    t3: Option<Insert<T3Row<'static>>>,
     rows: usize,
     since: Option<Instant>,
     failed: Option<anyhow::Error>,
 }
 
 impl Open {
-    async fn write(&mut self, sink: &ClickHouseSink, rows: rows::Rows) {
+    async fn write(&mut self, sink: &ClickHouseSink, rows: rows::Rows<'_>) {
         if self.failed.is_some() {
             return;
         }
@@ -140,7 +140,8 @@ pub async fn run(
                         open.since = Some(Instant::now());
                         reader.set_oldest_pending(batch.received_at);
                     }
-                    open.write(&sink, rows::from_batch(&batch, Some(&enricher))).await;
+                    let facts = rows::BatchFacts::new(&batch, Some(&enricher));
+                    open.write(&sink, rows::from_batch(&batch, &facts)).await;
                 }
                 Err(e) => {
                     // It validated on the way in, so this is disk damage or a

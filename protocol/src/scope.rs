@@ -95,16 +95,23 @@ impl StoreScope {
     }
 }
 
-/// Splits an absolute http(s) URL into origin and path, or `None` for
+/// The pieces of an absolute http(s) URL as they are written, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawUrl<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: Option<u16>,
+    /// Path without query or fragment; `/` when empty.
+    pub path: &'a str,
+}
+
+/// Reads an absolute http(s) URL without allocating, or `None` for
 /// anything that is not one (relative, other scheme, userinfo, bad port).
-pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+pub fn parse_url(url: &str) -> Option<RawUrl<'_>> {
     let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port: u16 = match scheme.as_str() {
-        "https" => 443,
-        "http" => 80,
-        _ => return None,
-    };
+    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        return None;
+    }
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(auth_end);
     if authority.is_empty() || authority.contains('@') {
@@ -114,6 +121,17 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) {
         return None;
     }
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let path = if path_end == 0 { "/" } else { &tail[..path_end] };
+    Some(RawUrl { scheme, host, port, path })
+}
+
+/// Splits an absolute http(s) URL into its normalised origin and its path,
+/// or `None` for anything that is not one (see [`parse_url`]).
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let RawUrl { scheme, host, port, path } = parse_url(url)?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port: u16 = if scheme == "https" { 443 } else { 80 };
     let mut origin = scheme;
     origin.push_str("://");
     origin.push_str(&host.to_ascii_lowercase());
@@ -121,8 +139,6 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         origin.push(':');
         origin.push_str(&port.to_string());
     }
-    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
-    let path = if path_end == 0 { "/" } else { &tail[..path_end] };
     Some(UrlParts { origin, path })
 }
 
