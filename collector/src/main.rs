@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mintmark_config::Config;
+use mintmark_config::{Config, ConfigArg};
 
 // The ingest path allocates many small strings per batch; mimalloc cut the
 // collector's CPU per event noticeably against glibc malloc (README, bench).
@@ -17,9 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "collector", version, about = "mintmark collector: verified ingest into ClickHouse")]
 struct Cli {
-    /// The mintmark TOML config.
-    #[arg(long, env = "MINTMARK_CONFIG", default_value = "mintmark.toml", global = true)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,8 +48,8 @@ async fn main() -> anyhow::Result<()> {
     collector::telemetry::init();
     let cli = Cli::parse();
     if let Command::Enrich { city, asn, ua_regexes } = cli.command {
-        let mut cfg = if cli.config.exists() {
-            let config = Config::load_public(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
+        let mut cfg = if cli.config.path.exists() {
+            let config = Config::load_public(&cli.config.path).with_context(|| format!("loading {}", cli.config.path.display()))?;
             collector::server::enrich_config(&config)
         } else {
             collector::enrich::EnrichConfig::default()
@@ -60,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         cfg.ua_regexes = ua_regexes.or(cfg.ua_regexes);
         return collector::enrich::debug_lines(&cfg, std::io::stdin().lock(), std::io::stdout().lock());
     }
-    let config = Config::load(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
+    let config = cli.config.load().with_context(|| format!("loading {}", cli.config.path.display()))?;
     match cli.command {
         Command::Migrate => {
             let applied = collector::schema::migrate(&config.clickhouse).await?;

@@ -27,6 +27,21 @@ pub mod wrangler;
 pub use secrets::{ensure_secrets_file, generate_secrets_toml};
 pub use wrangler::wrangler_toml;
 
+/// The `--config` argument every binary takes (`MINTMARK_CONFIG` works too).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The mintmark TOML config.
+    #[arg(long = "config", env = "MINTMARK_CONFIG", default_value = "mintmark.toml", global = true)]
+    pub path: PathBuf,
+}
+
+impl ConfigArg {
+    /// Loads it with its secrets file and the environment, naming the file on error.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(&self.path)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]

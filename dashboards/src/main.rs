@@ -2,7 +2,6 @@
 //! ClickHouse to an analyst's browser: it shows how many Tier 2 events are
 //! stored. The Tier 2, Tier 3 and privacy views come with their own issues.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,13 +10,13 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use mintmark_config::Config;
+use mintmark_config::{Config, ConfigArg};
 
 #[derive(Parser)]
 #[command(name = "dashboards", version, about = "mintmark dashboards")]
 struct Cli {
-    #[arg(long, env = "MINTMARK_CONFIG", default_value = "mintmark.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 struct App {
@@ -29,7 +28,7 @@ struct App {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
     let cli = Cli::parse();
-    let config = Config::load(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
+    let config = cli.config.load().with_context(|| format!("loading {}", cli.config.path.display()))?;
     let listen = config.dashboards.listen;
     let app = Arc::new(App { config, http: reqwest::Client::new() });
     let router = Router::new().route("/", get(index)).route("/healthz", get(|| async { "ok" })).with_state(app);

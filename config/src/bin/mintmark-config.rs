@@ -1,16 +1,14 @@
 //! `mintmark-config`: check a config and derive the edge's deployment files.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mintmark_config::{wrangler_toml, Config};
+use mintmark_config::{wrangler_toml, Config, ConfigArg};
 
 #[derive(Parser)]
 #[command(name = "mintmark-config", about = "Check the mintmark config and derive the edge worker's deployment files")]
 struct Cli {
-    #[arg(long, env = "MINTMARK_CONFIG", default_value = "mintmark.toml", global = true)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         Command::Wrangler { .. } => Config::load_public,
         _ => Config::load,
     };
-    let config = load(&cli.config).with_context(|| format!("loading {}", cli.config.display()))?;
+    let config = load(&cli.config.path).with_context(|| format!("loading {}", cli.config.path.display()))?;
     match cli.command {
         Command::Check => {
             let scope = config.scope();
