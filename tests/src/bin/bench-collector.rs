@@ -44,6 +44,58 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Sends every prepared batch to `url` with IN_FLIGHT workers; returns the
+/// client-side ack latencies (ms).
+async fn send_all(url: &str, prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>) -> Vec<f64> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build().unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let acks = Arc::new(Mutex::new(Vec::with_capacity(prepared.len())));
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (prepared, next, acks, http, url) = (prepared.clone(), next.clone(), acks.clone(), http.clone(), url.to_string());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((body, sig)) = prepared.get(i) else { return };
+                    let t = Instant::now();
+                    let resp = http
+                        .post(&url)
+                        .header(HEADER_KEY_ID, &sig.key_id)
+                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
+                        .header(HEADER_SIGNATURE, &sig.mac_hex)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("server answers");
+                    assert_eq!(resp.status().as_u16(), 204, "batch {i} refused");
+                    acks.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("sender task");
+    }
+    let acks = acks.lock().unwrap().clone();
+    acks
+}
+
+/// The harness's own ceiling: the same sends to a server that does nothing.
+async fn harness_ceiling(prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>) -> anyhow::Result<f64> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/ingest", listener.local_addr()?);
+    let app = axum::Router::new()
+        .route("/ingest", axum::routing::post(|_body: axum::body::Bytes| async { axum::http::StatusCode::NO_CONTENT }));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let started = Instant::now();
+    send_all(&url, prepared).await;
+    let secs = started.elapsed().as_secs_f64();
+    server.abort();
+    Ok((prepared.len() * EVENTS_PER_BATCH) as f64 / secs)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Release binaries, and the writer's production batching.
@@ -69,39 +121,11 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("sending, {IN_FLIGHT} in flight ...");
     let url = format!("{}/ingest", backend.collector_url);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build()?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let acks = Arc::new(Mutex::new(Vec::with_capacity(BATCHES)));
     let ch_pid = backend.clickhouse_pid().context("clickhouse pid")?;
     let me = std::process::id();
     let cpu0 = (cpu_secs(pid), cpu_secs(ch_pid), cpu_secs(me));
     let started = Instant::now();
-    let workers: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let (prepared, next, acks, http, url) = (prepared.clone(), next.clone(), acks.clone(), http.clone(), url.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((body, sig)) = prepared.get(i) else { return };
-                    let t = Instant::now();
-                    let resp = http
-                        .post(&url)
-                        .header(HEADER_KEY_ID, &sig.key_id)
-                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
-                        .header(HEADER_SIGNATURE, &sig.mac_hex)
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .expect("collector answers");
-                    assert_eq!(resp.status().as_u16(), 204, "batch {i} refused");
-                    acks.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await?;
-    }
+    let mut acks = send_all(&url, &prepared).await;
     let acked_in = started.elapsed();
     loop {
         let n: u64 = backend.query("SELECT count() FROM t2.events").await?.trim().parse()?;
@@ -132,8 +156,9 @@ async fn main() -> anyhow::Result<()> {
     let raw_elapsed = raw_started.elapsed();
     backend.query("DROP TABLE t2.raw_bench").await?;
 
-    let mut acks = acks.lock().unwrap().clone();
     acks.sort_by(f64::total_cmp);
+    eprintln!("the harness alone, against a server that does nothing ...");
+    let ceiling = harness_ceiling(&prepared).await?;
     let events_per_s = total_events as f64 / end_to_end.as_secs_f64();
     let raw_rows_per_s = rows.len() as f64 / raw_elapsed.as_secs_f64();
     let json = serde_json::json!({
@@ -143,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         "ack_ms_p99": percentile(&acks, 0.99),
         "peak_rss_mb": rss,
         "raw_insert_rows_per_s": raw_rows_per_s.round(),
+        "harness_ceiling_events_per_s": ceiling.round(),
         "ratio": events_per_s / raw_rows_per_s,
         "events": total_events,
         "seconds": end_to_end.as_secs_f64(),
@@ -151,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         "in_flight": IN_FLIGHT,
         "goal_ratio": 0.5,
         "goal_peak_rss_mb": 150,
-        "harness": "release collector + Debian ClickHouse 18.16 started by the bench on loopback; batches pre-signed before timing; events_per_s = events / (first send → all rows counted in t2.events); ack_ms from the client; peak_rss_mb = collector VmHWM; raw = clickhouse crate RowBinary inserts of the same T2 rows in 100k-row batches into a copy of t2.events, same run",
+        "harness": "release collector + Debian ClickHouse 18.16 started by the bench on loopback; batches pre-signed before timing; events_per_s = events / (first send → all rows counted in t2.events); ack_ms from the client; harness_ceiling = the same sends to an axum server that only answers 204 (what loopback HTTP and the load generator allow on this machine); peak_rss_mb = collector VmHWM; raw = clickhouse crate RowBinary inserts of the same T2 rows in 100k-row batches into a copy of t2.events, same run",
         "machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
     });
     let out = layout.target.join("bench");
