@@ -59,12 +59,14 @@ fi
 # npm may skip install scripts; workerd's binary ships in its platform package.
 [ -x node_modules/.bin/workerd ] || { echo "workerd binary missing from node_modules" >&2; exit 1; }
 
-# --- Python: mmdb-writer builds the small GeoIP databases tests and the demo use.
-if ! python3 -c "import mmdb_writer, netaddr" 2>/dev/null; then
-  step "installing Python packages (mmdb-writer, netaddr)"
-  command -v pip3 >/dev/null || python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  python3 -m pip install -q --disable-pip-version-check mmdb-writer==0.2.7 netaddr==1.3.0 ||
-    python3 -m pip install -q --disable-pip-version-check --break-system-packages mmdb-writer==0.2.7 netaddr==1.3.0
+# --- Python: mmdb-writer builds the small GeoIP databases tests and the demo
+# use; chdb (current ClickHouse in-process) checks our SQL beyond Debian's 18.16.
+if ! python3 -c "import mmdb_writer, netaddr, chdb" 2>/dev/null; then
+  step "installing Python packages (mmdb-writer, netaddr, chdb)"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  pkgs=(mmdb-writer==0.2.7 netaddr==1.3.0 chdb==4.4.0)
+  python3 -m pip install -q --disable-pip-version-check "${pkgs[@]}" ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pkgs[@]}"
 fi
 
 echo "bootstrap: ok ($(source scripts/wasm-env.sh && echo "wasm via $WASM_PATH"), wasm-bindgen $want)"

@@ -69,26 +69,35 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// What must exist before migrations can be tracked: the databases and
+/// `{ledger}.schema_migrations`.
+pub fn bootstrap_statements(dbs: &Databases) -> Vec<String> {
+    let mut out: Vec<String> = [&dbs.t2, &dbs.t3, &dbs.ledger].iter().map(|db| format!("CREATE DATABASE IF NOT EXISTS {db}")).collect();
+    out.push(dbs.render(
+        "CREATE TABLE IF NOT EXISTS {ledger}.schema_migrations \
+         (version UInt32, name String, applied_at DateTime DEFAULT now()) \
+         ENGINE = MergeTree ORDER BY version",
+    ));
+    out
+}
+
+/// Every statement a fresh install runs, in order (for compatibility checks
+/// against other ClickHouse versions).
+pub fn all_statements(dbs: &Databases) -> Vec<String> {
+    let mut out = bootstrap_statements(dbs);
+    for (_, _, sql) in MIGRATIONS {
+        out.extend(statements(&dbs.render(sql)));
+    }
+    out
+}
+
 /// Applies pending migrations; returns how many ran.
 pub async fn migrate(ch: &ClickHouseSection) -> anyhow::Result<usize> {
     let dbs = Databases::new(&ch.database_prefix)?;
     let client = client(ch);
-    for db in [&dbs.t2, &dbs.t3, &dbs.ledger] {
-        client
-            .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
-            .execute()
-            .await
-            .with_context(|| format!("creating database {db} on {}", ch.url))?;
+    for stmt in bootstrap_statements(&dbs) {
+        client.query(&stmt).execute().await.with_context(|| format!("preparing the schema on {}: {stmt}", ch.url))?;
     }
-    client
-        .query(&dbs.render(
-            "CREATE TABLE IF NOT EXISTS {ledger}.schema_migrations \
-             (version UInt32, name String, applied_at DateTime DEFAULT now()) \
-             ENGINE = MergeTree ORDER BY version",
-        ))
-        .execute()
-        .await
-        .context("creating schema_migrations")?;
     let applied: Vec<u32> = client
         .query(&dbs.render("SELECT version FROM {ledger}.schema_migrations"))
         .fetch_all()
