@@ -28,7 +28,8 @@ pub struct Ingest {
     pub signing: KeyRing,
     pub window_secs: u64,
     pub replay: ReplayGuard,
-    pub spool: Spool,
+    /// Each record carries the batch parsed here, so the writer need not parse it again.
+    pub spool: Spool<Arc<EdgeBatch>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -80,11 +81,13 @@ pub async fn ingest(
     if !app.replay.first_time(&sig.mac_hex, now) {
         return Err(refuse(StatusCode::CONFLICT, "replayed"));
     }
-    app.spool.append(body.to_vec()).await.map_err(|e| match e {
+    let events = batch.events.len() as u64;
+    let tier = batch.tier.as_str();
+    app.spool.append(body.to_vec(), Some(Arc::new(batch))).await.map_err(|e| match e {
         SpoolError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_full"),
         SpoolError::Io(_) | SpoolError::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_unavailable"),
     })?;
     app.metrics.accepted_batches.inc();
-    app.metrics.accepted_events.with_label_values(&[batch.tier.as_str()]).inc_by(batch.events.len() as u64);
+    app.metrics.accepted_events.with_label_values(&[tier]).inc_by(events);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -101,7 +101,7 @@ impl Open {
 }
 
 pub async fn run(
-    mut reader: SpoolReader,
+    mut reader: SpoolReader<Arc<EdgeBatch>>,
     sink: ClickHouseSink,
     enricher: Arc<Enricher>,
     cfg: WriterConfig,
@@ -133,8 +133,13 @@ pub async fn run(
             }
         };
         let caught_up = chunk.is_empty();
-        for (_, payload) in chunk {
-            match EdgeBatch::from_json(&payload) {
+        for record in chunk {
+            // Parsed at ingest on the normal path; from disk after a restart or rewind.
+            let parsed = match record.attachment {
+                Some(batch) => Ok(batch),
+                None => EdgeBatch::from_json(&record.payload).map(Arc::new),
+            };
+            match parsed {
                 Ok(batch) => {
                     if open.since.is_none() {
                         open.since = Some(Instant::now());

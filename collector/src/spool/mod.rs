@@ -12,6 +12,12 @@
 //! Layout: `seg-<n>.wal` files of framed records ([`record`]), a new one every
 //! `segment_bytes` and on every start, and `checkpoint` (`<segment> <offset>`).
 //! Segments wholly before the checkpoint are deleted.
+//!
+//! An append may carry an attachment (the collector attaches the batch it
+//! already parsed): it is kept in memory, bounded, under the record's
+//! position, published before the record is, and handed to the reader with
+//! the record, so the normal path never parses a record twice. After a
+//! restart or a rewind there is no attachment and the reader gets only bytes.
 
 pub mod record;
 
@@ -21,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -49,7 +58,10 @@ pub enum SpoolError {
     Closed,
 }
 
-struct Shared {
+struct Shared<A> {
+    /// Attachments of records not yet read, by position.
+    attached: Mutex<BTreeMap<Position, A>>,
+    attach_capacity: usize,
     /// Bytes on disk not yet confirmed in ClickHouse.
     pending_bytes: AtomicU64,
     /// Unix ms the oldest unconfirmed batch reached the edge (0: none).
@@ -57,26 +69,41 @@ struct Shared {
     max_bytes: u64,
 }
 
-struct AppendRequest {
+struct AppendRequest<A> {
     payload: Vec<u8>,
-    done: oneshot::Sender<Result<(), io::ErrorKind>>,
+    attachment: Option<A>,
+    done: oneshot::Sender<Result<Position, io::ErrorKind>>,
 }
 
 /// The appending side; cheap to clone.
-#[derive(Clone)]
-pub struct Spool {
-    tx: mpsc::Sender<AppendRequest>,
-    shared: Arc<Shared>,
+pub struct Spool<A> {
+    tx: mpsc::Sender<AppendRequest<A>>,
+    shared: Arc<Shared<A>>,
+}
+
+impl<A> Clone for Spool<A> {
+    fn clone(&self) -> Self {
+        Spool { tx: self.tx.clone(), shared: self.shared.clone() }
+    }
+}
+
+/// One record as the reader hands it out.
+pub struct Record<A> {
+    /// Just past the record.
+    pub at: Position,
+    pub payload: Vec<u8>,
+    /// What the appender attached, when it is still in memory.
+    pub attachment: Option<A>,
 }
 
 /// The reading side, owned by the writer.
-pub struct SpoolReader {
+pub struct SpoolReader<A> {
     dir: PathBuf,
     durable: watch::Receiver<Position>,
     read: Position,
     committed: Position,
     uncommitted_bytes: u64,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<A>>,
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -134,10 +161,13 @@ fn repair(path: &Path) -> io::Result<u64> {
     Ok(valid)
 }
 
-impl Spool {
+/// Attachments kept for the reader before new ones are dropped.
+const ATTACH_CAPACITY: usize = 1024;
+
+impl<A: Send + 'static> Spool<A> {
     /// Opens (or creates) the spool in `config.dir`, repairing a torn tail,
     /// and starts the appender thread.
-    pub fn open(config: &SpoolConfig) -> io::Result<(Spool, SpoolReader)> {
+    pub fn open(config: &SpoolConfig) -> io::Result<(Spool<A>, SpoolReader<A>)> {
         std::fs::create_dir_all(&config.dir)?;
         let dir = config.dir.clone();
         let segments = list_segments(&dir)?;
@@ -158,6 +188,8 @@ impl Spool {
         let file = OpenOptions::new().create(true).append(true).open(segment_path(&dir, active))?;
         sync_dir(&dir)?;
         let shared = Arc::new(Shared {
+            attached: Mutex::new(BTreeMap::new()),
+            attach_capacity: ATTACH_CAPACITY,
             pending_bytes: AtomicU64::new(pending),
             oldest_pending_ms: AtomicU64::new(0),
             max_bytes: config.max_bytes,
@@ -173,14 +205,15 @@ impl Spool {
         Ok((Spool { tx, shared }, reader))
     }
 
-    /// Appends one record; returns once it is on disk.
-    pub async fn append(&self, payload: Vec<u8>) -> Result<(), SpoolError> {
+    /// Appends one record; returns once it is on disk, with the position
+    /// just past it (what the reader will report for it).
+    pub async fn append(&self, payload: Vec<u8>, attachment: Option<A>) -> Result<Position, SpoolError> {
         let pending = self.pending_bytes();
         if pending >= self.shared.max_bytes {
             return Err(SpoolError::Full(pending));
         }
         let (done, wait) = oneshot::channel();
-        self.tx.send(AppendRequest { payload, done }).await.map_err(|_| SpoolError::Closed)?;
+        self.tx.send(AppendRequest { payload, attachment, done }).await.map_err(|_| SpoolError::Closed)?;
         wait.await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::Io)
     }
 
@@ -201,18 +234,18 @@ impl Spool {
     }
 }
 
-struct Appender {
+struct Appender<A> {
     dir: PathBuf,
-    rx: mpsc::Receiver<AppendRequest>,
+    rx: mpsc::Receiver<AppendRequest<A>>,
     file: File,
     segment: u64,
     len: u64,
     segment_bytes: u64,
     durable: watch::Sender<Position>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<A>>,
 }
 
-impl Appender {
+impl<A> Appender<A> {
     fn run(mut self) {
         let mut buf = Vec::with_capacity(1 << 20);
         while let Some(first) = self.rx.blocking_recv() {
@@ -224,17 +257,33 @@ impl Appender {
                 }
             }
             buf.clear();
+            let mut ends = Vec::with_capacity(group.len());
             for req in &group {
                 record::encode(&req.payload, &mut buf);
+                ends.push(Position { segment: self.segment, offset: self.len + buf.len() as u64 });
             }
             let written = self.file.write_all(&buf).and_then(|_| self.file.sync_data());
             match written {
                 Ok(()) => {
                     self.len += buf.len() as u64;
                     self.shared.pending_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    let mut dones = Vec::with_capacity(group.len());
+                    {
+                        // Attachments go in before the records are published,
+                        // so the reader never sees a record without its own.
+                        let mut attached = self.shared.attached.lock().unwrap();
+                        for (req, end) in group.into_iter().zip(&ends) {
+                            if let Some(a) = req.attachment {
+                                if attached.len() < self.shared.attach_capacity {
+                                    attached.insert(*end, a);
+                                }
+                            }
+                            dones.push((req.done, *end));
+                        }
+                    }
                     self.durable.send_replace(Position { segment: self.segment, offset: self.len });
-                    for req in group {
-                        let _ = req.done.send(Ok(()));
+                    for (done, end) in dones {
+                        let _ = done.send(Ok(end));
                     }
                     if self.len >= self.segment_bytes {
                         if let Err(e) = self.rotate() {
@@ -266,10 +315,10 @@ impl Appender {
     }
 }
 
-impl SpoolReader {
+impl<A> SpoolReader<A> {
     /// Up to `max_records` records after the read position, waiting up to
-    /// `wait` for new ones. Each comes with the position just past it.
-    pub async fn next_chunk(&mut self, max_records: usize, wait: Duration) -> io::Result<Vec<(Position, Vec<u8>)>> {
+    /// `wait` for new ones.
+    pub async fn next_chunk(&mut self, max_records: usize, wait: Duration) -> io::Result<Vec<Record<A>>> {
         loop {
             let durable = *self.durable.borrow_and_update();
             if self.read < durable {
@@ -292,7 +341,7 @@ impl SpoolReader {
         }
     }
 
-    fn read_some(&mut self, durable: Position, max_records: usize) -> io::Result<Vec<(Position, Vec<u8>)>> {
+    fn read_some(&mut self, durable: Position, max_records: usize) -> io::Result<Vec<Record<A>>> {
         let path = segment_path(&self.dir, self.read.segment);
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -303,10 +352,18 @@ impl SpoolReader {
         let limit = if self.read.segment == durable.segment { durable.offset - self.read.offset } else { u64::MAX };
         let (records, _) = record::read_all(io::BufReader::with_capacity(1 << 20, file.take(limit)), self.read.offset, max_records)?;
         let segment = self.read.segment;
-        let chunk: Vec<(Position, Vec<u8>)> = records.into_iter().map(|(end, payload)| (Position { segment, offset: end }, payload)).collect();
-        if let Some((last, _)) = chunk.last() {
-            self.uncommitted_bytes += last.offset - self.read.offset;
-            self.read = *last;
+        let mut attached = self.shared.attached.lock().unwrap();
+        let chunk: Vec<Record<A>> = records
+            .into_iter()
+            .map(|(end, payload)| {
+                let at = Position { segment, offset: end };
+                Record { at, attachment: attached.remove(&at), payload }
+            })
+            .collect();
+        drop(attached);
+        if let Some(last) = chunk.last() {
+            self.uncommitted_bytes += last.at.offset - self.read.offset;
+            self.read = last.at;
         }
         Ok(chunk)
     }

@@ -4,23 +4,23 @@ fn config(dir: &Path, max_bytes: u64, segment_bytes: u64) -> SpoolConfig {
     SpoolConfig { dir: dir.to_path_buf(), max_bytes, segment_bytes }
 }
 
-async fn drain(reader: &mut SpoolReader) -> Vec<Vec<u8>> {
+async fn drain(reader: &mut SpoolReader<()>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let chunk = reader.next_chunk(3, Duration::from_millis(50)).await.unwrap();
         if chunk.is_empty() {
             return out;
         }
-        out.extend(chunk.into_iter().map(|(_, p)| p));
+        out.extend(chunk.into_iter().map(|r| r.payload));
     }
 }
 
 #[tokio::test]
 async fn appended_records_are_read_back_in_order_across_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 64)).unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 64)).unwrap();
     for i in 0..20u8 {
-        spool.append(vec![i; 30]).await.unwrap();
+        spool.append(vec![i; 30], None).await.unwrap();
     }
     let got = drain(&mut reader).await;
     assert_eq!(got, (0..20u8).map(|i| vec![i; 30]).collect::<Vec<_>>());
@@ -35,9 +35,9 @@ async fn appended_records_are_read_back_in_order_across_segments() {
 async fn a_restart_replays_exactly_what_was_not_committed() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+        let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
         for i in 0..6u8 {
-            spool.append(vec![i]).await.unwrap();
+            spool.append(vec![i], None).await.unwrap();
         }
         let first = reader.next_chunk(4, Duration::from_millis(50)).await.unwrap();
         assert_eq!(first.len(), 4);
@@ -45,9 +45,9 @@ async fn a_restart_replays_exactly_what_was_not_committed() {
         // Two more read but never committed: they must come back.
         assert_eq!(reader.next_chunk(4, Duration::from_millis(50)).await.unwrap().len(), 2);
     }
-    let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
     assert_eq!(spool.pending_bytes(), 2 * 9);
-    spool.append(vec![6]).await.unwrap();
+    spool.append(vec![6], None).await.unwrap();
     assert_eq!(drain(&mut reader).await, vec![vec![4], vec![5], vec![6]]);
 }
 
@@ -55,37 +55,37 @@ async fn a_restart_replays_exactly_what_was_not_committed() {
 async fn a_torn_tail_is_cut_and_later_records_survive() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let (spool, _reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
-        spool.append(b"whole".to_vec()).await.unwrap();
+        let (spool, _reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+        spool.append(b"whole".to_vec(), None).await.unwrap();
     }
     // A crash in the middle of the next write.
     let seg = *list_segments(dir.path()).unwrap().last().unwrap();
     let mut f = OpenOptions::new().append(true).open(segment_path(dir.path(), seg)).unwrap();
     f.write_all(&[50, 0, 0, 0, 1, 2]).unwrap();
     drop(f);
-    let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
-    spool.append(b"after".to_vec()).await.unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"after".to_vec(), None).await.unwrap();
     assert_eq!(drain(&mut reader).await, vec![b"whole".to_vec(), b"after".to_vec()]);
 }
 
 #[tokio::test]
 async fn a_full_spool_refuses_appends_until_the_writer_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, mut reader) = Spool::open(&config(dir.path(), 100, 1 << 20)).unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 100, 1 << 20)).unwrap();
     for _ in 0..2 {
-        spool.append(vec![0; 50]).await.unwrap();
+        spool.append(vec![0; 50], None).await.unwrap();
     }
-    assert!(matches!(spool.append(vec![0; 50]).await, Err(SpoolError::Full(116))));
+    assert!(matches!(spool.append(vec![0; 50], None).await, Err(SpoolError::Full(116))));
     drain(&mut reader).await;
     reader.commit().unwrap();
-    spool.append(vec![0; 50]).await.unwrap();
+    spool.append(vec![0; 50], None).await.unwrap();
 }
 
 #[tokio::test]
 async fn the_reader_returns_when_the_appending_side_is_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, mut reader) = Spool::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
-    spool.append(b"last".to_vec()).await.unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"last".to_vec(), None).await.unwrap();
     drop(spool);
     // Must neither spin nor wait out a long timeout.
     let got = tokio::time::timeout(Duration::from_secs(5), async {
@@ -101,4 +101,39 @@ async fn the_reader_returns_when_the_appending_side_is_gone() {
     .await
     .expect("reader returned");
     assert_eq!(got.len(), 1);
+}
+
+#[tokio::test]
+async fn append_returns_the_position_the_reader_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 100)).unwrap();
+    let mut appended = Vec::new();
+    for i in 0..12u8 {
+        appended.push(spool.append(vec![i; 1 + i as usize * 7], None).await.unwrap());
+    }
+    let mut read = Vec::new();
+    loop {
+        let chunk = reader.next_chunk(5, Duration::from_millis(50)).await.unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        read.extend(chunk.into_iter().map(|r| r.at));
+    }
+    assert_eq!(read, appended, "positions agree, across segment rotations too");
+    assert!(appended.last().unwrap().segment > appended[0].segment);
+}
+
+#[tokio::test]
+async fn attachments_travel_with_their_records_until_a_rewind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::<u32>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"a".to_vec(), Some(1)).await.unwrap();
+    spool.append(b"b".to_vec(), None).await.unwrap();
+    let chunk = reader.next_chunk(10, Duration::from_millis(50)).await.unwrap();
+    let got: Vec<(Vec<u8>, Option<u32>)> = chunk.into_iter().map(|r| (r.payload, r.attachment)).collect();
+    assert_eq!(got, vec![(b"a".to_vec(), Some(1)), (b"b".to_vec(), None)]);
+    reader.rewind();
+    let again = reader.next_chunk(10, Duration::from_millis(50)).await.unwrap();
+    assert!(again.iter().all(|r| r.attachment.is_none()), "after a rewind the bytes are all there is");
+    assert_eq!(again.len(), 2);
 }
