@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickhouse::Row;
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
-use mintmark_protocol::keys::KeyRing;
+use mintmark_protocol::keys::{constant_time_eq, KeyRing};
 use serde::{Deserialize, Serialize};
 use serde_repr::Serialize_repr;
 
@@ -71,10 +71,6 @@ impl IntoResponse for ApiError {
 
 fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
     ApiError(status, msg.into())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl ConsentApi {

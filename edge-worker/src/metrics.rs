@@ -40,10 +40,6 @@ impl Counters {
     }
 }
 
-/// Constant-time equality for the metrics token.
-pub fn token_matches(given: &str, expected: &str) -> bool {
-    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
 
 #[cfg(test)]
 mod tests {
@@ -60,12 +56,5 @@ mod tests {
         assert!(text.contains("mintmark_edge_requests_total{outcome=\"accepted\"} 2\n"));
         assert!(text.contains("mintmark_edge_requests_total{outcome=\"rejected\",reason=\"too_large\"} 1\n"));
         assert_eq!(c.get("mintmark_edge_requests_total", "outcome=\"accepted\""), 2);
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(token_matches("abc", "abc"));
-        assert!(!token_matches("abd", "abc"));
-        assert!(!token_matches("ab", "abc"));
     }
 }

@@ -14,7 +14,8 @@ use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_T
 use worker::{console_error, console_log, event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::handler::{self, Incoming, Outcome, Reply};
-use crate::metrics::{token_matches, Counters};
+use crate::metrics::Counters;
+use mintmark_protocol::keys::constant_time_eq;
 use crate::ratelimit::RateLimiter;
 use crate::tier::{self, Consent};
 use crate::EdgeKeys;
@@ -165,7 +166,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<R
 
 fn metrics(keys: &EdgeKeys, authorization: Option<&str>) -> worker::Result<Response> {
     let allowed = match (&keys.metrics_token, authorization.and_then(|a| a.strip_prefix("Bearer "))) {
-        (Some(expected), Some(given)) => token_matches(given, expected),
+        (Some(expected), Some(given)) => constant_time_eq(given.as_bytes(), expected.as_bytes()),
         _ => false,
     };
     if !allowed {

@@ -24,6 +24,12 @@ pub enum KeyError {
     Empty,
 }
 
+/// Compares two secrets without an early exit, so the time taken does not
+/// tell an attacker how much of a guessed bearer token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// One named HMAC secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key {
@@ -163,6 +169,14 @@ mod tests {
         assert_eq!(KeyRing::parse_list(&ring.to_list()).unwrap(), ring);
         assert_eq!(KeyRing::parse_list(""), Err(KeyError::Empty));
         assert!(matches!(KeyRing::parse_list("a"), Err(KeyError::BadSecret { .. })));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abd", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     #[test]

@@ -398,9 +398,6 @@ impl<A> SpoolReader<A> {
         self.shared.oldest_pending_ms.store(received_at_ms, Ordering::Relaxed);
     }
 
-    pub fn position(&self) -> Position {
-        self.read
-    }
 }
 
 #[cfg(test)]
