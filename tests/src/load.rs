@@ -70,6 +70,16 @@ pub fn batch(tag: u32, n: u64) -> EdgeBatch {
     }
 }
 
+/// A POST of `body` to `url` carrying `sig` in the edge's signature headers:
+/// how every test and bench talks to the collector's ingest.
+pub fn signed_post(http: &reqwest::Client, url: &str, sig: &signing::BatchSignature, body: Vec<u8>) -> reqwest::RequestBuilder {
+    http.post(url)
+        .header(HEADER_KEY_ID, &sig.key_id)
+        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
+        .header(HEADER_SIGNATURE, &sig.mac_hex)
+        .body(body)
+}
+
 /// Starts `workers` senders; returns the shared stats and their handles.
 pub fn start(url: String, ring: KeyRing, tag: u32, workers: usize, max_batches: u64) -> (Arc<LoadStats>, Vec<tokio::task::JoinHandle<()>>) {
     let stats = Arc::new(LoadStats::default());
@@ -88,14 +98,7 @@ pub fn start(url: String, ring: KeyRing, tag: u32, workers: usize, max_batches: 
                     let body = serde_json::to_vec(&b).unwrap();
                     let sig = signing::sign(&ring, now_ms() / 1000, &body);
                     let started = std::time::Instant::now();
-                    let resp = http
-                        .post(&url)
-                        .header(HEADER_KEY_ID, &sig.key_id)
-                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
-                        .header(HEADER_SIGNATURE, &sig.mac_hex)
-                        .body(body)
-                        .send()
-                        .await;
+                    let resp = signed_post(&http, &url, &sig, body).send().await;
                     match resp {
                         Ok(r) if r.status().is_success() => {
                             stats.ack_micros.lock().unwrap().push(started.elapsed().as_micros() as u64);

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use devstack::{Backend, Ports};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
 use mintmark_e2e::state_dir;
-use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_protocol::signing;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_spool_answers_503_and_loses_nothing() -> anyhow::Result<()> {
@@ -28,14 +28,7 @@ async fn a_full_spool_answers_503_and_loses_nothing() -> anyhow::Result<()> {
         let body = serde_json::to_vec(&load::batch(9, n))?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let sig = signing::sign(&ring, now, &body);
-        let resp = http
-            .post(&url)
-            .header(HEADER_KEY_ID, &sig.key_id)
-            .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
-            .header(HEADER_SIGNATURE, &sig.mac_hex)
-            .body(body)
-            .send()
-            .await?;
+        let resp = load::signed_post(&http, &url, &sig, body).send().await?;
         match resp.status().as_u16() {
             204 => acked += 1,
             503 => {

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mintmark_e2e::{rows, start_stack, wait_for_count};
 use mintmark_protocol::consent::OptInSource;
 use mintmark_protocol::keys::KeyRing;
-use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_e2e::load::signed_post;
+use mintmark_protocol::signing::{self, BatchSignature};
 use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, EventKind, Identity, PageContext, Tier};
 
 const SID: &str = "5e55105e55105e55105e55105e55105e";
@@ -50,12 +51,7 @@ async fn post(url: &str, ring: &KeyRing, body: &[u8], tamper: bool) -> (u16, Str
     if tamper {
         sent.push(b' ');
     }
-    let resp = reqwest::Client::new()
-        .post(url)
-        .header(HEADER_KEY_ID, sig.key_id)
-        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
-        .header(HEADER_SIGNATURE, sig.mac_hex)
-        .body(sent)
+    let resp = signed_post(&reqwest::Client::new(), url, &sig, sent)
         .send()
         .await
         .unwrap();
@@ -93,14 +89,9 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     // Replay: the very same signed request again.
     let replay_body = serde_json::to_vec(&batch(Tier::Tier2, "203.0.113.0", &"5".repeat(32)))?;
     let sig = signing::sign(&ring, now_ms() / 1000, &replay_body);
-    let send = |body: Vec<u8>, ts: u64, mac: String| {
-        reqwest::Client::new()
-            .post(&ingest)
-            .header(HEADER_KEY_ID, "edge-1")
-            .header(HEADER_TIMESTAMP, ts.to_string())
-            .header(HEADER_SIGNATURE, mac)
-            .body(body)
-            .send()
+    let send = |body: Vec<u8>, timestamp: u64, mac_hex: String| {
+        let sig = BatchSignature { key_id: "edge-1".into(), timestamp, mac_hex };
+        signed_post(&reqwest::Client::new(), &ingest, &sig, body).send()
     };
     assert_eq!(send(replay_body.clone(), sig.timestamp, sig.mac_hex.clone()).await?.status().as_u16(), 204);
     let again = send(replay_body, sig.timestamp, sig.mac_hex).await?;

@@ -16,7 +16,7 @@ use collector::rows::{self, T2Row};
 use devstack::{Backend, Layout, Ports};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
 use mintmark_e2e::state_dir;
-use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_protocol::signing;
 
 const BATCHES: usize = 50_000;
 const IN_FLIGHT: usize = 64;
@@ -58,12 +58,7 @@ async fn send_all(url: &str, prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignatur
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((body, sig)) = prepared.get(i) else { return };
                     let t = Instant::now();
-                    let resp = http
-                        .post(&url)
-                        .header(HEADER_KEY_ID, &sig.key_id)
-                        .header(HEADER_TIMESTAMP, sig.timestamp.to_string())
-                        .header(HEADER_SIGNATURE, &sig.mac_hex)
-                        .body(body.clone())
+                    let resp = load::signed_post(&http, &url, sig, body.clone())
                         .send()
                         .await
                         .expect("server answers");
