@@ -249,6 +249,9 @@ mod tests {
                 title: Some("Item".into()),
                 target: None,
                 props: vec![],
+                value: None,
+                currency: None,
+                items: vec![],
             }],
         }
     }

@@ -15,7 +15,12 @@ pub struct Counters {
 impl Counters {
     /// Adds one to `name{labels}`; `labels` is already `k="v",...` text.
     pub fn inc(&mut self, name: &'static str, labels: String) {
-        *self.values.entry((name, labels)).or_default() += 1;
+        self.add(name, labels, 1);
+    }
+
+    /// Adds `n` to `name{labels}`.
+    pub fn add(&mut self, name: &'static str, labels: String, n: u64) {
+        *self.values.entry((name, labels)).or_default() += n;
     }
 
     pub fn get(&self, name: &'static str, labels: &str) -> u64 {

@@ -33,7 +33,13 @@ thread_local! {
 }
 
 fn count(name: &'static str, labels: String) {
-    COUNTERS.with(|c| c.borrow_mut().inc(name, labels));
+    count_n(name, labels, 1);
+}
+
+fn count_n(name: &'static str, labels: String, n: u64) {
+    if n > 0 {
+        COUNTERS.with(|c| c.borrow_mut().add(name, labels, n));
+    }
 }
 
 fn load_keys(env: &Env) -> Result<EdgeKeys, String> {
@@ -69,8 +75,11 @@ fn respond(reply: &Reply) -> worker::Result<Response> {
 
 fn record(outcome: &Outcome) {
     match outcome {
-        Outcome::Accepted { tier, session_started, consent_rejected } => {
+        Outcome::Accepted { tier, session_started, consent_rejected, props } => {
             count("mintmark_edge_requests_total", format!("outcome=\"accepted\",tier=\"{}\"", tier.as_str()));
+            count_n("mintmark_edge_pii_props_dropped_total", "layer=\"beacon\"".into(), props.pii_dropped_by_beacon.into());
+            count_n("mintmark_edge_pii_props_dropped_total", "layer=\"edge\"".into(), props.pii_dropped_by_edge.into());
+            count_n("mintmark_edge_beacon_errors_total", String::new(), props.beacon_errors.into());
             if let Some(start) = session_started {
                 count("mintmark_edge_sessions_started_total", format!("reason=\"{}\"", start.as_str()));
             }

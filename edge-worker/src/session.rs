@@ -122,6 +122,9 @@ mod tests {
             title: None,
             target: None,
             props: vec![],
+            value: None,
+            currency: None,
+            items: vec![],
         };
         assert!(is_external_entry(&[ev(EventKind::Pageview, Some("https://search.example/"))], &scope));
         assert!(is_external_entry(&[ev(EventKind::Pageview, Some("https://shop.example.gov/about/"))], &scope));

@@ -8,10 +8,15 @@
 //! edge ([`signing`]).
 //!
 //! The crate builds for `wasm32-unknown-unknown` and native. With default
-//! features off it is only [`ip`] and [`scope`], which is what the beacon
-//! needs and can afford.
+//! features off it is `no_std` and only the allocation-free parts of
+//! [`scope`] and [`pii`]: what the beacon needs and can afford, so the
+//! beacon runs the very code the edge and the collector run.
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(feature = "std")]
 pub mod ip;
+pub mod pii;
 pub mod scope;
 
 #[cfg(feature = "wire")]

@@ -11,12 +11,15 @@
 //! dot segments, a URL that does not parse) is out of scope: when in doubt,
 //! do not track.
 //!
-//! This module has no dependencies so the beacon can afford it.
+//! The matching itself ([`in_scope`], [`parse_url`], [`RawUrl::same_origin`])
+//! neither allocates nor formats, so the beacon runs exactly this code in
+//! `no_std` Wasm; [`StoreScope`] is the owned form the edge and config use.
 
-use std::string::String;
-use std::vec::Vec;
+#[cfg(feature = "std")]
+use std::{string::String, string::ToString, vec::Vec};
 
 /// Origins and path prefixes that make up the store.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "wire", derive(serde::Serialize, serde::Deserialize))]
 pub struct StoreScope {
@@ -27,6 +30,7 @@ pub struct StoreScope {
 }
 
 /// The two parts of an absolute http(s) URL that scope cares about.
+#[cfg(feature = "std")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlParts<'a> {
     /// Lowercased scheme and host, default port removed.
@@ -35,6 +39,7 @@ pub struct UrlParts<'a> {
     pub path: &'a str,
 }
 
+#[cfg(feature = "std")]
 impl StoreScope {
     pub fn new<O, P>(origins: O, path_prefixes: P) -> Self
     where
@@ -51,38 +56,17 @@ impl StoreScope {
 
     /// True when `url` (absolute) is a store page.
     pub fn contains(&self, url: &str) -> bool {
-        match split_url(url) {
-            Some(parts) => self.has_origin(&parts.origin) && self.has_path(parts.path),
-            None => false,
-        }
+        in_scope(self.origins.iter().map(String::as_str), self.path_prefixes.iter().map(String::as_str), url)
     }
 
     /// True when `origin` (`scheme://host[:port]`) is one of the store's.
     pub fn has_origin(&self, origin: &str) -> bool {
-        let Some(wanted) = split_url(origin).map(|p| p.origin) else {
-            return false;
-        };
-        self.origins
-            .iter()
-            .filter_map(|o| split_url(o))
-            .any(|o| o.origin == wanted)
+        parse_url(origin).is_some_and(|o| has_origin(self.origins.iter().map(String::as_str), &o))
     }
 
     /// True when `path` lies under one of the prefixes, on a segment boundary.
     pub fn has_path(&self, path: &str) -> bool {
-        if has_dot_segment(path) {
-            return false;
-        }
-        self.path_prefixes.iter().any(|prefix| {
-            let prefix = prefix.trim_end_matches('/');
-            if prefix.is_empty() {
-                return path.starts_with('/');
-            }
-            match path.strip_prefix(prefix) {
-                Some(rest) => rest.is_empty() || rest.starts_with('/'),
-                None => false,
-            }
-        })
+        self.path_prefixes.iter().any(|prefix| path_under(path, prefix))
     }
 
     /// True when the scope could ever match something: at least one origin
@@ -90,8 +74,42 @@ impl StoreScope {
     pub fn is_usable(&self) -> bool {
         !self.origins.is_empty()
             && !self.path_prefixes.is_empty()
-            && self.origins.iter().all(|o| split_url(o).is_some())
+            && self.origins.iter().all(|o| parse_url(o).is_some())
             && self.path_prefixes.iter().all(|p| p.starts_with('/'))
+    }
+}
+
+/// True when `url` (absolute) lies in the scope given by `origins` and
+/// `prefixes`, allocation-free: the beacon passes its comma-separated
+/// configuration split in place, the edge its owned lists.
+pub fn in_scope<'a>(
+    origins: impl IntoIterator<Item = &'a str>,
+    prefixes: impl IntoIterator<Item = &'a str>,
+    url: &str,
+) -> bool {
+    match parse_url(url) {
+        Some(u) => has_origin(origins, &u) && prefixes.into_iter().any(|p| path_under(u.path, p)),
+        None => false,
+    }
+}
+
+fn has_origin<'a>(origins: impl IntoIterator<Item = &'a str>, url: &RawUrl<'_>) -> bool {
+    origins.into_iter().filter_map(parse_url).any(|o| o.same_origin(url))
+}
+
+/// True when `path` lies under `prefix` on a segment boundary (a trailing
+/// slash on the prefix is ignored) and has no dot segments.
+pub fn path_under(path: &str, prefix: &str) -> bool {
+    if has_dot_segment(path) {
+        return false;
+    }
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return path.starts_with('/');
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
     }
 }
 
@@ -108,7 +126,10 @@ pub struct RawUrl<'a> {
 /// Reads an absolute http(s) URL without allocating, or `None` for
 /// anything that is not one (relative, other scheme, userinfo, bad port).
 pub fn parse_url(url: &str) -> Option<RawUrl<'_>> {
-    let (scheme, rest) = url.split_once("://")?;
+    // Byte scanning rather than `split_once("://")`: a `&str` pattern drags
+    // the two-way searcher into the beacon.
+    let colon = url.find(':')?;
+    let (scheme, rest) = (&url[..colon], url[colon + 1..].strip_prefix("//")?);
     if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
         return None;
     }
@@ -118,7 +139,7 @@ pub fn parse_url(url: &str) -> Option<RawUrl<'_>> {
         return None;
     }
     let (host, port) = split_host_port(authority)?;
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c)) {
+    if host.is_empty() || !host.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.[]:".contains(&c)) {
         return None;
     }
     let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
@@ -126,13 +147,28 @@ pub fn parse_url(url: &str) -> Option<RawUrl<'_>> {
     Some(RawUrl { scheme, host, port, path })
 }
 
+impl RawUrl<'_> {
+    /// The port the URL really talks to: the explicit one or the scheme's default.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(if self.scheme.eq_ignore_ascii_case("https") { 443 } else { 80 })
+    }
+
+    /// Same scheme, host and effective port, ignoring ASCII case.
+    pub fn same_origin(&self, other: &RawUrl<'_>) -> bool {
+        self.scheme.eq_ignore_ascii_case(other.scheme)
+            && self.host.eq_ignore_ascii_case(other.host)
+            && self.effective_port() == other.effective_port()
+    }
+}
+
 /// Splits an absolute http(s) URL into its normalised origin and its path,
 /// or `None` for anything that is not one (see [`parse_url`]).
+#[cfg(feature = "std")]
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
-    let RawUrl { scheme, host, port, path } = parse_url(url)?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port: u16 = if scheme == "https" { 443 } else { 80 };
-    let mut origin = scheme;
+    let raw = parse_url(url)?;
+    let RawUrl { scheme, host, port, path } = raw;
+    let default_port: u16 = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    let mut origin = scheme.to_ascii_lowercase();
     origin.push_str("://");
     origin.push_str(&host.to_ascii_lowercase());
     if let Some(port) = port.filter(|&p| p != default_port) {
@@ -167,7 +203,7 @@ fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|seg| seg == "." || seg == ".." || seg.eq_ignore_ascii_case("%2e") || seg.eq_ignore_ascii_case("%2e%2e"))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
 

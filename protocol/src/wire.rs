@@ -25,6 +25,11 @@ pub const MAX_TITLE_LEN: usize = 512;
 pub const MAX_SHORT_LEN: usize = 128;
 pub const MAX_USER_AGENT_LEN: usize = 512;
 pub const MAX_PROPS: usize = 20;
+pub const MAX_PROP_KEY_LEN: usize = 40;
+pub const MAX_PROP_VALUE_LEN: usize = 256;
+/// Line items in one commerce event.
+pub const MAX_ITEMS: usize = 50;
+pub const MAX_SKU_LEN: usize = 64;
 pub const WIRE_VERSION: u8 = 1;
 
 /// What happened on the page.
@@ -76,12 +81,38 @@ pub struct BeaconEvent {
     pub referrer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Download or outbound destination, or search term.
+    /// Download URL (without query), outbound destination domain, search
+    /// term, or a custom event's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Bounded page-supplied properties (custom and commerce events).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub props: Vec<(String, PropValue)>,
+    /// Commerce: order or cart value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Commerce: ISO 4217 code, three uppercase letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Commerce: the products concerned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Item>,
+}
+
+/// One product line of a commerce event. Never an order number: the
+/// beacon cannot know the visitor's tier, and order numbers are Tier 3 only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub sku: String,
+    #[serde(default = "one")]
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A property value: the only two shapes a page may send.
@@ -124,6 +155,13 @@ pub struct BeaconBatch {
     #[serde(default)]
     pub context: PageContext,
     pub events: Vec<BeaconEvent>,
+    /// Page-supplied props the beacon dropped as personal since its last
+    /// delivered batch (the edge counts them; the props themselves never left).
+    #[serde(default)]
+    pub pii_dropped: u32,
+    /// Bad calls and failures the beacon caught since its last delivered batch.
+    #[serde(default)]
+    pub errors: u32,
 }
 
 /// The privacy tier of a batch (DESIGN.md, "Tiers and identity").
@@ -265,15 +303,48 @@ fn validate_events(events: &[BeaconEvent]) -> Result<(), WireError> {
             return Err(bad("too many props"));
         }
         for (k, v) in &e.props {
-            check_len(k, 40, "prop key")?;
+            check_len(k, MAX_PROP_KEY_LEN, "prop key")?;
             match v {
-                PropValue::Str(s) => check_len(s, MAX_SHORT_LEN * 2, "prop value")?,
+                PropValue::Str(s) => check_len(s, MAX_PROP_VALUE_LEN, "prop value")?,
                 PropValue::Num(n) if !n.is_finite() => return Err(bad("prop number must be finite")),
                 PropValue::Num(_) => {}
             }
         }
+        if e.value.is_some_and(|v| !v.is_finite()) {
+            return Err(bad("value must be finite"));
+        }
+        if let Some(c) = &e.currency {
+            if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(bad("currency must be three uppercase letters"));
+            }
+        }
+        if e.items.len() > MAX_ITEMS {
+            return Err(bad("too many items"));
+        }
+        for item in &e.items {
+            if item.sku.is_empty() {
+                return Err(bad("item without sku"));
+            }
+            check_len(&item.sku, MAX_SKU_LEN, "sku")?;
+            if item.price.is_some_and(|p| !p.is_finite()) {
+                return Err(bad("item price must be finite"));
+            }
+        }
     }
     Ok(())
+}
+
+impl BeaconEvent {
+    /// Removes props whose key or value looks personal ([`crate::pii`]) and
+    /// returns how many went. The edge runs this on every batch, behind the
+    /// beacon's own filter.
+    pub fn strip_personal_props(&mut self) -> u32 {
+        let before = self.props.len();
+        self.props.retain(|(k, v)| {
+            !crate::pii::key_looks_personal(k) && !matches!(v, PropValue::Str(s) if crate::pii::value_looks_personal(s))
+        });
+        (before - self.props.len()) as u32
+    }
 }
 
 impl PageContext {
@@ -294,6 +365,11 @@ impl BeaconBatch {
         let batch: BeaconBatch = parse_json(body, MAX_BEACON_BYTES)?;
         batch.validate()?;
         Ok(batch)
+    }
+
+    /// [`BeaconEvent::strip_personal_props`] over every event.
+    pub fn strip_personal_props(&mut self) -> u32 {
+        self.events.iter_mut().map(BeaconEvent::strip_personal_props).sum()
     }
 
     pub fn validate(&self) -> Result<(), WireError> {
@@ -369,6 +445,9 @@ mod tests {
             title: Some("Store".into()),
             target: None,
             props: vec![],
+            value: None,
+            currency: None,
+            items: vec![],
         }
     }
 
@@ -410,7 +489,7 @@ mod tests {
         // Unknown fields are refused: a page cannot smuggle an "email" in.
         let smuggled = br#"{"v":1,"cookies":true,"email":"a@b.c","events":[]}"#;
         assert_eq!(BeaconBatch::from_json(smuggled).unwrap_err().reason(), "malformed");
-        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![event()] };
+        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![event()], pii_dropped: 0, errors: 0 };
         b.events[0].id = "not-hex".into();
         assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
         b.events[0] = event();
@@ -421,6 +500,45 @@ mod tests {
         assert_eq!(b.validate().unwrap_err().reason(), "field_too_long");
         b.events = vec![event(); MAX_EVENTS + 1];
         assert_eq!(b.validate().unwrap_err().reason(), "too_many_events");
+    }
+
+    #[test]
+    fn commerce_fields_are_checked() {
+        let json = br#"{"v":1,"cookies":true,"events":[{"id":"0123456789abcdef0123456789abcdef","type":"purchase","ts":1,
+            "url":"https://a.example/store","value":27.5,"currency":"USD","items":[{"sku":"MUG-1","quantity":2,"price":12.5},{"sku":"LID"}]}],
+            "pii_dropped":2,"errors":1}"#;
+        let b = BeaconBatch::from_json(json).unwrap();
+        assert_eq!(b.events[0].items[1], Item { sku: "LID".into(), quantity: 1, price: None });
+        assert_eq!((b.pii_dropped, b.errors), (2, 1));
+        let mut e = event();
+        e.currency = Some("usd".into());
+        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![e], pii_dropped: 0, errors: 0 };
+        assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
+        b.events[0] = event();
+        b.events[0].items = vec![Item { sku: String::new(), quantity: 1, price: None }];
+        assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
+        b.events[0].items = vec![Item { sku: "A".into(), quantity: 1, price: None }; MAX_ITEMS + 1];
+        assert_eq!(b.validate().unwrap_err().reason(), "bad_event");
+        // An order number is not a field at all.
+        let order = br#"{"v":1,"cookies":true,"events":[{"id":"0123456789abcdef0123456789abcdef","type":"purchase","ts":1,
+            "url":"https://a.example/store","order_id":"A-1"}]}"#;
+        assert_eq!(BeaconBatch::from_json(order).unwrap_err().reason(), "malformed");
+    }
+
+    #[test]
+    fn personal_props_are_stripped_and_counted() {
+        let mut e = event();
+        e.props = vec![
+            ("plan".into(), PropValue::Str("gold".into())),
+            ("email".into(), PropValue::Str("x".into())),
+            ("note".into(), PropValue::Str("call 555-867-5309".into())),
+            ("step".into(), PropValue::Num(3.0)),
+            ("customer_id".into(), PropValue::Num(42.0)),
+        ];
+        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![e.clone(), e], pii_dropped: 0, errors: 0 };
+        assert_eq!(b.strip_personal_props(), 6);
+        let kept: Vec<&str> = b.events[0].props.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kept, ["plan", "step"]);
     }
 
     #[test]

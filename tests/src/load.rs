@@ -65,6 +65,9 @@ pub fn batch(tag: u32, n: u64) -> EdgeBatch {
                 title: Some("Product".into()),
                 target: None,
                 props: vec![],
+                value: None,
+                currency: None,
+                items: vec![],
             })
             .collect(),
     }

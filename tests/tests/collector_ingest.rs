@@ -41,6 +41,9 @@ fn batch(tier: Tier, ip: &str, event_id: &str) -> EdgeBatch {
             title: None,
             target: None,
             props: vec![],
+            value: None,
+            currency: None,
+            items: vec![],
         }],
     }
 }

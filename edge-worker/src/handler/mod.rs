@@ -36,11 +36,22 @@ pub struct Incoming<'a> {
 /// What happened, for the counters and logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Accepted { tier: Tier, session_started: Option<SessionStart>, consent_rejected: Option<&'static str> },
+    Accepted { tier: Tier, session_started: Option<SessionStart>, consent_rejected: Option<&'static str>, props: PropCounts },
     Rejected(&'static str),
     Bot,
     Preflight,
     RateLimited,
+}
+
+/// Personal-looking props dropped, by the layer that dropped them, and the
+/// beacon's own error count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PropCounts {
+    /// Dropped in the browser, as the beacon reported.
+    pub pii_dropped_by_beacon: u32,
+    /// Still present on arrival and dropped here: a beacon that is not ours, or a bug.
+    pub pii_dropped_by_edge: u32,
+    pub beacon_errors: u32,
 }
 
 /// The HTTP answer, and the batch to forward when there is one.
@@ -82,6 +93,7 @@ impl Reply {
 pub struct Checked {
     pub batch: BeaconBatch,
     pub client_ip: IpAddr,
+    pub props: PropCounts,
 }
 
 /// CORS headers for an allowed origin: credentials, so the store's cookies
@@ -126,12 +138,18 @@ pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
     if req.body.len() > MAX_BEACON_BYTES {
         return Err(Reply::rejected(413, "too_large"));
     }
-    let batch = BeaconBatch::from_json(req.body).map_err(|e| Reply::rejected(400, e.reason()))?;
+    let mut batch = BeaconBatch::from_json(req.body).map_err(|e| Reply::rejected(400, e.reason()))?;
     if !batch.events.iter().all(|e| s.scope.contains(&e.url)) {
         return Err(Reply::rejected(422, "out_of_scope"));
     }
     let client_ip = req.client_ip.and_then(|raw| ip::parse(raw).ok()).ok_or_else(|| Reply::rejected(400, "no_client_ip"))?;
-    Ok(Checked { batch, client_ip })
+    // The beacon filters personal props; this is the second layer.
+    let props = PropCounts {
+        pii_dropped_by_edge: batch.strip_personal_props(),
+        pii_dropped_by_beacon: batch.pii_dropped,
+        beacon_errors: batch.errors,
+    };
+    Ok(Checked { batch, client_ip, props })
 }
 
 /// Decides tier, cookies and the forwarded batch. `consent` is the verdict
@@ -139,7 +157,7 @@ pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
 /// `new_id` returns a fresh random 128-bit id as 32 hex digits.
 pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Consent, new_id: &mut dyn FnMut() -> String) -> Reply {
     let s = &keys.settings;
-    let Checked { batch, client_ip } = checked;
+    let Checked { batch, client_ip, props } = checked;
     let now_secs = req.now_ms / 1000;
     let tier = match (&consent, batch.cookies) {
         (_, false) => Tier::Anonymous,
@@ -220,7 +238,7 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
         headers,
         body: None,
         forward: Some(forward),
-        outcome: Outcome::Accepted { tier, session_started, consent_rejected },
+        outcome: Outcome::Accepted { tier, session_started, consent_rejected, props },
     }
 }
 

@@ -98,7 +98,12 @@ fn tier2_gets_a_new_session_cookie_and_a_truncated_ip() {
     assert_eq!(f.session_id.as_deref(), Some("00000000000000000000000000000001"));
     assert!(f.identity.is_none());
     assert_eq!(cookies_set(&r), [format!("mm_sid=00000000000000000000000000000001.{NOW}; HttpOnly; SameSite=Lax; Secure; Path=/store")]);
-    assert_eq!(r.outcome, Outcome::Accepted { tier: Tier::Tier2, session_started: Some(SessionStart::New), consent_rejected: None });
+    assert_eq!(r.outcome, Outcome::Accepted {
+            tier: Tier::Tier2,
+            session_started: Some(SessionStart::New),
+            consent_rejected: None,
+            props: Default::default(),
+        });
 }
 
 #[test]
@@ -222,4 +227,19 @@ fn cors_answers_store_origins_only() {
     assert!(!evil.headers.iter().any(|(k, _)| k.starts_with("access-control")));
     let post = run(None, &ok, "203.0.113.1");
     assert!(post.headers.contains(&("access-control-allow-origin", STORE.to_string())));
+}
+
+#[test]
+fn personal_props_that_slip_past_a_beacon_are_dropped_and_counted() {
+    // What a modified beacon might send: props the real one would have dropped.
+    let body = br#"{"v":1,"cookies":true,"pii_dropped":3,"errors":1,"events":[{"id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","type":"custom",
+        "ts":1,"url":"https://shop.example.gov/store/","target":"signup","props":[["plan","gold"],["email","jane@example.com"],
+        ["note","call +1 555 867 5309"],["step",2]]}]}"#;
+    let r = run(None, body, "203.0.113.77");
+    assert_eq!(r.status, 204);
+    let sent = serde_json::to_string(&forwarded(&r).events).unwrap();
+    assert!(!sent.contains("jane@") && !sent.contains("867") && !sent.contains("email"), "{sent}");
+    assert!(sent.contains("gold") && sent.contains("step"), "{sent}");
+    let Outcome::Accepted { props, .. } = r.outcome else { panic!("{:?}", r.outcome) };
+    assert_eq!(props, PropCounts { pii_dropped_by_beacon: 3, pii_dropped_by_edge: 2, beacon_errors: 1 });
 }
