@@ -34,6 +34,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     apt_install rustc-web cargo-web rust-web-src lld
   fi
 fi
+# The beacon rebuilds core (-Zbuild-std) for abort-only panics: std sources.
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown &&
+   ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  step "adding rust-src (the beacon rebuilds core without panic messages)"
+  timeout 300 rustup component add rust-src
+fi
 
 # --- wasm-bindgen CLI: must equal the wasm-bindgen in Cargo.lock.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)

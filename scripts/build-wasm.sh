@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the two Wasm bundles into target/dist/:
-#   target/dist/beacon/  beacon.js + beacon_bg.wasm   (what a browser downloads)
+#   target/dist/beacon/  beacon.js + beacon.wasm   (what a browser downloads)
 #   target/dist/edge/    shim.mjs + edge.js + edge_bg.wasm (+ snippets)  (the worker)
 # Usage: scripts/build-wasm.sh [beacon|edge|all]
 set -euo pipefail
@@ -18,13 +18,21 @@ build() { # crate
 }
 
 if [[ $what == beacon || $what == all ]]; then
-  build tracker-wasm
+  # The beacon is no_std and rebuilds core/alloc so that a panic is a bare
+  # trap: no `core::fmt`, no messages. Without reference types the module
+  # needs no imports, so the loader instantiates it without wasm-bindgen's
+  # generated JS. Its own target dir: other RUSTFLAGS, no rebuild ping-pong.
+  beacon_target="$target_dir/beacon-build"
+  RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$beacon_target" \
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=-reference-types,-multivalue" \
+    "${WASM_CARGO[@]}" build -q -p tracker-wasm --target wasm32-unknown-unknown --profile wasm -Zbuild-std=core,alloc
   dist="$target_dir/dist/beacon"
-  rm -rf "$dist" && mkdir -p "$dist"
-  wasm-bindgen --target web --no-typescript --out-dir "$dist" --out-name beacon "$out/tracker_wasm.wasm"
-  cat tracker-wasm/loader.js >> "$dist/beacon.js"
-  "$wasm_opt" "${opt_flags[@]}" "$dist/beacon_bg.wasm" -o "$dist/beacon_bg.wasm"
-  echo "beacon: $(wc -c < "$dist/beacon_bg.wasm") B wasm, $(wc -c < "$dist/beacon.js") B js ($WASM_PATH)"
+  rm -rf "$dist" "$beacon_target/bindgen" && mkdir -p "$dist"
+  wasm-bindgen --target web --no-typescript --out-dir "$beacon_target/bindgen" --out-name beacon \
+    "$beacon_target/wasm32-unknown-unknown/wasm/tracker_wasm.wasm"
+  "$wasm_opt" "${opt_flags[@]}" "$beacon_target/bindgen/beacon_bg.wasm" -o "$dist/beacon.wasm"
+  node_modules/.bin/terser tracker-wasm/loader.js --compress passes=3 --mangle --toplevel -o "$dist/beacon.js"
+  echo "beacon: $(wc -c < "$dist/beacon.wasm") B wasm, $(wc -c < "$dist/beacon.js") B js ($WASM_PATH)"
 fi
 
 if [[ $what == edge || $what == all ]]; then

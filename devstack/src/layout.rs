@@ -53,7 +53,7 @@ impl Layout {
             .iter()
             .map(|w| match *w {
                 "edge" => self.edge_dist().join("edge_bg.wasm"),
-                "beacon" => self.tracker_dist().join("beacon_bg.wasm"),
+                "beacon" => self.tracker_dist().join("beacon.wasm"),
                 "workerd" => self.workerd(),
                 bin => self.binary(bin),
             })

@@ -100,22 +100,20 @@ fn has_origin<'a>(origins: impl IntoIterator<Item = &'a str>, url: &RawUrl<'_>) 
 /// True when `path` lies under `prefix` on a segment boundary (a trailing
 /// slash on the prefix is ignored) and has no dot segments.
 pub fn path_under(path: &str, prefix: &str) -> bool {
-    if has_dot_segment(path) {
-        return false;
+    let (path, mut prefix) = (path.as_bytes(), prefix.as_bytes());
+    while let [rest @ .., b'/'] = prefix {
+        prefix = rest;
     }
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        return path.starts_with('/');
-    }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
+    !path.is_empty()
+        && !has_dot_segment(path)
+        && path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
 }
 
 /// The pieces of an absolute http(s) URL as they are written, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawUrl<'a> {
+    /// `scheme://authority` exactly as written.
+    pub origin: &'a str,
     pub scheme: &'a str,
     pub host: &'a str,
     pub port: Option<u16>,
@@ -125,26 +123,65 @@ pub struct RawUrl<'a> {
 
 /// Reads an absolute http(s) URL without allocating, or `None` for
 /// anything that is not one (relative, other scheme, userinfo, bad port).
+///
+/// Written over bytes, with no `str` patterns and no panicking slices:
+/// in the beacon either would pull `core::fmt` and the string searchers
+/// into the Wasm.
 pub fn parse_url(url: &str) -> Option<RawUrl<'_>> {
-    // Byte scanning rather than `split_once("://")`: a `&str` pattern drags
-    // the two-way searcher into the beacon.
-    let colon = url.find(':')?;
-    let (scheme, rest) = (&url[..colon], url[colon + 1..].strip_prefix("//")?);
+    let b = url.as_bytes();
+    let colon = scan(b, 0, |c| c == b':');
+    let scheme = url.get(..colon)?;
+    if b.get(colon + 1..colon + 3)? != b"//" {
+        return None;
+    }
     if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
         return None;
     }
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(auth_end);
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let (host, port) = split_host_port(authority)?;
+    let start = colon + 3;
+    let auth_end = scan(b, start, |c| matches!(c, b'/' | b'?' | b'#'));
+    let path_end = scan(b, auth_end, |c| matches!(c, b'?' | b'#'));
+    let authority = &b[start..auth_end];
+    // A bracketed IPv6 literal's colons are not a port separator.
+    let host_end = if authority.first() == Some(&b'[') {
+        scan(authority, 0, |c| c == b']') + 1
+    } else {
+        scan(authority, 0, |c| c == b':')
+    };
+    let port = match authority.get(host_end..)? {
+        [] => None,
+        [b':', digits @ ..] => Some(parse_port(digits)?),
+        _ => return None,
+    };
+    // Userinfo (`user@host`, `user:pw@host`) fails here or in the port.
+    let host = url.get(start..start + host_end)?;
     if host.is_empty() || !host.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.[]:".contains(&c)) {
         return None;
     }
-    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
-    let path = if path_end == 0 { "/" } else { &tail[..path_end] };
-    Some(RawUrl { scheme, host, port, path })
+    let path = if path_end == auth_end { "/" } else { url.get(auth_end..path_end)? };
+    Some(RawUrl { origin: url.get(..auth_end)?, scheme, host, port, path })
+}
+
+/// Index of the first byte at or after `from` that `stop` accepts, or the end.
+fn scan(s: &[u8], from: usize, stop: impl Fn(u8) -> bool) -> usize {
+    let mut i = from;
+    while i < s.len() && !stop(s[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut n = 0u32;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    u16::try_from(n).ok()
 }
 
 impl RawUrl<'_> {
@@ -166,7 +203,7 @@ impl RawUrl<'_> {
 #[cfg(feature = "std")]
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let raw = parse_url(url)?;
-    let RawUrl { scheme, host, port, path } = raw;
+    let RawUrl { scheme, host, port, path, .. } = raw;
     let default_port: u16 = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
     let mut origin = scheme.to_ascii_lowercase();
     origin.push_str("://");
@@ -178,29 +215,10 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     Some(UrlParts { origin, path })
 }
 
-fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    // Bracketed IPv6 literal: the colons inside are not a port separator.
-    let (host, after) = if authority.starts_with('[') {
-        let close = authority.find(']')?;
-        (&authority[..=close], &authority[close + 1..])
-    } else {
-        match authority.find(':') {
-            Some(i) => (&authority[..i], &authority[i..]),
-            None => (authority, ""),
-        }
-    };
-    if after.is_empty() {
-        return Some((host, None));
-    }
-    let port = after.strip_prefix(':')?;
-    if !port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((host, Some(port.parse().ok()?)))
-}
-
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|seg| seg == "." || seg == ".." || seg.eq_ignore_ascii_case("%2e") || seg.eq_ignore_ascii_case("%2e%2e"))
+fn has_dot_segment(path: &[u8]) -> bool {
+    path.split(|&c| c == b'/').any(|seg| {
+        seg == b"." || seg == b".." || seg.eq_ignore_ascii_case(b"%2e") || seg.eq_ignore_ascii_case(b"%2e%2e")
+    })
 }
 
 #[cfg(all(test, feature = "std"))]

@@ -43,12 +43,17 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["expires"], -1, "browser treats it as a session cookie");
 
-    // Outside the store: the beacon ran and decided to do nothing.
+    // Outside the store: the loader ran, saw it, and fetched nothing more
+    // (not even the Wasm) and sent nothing.
     let outside = &seen["pages"][1];
-    assert_eq!(outside["beaconState"], "started", "{outside:#}");
-    let to_edge: Vec<&Value> =
-        outside["requests"].as_array().unwrap().iter().filter(|r| r["url"].as_str().unwrap().contains(beacon_prefix)).collect();
-    assert!(to_edge.is_empty(), "no request to the edge from outside the store: {to_edge:#?}");
+    assert_eq!(outside["beaconState"], "off", "{outside:#}");
+    let after_loader: Vec<&Value> = outside["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().contains(beacon_prefix) || r["url"].as_str().unwrap().ends_with(".wasm"))
+        .collect();
+    assert!(after_loader.is_empty(), "no Wasm download and no request to the edge outside the store: {after_loader:#?}");
 
     // --- What ClickHouse holds.
     let t2 = wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(30), |n| n >= 2).await?;

@@ -1,77 +1,96 @@
 //! The beacon that runs in shoppers' browsers.
 //!
-//! It measures only inside the store scope (checked with the same
-//! [`StoreScope`] the edge uses) and never reads or stores identity: no
-//! cookies of its own, no storage, no PII fields. Cookies and tiers are the
-//! edge's business. Size is a feature here, so JSON is written by hand
-//! ([`json`]) rather than with serde or `core::fmt`.
+//! Split by what the browser can afford: `loader.js` (under 1 KB gzip)
+//! reads the page and moves bytes; this module decides everything — store
+//! scope, which events exist, what is personal and dropped, the JSON on the
+//! wire, the bounded queue and its batches. It is `no_std` with no heap:
+//! fixed buffers ([`beacon::Beacon`]), JSON written by hand ([`json`]),
+//! panics that trap instead of formatting. That keeps `core::fmt`, an
+//! allocator and std's panic machinery out of the Wasm, which is most of
+//! what a Rust beacon would otherwise weigh.
+//!
+//! The exports take and return numbers only; strings cross through the
+//! [`io`] buffer. So the module needs no imports and no generated JS glue:
+//! wasm-bindgen builds it, the loader instantiates it.
 
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+pub mod beacon;
 pub mod json;
+pub mod queue;
 
-use mintmark_protocol::scope::StoreScope;
+use core::cell::UnsafeCell;
+
+use beacon::Beacon;
 use wasm_bindgen::prelude::*;
 
-use json::Json;
+/// The one beacon of this page. Wasm in a page is single-threaded and the
+/// exports never re-enter, so a plain cell is enough.
+struct Page(UnsafeCell<Beacon>);
 
-fn split_list(list: &str) -> Vec<String> {
-    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+// SAFETY: wasm32 without threads; nothing else can reach it.
+unsafe impl Sync for Page {}
+
+static PAGE: Page = Page(UnsafeCell::new(Beacon::new()));
+
+fn beacon() -> &'static mut Beacon {
+    // SAFETY: see `Page`; each export takes the reference once and drops it
+    // before returning.
+    unsafe { &mut *PAGE.0.get() }
 }
 
-fn random_id(window: &web_sys::Window) -> Option<String> {
-    let mut bytes = [0u8; 16];
-    window.crypto().ok()?.get_random_values_with_u8_array(&mut bytes).ok()?;
-    let mut out = String::with_capacity(32);
-    for b in bytes {
-        out.push(char::from_digit((b >> 4) as u32, 16)?);
-        out.push(char::from_digit((b & 15) as u32, 16)?);
-    }
-    Some(out)
-}
-
-/// Starts the beacon. `origins` and `paths` are comma-separated; outside
-/// them this returns without touching anything.
+/// Address of the input/output buffer in linear memory.
 #[wasm_bindgen]
-pub fn start(endpoint: &str, origins: &str, paths: &str) {
-    let _ = run(endpoint, origins, paths);
+pub fn io() -> usize {
+    beacon().io.as_ptr() as usize
 }
 
-fn run(endpoint: &str, origins: &str, paths: &str) -> Option<()> {
-    let window = web_sys::window()?;
-    let href = window.location().href().ok()?;
-    let scope = StoreScope::new(split_list(origins), split_list(paths));
-    if !scope.contains(&href) {
-        return None;
-    }
-    let document = window.document()?;
-    let navigator = window.navigator();
-    let screen = window.screen().ok()?;
+/// Runs one operation ([`beacon::op`]) on `len` bytes of input.
+#[wasm_bindgen]
+pub fn on(op: u32, len: usize) -> u32 {
+    beacon().on(op, len)
+}
 
-    let mut j = Json::new();
-    j.obj_start();
-    j.key("v").num(1);
-    // web-sys has no binding for `navigator.cookieEnabled`.
-    let cookies = js_sys::Reflect::get(&navigator, &"cookieEnabled".into()).ok()?.as_bool().unwrap_or(false);
-    j.key("cookies").boolean(cookies);
-    j.key("context").obj_start();
-    j.key("screen_width").num(screen.width().unwrap_or(0).clamp(0, 65535) as u64);
-    j.key("screen_height").num(screen.height().unwrap_or(0).clamp(0, 65535) as u64);
-    j.key("color_depth").num(screen.color_depth().unwrap_or(0).clamp(0, 255) as u64);
-    j.key("language").string(&navigator.language().unwrap_or_default(), 35);
-    j.obj_end();
-    j.key("events").arr_start();
-    j.obj_start();
-    j.key("id").string(&random_id(&window)?, 32);
-    j.key("type").string("pageview", 16);
-    j.key("ts").num(js_sys::Date::now() as u64);
-    j.key("url").string(&href, 2048);
-    let referrer = document.referrer();
-    if !referrer.is_empty() {
-        j.key("referrer").string(&referrer, 2048);
+/// Cuts the next batch into the buffer; its length, or 0.
+#[wasm_bindgen]
+pub fn batch() -> usize {
+    beacon().batch()
+}
+
+/// Reports the last batch: 1 delivered (or undeliverable), 0 retry later.
+#[wasm_bindgen]
+pub fn done(delivered: u32) {
+    beacon().done(delivered != 0)
+}
+
+/// Counts an error the loader caught.
+#[wasm_bindgen]
+pub fn oops() {
+    beacon().oops()
+}
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // A trap: the loader's try/catch counts it. No message, so no `core::fmt`.
+    core::arch::wasm32::unreachable()
+}
+
+/// wasm-bindgen links `alloc`, so an allocator must exist; the beacon never
+/// allocates, and one that always fails proves it: any allocation would
+/// trap at once (and tests would see it) instead of pulling in a heap.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static NO_HEAP: NoHeap = NoHeap;
+
+#[cfg(target_arch = "wasm32")]
+struct NoHeap;
+
+#[cfg(target_arch = "wasm32")]
+// SAFETY: returning null is the documented way to report failure.
+unsafe impl core::alloc::GlobalAlloc for NoHeap {
+    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
+        core::ptr::null_mut()
     }
-    j.key("title").string(&document.title(), 512);
-    j.obj_end();
-    j.arr_end();
-    j.obj_end();
-    navigator.send_beacon_with_opt_str(endpoint, Some(&j.finish())).ok()?;
-    Some(())
+    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
 }
