@@ -11,7 +11,7 @@
     api = {},
     early = w.mintmark,
     pending = [],
-    back = 1e3,
+    back = 500,
     x, warned, timer, busy,
     // Counts an error in the Wasm and tells the console, once.
     oops = (e) => {
@@ -52,7 +52,7 @@
             let ok = s && s < 500 && s != 429;
             x.done(ok);
             s > 299 && oops("HTTP " + s);
-            ok ? (busy = 0, back = 1e3, guard(send)) : setTimeout(() => (busy = 0, guard(send)), back = Math.min(back * 2, 6e4));
+            ok ? (busy = 0, back = 500, guard(send)) : setTimeout(() => (busy = 0, guard(send)), back = Math.min(back * 2, 6e4));
           });
         }
         n.sendBeacon(c.endpoint, body) || post(body).catch(oops);

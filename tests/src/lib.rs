@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use devstack::{Layout, Ports, Stack, StackOptions};
 
+pub mod beacon_site;
 pub mod fake_collector;
 pub mod load;
+pub use beacon_site::BeaconSite;
 pub use fake_collector::FakeCollector;
 
 /// A fresh state directory `target/e2e/<name>` for one test.
@@ -38,6 +40,26 @@ pub fn run_browser(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Va
         .current_dir(&layout.root)
         .output()
         .with_context(|| format!("running node {}", path.display()))?;
+    browser_output(script, out)
+}
+
+/// [`run_browser`] without blocking the runtime, for tests whose servers
+/// run on it.
+pub async fn run_browser_async(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let layout = Layout::discover()?;
+    let path: PathBuf = layout.root.join("tests/browser").join(script);
+    let out = tokio::process::Command::new("node")
+        .arg(&path)
+        .args(args)
+        .current_dir(&layout.root)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running node {}", path.display()))?;
+    browser_output(script, out)
+}
+
+fn browser_output(script: &str, out: std::process::Output) -> anyhow::Result<serde_json::Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let value: serde_json::Value = serde_json::from_str(&stdout).with_context(|| {
         format!("{script} printed no JSON (exit {}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr))

@@ -369,7 +369,10 @@ impl Events<'_> {
             j.key("target").str(name, 40);
         }
         write_props(&mut j, f.clone(), &mut counts);
-        write_commerce(&mut j, f, &mut counts);
+        // A commerce event about nothing (no product, no value) is a bad call.
+        if !write_commerce(&mut j, f, &mut counts) && commerce.is_some() {
+            j.fail();
+        }
         let n = j.raw(b"}").finish();
         self.commit(n, counts);
     }
@@ -442,8 +445,10 @@ fn write_props(j: &mut Json, f: Fields, counts: &mut Counts) {
 
 /// `value`, `currency` and the line items. Top-level `sku`/`quantity`/`price`
 /// make the first item (a product view); each `\x01` mark starts another.
-fn write_commerce(j: &mut Json, f: Fields, counts: &mut Counts) {
+/// True when it wrote a value or an item.
+fn write_commerce(j: &mut Json, f: Fields, counts: &mut Counts) -> bool {
     let mut items = 0;
+    let mut valued = false;
     let mut top = true;
     let mut item: (&[u8], &[u8], &[u8]) = (b"", b"", b"");
     let mut flush = |j: &mut Json, item: &mut (&[u8], &[u8], &[u8]), counts: &mut Counts| {
@@ -481,6 +486,7 @@ fn write_commerce(j: &mut Json, f: Fields, counts: &mut Counts) {
             b"price" if value.first() == Some(&b'#') => item.2 = v,
             b"value" if top && value.first() == Some(&b'#') && is_number(v) => {
                 j.key("value").raw(v);
+                valued = true;
             }
             b"currency" if top && v.len() == 3 && v.iter().all(u8::is_ascii_alphabetic) => {
                 j.key("currency").raw(b"\"").raw(&[v[0] & !32, v[1] & !32, v[2] & !32]).raw(b"\"");
@@ -492,6 +498,7 @@ fn write_commerce(j: &mut Json, f: Fields, counts: &mut Counts) {
     if items > 0 {
         j.raw(b"]");
     }
+    valued || items > 0
 }
 
 #[cfg(test)]

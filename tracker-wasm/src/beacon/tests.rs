@@ -157,6 +157,9 @@ fn commerce_events_carry_value_currency_and_items() {
     ];
     assert_eq!(call(&mut b, op::TRACK, &purchase), 1);
     assert_eq!(call(&mut b, op::TRACK, &["product_view", "sku", "$MUG-1", "price", "#12.5", "currency", "$EUR"]), 1);
+    // About nothing: no product, no value.
+    assert_eq!(call(&mut b, op::TRACK, &["add_to_cart"]), 0);
+    assert_eq!(call(&mut b, op::TRACK, &["purchase", "value", "$12", "items", "$nope"]), 0);
     let batch = sent(&mut b);
     let p = &batch.events[0];
     assert_eq!(p.kind, EventKind::Purchase);
@@ -167,6 +170,7 @@ fn commerce_events_carry_value_currency_and_items() {
     );
     assert_eq!(p.props, [("coupon".to_string(), PropValue::Str("FALL10".into()))]);
     assert_eq!(batch.pii_dropped, 1, "the order number is Tier 3 data; the beacon never sends it");
+    assert_eq!(batch.errors, 2);
     let v = &batch.events[1];
     assert_eq!((v.kind, v.items.len(), v.currency.as_deref()), (EventKind::ProductView, 1, Some("EUR")));
 }
