@@ -2,7 +2,8 @@
 //   <script defer src="/mintmark/beacon.js" data-mintmark data-endpoint="/store/_mm/collect"
 //     data-origins="https://shop.example.gov" data-paths="/store"
 //     data-downloads="pdf,zip" data-search="q"></script>
-// and calls mintmark.purchase({...}) & co. This file only reads the page and
+// and calls mintmark.purchase({...}) & co. (or pushes ["purchase", {...}]
+// onto `window.mintmark` before this file has run). This file only reads the page and
 // moves bytes; beacon.wasm decides everything (scope, events, what is
 // personal, the JSON, the queue). Nothing here may throw into the page.
 ((w, d, n, L) => {
@@ -77,6 +78,9 @@
     view = () => X(1, L.href, d.title, d.referrer, new URLSearchParams(L.search).get(c.search ?? "q") || "");
 
   api.track = track;
+  // The queue snippet works before and after this file ran:
+  // (window.mintmark = window.mintmark || []).push(["purchase", {...}])
+  api.push = (a) => track(...a);
   "product_view add_to_cart remove_from_cart checkout_start purchase".split(" ")
     .map((e) => api[e.replace(/_(.)/g, (_, l) => l.toUpperCase())] = (p) => track(e, p));
   w.mintmark = api;

@@ -6,6 +6,8 @@
 //! express it. [`T3Row`] exists only for Tier 3 events and has no session id,
 //! so the two tables cannot be joined.
 
+use std::borrow::Cow;
+
 use clickhouse::Row;
 use mintmark_protocol::ip;
 use mintmark_protocol::scope::parse_url;
@@ -69,6 +71,16 @@ pub struct T2Row<'a> {
     pub os: &'a str,
     pub browser: &'a str,
     pub device: &'a str,
+    pub utm_source: Cow<'a, str>,
+    pub utm_medium: Cow<'a, str>,
+    pub utm_campaign: Cow<'a, str>,
+    pub utm_term: Cow<'a, str>,
+    pub utm_content: Cow<'a, str>,
+    pub value: f64,
+    pub currency: &'a str,
+    pub item_skus: Vec<&'a str>,
+    pub item_quantities: Vec<u32>,
+    pub item_prices: Vec<f64>,
 }
 
 /// A `{t3}.events` row.
@@ -95,6 +107,16 @@ pub struct T3Row<'a> {
     pub os: &'a str,
     pub browser: &'a str,
     pub device: &'a str,
+    pub utm_source: Cow<'a, str>,
+    pub utm_medium: Cow<'a, str>,
+    pub utm_campaign: Cow<'a, str>,
+    pub utm_term: Cow<'a, str>,
+    pub utm_content: Cow<'a, str>,
+    pub value: f64,
+    pub currency: &'a str,
+    pub item_skus: Vec<&'a str>,
+    pub item_quantities: Vec<u32>,
+    pub item_prices: Vec<f64>,
 }
 
 /// The rows one batch becomes.
@@ -134,6 +156,47 @@ fn event_time(e: &BeaconEvent, received_at_ms: u64) -> (u16, u32) {
     ((ts / 86_400) as u16, ts)
 }
 
+/// The `utm_*` parameters of a page URL, percent-decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Campaign<'a> {
+    pub source: Cow<'a, str>,
+    pub medium: Cow<'a, str>,
+    pub campaign: Cow<'a, str>,
+    pub term: Cow<'a, str>,
+    pub content: Cow<'a, str>,
+}
+
+impl<'a> Campaign<'a> {
+    pub fn from_url(url: &'a str) -> Campaign<'a> {
+        let mut c = Campaign::default();
+        let query = url.split('#').next().and_then(|u| u.split_once('?')).map_or("", |(_, q)| q);
+        for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            let slot = match key {
+                "utm_source" => &mut c.source,
+                "utm_medium" => &mut c.medium,
+                "utm_campaign" => &mut c.campaign,
+                "utm_term" => &mut c.term,
+                "utm_content" => &mut c.content,
+                _ => continue,
+            };
+            *slot = decode(value);
+        }
+        c
+    }
+}
+
+/// Form decoding (`+` is a space); invalid UTF-8 keeps the raw text.
+fn decode(value: &str) -> Cow<'_, str> {
+    if !value.contains(['%', '+']) {
+        return Cow::Borrowed(value);
+    }
+    let spaced = value.replace('+', " ");
+    match percent_encoding::percent_decode_str(&spaced).decode_utf8() {
+        Ok(decoded) => Cow::Owned(decoded.into_owned()),
+        Err(_) => Cow::Borrowed(value),
+    }
+}
+
 /// Host of the referring page, nothing of its path or query.
 pub fn referrer_domain(referrer: Option<&str>) -> &str {
     referrer.and_then(parse_url).map(|u| u.host).unwrap_or("")
@@ -159,6 +222,10 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
         let path = parse_url(&e.url).map(|u| u.path).unwrap_or("");
         let referrer_domain = referrer_domain(e.referrer.as_deref());
         let props = props_json(e);
+        let campaign = Campaign::from_url(&e.url);
+        let item_skus: Vec<&str> = e.items.iter().map(|i| i.sku.as_str()).collect();
+        let item_quantities: Vec<u32> = e.items.iter().map(|i| i.quantity).collect();
+        let item_prices: Vec<f64> = e.items.iter().map(|i| i.price.unwrap_or(0.0)).collect();
         if let (Tier::Tier3, Some(id)) = (batch.tier, &batch.identity) {
             rows.t3.push(T3Row {
                 event_date,
@@ -182,6 +249,16 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
                 os: &agent.os,
                 browser: &agent.browser,
                 device: &agent.device,
+                utm_source: campaign.source.clone(),
+                utm_medium: campaign.medium.clone(),
+                utm_campaign: campaign.campaign.clone(),
+                utm_term: campaign.term.clone(),
+                utm_content: campaign.content.clone(),
+                value: e.value.unwrap_or(0.0),
+                currency: e.currency.as_deref().unwrap_or(""),
+                item_skus: item_skus.clone(),
+                item_quantities: item_quantities.clone(),
+                item_prices: item_prices.clone(),
             });
         }
         rows.t2.push(T2Row {
@@ -211,6 +288,16 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
             os: &agent.os,
             browser: &agent.browser,
             device: &agent.device,
+            utm_source: campaign.source,
+            utm_medium: campaign.medium,
+            utm_campaign: campaign.campaign,
+            utm_term: campaign.term,
+            utm_content: campaign.content,
+            value: e.value.unwrap_or(0.0),
+            currency: e.currency.as_deref().unwrap_or(""),
+            item_skus,
+            item_quantities,
+            item_prices,
         });
     }
     rows
@@ -220,7 +307,7 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
 mod tests {
     use super::*;
     use mintmark_protocol::consent::OptInSource;
-    use mintmark_protocol::wire::{EventKind, Identity, PageContext};
+    use mintmark_protocol::wire::{EventKind, Identity, Item, PageContext};
 
     const ID: &str = "0123456789abcdef0123456789abcdef";
     const NOW: u64 = 1_800_000_000_000;
@@ -279,6 +366,28 @@ mod tests {
         assert_eq!((t3.ip, t3.customer_ref), ("203.0.113.77", "cust-1"));
         assert!(!format!("{t3:?}").contains(&"5".repeat(32)), "t3 rows never carry the session id");
         assert!(!format!("{:?}", rows.t2[0]).contains("cust-1"));
+    }
+
+    #[test]
+    fn campaign_fields_and_commerce_become_columns() {
+        let mut b = batch(Tier::Tier3, "203.0.113.77");
+        b.events[0].url = "https://shop.example.gov/store/?utm_source=news+letter&utm_campaign=fall%20sale&utm_medium=email#x".into();
+        b.events[0].kind = EventKind::Purchase;
+        b.events[0].value = Some(27.5);
+        b.events[0].currency = Some("USD".into());
+        b.events[0].items = vec![
+            Item { sku: "MUG-1".into(), quantity: 2, price: Some(12.5) },
+            Item { sku: "LID-2".into(), quantity: 1, price: None },
+        ];
+        let facts = BatchFacts::new(&b, None);
+        let rows = from_batch(&b, &facts);
+        let (t2, t3) = (&rows.t2[0], &rows.t3[0]);
+        assert_eq!((&*t2.utm_source, &*t2.utm_medium, &*t2.utm_campaign, &*t2.utm_term), ("news letter", "email", "fall sale", ""));
+        assert_eq!((t2.value, t2.currency), (27.5, "USD"));
+        assert_eq!((&t2.item_skus[..], &t2.item_quantities[..], &t2.item_prices[..]), (&["MUG-1", "LID-2"][..], &[2, 1][..], &[12.5, 0.0][..]));
+        assert_eq!((&t3.item_skus, &t3.utm_campaign), (&t2.item_skus, &t2.utm_campaign));
+        assert_eq!(t2.path, "/store/", "the query stays out of the path");
+        assert_eq!(Campaign::from_url("https://a.example/?utm_source=%FF"), Campaign { source: "%FF".into(), ..Default::default() });
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "events", include_str!("../migrations/0001_events.sql")),
     (2, "consent_ledger", include_str!("../migrations/0002_consent_ledger.sql")),
     (3, "enrichment", include_str!("../migrations/0003_enrichment.sql")),
+    (4, "campaign_commerce", include_str!("../migrations/0004_campaign_commerce.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.
