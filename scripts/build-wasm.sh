@@ -19,12 +19,15 @@ build() { # crate
 
 if [[ $what == beacon || $what == all ]]; then
   # The beacon is no_std and rebuilds core/alloc so that a panic is a bare
-  # trap: no `core::fmt`, no messages. Without reference types the module
-  # needs no imports, so the loader instantiates it without wasm-bindgen's
-  # generated JS. Its own target dir: other RUSTFLAGS, no rebuild ping-pong.
+  # trap: no `core::fmt`, no messages, no locations. Without reference types
+  # the module needs no imports, so the loader instantiates it without
+  # wasm-bindgen's generated JS. An inline threshold of 25 measured smallest
+  # (7.0 KB gzip against 7.75 KB at the default). Its own target dir: other
+  # RUSTFLAGS, no rebuild ping-pong with the edge.
   beacon_target="$target_dir/beacon-build"
   RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$beacon_target" \
-    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=-reference-types,-multivalue" \
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none \
+      -Ctarget-feature=-reference-types,-multivalue -Cllvm-args=-inline-threshold=25" \
     "${WASM_CARGO[@]}" build -q -p tracker-wasm --target wasm32-unknown-unknown --profile wasm -Zbuild-std=core,alloc
   dist="$target_dir/dist/beacon"
   rm -rf "$dist" "$beacon_target/bindgen" && mkdir -p "$dist"

@@ -15,27 +15,31 @@
 //!
 //! Allocation-free and `no_std`: this exact code runs in the beacon.
 
+// Word lists as one space-separated string each: a slice table would cost
+// the beacon eight bytes of pointer and length per word.
+
 /// Fragments that make a key personal wherever they appear in it.
-const KEY_FRAGMENTS: &[&[u8]] = &[b"mail", b"phone", b"name", b"address", b"street", b"passw", b"birth", b"postcode", b"zipcode"];
+const KEY_FRAGMENTS: &[u8] = b"mail phone name address street passw birth postcode zipcode";
 
 /// Whole words (split at `_`, `-`, `.`, spaces and camelCase) that make a key personal.
-const KEY_WORDS: &[&[u8]] = &[
-    b"tel", b"fax", b"mobile", b"cell", b"addr", b"card", b"cc", b"ccn", b"pan", b"iban", b"ssn", b"dob", b"zip", b"postal",
-    b"customer", b"user", b"member", b"account", b"login", b"order", b"visitor", b"ip", b"cvv", b"cvc", b"passport", b"surname",
-];
+const KEY_WORDS: &[u8] = b"tel fax mobile cell addr card cc ccn pan iban ssn dob zip postal customer user member account \
+login order visitor ip cvv cvc passport surname";
 
 /// Street suffixes (US usage) that, after a house number, make an address.
-const STREET_WORDS: &[&[u8]] = &[
-    b"st", b"street", b"ave", b"avenue", b"rd", b"road", b"blvd", b"boulevard", b"ln", b"lane", b"dr", b"drive", b"way", b"ct",
-    b"court", b"pl", b"place", b"ter", b"terrace", b"hwy", b"highway", b"pkwy", b"parkway", b"cir", b"circle", b"sq", b"square",
-];
+const STREET_WORDS: &[u8] = b"st street ave avenue rd road blvd boulevard ln lane dr drive way ct court pl place ter \
+terrace hwy highway pkwy parkway cir circle sq square";
 
-const HONORIFICS: &[&[u8]] = &[b"mr", b"mrs", b"ms", b"miss", b"mx", b"dr", b"prof"];
+const HONORIFICS: &[u8] = b"mr mrs ms miss mx dr prof";
+
+/// True when `word` is one of the space-separated `list`, ignoring ASCII case.
+fn listed(list: &[u8], word: &[u8]) -> bool {
+    list.split(|&b| b == b' ').any(|w| w.eq_ignore_ascii_case(word))
+}
 
 /// True when a property key names personal data.
 pub fn key_looks_personal(key: &str) -> bool {
     let key = key.as_bytes();
-    if KEY_FRAGMENTS.iter().any(|f| contains_ignore_case(key, f)) {
+    if KEY_FRAGMENTS.split(|&b| b == b' ').any(|f| contains_ignore_case(key, f)) {
         return true;
     }
     let mut start = 0;
@@ -45,7 +49,7 @@ pub fn key_looks_personal(key: &str) -> bool {
             || (key[i].is_ascii_uppercase() && key[i - 1].is_ascii_lowercase());
         if boundary {
             let word = &key[start..i];
-            if KEY_WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+            if listed(KEY_WORDS, word) {
                 return true;
             }
             start = if i < key.len() && !key[i].is_ascii_alphanumeric() { i + 1 } else { i };
@@ -111,7 +115,7 @@ fn has_street_or_honorific(v: &[u8]) -> bool {
             return true;
         }
         if let Some(n) = number_seen {
-            if STREET_WORDS.iter().any(|s| s.eq_ignore_ascii_case(word)) {
+            if listed(STREET_WORDS, word) {
                 return true;
             }
             number_seen = if n < 3 { Some(n + 1) } else { None };
@@ -119,7 +123,7 @@ fn has_street_or_honorific(v: &[u8]) -> bool {
         if !word.is_empty() && word.len() <= 6 && word.iter().all(u8::is_ascii_digit) {
             number_seen = Some(0);
         }
-        after_honorific = HONORIFICS.iter().any(|h| h.eq_ignore_ascii_case(word));
+        after_honorific = listed(HONORIFICS, word);
     }
     false
 }

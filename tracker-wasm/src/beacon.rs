@@ -80,11 +80,18 @@ struct State {
     sent: (u32, u32),
 }
 
-/// `\0`-separated fields of the input.
-type Fields<'a> = core::slice::Split<'a, u8, fn(&u8) -> bool>;
+/// The `\0`-separated fields of an input, front to back; past the end
+/// every field is empty.
+#[derive(Clone)]
+struct Fields<'a>(&'a [u8]);
 
-fn is_nul(b: &u8) -> bool {
-    *b == 0
+impl<'a> Fields<'a> {
+    fn next(&mut self) -> &'a [u8] {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        let field = &self.0[..end];
+        self.0 = self.0.get(end + 1..).unwrap_or_default();
+        field
+    }
 }
 
 fn text(b: &[u8]) -> &str {
@@ -125,9 +132,9 @@ impl Beacon {
     pub fn on(&mut self, op: u32, len: usize) -> u32 {
         let (random, rest) = self.io.split_at(RANDOM_BYTES);
         let input = &rest[..len.min(rest.len())];
-        let mut fields: Fields = input.split(is_nul as fn(&u8) -> bool);
+        let mut fields = Fields(input);
         let st = &mut self.state;
-        let ts = fields.next().unwrap_or_default();
+        let ts = fields.next();
         let ts = if !ts.is_empty() && ts.len() <= 15 && ts.iter().all(u8::is_ascii_digit) { ts } else { b"0" };
         if op == op::INIT {
             return st.init(fields);
@@ -183,10 +190,13 @@ impl Beacon {
 
 impl State {
     /// Configuration list `which` (0 origins, 1 path prefixes, 2 download
-    /// extensions), split at commas, blanks trimmed.
+    /// extensions), split at commas (blanks were removed at init).
     fn list(&self, which: usize) -> impl Iterator<Item = &str> {
-        let field = self.config[..self.config_len].split(is_nul as fn(&u8) -> bool).nth(which).unwrap_or_default();
-        field.split(|&b| b == b',').map(|s| text(s.trim_ascii())).filter(|s| !s.is_empty())
+        let mut config = Fields(&self.config[..self.config_len]);
+        for _ in 0..which {
+            config.next();
+        }
+        config.next().split(|&b| b == b',').filter(|s| !s.is_empty()).map(text)
     }
 
     fn contains(&self, url: &str) -> bool {
@@ -194,11 +204,24 @@ impl State {
     }
 
     fn init(&mut self, mut f: Fields) -> u32 {
-        let mut next = || f.next().unwrap_or_default();
-        // The three configuration fields, kept as given.
-        let mut config = Json::new(&mut self.config);
-        config.raw(next()).raw(b"\0").raw(next()).raw(b"\0").raw(next());
-        self.config_len = config.finish().unwrap_or(0);
+        // The three configuration lists, without blanks (no origin, path
+        // or extension has any).
+        let mut n = 0;
+        for i in 0..3 {
+            for &b in f.next().iter().filter(|b| !b.is_ascii_whitespace()) {
+                if n == self.config.len() {
+                    return 0;
+                }
+                self.config[n] = b;
+                n += 1;
+            }
+            if i < 2 && n < self.config.len() {
+                self.config[n] = 0;
+                n += 1;
+            }
+        }
+        self.config_len = n;
+        let mut next = || f.next();
         let (cookies, width, height, depth) = (next(), next(), next(), next());
         let (language, time_zone, connection, downlink) = (next(), next(), next(), next());
         let mut j = Json::new(&mut self.context);
@@ -269,8 +292,7 @@ impl Events<'_> {
     }
 
     fn page(&mut self, mut f: Fields) {
-        let mut next = || f.next().unwrap_or_default();
-        let (url, title, referrer, search) = (text(next()), next(), next(), next());
+        let (url, title, referrer, search) = (text(f.next()), f.next(), f.next(), f.next());
         // A single-page store's later views come from its last page.
         let mut previous = [0u8; MAX_URL_LEN];
         let previous_len = self.st.page_len;
@@ -324,7 +346,7 @@ impl Events<'_> {
     }
 
     fn click(&mut self, mut f: Fields) {
-        let href = text(f.next().unwrap_or_default());
+        let href = text(f.next());
         let Some(link) = parse_url(href) else { return };
         if !self.st.in_scope {
             return;
@@ -354,7 +376,7 @@ impl Events<'_> {
         if !self.st.in_scope {
             return;
         }
-        let name = f.next().unwrap_or_default();
+        let name = f.next();
         let commerce = COMMERCE.iter().find(|c| c.as_bytes() == name);
         let custom_ok = !name.is_empty()
             && name.len() <= 40
@@ -403,10 +425,10 @@ fn origin_path(u: &RawUrl, out: &mut [u8]) -> Option<usize> {
     j.finish()
 }
 
-/// Pairs of `key, tagged value` from a track call, stopping at nothing:
-/// an odd trailing key has an empty value.
+/// Pairs of `key, tagged value` from a track call; an odd trailing key
+/// has an empty value.
 fn pairs<'a>(mut f: Fields<'a>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
-    core::iter::from_fn(move || Some((f.next()?, f.next().unwrap_or_default())))
+    core::iter::from_fn(move || (!f.0.is_empty()).then(|| (f.next(), f.next())))
 }
 
 /// The page's own props: top-level pairs that are not commerce fields,
