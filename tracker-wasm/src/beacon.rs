@@ -181,11 +181,6 @@ impl Beacon {
     pub fn oops(&mut self) {
         self.state.errors += 1;
     }
-
-    #[cfg(test)]
-    pub fn queued(&self) -> usize {
-        self.state.queue.len()
-    }
 }
 
 impl State {

@@ -1,6 +1,6 @@
 //! The beacon that runs in shoppers' browsers.
 //!
-//! Split by what the browser can afford: `loader.js` (under 1 KB gzip)
+//! Split by what the browser can afford: `loader.js` (1.5 KB gzip)
 //! reads the page and moves bytes; this module decides everything — store
 //! scope, which events exist, what is personal and dropped, the JSON on the
 //! wire, the bounded queue and its batches. It is `no_std` with no heap:

@@ -43,8 +43,8 @@ pub enum Outcome {
     RateLimited,
 }
 
-/// Personal-looking props dropped, by the layer that dropped them, and the
-/// beacon's own error count.
+/// Personal-looking props, titles and search terms dropped, by the layer
+/// that dropped them, and the beacon's own error count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PropCounts {
     /// Dropped in the browser, as the beacon reported.
@@ -143,9 +143,9 @@ pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
         return Err(Reply::rejected(422, "out_of_scope"));
     }
     let client_ip = req.client_ip.and_then(|raw| ip::parse(raw).ok()).ok_or_else(|| Reply::rejected(400, "no_client_ip"))?;
-    // The beacon filters personal props; this is the second layer.
+    // The beacon filters personal data; this is the second layer.
     let props = PropCounts {
-        pii_dropped_by_edge: batch.strip_personal_props(),
+        pii_dropped_by_edge: batch.strip_personal(),
         pii_dropped_by_beacon: batch.pii_dropped,
         beacon_errors: batch.errors,
     };
