@@ -9,13 +9,14 @@
 //!
 //! The crate builds for `wasm32-unknown-unknown` and native. With default
 //! features off it is `no_std` and only the allocation-free parts of
-//! [`scope`] and [`pii`]: what the beacon needs and can afford, so the
-//! beacon runs the very code the edge and the collector run.
+//! [`scope`], [`pii`] and the wire's [`limits`]: what the beacon needs and
+//! can afford, so the beacon runs the very code the edge and the collector run.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
 #[cfg(feature = "std")]
 pub mod ip;
+pub mod limits;
 pub mod pii;
 pub mod scope;
 

@@ -5,12 +5,11 @@
 //
 // Usage: node beacon.mjs <store origin> <scenario>
 // Scenarios: shop, outside, cookies_off, pagehide, retry.
-import { chromium } from "playwright-core";
+import { launch, run } from "./chromium.mjs";
 
 const [origin, scenario] = process.argv.slice(2);
 const TIMEOUT = 20_000;
 const out = { scenario, pageErrors: [], console: [], states: {}, values: {} };
-let browser = null;
 
 // Polls the store's record until `cond(beacons)` holds: no fixed sleeps.
 async function waitBeacons(what, cond) {
@@ -142,22 +141,10 @@ const scenarios = {
   },
 };
 
-try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--no-first-run", "--disable-sync", "--disable-quic"],
-  });
-  const context = await browser.newContext();
-  const page = await context.newPage();
+await run(out, launch, async (browser) => {
+  const page = await (await browser.newContext()).newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (e) => out.pageErrors.push(String(e)));
   page.on("console", (m) => out.console.push({ type: m.type(), text: m.text() }));
   await scenarios[scenario](page);
-} catch (e) {
-  out.error = String((e && e.stack) || e);
-} finally {
-  if (browser) await browser.close();
-}
-process.stdout.write(JSON.stringify(out));
-process.exit(out.error ? 1 : 0);
+});

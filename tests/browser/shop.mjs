@@ -4,26 +4,12 @@
 // Prints what the browser saw as one JSON object.
 //
 // Usage: node shop.mjs <store URL> <beacon path prefix>
-import { chromium } from "playwright-core";
+import { launchAsChrome, run } from "./chromium.mjs";
 
 const [storeUrl, beaconPrefix] = process.argv.slice(2);
 const TIMEOUT = 20_000;
 const out = { beacons: [], pageErrors: [] };
-let browser = null;
-try {
-  const launch = (args = []) => chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-      "--no-first-run", "--disable-sync", "--disable-quic", ...args],
-  });
-  // The edge drops headless browsers as bots; browse as the Chrome it is.
-  // Browser-wide (not per context): sendBeacon on pagehide is sent by the
-  // browser after the page is gone, with the browser's own user agent.
-  browser = await launch();
-  const probe = await browser.newPage();
-  const ua = (await probe.evaluate(() => navigator.userAgent)).replace("HeadlessChrome", "Chrome");
-  await browser.close();
-  browser = await launch([`--user-agent=${ua}`]);
+await run(out, launchAsChrome, async (browser) => {
   const page = await browser.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (e) => out.pageErrors.push(String(e)));
@@ -41,10 +27,4 @@ try {
   await page.goto(storeUrl);
   await started();
   await front;
-} catch (e) {
-  out.error = String((e && e.stack) || e);
-} finally {
-  if (browser) await browser.close();
-}
-process.stdout.write(JSON.stringify(out));
-process.exit(out.error ? 1 : 0);
+});

@@ -3,23 +3,14 @@
 //
 // Usage: node walk.mjs <store page URL> <out-of-scope page URL> <beacon path prefix>
 // The visit: store page → page outside the store → store page again.
-import { chromium } from "playwright-core";
+import { launchAsChrome, run } from "./chromium.mjs";
 
 const [storeUrl, outsideUrl, beaconPrefix] = process.argv.slice(2);
 const TIMEOUT = 20_000;
 const result = { beacons: [], pages: [] };
-let browser = null;
-try {
-  // Playwright gives every launch a fresh, throwaway profile.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-           "--no-first-run", "--disable-sync", "--disable-quic"],
-  });
-  // The edge drops headless browsers as bots; browse as the Chrome it is.
-  const ua = (await browser.newPage().then(async (p) => { const u = await p.evaluate(() => navigator.userAgent); await p.close(); return u; }))
-    .replace("HeadlessChrome", "Chrome");
-  const context = await browser.newContext({ userAgent: ua });
+// Playwright gives every launch a fresh, throwaway profile.
+await run(result, launchAsChrome, async (browser) => {
+  const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const isBeacon = (url) => new URL(url).pathname.startsWith(beaconPrefix);
@@ -53,10 +44,4 @@ try {
   await visit(outsideUrl, false);
   await visit(storeUrl, true);
   result.cookies = await context.cookies();
-} catch (e) {
-  result.error = String(e && e.stack || e);
-} finally {
-  if (browser) await browser.close();
-}
-process.stdout.write(JSON.stringify(result));
-process.exit(result.error ? 1 : 0);
+});

@@ -10,6 +10,9 @@
 //! counted, and the counts travel with the next batch so the edge can
 //! report them.
 
+use mintmark_protocol::limits::{
+    MAX_ITEMS, MAX_PROPS, MAX_PROP_KEY_LEN, MAX_PROP_VALUE_LEN, MAX_SHORT_LEN, MAX_SKU_LEN, MAX_TITLE_LEN, MAX_URL_LEN,
+};
 use mintmark_protocol::pii::{key_looks_personal, value_looks_personal};
 use mintmark_protocol::scope::{in_scope, parse_url, RawUrl};
 
@@ -21,15 +24,6 @@ pub const IO_BYTES: usize = 32 * 1024;
 /// Random bytes at the start of every input: four event ids' worth.
 pub const RANDOM_BYTES: usize = 64;
 
-// Wire limits (`mintmark_protocol::wire`), mirrored and checked by a test.
-pub const MAX_URL_LEN: usize = 2048;
-pub const MAX_TITLE_LEN: usize = 512;
-pub const MAX_SHORT_LEN: usize = 128;
-pub const MAX_PROPS: usize = 20;
-pub const MAX_PROP_KEY_LEN: usize = 40;
-pub const MAX_PROP_VALUE_LEN: usize = 256;
-pub const MAX_ITEMS: usize = 50;
-pub const MAX_SKU_LEN: usize = 64;
 
 /// Commerce events the page's JavaScript may send by name.
 const COMMERCE: [&str; 5] = ["product_view", "add_to_cart", "remove_from_cart", "checkout_start", "purchase"];

@@ -8,6 +8,8 @@
 //! from the front again: the edge and collector dedupe on event ids, so a
 //! duplicate costs nothing and a gap would lose data.
 
+use mintmark_protocol::limits::{MAX_BEACON_BYTES, MAX_EVENTS};
+
 use crate::json::Json;
 
 /// Bytes of queued event JSON; beyond this new events are dropped (and counted).
@@ -15,12 +17,9 @@ pub const QUEUE_BYTES: usize = 48 * 1024;
 /// Events the queue holds.
 pub const QUEUE_EVENTS: usize = 256;
 
-/// `wire::MAX_EVENTS`, mirrored: the wire module is serde, which the
-/// beacon cannot afford. A test checks they agree.
-pub const MAX_EVENTS: usize = 100;
-/// Half of `wire::MAX_BEACON_BYTES`: `sendBeacon` and keep-alive fetches
-/// share a 64 KiB in-flight budget per page.
-pub const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Half of [`MAX_BEACON_BYTES`]: `sendBeacon` and keep-alive fetches share
+/// a 64 KiB in-flight budget per page.
+pub const MAX_BATCH_BYTES: usize = MAX_BEACON_BYTES / 2;
 
 pub struct Queue {
     data: [u8; QUEUE_BYTES],
@@ -203,7 +202,4 @@ mod tests {
         assert_eq!((0..300).filter(|_| push(&mut q, "1")).count(), QUEUE_EVENTS);
     }
 
-    // The wire limits the queue mirrors, checked when the tests compile.
-    const _: () = assert!(MAX_EVENTS == mintmark_protocol::wire::MAX_EVENTS);
-    const _: () = assert!(MAX_BATCH_BYTES <= mintmark_protocol::wire::MAX_BEACON_BYTES);
 }

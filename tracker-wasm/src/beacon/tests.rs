@@ -43,15 +43,6 @@ fn sent(b: &mut Beacon) -> BeaconBatch {
 }
 
 #[test]
-fn limits_match_the_wire() {
-    use mintmark_protocol::wire as w;
-    assert_eq!(
-        (MAX_URL_LEN, MAX_TITLE_LEN, MAX_SHORT_LEN, MAX_PROPS, MAX_PROP_KEY_LEN, MAX_PROP_VALUE_LEN, MAX_ITEMS, MAX_SKU_LEN),
-        (w::MAX_URL_LEN, w::MAX_TITLE_LEN, w::MAX_SHORT_LEN, w::MAX_PROPS, w::MAX_PROP_KEY_LEN, w::MAX_PROP_VALUE_LEN, w::MAX_ITEMS, w::MAX_SKU_LEN)
-    );
-}
-
-#[test]
 fn a_pageview_carries_the_page_and_the_device() {
     let mut b = beacon();
     let url = "https://shop.example.gov/store/mugs?color=red&utm_source=news&email=x%40y.z&utm_campaign=fall#reviews";
