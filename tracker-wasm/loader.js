@@ -8,15 +8,17 @@
 // personal, the JSON, the queue). Nothing here may throw into the page.
 ((w, d, n, L) => {
   let t = d.currentScript || d.querySelector("script[data-mintmark]"),
-    c = t.dataset,
+    c = t ? t.dataset : {},
     api = {},
     early = w.mintmark,
     pending = [],
     back = 500,
+    early_errors = 0,
     x, warned, timer, busy,
-    // Counts an error in the Wasm and tells the console, once.
+    // Counts an error in the Wasm (later, if it is not loaded yet) and
+    // tells the console, once per page.
     oops = (e) => {
-      x && x.oops();
+      x ? x.oops() : early_errors++;
       warned || console.warn("mintmark:", (warned = e));
     },
     guard = (f, ...a) => {
@@ -80,11 +82,11 @@
   api.track = track;
   // The queue snippet works before and after this file ran:
   // (window.mintmark = window.mintmark || []).push(["purchase", {...}])
-  api.push = (a) => track(...a);
+  api.push = (a) => inScope && guard(() => track(...a));
   "product_view add_to_cart remove_from_cart checkout_start purchase".split(" ")
     .map((e) => api[e.replace(/_(.)/g, (_, l) => l.toUpperCase())] = (p) => track(e, p));
   w.mintmark = api;
-  Array.isArray(early) && early.map((a) => track(...a));
+  Array.isArray(early) && early.map(api.push);
   if (!inScope) return c.mintmarkState = "off";
 
   fetch(new URL("beacon.wasm", t.src))
@@ -98,6 +100,7 @@
         Intl.DateTimeFormat().resolvedOptions().timeZone, k.effectiveType, k.downlink);
       view();
       pending.map((p) => call(...p));
+      for (; early_errors; early_errors--) x.oops();
       let h = history, on = (o, e, f) => o.addEventListener(e, (v) => guard(f, v), !0);
       for (let m of ["pushState", "replaceState"]) {
         let f = h[m];

@@ -145,6 +145,6 @@ await run(out, launch, async (browser) => {
   const page = await (await browser.newContext()).newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (e) => out.pageErrors.push(String(e)));
-  page.on("console", (m) => out.console.push({ type: m.type(), text: m.text() }));
+  page.on("console", (m) => out.console.push({ type: m.type(), text: m.text(), page: page.url() }));
   await scenarios[scenario](page);
 });

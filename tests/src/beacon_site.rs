@@ -56,6 +56,7 @@ fn page(origin: &str, path: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<script>(window.mintmark = window.mintmark || []).push(["early_call", {{ "from": "queue" }}], 5, null, ["product_view"]);</script>
 <script defer src="/mintmark/beacon.js" data-mintmark data-endpoint="{BEACON_PATH}"
   data-origins="{origin}" data-paths="/store" data-downloads="pdf,zip" data-search="q"></script>
 </head><body>
