@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -30,22 +29,9 @@ pub async fn start_stack(name: &str, client_ip: Option<IpAddr>) -> anyhow::Resul
     Stack::start(StackOptions { state_dir: state_dir(name)?, ports: Ports::free()?, client_ip }).await
 }
 
-/// Runs `tests/browser/<script>` with node and parses the JSON it prints.
-pub fn run_browser(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let layout = Layout::discover()?;
-    let path: PathBuf = layout.root.join("tests/browser").join(script);
-    let out = Command::new("node")
-        .arg(&path)
-        .args(args)
-        .current_dir(&layout.root)
-        .output()
-        .with_context(|| format!("running node {}", path.display()))?;
-    browser_output(script, out)
-}
-
-/// [`run_browser`] without blocking the runtime, for tests whose servers
-/// run on it.
-pub async fn run_browser_async(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+/// Runs a driver from `tests/browser/` with node (without blocking the
+/// runtime, whose servers the browser talks to) and returns the JSON it printed.
+pub async fn run_browser(script: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let layout = Layout::discover()?;
     let path: PathBuf = layout.root.join("tests/browser").join(script);
     let out = tokio::process::Command::new("node")

@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 
 use mintmark_e2e::beacon_site::{Seen, BEACON_PATH};
-use mintmark_e2e::{run_browser_async, BeaconSite};
+use mintmark_e2e::{run_browser, BeaconSite};
 use mintmark_protocol::wire::BeaconBatch;
 use serde_json::Value;
 
 /// Runs `scenario` against a fresh store; fails on any error thrown in the page.
 async fn scenario(site: &BeaconSite, name: &str) -> anyhow::Result<Value> {
-    let seen = run_browser_async("beacon.mjs", &[&site.origin, name]).await?;
+    let seen = run_browser("beacon.mjs", &[&site.origin, name]).await?;
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "the beacon let an exception into the page: {seen:#}");
     for b in site.beacons() {
         BeaconBatch::from_json(&b.body)

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use mintmark_e2e::{rows, run_browser_async, start_stack, wait_for_count};
+use mintmark_e2e::{rows, run_browser, start_stack, wait_for_count};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_purchase_reaches_clickhouse() -> anyhow::Result<()> {
     let stack = start_stack("commerce_e2e", Some("203.0.113.77".parse()?)).await?;
-    let seen = run_browser_async("shop.mjs", &[&stack.urls.store, "/store/_mm/"]).await?;
+    let seen = run_browser("shop.mjs", &[&stack.urls.store, "/store/_mm/"]).await?;
     assert_eq!(seen["pageErrors"], serde_json::json!([]), "{seen:#}");
     for b in seen["beacons"].as_array().unwrap() {
         assert_eq!(b["status"], 204, "the edge accepted every batch: {b:#}");

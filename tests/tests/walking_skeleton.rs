@@ -13,7 +13,7 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     // The demo front reports this as CF-Connecting-IP, as the platform would.
     let stack = start_stack("walking_skeleton", Some("203.0.113.77".parse()?)).await?;
     let beacon_prefix = "/store/_mm/";
-    let seen = run_browser("walk.mjs", &[&stack.urls.store, &stack.urls.out_of_scope_page, beacon_prefix])?;
+    let seen = run_browser("walk.mjs", &[&stack.urls.store, &stack.urls.out_of_scope_page, beacon_prefix]).await?;
 
     // --- What the browser saw.
     let beacons = seen["beacons"].as_array().unwrap();
