@@ -187,7 +187,16 @@ fn parse_port(digits: &[u8]) -> Option<u16> {
 impl RawUrl<'_> {
     /// The port the URL really talks to: the explicit one or the scheme's default.
     pub fn effective_port(&self) -> u16 {
-        self.port.unwrap_or(if self.scheme.eq_ignore_ascii_case("https") { 443 } else { 80 })
+        self.port.unwrap_or(self.default_port())
+    }
+
+    /// 443 for https, 80 for http.
+    pub fn default_port(&self) -> u16 {
+        if self.scheme.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            80
+        }
     }
 
     /// Same scheme, host and effective port, ignoring ASCII case.
@@ -204,7 +213,7 @@ impl RawUrl<'_> {
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let raw = parse_url(url)?;
     let RawUrl { scheme, host, port, path, .. } = raw;
-    let default_port: u16 = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    let default_port = raw.default_port();
     let mut origin = scheme.to_ascii_lowercase();
     origin.push_str("://");
     origin.push_str(&host.to_ascii_lowercase());
