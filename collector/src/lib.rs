@@ -2,13 +2,15 @@
 //!
 //! Shaped like a Vector pipeline: [`ingest`] is the source (HTTP, signature,
 //! validation), [`rows`] the transform (one edge batch into de-identified
-//! Tier 2 rows and, for Tier 3 only, identified rows), [`sink`] writes them to
+//! Tier 2 rows and, for Tier 3 only, identified rows, with personal data
+//! removed and ids pseudonymised per table by [`pseudonym`]), [`sink`] writes them to
 //! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
 
 pub mod consent;
 pub mod enrich;
 pub mod ingest;
 pub mod metrics;
+pub mod pseudonym;
 pub mod replay;
 pub mod revocations;
 pub mod rows;

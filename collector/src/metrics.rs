@@ -1,6 +1,7 @@
 //! Prometheus metrics for operators: what was accepted and refused (by
 //! reason), the spool's depth and age, and ClickHouse insert latency and
-//! batch sizes. Rendered at `GET /metrics`.
+//! batch sizes, and personal data removed by the last privacy layer.
+//! Rendered at `GET /metrics`.
 
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
@@ -15,6 +16,7 @@ pub struct Metrics {
     pub insert_rows: Histogram,
     pub insert_errors: IntCounter,
     pub spool_unreadable: IntCounter,
+    pub pii_dropped: IntCounterVec,
 }
 
 impl Metrics {
@@ -36,6 +38,11 @@ impl Metrics {
         .unwrap();
         let insert_errors = IntCounter::new("insert_errors_total", "Failed ClickHouse inserts (retried)").unwrap();
         let spool_unreadable = IntCounter::new("spool_unreadable_total", "Spool records that no longer parsed and were skipped").unwrap();
+        let pii_dropped = IntCounterVec::new(
+            Opts::new("pii_dropped_total", "Personal-looking values removed here, behind the beacon and the edge, by field"),
+            &["field"],
+        )
+        .unwrap();
         for c in [
             Box::new(accepted_batches.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(accepted_events.clone()),
@@ -46,6 +53,7 @@ impl Metrics {
             Box::new(insert_rows.clone()),
             Box::new(insert_errors.clone()),
             Box::new(spool_unreadable.clone()),
+            Box::new(pii_dropped.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -60,6 +68,7 @@ impl Metrics {
             insert_rows,
             insert_errors,
             spool_unreadable,
+            pii_dropped,
         }
     }
 

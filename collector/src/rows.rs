@@ -1,21 +1,30 @@
 //! The transform: one verified edge batch into table rows.
 //!
+//! The only way to rows is [`Prepared`], which first removes personal data
+//! from every free-text field ([`EdgeBatch::strip_personal`], the same rules
+//! as the beacon's and the edge's: the collector is the last layer and trusts
+//! neither) and from the names enrichment read out of the user agent.
+//!
 //! [`T2Row`] is the de-identified row every event gets. It has no field that
 //! could hold a full IP, a customer reference, a persistent id, an order
 //! number or contact details: Tier 2 cannot carry PII because the type cannot
-//! express it. [`T3Row`] exists only for Tier 3 events and has no session id,
-//! so the two tables cannot be joined.
+//! express it. [`T3Row`] exists only for Tier 3 events and has no session id.
+//! Stored ids are keyed hashes, one key per table ([`crate::pseudonym`]), so
+//! no id of a `t3` row is an id in `t2`, and the two tables cannot be joined.
 
 use std::borrow::Cow;
 
 use clickhouse::Row;
 use mintmark_protocol::ip;
+use mintmark_protocol::pii::value_looks_personal;
+use mintmark_protocol::redact::{PiiCounts, PiiField};
 use mintmark_protocol::scope::parse_url;
 use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, Tier};
 use serde::Serialize;
 use serde_repr::Serialize_repr;
 
 use crate::enrich::{Agent, Enricher, Place};
+use crate::pseudonym::{Pseudonyms, RowId};
 
 /// Browser timestamps further than this from the edge's clock are replaced
 /// by the edge's: a wrong device clock must not file events in another month.
@@ -48,9 +57,9 @@ pub struct T2Row<'a> {
     pub event_date: u16,
     pub ts: u32,
     pub received_at: u32,
-    pub event_id: &'a str,
+    pub event_id: RowId,
     pub tier: TierCode,
-    pub session_id: &'a str,
+    pub session_id: RowId,
     pub kind: &'static str,
     pub path: &'a str,
     pub title: &'a str,
@@ -89,7 +98,7 @@ pub struct T3Row<'a> {
     pub event_date: u16,
     pub ts: u32,
     pub received_at: u32,
-    pub event_id: &'a str,
+    pub event_id: RowId,
     pub visitor_id: &'a str,
     pub customer_ref: &'a str,
     pub consent_source: &'static str,
@@ -136,17 +145,51 @@ pub struct BatchFacts {
 }
 
 impl BatchFacts {
-    /// Enrichment always looks up the truncated address.
-    pub fn new(batch: &EdgeBatch, enricher: Option<&Enricher>) -> BatchFacts {
+    /// Enrichment always looks up the truncated address. A name read out of
+    /// the user agent that looks personal (a crafted agent string) becomes
+    /// empty and is counted in `pii`.
+    pub fn new(batch: &EdgeBatch, enricher: Option<&Enricher>, pii: &mut PiiCounts) -> BatchFacts {
         let truncated = ip::truncate(&batch.ip).ok();
+        let mut agent = enricher.map(|e| e.agent(&batch.user_agent)).unwrap_or_default();
+        for name in [&mut agent.os, &mut agent.browser, &mut agent.device] {
+            if value_looks_personal(name) {
+                name.clear();
+                pii.add(PiiField::Agent, 1);
+            }
+        }
         BatchFacts {
             ip_prefix: truncated.map(|a| a.to_string()).unwrap_or_default(),
             place: match (enricher, truncated) {
                 (Some(e), Some(ip)) => e.place(ip),
                 _ => Place::default(),
             },
-            agent: enricher.map(|e| e.agent(&batch.user_agent)).unwrap_or_default(),
+            agent,
         }
+    }
+}
+
+/// A batch made fit for storage: personal data removed, enrichment done.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    batch: EdgeBatch,
+    facts: BatchFacts,
+    /// What was removed, by field (for `/metrics`).
+    pub pii: PiiCounts,
+}
+
+impl Prepared {
+    pub fn new(mut batch: EdgeBatch, enricher: Option<&Enricher>) -> Prepared {
+        let mut pii = batch.strip_personal();
+        let facts = BatchFacts::new(&batch, enricher, &mut pii);
+        Prepared { batch, facts, pii }
+    }
+
+    pub fn batch(&self) -> &EdgeBatch {
+        &self.batch
+    }
+
+    pub fn rows(&self, ids: &Pseudonyms) -> Rows<'_> {
+        from_batch(&self.batch, &self.facts, ids)
     }
 }
 
@@ -210,10 +253,12 @@ fn props_json(e: &BeaconEvent) -> String {
     }
 }
 
-/// Turns a validated batch into rows. The Tier 2 copy of every event gets
-/// the truncated address whatever the tier (truncation is idempotent).
-pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
+/// Turns a validated, stripped batch into rows. The Tier 2 copy of every
+/// event gets the truncated address whatever the tier (truncation is
+/// idempotent) and ids of its own.
+fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts, ids: &Pseudonyms) -> Rows<'a> {
     let received_at = (batch.received_at / 1000) as u32;
+    let session_id = ids.t2_session(batch.tier, batch.session_id.as_deref());
     let c = &batch.context;
     let (place, agent) = (&facts.place, &facts.agent);
     let mut rows = Rows { t2: Vec::with_capacity(batch.events.len()), t3: Vec::new() };
@@ -231,7 +276,7 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
                 event_date,
                 ts,
                 received_at,
-                event_id: &e.id,
+                event_id: ids.t3_event(&e.id),
                 visitor_id: &id.visitor_id,
                 customer_ref: &id.customer_ref,
                 consent_source: id.consent_source.as_str(),
@@ -265,9 +310,9 @@ pub fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts) -> Rows<'a> {
             event_date,
             ts,
             received_at,
-            event_id: &e.id,
+            event_id: ids.t2_event(&e.id),
             tier: batch.tier.into(),
-            session_id: batch.session_id.as_deref().unwrap_or(""),
+            session_id,
             kind: e.kind.as_str(),
             path,
             title: e.title.as_deref().unwrap_or(""),
@@ -312,6 +357,10 @@ mod tests {
     const ID: &str = "0123456789abcdef0123456789abcdef";
     const NOW: u64 = 1_800_000_000_000;
 
+    fn ids() -> Pseudonyms {
+        Pseudonyms::from_hex(&"ab".repeat(32)).unwrap()
+    }
+
     fn batch(tier: Tier, ip: &str) -> EdgeBatch {
         EdgeBatch {
             v: 1,
@@ -346,8 +395,8 @@ mod tests {
     #[test]
     fn tier2_batch_gives_only_t2_rows_without_query_or_referrer_path() {
         let b = batch(Tier::Tier2, "203.0.113.0");
-        let facts = BatchFacts::new(&b, None);
-        let rows = from_batch(&b, &facts);
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
         assert!(rows.t3.is_empty());
         let r = &rows.t2[0];
         assert_eq!((r.path, r.referrer_domain, r.ip_prefix), ("/store/item", "search.example", "203.0.113.0"));
@@ -358,14 +407,35 @@ mod tests {
     #[test]
     fn tier3_batch_gives_a_deidentified_t2_copy_and_a_t3_row_without_session() {
         let b = batch(Tier::Tier3, "203.0.113.77");
-        let facts = BatchFacts::new(&b, None);
-        let rows = from_batch(&b, &facts);
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
         assert_eq!(rows.t2[0].ip_prefix, "203.0.113.0");
         assert_eq!(rows.t2[0].tier, TierCode::Tier3);
         let t3 = &rows.t3[0];
         assert_eq!((t3.ip, t3.customer_ref), ("203.0.113.77", "cust-1"));
         assert!(!format!("{t3:?}").contains(&"5".repeat(32)), "t3 rows never carry the session id");
         assert!(!format!("{:?}", rows.t2[0]).contains("cust-1"));
+        // No id is shared between the copies, nor stored as it came.
+        let t2 = &rows.t2[0];
+        assert_ne!(t2.event_id, t3.event_id);
+        assert!(t2.event_id.as_str() != ID && t3.event_id.as_str() != ID);
+        assert_ne!(t2.session_id.as_str(), "5".repeat(32));
+        for t3_value in [t3.event_id.as_str(), t3.visitor_id, t3.customer_ref, t3.ip] {
+            assert!(!format!("{t2:?}").contains(t3_value), "{t3_value} of t3 is in the t2 copy: {t2:?}");
+        }
+    }
+
+    #[test]
+    fn personal_data_is_removed_even_when_the_edge_let_it_through() {
+        let mut b = batch(Tier::Tier2, "203.0.113.0");
+        b.events[0].url = "https://shop.example.gov/store/orders/4111111111111111?utm_content=jane.doe%40example.com".into();
+        b.events[0].title = Some("jane.doe@example.com".into());
+        b.context.language = "jane.doe@example.com".into();
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
+        let t2 = &rows.t2[0];
+        assert_eq!((t2.path, &*t2.utm_content, t2.title, t2.language), ("/store/orders/:redacted", "", "", ""));
+        assert_eq!(prepared.pii.total(), 4, "{:?}", prepared.pii);
     }
 
     #[test]
@@ -379,8 +449,8 @@ mod tests {
             Item { sku: "MUG-1".into(), quantity: 2, price: Some(12.5) },
             Item { sku: "LID-2".into(), quantity: 1, price: None },
         ];
-        let facts = BatchFacts::new(&b, None);
-        let rows = from_batch(&b, &facts);
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
         let (t2, t3) = (&rows.t2[0], &rows.t3[0]);
         assert_eq!((&*t2.utm_source, &*t2.utm_medium, &*t2.utm_campaign, &*t2.utm_term), ("news letter", "email", "fall sale", ""));
         assert_eq!((t2.value, t2.currency), (27.5, "USD"));
@@ -394,8 +464,8 @@ mod tests {
     fn wild_browser_clock_is_replaced_by_the_edge_clock() {
         let mut b = batch(Tier::Tier2, "203.0.113.0");
         b.events[0].ts = 0;
-        let facts = BatchFacts::new(&b, None);
-        let rows = from_batch(&b, &facts);
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
         assert_eq!(rows.t2[0].ts as u64, NOW / 1000);
     }
 }

@@ -20,6 +20,7 @@ use crate::enrich::{EnrichConfig, Enricher};
 use crate::ingest::{self, Ingest};
 use crate::revocations::RevocationStore;
 use crate::metrics::Metrics;
+use crate::pseudonym::Pseudonyms;
 use crate::replay::ReplayGuard;
 use crate::schema::{self, Databases};
 use crate::sink::ClickHouseSink;
@@ -77,6 +78,8 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Checked first: without it no row could be written.
+    let ids = Pseudonyms::from_hex(&config.keys.pseudonym)?;
     let applied = schema::migrate(&config.clickhouse).await.context("applying migrations")?;
     if applied > 0 {
         tracing::info!(applied, "schema migrated");
@@ -97,6 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         reader,
         ClickHouseSink::new(client.clone(), &dbs),
         enricher,
+        ids,
         WriterConfig {
             batch_rows: c.batch_rows,
             flush_interval: Duration::from_millis(c.flush_ms),

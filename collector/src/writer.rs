@@ -20,7 +20,8 @@ use tokio::sync::watch;
 
 use crate::enrich::Enricher;
 use crate::metrics::Metrics;
-use crate::rows::{self, T2Row, T3Row};
+use crate::pseudonym::Pseudonyms;
+use crate::rows::{self, Prepared, T2Row, T3Row};
 use crate::sink::ClickHouseSink;
 use crate::spool::SpoolReader;
 
@@ -104,6 +105,7 @@ pub async fn run(
     mut reader: SpoolReader<Arc<EdgeBatch>>,
     sink: ClickHouseSink,
     enricher: Arc<Enricher>,
+    ids: Pseudonyms,
     cfg: WriterConfig,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -145,8 +147,11 @@ pub async fn run(
                         open.since = Some(Instant::now());
                         reader.set_oldest_pending(batch.received_at);
                     }
-                    let facts = rows::BatchFacts::new(&batch, Some(&enricher));
-                    open.write(&sink, rows::from_batch(&batch, &facts)).await;
+                    let prepared = Prepared::new(Arc::unwrap_or_clone(batch), Some(&enricher));
+                    for (field, n) in prepared.pii.iter() {
+                        metrics.pii_dropped.with_label_values(&[field.as_str()]).inc_by(n.into());
+                    }
+                    open.write(&sink, prepared.rows(&ids)).await;
                 }
                 Err(e) => {
                     // It validated on the way in, so this is disk damage or a

@@ -22,18 +22,32 @@ pub fn generate_secrets_toml() -> String {
          edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
          consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
          edge_metrics_token = \"{}\"\n\
-         consent_api = [{{ id = \"store-backend\", secret = \"{}\" }}]\n",
+         consent_api = [{{ id = \"store-backend\", secret = \"{}\" }}]\n\
+         {}",
         random_hex(),
         random_hex(),
         random_hex(),
-        random_hex()
+        random_hex(),
+        pseudonym_line()
     )
 }
 
+/// The `[keys] pseudonym` line: a fresh secret for the stored ids.
+fn pseudonym_line() -> String {
+    format!("pseudonym = \"{}\"\n", random_hex())
+}
+
 /// Writes a freshly generated secrets file at `path` unless one exists.
-/// Returns true when it wrote one.
+/// Returns true when it wrote one. A file from an older release that lacks
+/// a key added since (`pseudonym`) gets that key appended, nothing else.
 pub fn ensure_secrets_file(path: &Path) -> std::io::Result<bool> {
     if path.exists() {
+        let text = std::fs::read_to_string(path)?;
+        if !text.lines().any(|l| l.trim_start().starts_with("pseudonym")) {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+            file.write_all(format!("{}{}", if text.ends_with('\n') { "" } else { "\n" }, pseudonym_line()).as_bytes())?;
+            file.sync_all()?;
+        }
         return Ok(false);
     }
     if let Some(dir) = path.parent() {

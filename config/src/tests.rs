@@ -21,6 +21,21 @@ fn example_config_loads_with_generated_secrets() {
 }
 
 #[test]
+fn an_older_secrets_file_gains_the_pseudonym_key_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("secrets.toml");
+    let old: String = generate_secrets_toml().lines().filter(|l| !l.starts_with("pseudonym")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, &old).unwrap();
+    assert!(!ensure_secrets_file(&p).unwrap());
+    let now = std::fs::read_to_string(&p).unwrap();
+    assert!(now.starts_with(&old), "the existing keys are kept");
+    let keys: toml::Table = toml::from_str(&now).unwrap();
+    assert_eq!(keys["keys"]["pseudonym"].as_str().unwrap().len(), 64);
+    ensure_secrets_file(&p).unwrap();
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), now, "added once");
+}
+
+#[test]
 fn secrets_are_generated_once_and_differ() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.toml");

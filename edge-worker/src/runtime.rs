@@ -77,8 +77,10 @@ fn record(outcome: &Outcome) {
     match outcome {
         Outcome::Accepted { tier, session_started, consent_rejected, props } => {
             count("mintmark_edge_requests_total", format!("outcome=\"accepted\",tier=\"{}\"", tier.as_str()));
-            count_n("mintmark_edge_pii_props_dropped_total", "layer=\"beacon\"".into(), props.pii_dropped_by_beacon.into());
-            count_n("mintmark_edge_pii_props_dropped_total", "layer=\"edge\"".into(), props.pii_dropped_by_edge.into());
+            count_n("mintmark_edge_pii_dropped_total", "layer=\"beacon\",field=\"any\"".into(), props.pii_dropped_by_beacon.into());
+            for (field, n) in props.pii_dropped_by_edge.iter() {
+                count_n("mintmark_edge_pii_dropped_total", format!("layer=\"edge\",field=\"{}\"", field.as_str()), n.into());
+            }
             count_n("mintmark_edge_beacon_errors_total", String::new(), props.beacon_errors.into());
             if let Some(start) = session_started {
                 count("mintmark_edge_sessions_started_total", format!("reason=\"{}\"", start.as_str()));

@@ -1,17 +1,27 @@
-//! What looks like personal data in page-supplied properties.
+//! What looks like personal data in anything a page can send.
 //!
-//! The beacon drops any property whose key or value looks personal before
-//! anything leaves the browser, and the edge runs the same test again on
-//! every batch it receives, so a modified or buggy beacon still cannot put
-//! an email address into Tier 2. Detection is deliberately eager: a dropped
-//! harmless prop costs an analyst a column, a kept email address costs a
-//! shopper their privacy.
+//! Every free-text value that can reach a Tier 2 row goes through this test
+//! at three layers: the beacon before anything leaves the browser, the edge
+//! on every batch it receives, and the collector before it builds rows (it
+//! trusts neither). Detection is deliberately eager: a dropped harmless value
+//! costs an analyst a column, a kept email address costs a shopper their
+//! privacy.
 //!
 //! Keys are personal when a word of them names personal data (`email`,
 //! `customer_id`, `billingAddress`, `card`); values when they contain an
 //! email address, a phone-, card- or SSN-like run of 9+ digits, an
 //! international number (`+` and 7+ digits), a street address (`12 Elm St`),
-//! or an honorific followed by a name (`Mrs Smith`).
+//! or an honorific followed by a name (`Mrs Smith`). Values are tested as
+//! sent and again after [`normalise`]: percent-decoding (twice, for double
+//! encoding), `+` as a space, and the Unicode look-alikes of `@`, `.` and the
+//! digits (full-width `＠．０-９`, small `﹫`), so `jane%40example.com` and
+//! `jane＠example.com` are caught like `jane@example.com`.
+//!
+//! Path segments ([`segment_looks_personal`]) are also personal when they
+//! hold a digit right after a segment that names personal data
+//! (`/orders/A-10042`, `/customer/42`). Product codes are not personal: in a
+//! SKU or a path segment, an all-digit GTIN (8, 12, 13 or 14 digits with a
+//! valid GS1 check digit) that is not also a Luhn-valid card number is kept.
 //!
 //! Allocation-free and `no_std`: this exact code runs in the beacon.
 
@@ -58,10 +68,127 @@ pub fn key_looks_personal(key: &str) -> bool {
     false
 }
 
+/// Longest value normalised in one piece; longer ones are tested in
+/// overlapping windows.
+pub const MAX_TESTED_LEN: usize = crate::limits::MAX_URL_LEN;
+
+/// What a personal path segment becomes, so the page still counts:
+/// `/store/orders/4111111111111111` is stored as `/store/orders/:redacted`.
+pub const REDACTED: &str = ":redacted";
+
 /// True when a string value contains something personal.
 pub fn value_looks_personal(value: &str) -> bool {
-    let v = value.as_bytes();
-    has_email(v) || has_long_number(v) || has_street_or_honorific(v)
+    tested(value.as_bytes(), false)
+}
+
+/// True when a SKU (a store's product code) contains something personal;
+/// a GTIN-shaped code is not.
+pub fn sku_looks_personal(sku: &str) -> bool {
+    tested(sku.as_bytes(), true)
+}
+
+/// True when a URL path segment must not be stored: it looks personal
+/// itself, or it holds a digit right after a segment that names personal
+/// data (`previous` = `orders`, `customer`, `account`, ...).
+pub fn segment_looks_personal(previous: &str, segment: &str) -> bool {
+    if tested(segment.as_bytes(), true) {
+        return true;
+    }
+    let prev = previous.as_bytes();
+    let singular = prev.strip_suffix(b"s").unwrap_or(prev);
+    segment.bytes().any(|b| b.is_ascii_digit()) && (key_looks_personal(previous) || key_looks_personal(text(singular)))
+}
+
+/// `path` with every personal segment replaced by [`REDACTED`], written
+/// piece by piece to `emit`; returns how many segments were replaced.
+pub fn redact_path(path: &str, mut emit: impl FnMut(&str)) -> u32 {
+    let mut redacted = 0;
+    let mut previous = "";
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            emit("/");
+        }
+        if !segment.is_empty() && segment_looks_personal(previous, segment) {
+            emit(REDACTED);
+            redacted += 1;
+        } else {
+            emit(segment);
+        }
+        previous = segment;
+    }
+    redacted
+}
+
+fn text(b: &[u8]) -> &str {
+    core::str::from_utf8(b).unwrap_or("")
+}
+
+/// The test on the value as sent and on its normalised forms; a value
+/// longer than [`MAX_TESTED_LEN`] is tested in windows that overlap by more
+/// than the longest email address.
+fn tested(v: &[u8], product_codes: bool) -> bool {
+    if v.len() <= MAX_TESTED_LEN {
+        return tested_window(v, product_codes);
+    }
+    let mut start = 0;
+    loop {
+        let end = v.len().min(start + MAX_TESTED_LEN);
+        if tested_window(&v[start..end], product_codes) {
+            return true;
+        }
+        if end == v.len() {
+            return false;
+        }
+        start += MAX_TESTED_LEN - 512;
+    }
+}
+
+fn tested_window(v: &[u8], product_codes: bool) -> bool {
+    let personal = |v: &[u8]| has_email(v) || has_long_number(v, product_codes) || has_street_or_honorific(v);
+    if personal(v) {
+        return true;
+    }
+    let (mut a, mut b) = ([0u8; MAX_TESTED_LEN], [0u8; MAX_TESTED_LEN]);
+    let mut n = normalise(v, &mut a);
+    if n == v.len() && a[..n] == *v {
+        return false;
+    }
+    if personal(&a[..n]) {
+        return true;
+    }
+    // Double encoding (`%2540`) and encoded look-alikes (`%EF%BC%A0`).
+    n = normalise(&a[..n], &mut b);
+    personal(&b[..n])
+}
+
+/// One pass of decoding into `out` (never longer than `v`): `%XX` escapes,
+/// `+` as a space, and the look-alikes named in the module docs.
+pub fn normalise(v: &[u8], out: &mut [u8]) -> usize {
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let (mut i, mut n) = (0, 0);
+    while i < v.len() && n < out.len() {
+        let next = |k: usize| v.get(i + k).copied().unwrap_or(0);
+        let (byte, used) = match (v[i], next(1), next(2)) {
+            (b'%', h, l) if hex(h).is_some() && hex(l).is_some() => (hex(h).unwrap_or(0) << 4 | hex(l).unwrap_or(0), 3),
+            (b'+', _, _) => (b' ', 1),
+            // U+FF20 FULLWIDTH COMMERCIAL AT, U+FE6B SMALL COMMERCIAL AT
+            (0xEF, 0xBC, 0xA0) | (0xEF, 0xB9, 0xAB) => (b'@', 3),
+            // U+FF0E FULLWIDTH FULL STOP
+            (0xEF, 0xBC, 0x8E) => (b'.', 3),
+            // U+FF10..U+FF19 FULLWIDTH DIGIT ZERO..NINE
+            (0xEF, 0xBC, d @ 0x90..=0x99) => (b'0' + (d - 0x90), 3),
+            (b, _, _) => (b, 1),
+        };
+        out[n] = byte;
+        n += 1;
+        i += used;
+    }
+    n
 }
 
 fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
@@ -79,29 +206,70 @@ fn has_email(v: &[u8]) -> bool {
 }
 
 /// A run of digits joined by at most two separators in a row (`(555) 867-5309`,
-/// `4111 1111 1111 1111`, `123-45-6789`) holding 9+ digits, or `+` and 7+ digits.
-fn has_long_number(v: &[u8]) -> bool {
-    let mut digits = 0;
-    let mut gap = 0;
-    let mut plus = false;
-    for &b in v {
+/// `4111 1111 1111 1111`, `123-45-6789`) holding 9+ digits, or `+` and 7+
+/// digits. With `product_codes`, an unbroken all-digit GTIN is not one.
+fn has_long_number(v: &[u8], product_codes: bool) -> bool {
+    let (mut digits, mut gap, mut plus, mut joined) = (0, 0, false, false);
+    let (mut start, mut end) = (0, 0);
+    for i in 0..=v.len() {
+        let b = v.get(i).copied().unwrap_or(0);
         if b.is_ascii_digit() {
+            if digits == 0 {
+                start = i;
+            }
+            joined |= gap > 0;
             digits += 1;
             gap = 0;
-        } else if digits > 0 && gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/') {
-            gap += 1;
+            end = i + 1;
             continue;
-        } else {
-            plus = b == b'+';
-            digits = 0;
-            gap = 0;
+        }
+        if digits > 0 && gap < 2 && matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/') {
+            gap += 1;
             continue;
         }
         if digits >= 9 || (plus && digits >= 7) {
-            return true;
+            let run = &v[start..end];
+            let product = product_codes && !plus && !joined && is_gtin(run) && !is_luhn(run);
+            if !product {
+                return true;
+            }
         }
+        plus = b == b'+';
+        (digits, gap, joined) = (0, 0, false);
     }
     false
+}
+
+/// 8, 12, 13 or 14 digits whose last is the GS1 check digit.
+fn is_gtin(d: &[u8]) -> bool {
+    if !matches!(d.len(), 8 | 12 | 13 | 14) {
+        return false;
+    }
+    // Weights 3, 1, 3, ... from the rightmost digit before the check digit.
+    let sum: u32 = d[..d.len() - 1].iter().rev().enumerate().map(|(i, &c)| u32::from(c - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
+    (10 - sum % 10) % 10 == u32::from(d[d.len() - 1] - b'0')
+}
+
+/// The payment card check (Luhn).
+fn is_luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &c)| {
+            let n = u32::from(c - b'0');
+            if i % 2 == 1 {
+                if n * 2 > 9 {
+                    n * 2 - 9
+                } else {
+                    n * 2
+                }
+            } else {
+                n
+            }
+        })
+        .sum();
+    sum % 10 == 0
 }
 
 /// A house number followed within three words by a street suffix, or an
@@ -198,5 +366,68 @@ mod tests {
         ] {
             assert!(!value_looks_personal(value), "{value:?} must not count as personal");
         }
+    }
+
+    #[test]
+    fn encoded_and_look_alike_values_are_caught() {
+        for value in [
+            "jane.doe%40example.com",
+            "JANE.DOE%40EXAMPLE.COM",
+            "jane.doe%2540example.com",
+            "jane.doe\u{ff20}example\u{ff0e}com",
+            "jane.doe\u{fe6b}example.com",
+            "jane.doe%EF%BC%A0example.com",
+            "555%2D867%2D5309",
+            "\u{ff15}\u{ff15}\u{ff15}\u{ff18}\u{ff16}\u{ff17}\u{ff15}\u{ff13}\u{ff10}\u{ff19}",
+            "12+Elm+St",
+            "Mrs+Smith",
+            "%2B4915112345",
+        ] {
+            assert!(value_looks_personal(value), "{value:?} must count as personal");
+        }
+        let long = format!("{} jane%40example.com {}", "a ".repeat(MAX_TESTED_LEN), "b ".repeat(MAX_TESTED_LEN));
+        assert!(value_looks_personal(&long), "long values are tested in windows");
+        assert!(!value_looks_personal(&"a ".repeat(3 * MAX_TESTED_LEN)));
+    }
+
+    #[test]
+    fn path_segments() {
+        for (previous, segment) in [
+            ("search", "jane.doe@example.com"),
+            ("orders", "4111111111111111"),
+            ("orders", "A-10042"),
+            ("order", "10042"),
+            ("customers", "88123"),
+            ("account", "u123"),
+            ("files", "invoice-jane.doe%40example.com.pdf"),
+            ("p", "4111111111111111"),
+        ] {
+            assert!(segment_looks_personal(previous, segment), "/{previous}/{segment} must be redacted");
+        }
+        for (previous, segment) in [
+            ("products", "enamel-mug-350ml"),
+            ("p", "MUG-1042"),
+            ("sku", "4006381333931"),
+            ("sku", "96385074"),
+            ("orders", "confirmation"),
+            ("store", "orders"),
+            ("c", "2026"),
+            ("blog", "10-ways-to-brew"),
+        ] {
+            assert!(!segment_looks_personal(previous, segment), "/{previous}/{segment} must be kept");
+        }
+        let mut out = String::new();
+        assert_eq!(redact_path("/store/orders/A-10042/items", |s| out.push_str(s)), 1);
+        assert_eq!(out, "/store/orders/:redacted/items");
+    }
+
+    #[test]
+    fn product_codes_are_not_numbers_of_people() {
+        assert!(!sku_looks_personal("4006381333931"), "EAN-13");
+        assert!(!sku_looks_personal("036000291452"), "UPC-A");
+        assert!(sku_looks_personal("4006381333932"), "a wrong check digit is no GTIN");
+        assert!(sku_looks_personal("4111111111111111"), "a card number is not a product code");
+        assert!(sku_looks_personal("555-867-5309"), "joined digits are a phone, not a GTIN");
+        assert!(value_looks_personal("4006381333931"), "outside SKUs and paths a long number is personal");
     }
 }

@@ -319,29 +319,6 @@ fn validate_events(events: &[BeaconEvent]) -> Result<(), WireError> {
     Ok(())
 }
 
-impl BeaconEvent {
-    /// Removes what looks personal ([`crate::pii`]): props by key or value,
-    /// a title, a search term. Returns how many went. The edge runs this on
-    /// every batch, behind the beacon's own filter.
-    pub fn strip_personal(&mut self) -> u32 {
-        let before = self.props.len();
-        self.props.retain(|(k, v)| {
-            !crate::pii::key_looks_personal(k) && !matches!(v, PropValue::Str(s) if crate::pii::value_looks_personal(s))
-        });
-        let mut dropped = (before - self.props.len()) as u32;
-        let personal = |s: &Option<String>| s.as_deref().is_some_and(crate::pii::value_looks_personal);
-        if personal(&self.title) {
-            self.title = None;
-            dropped += 1;
-        }
-        if self.kind == EventKind::Search && personal(&self.target) {
-            self.target = None;
-            dropped += 1;
-        }
-        dropped
-    }
-}
-
 impl PageContext {
     fn validate(&self) -> Result<(), WireError> {
         check_len(&self.language, 35, "language")?;
@@ -360,11 +337,6 @@ impl BeaconBatch {
         let batch: BeaconBatch = parse_json(body, MAX_BEACON_BYTES)?;
         batch.validate()?;
         Ok(batch)
-    }
-
-    /// [`BeaconEvent::strip_personal`] over every event.
-    pub fn strip_personal(&mut self) -> u32 {
-        self.events.iter_mut().map(BeaconEvent::strip_personal).sum()
     }
 
     pub fn validate(&self) -> Result<(), WireError> {
@@ -518,34 +490,6 @@ mod tests {
         let order = br#"{"v":1,"cookies":true,"events":[{"id":"0123456789abcdef0123456789abcdef","type":"purchase","ts":1,
             "url":"https://a.example/store","order_id":"A-1"}]}"#;
         assert_eq!(BeaconBatch::from_json(order).unwrap_err().reason(), "malformed");
-    }
-
-    #[test]
-    fn personal_titles_and_search_terms_are_stripped() {
-        let mut e = event();
-        e.title = Some("Order confirmation for jane@example.com".into());
-        let mut search = event();
-        search.kind = EventKind::Search;
-        search.target = Some("call 555-867-5309".into());
-        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![e, search], pii_dropped: 0, errors: 0 };
-        assert_eq!(b.strip_personal(), 2);
-        assert_eq!((b.events[0].title.as_deref(), b.events[1].target.as_deref()), (None, None));
-    }
-
-    #[test]
-    fn personal_props_are_stripped_and_counted() {
-        let mut e = event();
-        e.props = vec![
-            ("plan".into(), PropValue::Str("gold".into())),
-            ("email".into(), PropValue::Str("x".into())),
-            ("note".into(), PropValue::Str("call 555-867-5309".into())),
-            ("step".into(), PropValue::Num(3.0)),
-            ("customer_id".into(), PropValue::Num(42.0)),
-        ];
-        let mut b = BeaconBatch { v: 1, cookies: true, context: PageContext::default(), events: vec![e.clone(), e], pii_dropped: 0, errors: 0 };
-        assert_eq!(b.strip_personal(), 6);
-        let kept: Vec<&str> = b.events[0].props.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(kept, ["plan", "step"]);
     }
 
     #[test]

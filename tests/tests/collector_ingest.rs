@@ -111,17 +111,21 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
 
     wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 4).await?;
     wait_for_count(&stack, "SELECT count() FROM t3.events", Duration::from_secs(10), |n| n >= 1).await?;
-    let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events FINAL ORDER BY event_id").await?;
+    let t2 = rows(&stack, "SELECT event_id, tier, ip_prefix, session_id FROM t2.events FINAL ORDER BY tier").await?;
     assert_eq!(t2.len(), 4, "refused batches left no rows, the replay no second row: {t2:?}");
     assert_eq!((t2[0]["tier"].as_str(), t2[0]["session_id"].as_str()), (Some("anonymous"), Some("")), "anonymous: no id at all");
-    assert_eq!(t2[2]["tier"], "tier3");
-    assert_eq!(t2[2]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
+    assert_eq!(t2[3]["tier"], "tier3");
+    assert_eq!(t2[3]["ip_prefix"], "203.0.113.0", "the t2 copy of a Tier 3 event is de-identified");
+    // Stored ids are the collector's keyed pseudonyms, never the wire's.
+    assert!(t2.iter().all(|r| !r.to_string().contains(SID)), "no wire session id in t2: {t2:?}");
+    assert!(t2.iter().all(|r| r["event_id"] != "4".repeat(32) && r["event_id"] != "0".repeat(32)), "{t2:?}");
     let t3 = rows(&stack, "SELECT * FROM t3.events").await?;
     assert_eq!(t3.len(), 1, "only the Tier 3 event has an identified row");
     assert_eq!(t3[0]["ip"], "203.0.113.77");
     assert_eq!(t3[0]["customer_ref"], "cust-123");
     assert!(t3[0].get("session_id").is_none(), "t3 has no session column at all: {:?}", t3[0]);
     assert!(!t3[0].to_string().contains(SID), "no session id anywhere in a t3 row");
+    assert!(t3[0]["event_id"] != "4".repeat(32) && t3[0]["event_id"] != t2[3]["event_id"], "the two copies share no id: {t3:?} {t2:?}");
 
     // Every refusal was counted by reason.
     let metrics = reqwest::get(format!("{}/metrics", stack.urls.collector)).await?.text().await?;

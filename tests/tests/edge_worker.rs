@@ -224,7 +224,7 @@ async fn sessions_rotate_after_idle_and_on_entry_from_outside() -> anyhow::Resul
     let (a, first) = t.forwarded(None, "203.0.113.5", beacon(true, page, None)).await;
     let value = session_of(&a);
     let sid = first["session_id"].as_str().unwrap().to_string();
-    let id_with_stamp = |secs: u64| format!("mm_sid={sid}.{secs}");
+    let id_with_stamp = |secs: u64| format!("mm_sid={sid}.{secs}.2");
 
     // Within the visit, navigating inside the store: same session, no new cookie.
     let (a, b) = t.forwarded(Some(&format!("mm_sid={value}")), "203.0.113.5", beacon(true, page, Some("https://shop.example.gov/store/x"))).await;
@@ -234,7 +234,7 @@ async fn sessions_rotate_after_idle_and_on_entry_from_outside() -> anyhow::Resul
     // The cookie carries the clock: a stamp 31 minutes old is an idle visit.
     let (a, b) = t.forwarded(Some(&id_with_stamp(now() - 31 * 60)), "203.0.113.5", beacon(true, page, None)).await;
     assert_ne!(b["session_id"].as_str(), Some(sid.as_str()), "idle → new session");
-    assert!(session_of(&a).ends_with(&format!(".{}", b["received_at"].as_u64().unwrap() / 1000)));
+    assert!(session_of(&a).ends_with(&format!(".{}.2", b["received_at"].as_u64().unwrap() / 1000)));
     // 29 minutes is still the same visit (the stamp is refreshed).
     let (a, b) = t.forwarded(Some(&id_with_stamp(now() - 29 * 60)), "203.0.113.5", beacon(true, page, None)).await;
     assert_eq!(b["session_id"].as_str(), Some(sid.as_str()));

@@ -25,10 +25,13 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     let set_cookie = beacons[0]["setCookie"].as_str().expect("first beacon sets the session cookie");
     let attrs: Vec<&str> = set_cookie.split(';').map(str::trim).collect();
     assert!(attrs[0].starts_with("mm_sid="), "{set_cookie}");
-    // `<128-bit id>.<last seen>`: the stamp lets any isolate see idle time.
-    let (sid, stamp) = attrs[0]["mm_sid=".len()..].split_once('.').expect("id.stamp");
+    // `<128-bit id>.<last seen>.<side>`: the stamp lets any isolate see idle
+    // time, the side (2 or 3) when Tier 3 begins or ends.
+    let (sid, rest) = attrs[0]["mm_sid=".len()..].split_once('.').expect("id.stamp.side");
     assert!(mintmark_protocol::wire::is_id128(sid), "128 random bits as hex: {sid}");
+    let (stamp, side) = rest.split_once('.').expect("stamp.side");
     assert!(stamp.parse::<u64>().is_ok(), "{stamp}");
+    assert_eq!(side, "2", "a Tier 2 session");
     for required in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/store"] {
         assert!(attrs.contains(&required), "{required} missing from {set_cookie}");
     }
@@ -59,9 +62,12 @@ async fn pageview_travels_from_browser_to_clickhouse() -> anyhow::Result<()> {
     let t2 = wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(30), |n| n >= 2).await?;
     assert_eq!(t2, 2, "exactly the two store page views");
     let stored = rows(&stack, "SELECT tier, session_id, kind, path, ip_prefix, title, country, region, network, os, browser, device FROM t2.events ORDER BY ts").await?;
+    // One stored session: the collector's pseudonym of the cookie's id, not the id itself.
+    assert_eq!(stored[0]["session_id"], stored[1]["session_id"]);
+    assert!(mintmark_protocol::wire::is_id128(stored[0]["session_id"].as_str().unwrap()));
     for row in &stored {
         assert_eq!(row["tier"], "tier2");
-        assert_eq!(row["session_id"], sid);
+        assert_ne!(row["session_id"], sid);
         assert_eq!(row["kind"], "pageview");
         assert_eq!(row["path"], "/store/");
         assert_eq!(row["ip_prefix"], "203.0.113.0", "IPv4 kept to /24");

@@ -4,16 +4,19 @@
 //! bytes (for event ids), then `\0`-separated fields. Every operation checks
 //! the store scope first, so a page outside it, or a single-page store that
 //! navigated outside it, produces nothing. Page URLs lose their query string
-//! except the `utm_*` campaign fields, referrers keep only origin and path,
-//! outbound links only their domain. Page-supplied props and search terms go
-//! through [`mintmark_protocol::pii`]; what looks personal is dropped and
-//! counted, and the counts travel with the next batch so the edge can
-//! report them.
+//! except the `utm_*` campaign fields, referrers and download links keep
+//! only origin and path, outbound links only their domain
+//! ([`mintmark_protocol::clean`]). Path segments, campaign values, titles,
+//! props, SKUs and search terms go through [`mintmark_protocol::pii`]: a
+//! personal path segment becomes `:redacted`, anything else that looks
+//! personal is dropped, each one counted, and the counts travel with the
+//! next batch so the edge can report them.
 
 use mintmark_protocol::limits::{
     MAX_ITEMS, MAX_PROPS, MAX_PROP_KEY_LEN, MAX_PROP_VALUE_LEN, MAX_SHORT_LEN, MAX_SKU_LEN, MAX_TITLE_LEN, MAX_URL_LEN,
 };
-use mintmark_protocol::pii::{key_looks_personal, value_looks_personal};
+use mintmark_protocol::clean;
+use mintmark_protocol::pii::{key_looks_personal, sku_looks_personal, value_looks_personal};
 use mintmark_protocol::scope::{in_scope, parse_url, RawUrl};
 
 use crate::json::{is_number, Json};
@@ -290,7 +293,7 @@ impl Events<'_> {
 
         let was_in_scope = self.st.in_scope;
         self.st.in_scope = self.st.contains(url);
-        let Some(len) = clean_page_url(url, &mut self.st.page) else {
+        let Some((len, removed)) = clean_page_url(url, &mut self.st.page) else {
             self.st.page_len = 0;
             self.st.in_scope = false;
             return;
@@ -302,6 +305,7 @@ impl Events<'_> {
         if !self.st.in_scope || repeat {
             return;
         }
+        self.st.pii_dropped += removed;
         // History API calls that keep the page (state updates, filters in
         // the query) are not page views; a new search term still counts.
         if !(was_in_scope && previous[..previous_len] == self.st.page[..len]) {
@@ -319,8 +323,8 @@ impl Events<'_> {
 
     fn pageview(&mut self, title: &[u8], referrer: &[u8]) {
         let mut referrer_buf = [0u8; MAX_URL_LEN];
-        let referrer = parse_url(text(referrer)).and_then(|r| origin_path(&r, &mut referrer_buf));
         let mut counts = Counts::default();
+        let referrer = parse_url(text(referrer)).and_then(|r| origin_path(&r, &mut referrer_buf, &mut counts));
         let mut j = self.open("pageview");
         if let Some(n) = referrer {
             j.key("referrer").str(&referrer_buf[..n], MAX_URL_LEN);
@@ -352,9 +356,12 @@ impl Events<'_> {
         if download {
             // The file's URL without its query: it is the content, not a visitor's.
             let mut target = [0u8; MAX_URL_LEN];
-            let Some(len) = origin_path(&link, &mut target) else { return };
+            let mut counts = Counts::default();
+            let Some(len) = origin_path(&link, &mut target, &mut counts) else { return };
             let n = self.open("download").key("target").str(&target[..len], MAX_URL_LEN).raw(b"}").finish();
-            self.commit(n, Counts::default());
+            self.commit(n, counts);
+        } else if value_looks_personal(link.host) {
+            self.st.pii_dropped += 1;
         } else if !self.st.contains(href) {
             let n = self.open("outbound").key("target").str(link.host.as_bytes(), MAX_SHORT_LEN).raw(b"}").finish();
             self.commit(n, Counts::default());
@@ -374,6 +381,10 @@ impl Events<'_> {
             self.st.errors += 1;
             return;
         }
+        if commerce.is_none() && value_looks_personal(text(name)) {
+            self.st.pii_dropped += 1;
+            return;
+        }
         let mut counts = Counts::default();
         let mut j = self.open(commerce.copied().unwrap_or("custom"));
         if commerce.is_none() {
@@ -389,28 +400,23 @@ impl Events<'_> {
     }
 }
 
-/// `scheme://authority/path` plus the `utm_*` query parameters: the only
-/// part of a page's query string that is ours to keep (others may carry
-/// anything, from search filters to reset tokens).
-fn clean_page_url(url: &str, out: &mut [u8]) -> Option<usize> {
-    let u = parse_url(url)?;
-    let b = url.as_bytes();
-    let end = b.iter().position(|&c| c == b'#').unwrap_or(b.len());
-    let query = b[..end].iter().position(|&c| c == b'?').map_or(&[][..], |i| &b[i + 1..end]);
+/// The page URL as [`clean::page_url`] keeps it (origin, redacted path,
+/// harmless `utm_*` fields), and how many values that removed.
+fn clean_page_url(url: &str, out: &mut [u8]) -> Option<(usize, u32)> {
     let mut j = Json::new(out);
-    j.raw(u.origin.as_bytes()).raw(u.path.as_bytes());
-    let mut sep = b'?';
-    for param in query.split(|&c| c == b'&').filter(|p| p.starts_with(b"utm_")) {
-        j.raw(&[sep]).raw(param);
-        sep = b'&';
-    }
-    j.finish()
+    let removed = clean::page_url(url, |s| {
+        j.raw(s.as_bytes());
+    })?;
+    Some((j.finish()?, removed.segments + removed.campaign))
 }
 
-/// `scheme://authority/path` of `u` into `out`.
-fn origin_path(u: &RawUrl, out: &mut [u8]) -> Option<usize> {
+/// `scheme://authority/path` of `u` into `out`, personal segments redacted
+/// and counted.
+fn origin_path(u: &RawUrl, out: &mut [u8], counts: &mut Counts) -> Option<usize> {
     let mut j = Json::new(out);
-    j.raw(u.origin.as_bytes()).raw(u.path.as_bytes());
+    counts.pii += clean::origin_path(u, |s| {
+        j.raw(s.as_bytes());
+    });
     j.finish()
 }
 
@@ -467,7 +473,7 @@ fn write_commerce(j: &mut Json, f: Fields, counts: &mut Counts) -> bool {
         if sku.is_empty() {
             return;
         }
-        if value_looks_personal(text(sku)) {
+        if sku_looks_personal(text(sku)) {
             counts.pii += 1;
             return;
         }

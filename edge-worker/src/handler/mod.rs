@@ -10,11 +10,12 @@
 use std::net::IpAddr;
 
 use mintmark_protocol::ip;
+use mintmark_protocol::redact::PiiCounts;
 use mintmark_protocol::wire::{BeaconBatch, EdgeBatch, Identity, Tier, MAX_BEACON_BYTES, MAX_USER_AGENT_LEN, WIRE_VERSION};
 
 use crate::cookies;
 use crate::keys::EdgeKeys;
-use crate::session::{self, SessionStart};
+use crate::session::{self, SessionStart, Side};
 use crate::tier::Consent;
 
 /// The facts of a request, copied out of whatever runtime carried it.
@@ -43,14 +44,15 @@ pub enum Outcome {
     RateLimited,
 }
 
-/// Personal-looking props, titles and search terms dropped, by the layer
-/// that dropped them, and the beacon's own error count.
+/// Personal-looking values removed, by the layer that removed them, and
+/// the beacon's own error count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PropCounts {
-    /// Dropped in the browser, as the beacon reported.
+    /// Dropped in the browser, as the beacon reported (one total).
     pub pii_dropped_by_beacon: u32,
-    /// Still present on arrival and dropped here: a beacon that is not ours, or a bug.
-    pub pii_dropped_by_edge: u32,
+    /// Still present on arrival and removed here, by field: a beacon that
+    /// is not ours, a bug, or a client talking to the edge directly.
+    pub pii_dropped_by_edge: PiiCounts,
     pub beacon_errors: u32,
 }
 
@@ -143,7 +145,8 @@ pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
         return Err(Reply::rejected(422, "out_of_scope"));
     }
     let client_ip = req.client_ip.and_then(|raw| ip::parse(raw).ok()).ok_or_else(|| Reply::rejected(400, "no_client_ip"))?;
-    // The beacon filters personal data; this is the second layer.
+    // The beacon filters personal data; this is the second layer (the
+    // collector is the third).
     let props = PropCounts {
         pii_dropped_by_edge: batch.strip_personal(),
         pii_dropped_by_beacon: batch.pii_dropped,
@@ -178,7 +181,8 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
         Tier::Tier2 | Tier::Tier3 => {
             let external = session::is_external_entry(&batch.events, &s.scope);
             let current = cookies::read(req.cookie, &s.session_cookie);
-            let sess = session::resolve(current, external, now_secs, s.session_idle_secs, new_id);
+            let side = if tier == Tier::Tier3 { Side::Tier3 } else { Side::Tier2 };
+            let sess = session::resolve(current, side, external, now_secs, s.session_idle_secs, new_id);
             if let Some(value) = &sess.cookie_value {
                 set_cookie(cookies::session(&s.session_cookie, value, &s.cookie_path));
             }

@@ -135,9 +135,10 @@ async fn main() -> anyhow::Result<()> {
     let cpu = (cpu_secs(pid) - cpu0.0, cpu_secs(ch_pid) - cpu0.1, cpu_secs(me) - cpu0.2);
 
     eprintln!("raw clickhouse crate inserts of the same rows ...");
-    let batches: Vec<mintmark_protocol::wire::EdgeBatch> = prepared.iter().map(|(body, _)| serde_json::from_slice(body).unwrap()).collect();
-    let facts: Vec<rows::BatchFacts> = batches.iter().map(|b| rows::BatchFacts::new(b, None)).collect();
-    let rows: Vec<T2Row> = batches.iter().zip(&facts).flat_map(|(b, f)| rows::from_batch(b, f).t2).collect();
+    let ids = collector::pseudonym::Pseudonyms::from_hex(&backend.config.keys.pseudonym)?;
+    let batches: Vec<rows::Prepared> =
+        prepared.iter().map(|(body, _)| rows::Prepared::new(serde_json::from_slice(body).unwrap(), None)).collect();
+    let rows: Vec<T2Row> = batches.iter().flat_map(|b| b.rows(&ids).t2).collect();
     backend.query("CREATE TABLE t2.raw_bench AS t2.events").await?;
     let client = collector::schema::client(&backend.config.clickhouse);
     let raw_started = Instant::now();

@@ -268,3 +268,31 @@ fn an_unusable_configuration_is_reported() {
     assert_eq!(call(&mut b, op::INIT, &["", "/store"]), 0);
     assert_eq!(page(&mut b, "https://shop.example.gov/store", "Store", "", ""), 0);
 }
+
+#[test]
+fn personal_path_segments_campaign_values_and_targets_never_leave() {
+    let mut b = beacon();
+    page(
+        &mut b,
+        "https://shop.example.gov/store/orders/4111111111111111?utm_source=news&utm_content=jane.doe%40example.com&utm_term=5558675309",
+        "Your order",
+        "https://shop.example.gov/store/search/jane.doe@example.com",
+        "",
+    );
+    call(&mut b, op::CLICK, &["https://shop.example.gov/store/files/invoice-jane.doe@example.com.pdf"]);
+    page(&mut b, "https://shop.example.gov/store/search/JANE.DOE%2540EXAMPLE.COM", "Search", "", "");
+    page(&mut b, "https://shop.example.gov/store/products/enamel-mug-350ml", "Mug", "", "");
+    let batch = sent(&mut b);
+    let wire = serde_json::to_string(&batch).unwrap();
+    for leak in ["jane", "JANE", "4111", "5558675309"] {
+        assert!(!wire.contains(leak), "{leak} left the browser: {wire}");
+    }
+    let urls: Vec<&str> = batch.events.iter().map(|e| e.url.as_str()).collect();
+    assert_eq!(urls[0], "https://shop.example.gov/store/orders/:redacted?utm_source=news");
+    assert_eq!(batch.events[0].referrer.as_deref(), Some("https://shop.example.gov/store/search/:redacted"));
+    assert_eq!(batch.events[1].target.as_deref(), Some("https://shop.example.gov/store/files/:redacted"));
+    assert_eq!(urls[2], "https://shop.example.gov/store/search/:redacted");
+    assert_eq!(urls[3], "https://shop.example.gov/store/products/enamel-mug-350ml", "a product slug is kept");
+    // Two campaign values and four path segments (page, referrer, download, page).
+    assert_eq!(batch.pii_dropped, 6);
+}

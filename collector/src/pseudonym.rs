@@ -1,0 +1,160 @@
+//! The ids stored in ClickHouse: keyed hashes of the ids on the wire, one
+//! key per table and purpose.
+//!
+//! The browser's event id and the edge's session id never reach a table as
+//! they are. A `t2` row's `event_id` is `HMAC(k_t2_event, id)`, a `t3` row's
+//! is `HMAC(k_t3_event, id)`, so the de-identified Tier 2 copy of a Tier 3
+//! event and its identified row share no id, yet replays of the same event
+//! still collapse in each table (the hash is deterministic). A `t2`
+//! `session_id` is `HMAC(k_t2_session, tier ‖ id)`: even if an edge kept one
+//! session across a tier change, the Tier 3 period's copies and the Tier 2
+//! rows around it would still land in different sessions.
+//!
+//! The per-purpose keys are derived from one secret, `[keys] pseudonym`,
+//! which only collectors hold (the edge and the dashboards never see it).
+//! Without it nobody can compute a stored id from a wire id, or the other
+//! table's id from one table's. Changing it only means that replays of
+//! events already stored before the change are not recognised as
+//! duplicates: keep it stable, share it between collectors.
+
+use hmac::{Hmac, Mac};
+use mintmark_protocol::wire::Tier;
+use serde::{Serialize, Serializer};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why the secret is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum PseudonymError {
+    #[error("[keys] pseudonym is missing: set it to 64 random hex digits (e.g. `openssl rand -hex 32`)")]
+    Missing,
+    #[error("[keys] pseudonym must be at least 32 hex digits (16 bytes), preferably 64")]
+    TooShort,
+    #[error("[keys] pseudonym is not hex")]
+    NotHex,
+}
+
+/// A stored id: 32 lowercase hex digits (128 bits of the HMAC), or empty.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RowId {
+    hex: [u8; 32],
+    len: u8,
+}
+
+impl RowId {
+    pub const EMPTY: RowId = RowId { hex: [0; 32], len: 0 };
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.hex[..self.len as usize]).expect("hex digits are ASCII")
+    }
+}
+
+impl std::fmt::Debug for RowId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RowId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The keyed hashes, ready to clone per use.
+#[derive(Clone)]
+pub struct Pseudonyms {
+    t2_event: HmacSha256,
+    t3_event: HmacSha256,
+    t2_session: HmacSha256,
+}
+
+impl std::fmt::Debug for Pseudonyms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonyms(..)")
+    }
+}
+
+fn derive(secret: &[u8], purpose: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    HmacSha256::new_from_slice(&mac.finalize().into_bytes()).expect("HMAC takes any key length")
+}
+
+fn hash(mac: &HmacSha256, parts: &[&[u8]]) -> RowId {
+    let mut mac = mac.clone();
+    for p in parts {
+        mac.update(p);
+    }
+    let digest = mac.finalize().into_bytes();
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(&digest[..16], &mut hex).expect("16 bytes are 32 hex digits");
+    RowId { hex, len: 32 }
+}
+
+impl Pseudonyms {
+    /// From the `[keys] pseudonym` secret (hex).
+    pub fn from_hex(secret_hex: &str) -> Result<Pseudonyms, PseudonymError> {
+        if secret_hex.is_empty() {
+            return Err(PseudonymError::Missing);
+        }
+        let secret = hex::decode(secret_hex).map_err(|_| PseudonymError::NotHex)?;
+        if secret.len() < 16 {
+            return Err(PseudonymError::TooShort);
+        }
+        Ok(Pseudonyms {
+            t2_event: derive(&secret, "mintmark/t2/event_id"),
+            t3_event: derive(&secret, "mintmark/t3/event_id"),
+            t2_session: derive(&secret, "mintmark/t2/session_id"),
+        })
+    }
+
+    pub fn t2_event(&self, wire_id: &str) -> RowId {
+        hash(&self.t2_event, &[wire_id.as_bytes()])
+    }
+
+    pub fn t3_event(&self, wire_id: &str) -> RowId {
+        hash(&self.t3_event, &[wire_id.as_bytes()])
+    }
+
+    /// Empty for no session (anonymous).
+    pub fn t2_session(&self, tier: Tier, session: Option<&str>) -> RowId {
+        match session {
+            None => RowId::EMPTY,
+            Some(s) => hash(&self.t2_session, &[tier.as_str().as_bytes(), b"\0", s.as_bytes()]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn ids_differ_per_table_and_tier_but_are_stable() {
+        let p = Pseudonyms::from_hex(KEY).unwrap();
+        let (t2, t3) = (p.t2_event(ID), p.t3_event(ID));
+        assert_ne!(t2, t3, "the two copies of an event share no id");
+        assert_ne!(t2.as_str(), ID);
+        assert_eq!(t2, p.t2_event(ID), "replays collapse");
+        assert_eq!(t2.as_str().len(), 32);
+        assert!(mintmark_protocol::wire::is_id128(t2.as_str()));
+        let s2 = p.t2_session(Tier::Tier2, Some(ID));
+        let s3 = p.t2_session(Tier::Tier3, Some(ID));
+        assert_ne!(s2, s3, "one edge session on both sides of Tier 3 is two stored sessions");
+        assert_eq!(p.t2_session(Tier::Anonymous, None).as_str(), "");
+        let other = Pseudonyms::from_hex(&KEY.replace('0', "1")).unwrap();
+        assert_ne!(other.t2_event(ID), t2, "the key decides");
+    }
+
+    #[test]
+    fn unusable_secrets_are_refused_with_reasons() {
+        assert!(matches!(Pseudonyms::from_hex(""), Err(PseudonymError::Missing)));
+        assert!(matches!(Pseudonyms::from_hex("abcd"), Err(PseudonymError::TooShort)));
+        assert!(matches!(Pseudonyms::from_hex(&"zz".repeat(32)), Err(PseudonymError::NotHex)));
+    }
+}
