@@ -11,7 +11,7 @@
 //! instead of returning a string so that the `no_std`, heap-free beacon can
 //! write straight into its JSON buffer.
 
-use crate::pii::{redact_path, value_looks_personal};
+use crate::pii::{pieces, redact_path, value_looks_personal};
 use crate::scope::{parse_url, RawUrl};
 
 /// What cleaning removed.
@@ -25,9 +25,9 @@ pub struct Removed {
 
 /// Writes the cleaned form of the page URL `url`; `None` when it is not an
 /// absolute http(s) URL (nothing was written).
-pub fn page_url(url: &str, mut emit: impl FnMut(&str)) -> Option<Removed> {
+pub fn page_url(url: &str, emit: &mut dyn FnMut(&str)) -> Option<Removed> {
     let u = parse_url(url)?;
-    let mut removed = Removed { segments: origin_path(&u, &mut emit), campaign: 0 };
+    let mut removed = Removed { segments: origin_path(&u, emit), campaign: 0 };
     let b = url.as_bytes();
     let end = b.iter().position(|&c| c == b'#').unwrap_or(b.len());
     let query = match b[..end].iter().position(|&c| c == b'?') {
@@ -35,8 +35,8 @@ pub fn page_url(url: &str, mut emit: impl FnMut(&str)) -> Option<Removed> {
         None => "",
     };
     let mut sep = "?";
-    for param in query.split('&').filter(|p| p.starts_with("utm_")) {
-        let value = param.split_once('=').map_or("", |(_, v)| v);
+    for param in pieces(query, b'&').filter(|p| p.as_bytes().starts_with(b"utm_")) {
+        let value = param.bytes().position(|c| c == b'=').and_then(|i| param.get(i + 1..)).unwrap_or("");
         if value_looks_personal(value) {
             removed.campaign += 1;
             continue;
@@ -50,7 +50,7 @@ pub fn page_url(url: &str, mut emit: impl FnMut(&str)) -> Option<Removed> {
 
 /// Writes `scheme://authority/path` of `u`, personal segments redacted;
 /// returns how many were.
-pub fn origin_path(u: &RawUrl, mut emit: impl FnMut(&str)) -> u32 {
+pub fn origin_path(u: &RawUrl, emit: &mut dyn FnMut(&str)) -> u32 {
     emit(u.origin);
     redact_path(u.path, emit)
 }
@@ -59,7 +59,7 @@ pub fn origin_path(u: &RawUrl, mut emit: impl FnMut(&str)) -> u32 {
 #[cfg(feature = "std")]
 pub fn page_url_string(url: &str) -> Option<(std::string::String, Removed)> {
     let mut out = std::string::String::with_capacity(url.len());
-    let removed = page_url(url, |s| out.push_str(s))?;
+    let removed = page_url(url, &mut |s| out.push_str(s))?;
     Some((out, removed))
 }
 
@@ -69,7 +69,7 @@ pub fn page_url_string(url: &str) -> Option<(std::string::String, Removed)> {
 pub fn origin_path_string(url: &str) -> Option<(std::string::String, u32)> {
     let u = parse_url(url)?;
     let mut out = std::string::String::with_capacity(url.len());
-    let segments = origin_path(&u, |s| out.push_str(s));
+    let segments = origin_path(&u, &mut |s| out.push_str(s));
     Some((out, segments))
 }
 

@@ -404,7 +404,7 @@ impl Events<'_> {
 /// harmless `utm_*` fields), and how many values that removed.
 fn clean_page_url(url: &str, out: &mut [u8]) -> Option<(usize, u32)> {
     let mut j = Json::new(out);
-    let removed = clean::page_url(url, |s| {
+    let removed = clean::page_url(url, &mut |s| {
         j.raw(s.as_bytes());
     })?;
     Some((j.finish()?, removed.segments + removed.campaign))
@@ -414,7 +414,7 @@ fn clean_page_url(url: &str, out: &mut [u8]) -> Option<(usize, u32)> {
 /// and counted.
 fn origin_path(u: &RawUrl, out: &mut [u8], counts: &mut Counts) -> Option<usize> {
     let mut j = Json::new(out);
-    counts.pii += clean::origin_path(u, |s| {
+    counts.pii += clean::origin_path(u, &mut |s| {
         j.raw(s.as_bytes());
     });
     j.finish()
