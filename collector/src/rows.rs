@@ -377,17 +377,9 @@ mod tests {
             user_agent: "UA".into(),
             context: PageContext::default(),
             events: vec![BeaconEvent {
-                id: ID.into(),
-                kind: EventKind::Pageview,
-                ts: NOW - 500,
-                url: "https://shop.example.gov/store/item?email=a@b.c".into(),
                 referrer: Some("https://search.example/q?name=Jane+Doe".into()),
                 title: Some("Item".into()),
-                target: None,
-                props: vec![],
-                value: None,
-                currency: None,
-                items: vec![],
+                ..BeaconEvent::new(ID, EventKind::Pageview, NOW - 500, "https://shop.example.gov/store/item?email=a@b.c")
             }],
         }
     }

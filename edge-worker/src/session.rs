@@ -162,17 +162,8 @@ mod tests {
     fn external_entry_is_a_pageview_with_a_non_store_referrer() {
         let scope = StoreScope::new(["https://shop.example.gov"], ["/store"]);
         let ev = |kind, referrer: Option<&str>| BeaconEvent {
-            id: ID.into(),
-            kind,
-            ts: 0,
-            url: "https://shop.example.gov/store/".into(),
             referrer: referrer.map(String::from),
-            title: None,
-            target: None,
-            props: vec![],
-            value: None,
-            currency: None,
-            items: vec![],
+            ..BeaconEvent::new(ID, kind, 0, "https://shop.example.gov/store/")
         };
         assert!(is_external_entry(&[ev(EventKind::Pageview, Some("https://search.example/"))], &scope));
         assert!(is_external_entry(&[ev(EventKind::Pageview, Some("https://shop.example.gov/about/"))], &scope));

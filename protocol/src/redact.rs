@@ -206,19 +206,7 @@ mod tests {
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
     fn event(kind: EventKind) -> BeaconEvent {
-        BeaconEvent {
-            id: ID.into(),
-            kind,
-            ts: 1_800_000_000_000,
-            url: "https://shop.example.gov/store/".into(),
-            referrer: None,
-            title: Some("Store".into()),
-            target: None,
-            props: vec![],
-            value: None,
-            currency: None,
-            items: vec![],
-        }
+        BeaconEvent { title: Some("Store".into()), ..BeaconEvent::new(ID, kind, 1_800_000_000_000, "https://shop.example.gov/store/") }
     }
 
     #[test]

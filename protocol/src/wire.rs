@@ -96,6 +96,25 @@ pub struct Item {
     pub price: Option<f64>,
 }
 
+impl BeaconEvent {
+    /// An event with only its required fields; the rest empty.
+    pub fn new(id: &str, kind: EventKind, ts: u64, url: &str) -> BeaconEvent {
+        BeaconEvent {
+            id: id.into(),
+            kind,
+            ts,
+            url: url.into(),
+            referrer: None,
+            title: None,
+            target: None,
+            props: vec![],
+            value: None,
+            currency: None,
+            items: vec![],
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -403,19 +422,7 @@ mod tests {
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
     fn event() -> BeaconEvent {
-        BeaconEvent {
-            id: ID.into(),
-            kind: EventKind::Pageview,
-            ts: 1_800_000_000_000,
-            url: "https://shop.example.gov/store/".into(),
-            referrer: None,
-            title: Some("Store".into()),
-            target: None,
-            props: vec![],
-            value: None,
-            currency: None,
-            items: vec![],
-        }
+        BeaconEvent { title: Some("Store".into()), ..BeaconEvent::new(ID, EventKind::Pageview, 1_800_000_000_000, "https://shop.example.gov/store/") }
     }
 
     fn edge(tier: Tier, ip: &str) -> EdgeBatch {

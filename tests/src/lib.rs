@@ -11,6 +11,7 @@ use devstack::{Layout, Ports, Stack, StackOptions};
 
 pub mod beacon_site;
 pub mod fake_collector;
+pub mod leaks;
 pub mod load;
 pub use beacon_site::BeaconSite;
 pub use fake_collector::FakeCollector;

@@ -56,18 +56,14 @@ pub fn batch(tag: u32, n: u64) -> EdgeBatch {
         user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".into(),
         context: PageContext { screen_width: 1920, screen_height: 1080, color_depth: 24, language: "en-US".into(), ..Default::default() },
         events: (0..EVENTS_PER_BATCH as u64)
-            .map(|i| BeaconEvent {
-                id: format!("{tag:08x}{n:016x}{i:08x}"),
-                kind: if i == 0 { EventKind::Pageview } else { EventKind::ProductView },
-                ts: now,
-                url: format!("https://shop.example.gov/store/products/{}", i),
-                referrer: Some("https://shop.example.gov/store/".into()),
-                title: Some("Product".into()),
-                target: None,
-                props: vec![],
-                value: None,
-                currency: None,
-                items: vec![],
+            .map(|i| {
+                let kind = if i == 0 { EventKind::Pageview } else { EventKind::ProductView };
+                let url = format!("https://shop.example.gov/store/products/{i}");
+                BeaconEvent {
+                    referrer: Some("https://shop.example.gov/store/".into()),
+                    title: Some("Product".into()),
+                    ..BeaconEvent::new(&format!("{tag:08x}{n:016x}{i:08x}"), kind, now, &url)
+                }
             })
             .collect(),
     }

@@ -32,19 +32,7 @@ fn batch(tier: Tier, ip: &str, event_id: &str) -> EdgeBatch {
         ip: ip.into(),
         user_agent: "Mozilla/5.0".into(),
         context: PageContext::default(),
-        events: vec![BeaconEvent {
-            id: event_id.into(),
-            kind: EventKind::Pageview,
-            ts: now_ms(),
-            url: "https://shop.example.gov/store/cart".into(),
-            referrer: None,
-            title: None,
-            target: None,
-            props: vec![],
-            value: None,
-            currency: None,
-            items: vec![],
-        }],
+        events: vec![BeaconEvent::new(event_id, EventKind::Pageview, now_ms(), "https://shop.example.gov/store/cart")],
     }
 }
 
