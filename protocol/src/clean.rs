@@ -55,27 +55,59 @@ pub fn origin_path(u: &RawUrl, emit: &mut dyn FnMut(&str)) -> u32 {
     redact_path(u.path, emit)
 }
 
-/// [`page_url`] into a new string.
+/// Runs `write` once against `original`, and again into a new string only
+/// when what it writes differs: clean input, the usual case, costs no
+/// allocation.
 #[cfg(feature = "std")]
-pub fn page_url_string(url: &str) -> Option<(std::string::String, Removed)> {
-    let mut out = std::string::String::with_capacity(url.len());
-    let removed = page_url(url, &mut |s| out.push_str(s))?;
-    Some((out, removed))
+fn rewritten<R>(original: &str, write: impl Fn(&mut dyn FnMut(&str)) -> Option<R>) -> Option<(Option<std::string::String>, R)> {
+    let (mut pos, mut same) = (0, true);
+    let r = write(&mut |s| {
+        if same && original.get(pos..pos + s.len()) == Some(s) {
+            pos += s.len();
+        } else {
+            same = false;
+        }
+    })?;
+    if same && pos == original.len() {
+        return Some((None, r));
+    }
+    let mut out = std::string::String::with_capacity(original.len());
+    let r = write(&mut |s| out.push_str(s))?;
+    Some((Some(out), r))
 }
 
-/// [`origin_path`] of `url` into a new string; `None` when `url` is not an
-/// absolute http(s) URL.
+/// [`page_url`] of `url`: the new text when cleaning changed it, and what
+/// it removed; `None` when `url` is not an absolute http(s) URL.
 #[cfg(feature = "std")]
-pub fn origin_path_string(url: &str) -> Option<(std::string::String, u32)> {
+pub fn page_url_rewritten(url: &str) -> Option<(Option<std::string::String>, Removed)> {
+    rewritten(url, |emit| page_url(url, emit))
+}
+
+/// [`origin_path`] of `url`, likewise.
+#[cfg(feature = "std")]
+pub fn origin_path_rewritten(url: &str) -> Option<(Option<std::string::String>, u32)> {
     let u = parse_url(url)?;
-    let mut out = std::string::String::with_capacity(url.len());
-    let segments = origin_path(&u, &mut |s| out.push_str(s));
-    Some((out, segments))
+    rewritten(url, |emit| Some(origin_path(&u, emit)))
 }
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    fn page_url_string(url: &str) -> Option<(String, Removed)> {
+        page_url_rewritten(url).map(|(new, removed)| (new.unwrap_or_else(|| url.to_string()), removed))
+    }
+
+    fn origin_path_string(url: &str) -> Option<(String, u32)> {
+        origin_path_rewritten(url).map(|(new, n)| (new.unwrap_or_else(|| url.to_string()), n))
+    }
+
+    #[test]
+    fn clean_input_is_not_rewritten() {
+        assert_eq!(page_url_rewritten("https://shop.example.gov/store/p/MUG-1?utm_source=x"), Some((None, Removed::default())));
+        assert_eq!(page_url_rewritten("https://shop.example.gov/store/p?q=1").unwrap().0.as_deref(), Some("https://shop.example.gov/store/p"));
+        assert_eq!(origin_path_rewritten("https://shop.example.gov/store/"), Some((None, 0)));
+    }
 
     #[test]
     fn page_urls_keep_origin_redacted_path_and_harmless_campaign_fields() {

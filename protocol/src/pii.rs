@@ -42,14 +42,38 @@ terrace hwy highway pkwy parkway cir circle sq square";
 const HONORIFICS: &[u8] = b"mr mrs ms miss mx dr prof";
 
 /// True when `word` is one of the space-separated `list`, ignoring ASCII case.
+/// Lengths first: the collector asks this for every word of every value.
 fn listed(list: &[u8], word: &[u8]) -> bool {
-    list.split(|&b| b == b' ').any(|w| w.eq_ignore_ascii_case(word))
+    if word.is_empty() || word.len() > 10 {
+        return false;
+    }
+    let mut start = 0;
+    for i in 0..=list.len() {
+        if i == list.len() || list[i] == b' ' {
+            if i - start == word.len() && list[start..i].eq_ignore_ascii_case(word) {
+                return true;
+            }
+            start = i + 1;
+        }
+    }
+    false
 }
 
 /// True when a property key names personal data.
 pub fn key_looks_personal(key: &str) -> bool {
     let key = key.as_bytes();
-    if KEY_FRAGMENTS.split(|&b| b == b' ').any(|f| contains_ignore_case(key, f)) {
+    // Lowercased once, so each fragment is a plain byte comparison.
+    let mut buf = [0u8; crate::limits::MAX_PROP_KEY_LEN * 2];
+    let lower: Option<&[u8]> = buf.get_mut(..key.len()).map(|l| {
+        l.copy_from_slice(key);
+        l.make_ascii_lowercase();
+        &*l
+    });
+    let fragment_in = |f: &[u8]| match lower {
+        Some(l) => l.windows(f.len()).any(|w| w == f),
+        None => contains_ignore_case(key, f),
+    };
+    if KEY_FRAGMENTS.split(|&b| b == b' ').any(fragment_in) {
         return true;
     }
     let mut start = 0;
@@ -163,6 +187,12 @@ fn tested_window(v: &[u8], product_codes: bool) -> bool {
     if personal(v) {
         return true;
     }
+    // Most values have nothing to decode; skip the buffers (the collector
+    // tests every free-text field of every event).
+    let decodable = |v: &[u8]| v.iter().any(|&b| b == b'%' || b == b'+' || b == 0xEF);
+    if !decodable(v) {
+        return false;
+    }
     let (mut a, mut b) = ([0u8; MAX_TESTED_LEN], [0u8; MAX_TESTED_LEN]);
     let mut n = normalise(v, &mut a);
     if n == v.len() && a[..n] == *v {
@@ -170,6 +200,9 @@ fn tested_window(v: &[u8], product_codes: bool) -> bool {
     }
     if personal(&a[..n]) {
         return true;
+    }
+    if !decodable(&a[..n]) {
+        return false;
     }
     // Double encoding (`%2540`) and encoded look-alikes (`%EF%BC%A0`).
     n = normalise(&a[..n], &mut b);
@@ -330,6 +363,15 @@ mod tests {
             "order_id", "orderNumber", "visitor", "account", "ip", "password", "passport",
         ] {
             assert!(key_looks_personal(key), "{key} must count as personal");
+        }
+    }
+
+    #[test]
+    fn word_lists_fit_the_length_shortcut() {
+        for list in [KEY_WORDS, STREET_WORDS, HONORIFICS] {
+            for w in list.split(|&b| b == b' ') {
+                assert!(!w.is_empty() && w.len() <= 10 && listed(list, w), "{:?}", core::str::from_utf8(w));
+            }
         }
     }
 

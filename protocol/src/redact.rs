@@ -21,7 +21,7 @@
 //! Every removal is counted by [`PiiField`] so `/metrics` can say which
 //! layer caught what where.
 
-use crate::clean::{origin_path_string, page_url_string};
+use crate::clean::{origin_path_rewritten, page_url_rewritten};
 use crate::pii::{key_looks_personal, sku_looks_personal, value_looks_personal};
 use crate::wire::{BeaconBatch, BeaconEvent, EdgeBatch, EventKind, PageContext, PropValue};
 
@@ -118,29 +118,36 @@ impl BeaconEvent {
         let mut n = PiiCounts::default();
         // The URL validated as absolute, so cleaning succeeds; if it did not,
         // the original could not be trusted either and the event must go.
-        match page_url_string(&self.url) {
-            Some((url, removed)) => {
+        match page_url_rewritten(&self.url) {
+            Some((clean, removed)) => {
                 n.add(PiiField::Path, removed.segments);
                 n.add(PiiField::Campaign, removed.campaign);
-                self.url = url;
+                if let Some(url) = clean {
+                    self.url = url;
+                }
             }
             None => self.url.clear(),
         }
-        if let Some(referrer) = self.referrer.take() {
-            match origin_path_string(&referrer) {
+        if let Some(referrer) = &mut self.referrer {
+            match origin_path_rewritten(referrer) {
                 Some((clean, segments)) => {
                     n.add(PiiField::Referrer, segments);
-                    self.referrer = Some(clean);
+                    if let Some(clean) = clean {
+                        *referrer = clean;
+                    }
                 }
-                None => n.add(PiiField::Referrer, u32::from(!referrer.is_empty())),
+                None => {
+                    n.add(PiiField::Referrer, u32::from(!referrer.is_empty()));
+                    self.referrer = None;
+                }
             }
         }
         match (self.kind, self.target.take()) {
             (_, None) => {}
-            (EventKind::Download, Some(target)) => match origin_path_string(&target) {
+            (EventKind::Download, Some(target)) => match origin_path_rewritten(&target) {
                 Some((clean, segments)) => {
                     n.add(PiiField::Target, segments);
-                    self.target = Some(clean);
+                    self.target = Some(clean.unwrap_or(target));
                 }
                 None => n.add(PiiField::Target, 1),
             },
