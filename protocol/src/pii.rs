@@ -62,13 +62,19 @@ fn listed(list: &[u8], word: &[u8]) -> bool {
 /// True when a property key names personal data.
 pub fn key_looks_personal(key: &str) -> bool {
     let key = key.as_bytes();
-    // Lowercased once, so each fragment is a plain byte comparison.
+    // Natively (the collector asks this per path segment of every event),
+    // lowercase once so each fragment is a plain comparison; the beacon
+    // keeps the smaller loop.
+    #[cfg(feature = "std")]
     let mut buf = [0u8; crate::limits::MAX_PROP_KEY_LEN * 2];
+    #[cfg(feature = "std")]
     let lower: Option<&[u8]> = buf.get_mut(..key.len()).map(|l| {
         l.copy_from_slice(key);
         l.make_ascii_lowercase();
         &*l
     });
+    #[cfg(not(feature = "std"))]
+    let lower: Option<&[u8]> = None;
     let fragment_in = |f: &[u8]| match lower {
         Some(l) => l.windows(f.len()).any(|w| w == f),
         None => contains_ignore_case(key, f),
