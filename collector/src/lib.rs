@@ -4,7 +4,7 @@
 //! validation), [`rows`] the transform (one edge batch into de-identified
 //! Tier 2 rows and, for Tier 3 only, identified rows, with personal data
 //! removed and ids pseudonymised per table by [`pseudonym`]), [`sink`] writes them to
-//! ClickHouse. [`schema`] owns the tables; [`server`] wires it together.
+//! ClickHouse. The tables are `mintmark-schema`'s; [`server`] wires it together.
 
 pub mod consent;
 pub mod enrich;
@@ -14,7 +14,6 @@ pub mod pseudonym;
 pub mod replay;
 pub mod revocations;
 pub mod rows;
-pub mod schema;
 pub mod server;
 pub mod sink;
 pub mod spool;

@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.config.load().with_context(|| format!("loading {}", cli.config.path.display()))?;
     match cli.command {
         Command::Migrate => {
-            let applied = collector::schema::migrate(&config.clickhouse).await?;
+            let applied = mintmark_schema::migrate(&config.clickhouse).await?;
             println!("schema up to date ({applied} migration(s) applied)");
             Ok(())
         }

@@ -22,7 +22,7 @@ use crate::revocations::RevocationStore;
 use crate::metrics::Metrics;
 use crate::pseudonym::Pseudonyms;
 use crate::replay::ReplayGuard;
-use crate::schema::{self, Databases};
+use mintmark_schema::{self as schema, Databases};
 use crate::sink::ClickHouseSink;
 use crate::spool::{Spool, SpoolConfig};
 use crate::writer::{self, WriterConfig};

@@ -4,7 +4,7 @@ use clickhouse::insert::Insert;
 use clickhouse::Client;
 
 use crate::rows::{T2Row, T3Row};
-use crate::schema::Databases;
+use mintmark_schema::Databases;
 
 #[derive(Clone)]
 pub struct ClickHouseSink {

@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use collector::schema::{all_statements, Databases};
+use mintmark_schema::{all_statements, Databases};
 use devstack::Layout;
 use mintmark_e2e::state_dir;
 use serde_json::Value;

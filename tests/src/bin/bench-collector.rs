@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         prepared.iter().map(|(body, _)| rows::Prepared::new(serde_json::from_slice(body).unwrap(), None)).collect();
     let rows: Vec<T2Row> = batches.iter().flat_map(|b| b.rows(&ids).t2).collect();
     backend.query("CREATE TABLE t2.raw_bench AS t2.events").await?;
-    let client = collector::schema::client(&backend.config.clickhouse);
+    let client = mintmark_schema::client(&backend.config.clickhouse);
     let raw_started = Instant::now();
     for chunk in rows.chunks(RAW_BATCH_ROWS) {
         let mut insert = client.insert_unescaped::<T2Row<'static>>("t2.raw_bench").await?;

@@ -1,14 +1,31 @@
 //! The ClickHouse schema: versioned migrations owned by the project.
 //!
-//! Migrations are SQL files in `collector/migrations/`, applied in order and
+//! Its own crate because two services need it: the collector writes the
+//! event tables and ledgers, the dashboards read them and write the access
+//! audit; neither reaches into the other.
+//!
+//! Migrations are SQL files in `schema/migrations/`, applied in order and
 //! recorded in `{ledger}.schema_migrations`. Database names are templated
 //! (`{t2}`, `{t3}`, `{ledger}`) so a deployment or a test can prefix them.
 //! Statements use only what ClickHouse 18.16 (Debian's server) and current
 //! releases both accept.
 
-use anyhow::Context;
 use clickhouse::Client;
 use mintmark_config::ClickHouseSection;
+
+/// Why the schema could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("clickhouse.database_prefix may only hold [A-Za-z0-9_], got {0:?}")]
+    BadPrefix(String),
+    #[error("{what} on {url}: {source}")]
+    Query {
+        what: String,
+        url: String,
+        #[source]
+        source: clickhouse::error::Error,
+    },
+}
 
 /// `(version, name, sql)` for every migration, in order.
 pub const MIGRATIONS: &[(u32, &str, &str)] = &[
@@ -27,11 +44,10 @@ pub struct Databases {
 }
 
 impl Databases {
-    pub fn new(prefix: &str) -> anyhow::Result<Databases> {
-        anyhow::ensure!(
-            prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "clickhouse.database_prefix may only hold [A-Za-z0-9_], got {prefix:?}"
-        );
+    pub fn new(prefix: &str) -> Result<Databases, SchemaError> {
+        if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(SchemaError::BadPrefix(prefix.to_string()));
+        }
         Ok(Databases { t2: format!("{prefix}t2"), t3: format!("{prefix}t3"), ledger: format!("{prefix}ledger") })
     }
 
@@ -93,31 +109,33 @@ pub fn all_statements(dbs: &Databases) -> Vec<String> {
 }
 
 /// Applies pending migrations; returns how many ran.
-pub async fn migrate(ch: &ClickHouseSection) -> anyhow::Result<usize> {
+pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
     let dbs = Databases::new(&ch.database_prefix)?;
     let client = client(ch);
+    let failed = |what: String| move |source| SchemaError::Query { what, url: ch.url.clone(), source };
     for stmt in bootstrap_statements(&dbs) {
-        client.query(&stmt).execute().await.with_context(|| format!("preparing the schema on {}: {stmt}", ch.url))?;
+        client.query(&stmt).execute().await.map_err(failed(format!("preparing the schema ({stmt})")))?;
     }
     let applied: Vec<u32> = client
         .query(&dbs.render("SELECT version FROM {ledger}.schema_migrations"))
         .fetch_all()
         .await
-        .context("reading schema_migrations")?;
+        .map_err(failed("reading schema_migrations".into()))?;
     let mut ran = 0;
     for &(version, name, sql) in MIGRATIONS {
         if applied.contains(&version) {
             continue;
         }
         for stmt in statements(&dbs.render(sql)) {
-            client.query(&stmt).execute().await.with_context(|| format!("migration {version} ({name})"))?;
+            client.query(&stmt).execute().await.map_err(failed(format!("migration {version} ({name})")))?;
         }
         client
             .query(&dbs.render("INSERT INTO {ledger}.schema_migrations (version, name) VALUES (?, ?)"))
             .bind(version)
             .bind(name)
             .execute()
-            .await?;
+            .await
+            .map_err(failed(format!("recording migration {version}")))?;
         tracing::info!(version, name, "migration applied");
         ran += 1;
     }
