@@ -203,11 +203,27 @@ impl Default for ClickHouseSection {
 #[serde(deny_unknown_fields, default)]
 pub struct DashboardsSection {
     pub listen: SocketAddr,
+    /// Where the accounts database (users, sessions, API tokens) lives
+    /// (relative paths are relative to the working directory).
+    pub data_dir: PathBuf,
+    /// A Tier 2 breakdown row backed by fewer distinct visits than this is
+    /// folded into "other (small groups)".
+    pub min_group_visits: u32,
+    /// A login session ends after this long without a request...
+    pub session_idle_minutes: u64,
+    /// ...and after this long in any case.
+    pub session_max_hours: u64,
 }
 
 impl Default for DashboardsSection {
     fn default() -> Self {
-        DashboardsSection { listen: "127.0.0.1:8092".parse().unwrap() }
+        DashboardsSection {
+            listen: "127.0.0.1:8092".parse().unwrap(),
+            data_dir: PathBuf::from("dashboards-data"),
+            min_group_visits: 5,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+        }
     }
 }
 

@@ -62,12 +62,14 @@ url = "http://127.0.0.1:{ch}"
 
 [dashboards]
 listen = "127.0.0.1:{dashboards}"
+data_dir = "{dashboards_data}"
 "#,
         store = ports.store,
         collector = ports.collector,
         ch = ports.clickhouse_http,
         dashboards = ports.dashboards,
         spool = root.join("spool").display(),
+        dashboards_data = root.join("dashboards").display(),
         revocations = root.join("revocations").display(),
         geo = root.join("geo").display(),
         uap = repo.join("node_modules/uap-core/regexes.yaml").display(),

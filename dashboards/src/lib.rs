@@ -1,0 +1,11 @@
+//! The dashboards: analyst, marketing and privacy-officer views over the
+//! mintmark ClickHouse databases.
+//!
+//! [`accounts`] and [`sessions`] keep users, roles, login sessions and
+//! throttling in an SQLite file (mutable records, transactional updates);
+//! [`roles`] says who may read what. The views and the access audit build
+//! on these.
+
+pub mod accounts;
+pub mod roles;
+pub mod sessions;
