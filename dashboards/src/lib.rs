@@ -3,9 +3,10 @@
 //!
 //! [`accounts`] and [`sessions`] keep users, roles, login sessions and
 //! throttling in an SQLite file (mutable records, transactional updates);
-//! [`roles`] says who may read what. The views and the access audit build
-//! on these.
+//! [`roles`] says who may read what; [`web`] serves the pages, every one
+//! behind its role check. The views and the access audit build on these.
 
 pub mod accounts;
 pub mod roles;
 pub mod sessions;
+pub mod web;

@@ -8,8 +8,10 @@
 //! case, at logout, and when its user is disabled or changes password.
 //!
 //! Failed logins are recorded per account name and per client address; past
-//! [`MAX_FAILURES`] in [`FAILURE_WINDOW_SECS`] further attempts for that key
-//! are refused without checking the password.
+//! [`MAX_ACCOUNT_FAILURES`] for an account, or [`MAX_ADDRESS_FAILURES`] from
+//! an address (higher: an office behind one address has many people), in
+//! [`FAILURE_WINDOW_SECS`], further attempts are refused without checking
+//! the password.
 
 use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
@@ -17,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::{AccountError, Accounts, User};
 
-pub const MAX_FAILURES: u32 = 5;
+pub const MAX_ACCOUNT_FAILURES: u32 = 5;
+pub const MAX_ADDRESS_FAILURES: u32 = 20;
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 
 /// How long sessions live.
@@ -34,7 +37,8 @@ pub struct LoginSession {
     pub csrf: String,
 }
 
-fn random_token() -> String {
+/// 256 random bits as hex.
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
@@ -99,14 +103,15 @@ impl Accounts {
         Ok(())
     }
 
-    /// True when `key` (an account name or an address) may try to log in.
-    pub fn login_allowed(&self, key: &str, now: i64) -> Result<bool, AccountError> {
+    /// True when `key` (an account name or an address) has had fewer than
+    /// `limit` failures in the window.
+    pub fn login_allowed(&self, key: &str, limit: u32, now: i64) -> Result<bool, AccountError> {
         let n: u32 = self.db().query_row(
             "SELECT count() FROM login_failures WHERE key = ?1 AND at > ?2",
             params![key, now - FAILURE_WINDOW_SECS],
             |r| r.get(0),
         )?;
-        Ok(n < MAX_FAILURES)
+        Ok(n < limit)
     }
 
     pub fn record_failure(&self, keys: &[&str], now: i64) -> Result<(), AccountError> {
@@ -178,16 +183,17 @@ mod tests {
     #[test]
     fn failures_throttle_per_key_and_expire() {
         let (a, _) = accounts();
-        for i in 0..MAX_FAILURES {
-            assert!(a.login_allowed("ana", T).unwrap(), "attempt {i}");
+        for i in 0..MAX_ACCOUNT_FAILURES {
+            assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap(), "attempt {i}");
             a.record_failure(&["ana", "203.0.113.9"], T).unwrap();
         }
-        assert!(!a.login_allowed("ana", T).unwrap());
-        assert!(!a.login_allowed("203.0.113.9", T).unwrap());
-        assert!(a.login_allowed("bob", T).unwrap());
-        assert!(a.login_allowed("ana", T + FAILURE_WINDOW_SECS + 1).unwrap(), "the window passes");
+        assert!(!a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap());
+        assert!(a.login_allowed("203.0.113.9", MAX_ADDRESS_FAILURES, T).unwrap(), "an address has more room");
+        assert!(!a.login_allowed("203.0.113.9", MAX_ACCOUNT_FAILURES, T).unwrap());
+        assert!(a.login_allowed("bob", MAX_ACCOUNT_FAILURES, T).unwrap());
+        assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T + FAILURE_WINDOW_SECS + 1).unwrap(), "the window passes");
         a.clear_failures("ana").unwrap();
-        assert!(a.login_allowed("ana", T).unwrap());
-        assert!(!a.login_allowed("203.0.113.9", T).unwrap(), "the address stays throttled");
+        assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap());
+        assert!(!a.login_allowed("203.0.113.9", MAX_ACCOUNT_FAILURES, T).unwrap(), "the address's count stays");
     }
 }

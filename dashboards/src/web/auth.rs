@@ -1,0 +1,258 @@
+//! Who is asking, and may they: the one layer every route passes through.
+//!
+//! [`Signed`] is any logged-in user (a live server-side session behind the
+//! `mm_dash` cookie); [`Authorized<N>`] is a user holding the role `N`
+//! names. A handler that takes one of them cannot run for anybody else: the
+//! check is on the server, per request, never by hiding links. Without a
+//! session a page redirects to the login; with the wrong role it is a 403.
+//!
+//! Login is protected against cross-site posting by a pre-session token (a
+//! cookie on `/login` echoed by the form); every later state-changing form
+//! carries its session's CSRF token ([`check_csrf`]).
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+
+use super::{page, App};
+use crate::accounts::now_secs;
+use crate::roles::Role;
+use crate::sessions::LoginSession;
+
+pub const SESSION_COOKIE: &str = "mm_dash";
+const LOGIN_COOKIE: &str = "mm_dash_login";
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
+}
+
+/// `HttpOnly; SameSite=Strict`, `Secure` unless served on loopback over
+/// plain http (local use), scoped to `path`.
+fn set_cookie(app: &App, name: &str, value: &str, path: &str, max_age: Option<i64>) -> String {
+    let mut c = Cookie::build((name, value)).path(path).http_only(true).same_site(SameSite::Strict).secure(app.secure_cookies);
+    if let Some(secs) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(secs));
+    }
+    c.build().to_string()
+}
+
+/// Equal without telling how much of it was equal.
+pub fn check_csrf(expected: &str, given: &str) -> bool {
+    expected.len() == given.len() && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !expected.is_empty()
+}
+
+/// Why a request was not let through.
+#[derive(Debug)]
+pub enum Refused {
+    /// No live session: log in first, then come back to `next`.
+    Login { next: String },
+    Forbidden,
+    /// The accounts database failed.
+    Unavailable,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Login { next } => {
+                let to = format!("/login?next={}", percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC));
+                Redirect::to(&to).into_response()
+            }
+            Refused::Forbidden => {
+                page::error(StatusCode::FORBIDDEN, "Not allowed", "Your roles do not include this view. Ask an admin if you need it.")
+            }
+            Refused::Unavailable => page::error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "The accounts database is not available; try again shortly."),
+        }
+    }
+}
+
+/// Any logged-in user, and the token of their session.
+pub struct Signed {
+    pub session: LoginSession,
+    pub token: String,
+}
+
+impl FromRequestParts<Arc<App>> for Signed {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Signed, Refused> {
+        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
+            return Err(Refused::Login { next });
+        };
+        let accounts = app.accounts.clone();
+        let life = app.life;
+        let lookup = token.clone();
+        let found = tokio::task::spawn_blocking(move || accounts.session(&lookup, now_secs(), life))
+            .await
+            .map_err(|_| Refused::Unavailable)?
+            .map_err(|e| {
+                tracing::error!(error = %e, "session lookup failed");
+                Refused::Unavailable
+            })?;
+        match found {
+            Some(session) => Ok(Signed { session, token }),
+            None => Err(Refused::Login { next }),
+        }
+    }
+}
+
+/// The role a route needs, as a type.
+pub trait Need: Send + Sync {
+    const ROLE: Role;
+}
+
+pub struct AnalystView;
+impl Need for AnalystView {
+    const ROLE: Role = Role::Analyst;
+}
+
+/// A logged-in user whose roles allow `N::ROLE`.
+pub struct Authorized<N: Need> {
+    pub session: LoginSession,
+    _need: PhantomData<N>,
+}
+
+impl<N: Need> FromRequestParts<Arc<App>> for Authorized<N> {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Authorized<N>, Refused> {
+        let Signed { session, .. } = Signed::from_request_parts(parts, app).await?;
+        if !session.user.roles.allow(N::ROLE) {
+            return Err(Refused::Forbidden);
+        }
+        Ok(Authorized { session, _need: PhantomData })
+    }
+}
+
+/// Only a local path: never an open redirect to another site.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_page(State(app): State<Arc<App>>, Query(q): Query<NextQuery>) -> Response {
+    let token = crate::sessions::random_token();
+    let cookie = set_cookie(&app, LOGIN_COOKIE, &token, "/login", Some(3600));
+    let mut resp = page::login(&token, safe_next(&q.next), "", None);
+    resp.headers_mut().append(header::SET_COOKIE, cookie.parse().expect("cookie text is a header value"));
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// One answer for a wrong name, a wrong password and a disabled account,
+/// so the form does not tell which accounts exist.
+const WRONG: &str = "Wrong user name or password.";
+const THROTTLED: &str = "Too many failed attempts. Try again in 15 minutes.";
+
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(&form.next).to_string();
+    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !check_csrf(expected, &form.csrf) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "This login form expired or came from another site. Reload the login page and try again.");
+    }
+    let name = form.name.trim().to_lowercase();
+    let address = peer.ip().to_string();
+    let accounts = app.accounts.clone();
+    let now = now_secs();
+    let (n, a, password) = (name.clone(), address.clone(), form.password);
+    let verdict = tokio::task::spawn_blocking(move || -> Result<Result<_, &'static str>, crate::accounts::AccountError> {
+        use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
+        if !accounts.login_allowed(&n, MAX_ACCOUNT_FAILURES, now)? || !accounts.login_allowed(&a, MAX_ADDRESS_FAILURES, now)? {
+            return Ok(Err(THROTTLED));
+        }
+        match accounts.verify(&n, &password)? {
+            Some(user) => {
+                accounts.clear_failures(&n)?;
+                Ok(Ok(accounts.start_session(&user, now)?))
+            }
+            None => {
+                accounts.record_failure(&[&n, &a], now)?;
+                Ok(Err(WRONG))
+            }
+        }
+    })
+    .await;
+    match verdict {
+        Ok(Ok(Ok((token, session)))) => {
+            tracing::info!(user = %session.user.name, "logged in");
+            let mut resp = Redirect::to(&next).into_response();
+            let h = resp.headers_mut();
+            h.append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &token, "/", None).parse().expect("header value"));
+            h.append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", "/login", Some(0)).parse().expect("header value"));
+            resp
+        }
+        Ok(Ok(Err(message))) => {
+            let status = if message == THROTTLED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
+            tracing::warn!(reason = if status == StatusCode::UNAUTHORIZED { "wrong" } else { "throttled" }, "login refused");
+            let mut resp = page::login(&form.csrf, &next, &name, Some(message));
+            *resp.status_mut() = status;
+            resp
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "login failed");
+            Refused::Unavailable.into_response()
+        }
+        Err(_) => Refused::Unavailable.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(State(app): State<Arc<App>>, signed: Signed, Form(form): Form<CsrfForm>) -> Response {
+    if !check_csrf(&signed.session.csrf, &form.csrf) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let accounts = app.accounts.clone();
+    let token = signed.token;
+    if !matches!(tokio::task::spawn_blocking(move || accounts.end_session(&token)).await, Ok(Ok(()))) {
+        return Refused::Unavailable.into_response();
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, "", "/", Some(0)).parse().expect("header value"));
+    resp
+}

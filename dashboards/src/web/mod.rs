@@ -1,0 +1,106 @@
+//! The HTTP service: routes, the security headers every answer carries,
+//! and the shared state.
+//!
+//! Every route that shows data takes an [`auth::Authorized`] extractor for
+//! the role it needs; the login, logout, health and stylesheet routes are
+//! the only ones without.
+
+pub mod auth;
+pub mod page;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use mintmark_config::Config;
+
+use crate::accounts::Accounts;
+use crate::sessions::Lifetimes;
+use auth::{AnalystView, Authorized};
+
+pub struct App {
+    pub config: Config,
+    pub accounts: Arc<Accounts>,
+    pub http: reqwest::Client,
+    pub life: Lifetimes,
+    /// `Secure` cookies unless we serve plain http on loopback.
+    pub secure_cookies: bool,
+}
+
+impl App {
+    pub fn new(config: Config, accounts: Accounts) -> App {
+        let d = &config.dashboards;
+        App {
+            life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
+            secure_cookies: !d.listen.ip().is_loopback(),
+            accounts: Arc::new(accounts),
+            http: reqwest::Client::new(),
+            config,
+        }
+    }
+}
+
+/// No inline script or style anywhere; nothing from other origins.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/static/app.css", get(stylesheet))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// Serves until Ctrl-C / SIGTERM.
+pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
+    let listen = app.config.dashboards.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "dashboards listening");
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/app.css"),
+    )
+}
+
+async fn t2_event_count(app: &App) -> anyhow::Result<String> {
+    let ch = &app.config.clickhouse;
+    let sql = format!("SELECT count() FROM {}t2.events", ch.database_prefix);
+    let resp = app.http.post(&ch.url).basic_auth(&ch.user, Some(&ch.password)).body(sql).send().await?.error_for_status()?;
+    Ok(resp.text().await?.trim().to_string())
+}
+
+async fn home(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    let events = t2_event_count(&app).await.map_err(|e| e.to_string());
+    let user = &who.session.user;
+    page::render(&page::Home { user: user.name.clone(), roles: user.roles.to_string(), csrf: who.session.csrf.clone(), events })
+}

@@ -1,0 +1,52 @@
+//! The pages, as askama templates (`dashboards/templates/`): values are
+//! HTML-escaped by the template engine, never pasted into markup by hand.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    csrf: &'a str,
+    next: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home {
+    pub user: String,
+    pub roles: String,
+    pub csrf: String,
+    pub events: Result<String, String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct Error<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Renders a template; a template that fails to render is a 500 with no detail.
+pub fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub fn login(csrf: &str, next: &str, name: &str, error: Option<&str>) -> Response {
+    render(&Login { csrf, next, name, error })
+}
+
+pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut resp = render(&Error { title, message });
+    *resp.status_mut() = status;
+    resp
+}
