@@ -14,6 +14,7 @@ mod clickhouse;
 mod demo;
 mod layout;
 mod local_config;
+pub mod logins;
 mod process;
 mod workerd;
 

@@ -68,6 +68,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(auth::logout))
         .route("/static/app.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
+        // No icon yet; say so without a 404 in every browser console.
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use devstack::{Ports, Stack, StackOptions};
+use devstack::{logins, Layout, Ports, Stack, StackOptions};
 
 #[derive(Parser)]
 #[command(name = "devstack", about = "Run mintmark locally: ClickHouse, collector, edge (workerd), dashboards, demo store")]
@@ -28,11 +28,15 @@ async fn main() -> anyhow::Result<()> {
     let Command::Up { state_dir } = Cli::parse().command;
     println!("starting mintmark (state in {}) ...", state_dir.display());
     let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
+    let demo_logins = logins::ensure(&Layout::discover()?, &stack.state_dir, &stack.backend.config_path)?;
     let u = &stack.urls;
     println!();
     println!("  demo store        {}", u.store);
     println!("  outside the store {}   (the beacon sends nothing here)", u.out_of_scope_page);
-    println!("  dashboards        {}", u.dashboards);
+    println!("  dashboards        {}   demo logins (user password, also in {}/{}):", u.dashboards, stack.state_dir.display(), logins::LOGINS_FILE);
+    for line in &demo_logins {
+        println!("                      {line}");
+    }
     println!("  collector         {}   (/healthz, POST /ingest)", u.collector);
     println!("  edge (workerd)    {}   (routed at the store's /store/_mm/ path)", u.edge);
     println!("  clickhouse        {}   (databases t2, t3, ledger)", u.clickhouse);
