@@ -111,18 +111,21 @@ fn hash_password(password: &str) -> Result<String, AccountError> {
     Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hash(e.to_string()))
 }
 
+/// The user in columns `id, name, roles, disabled, created_at` (in that
+/// order) of `row`, starting at `at`.
+pub(crate) fn user_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
+    let roles: String = row.get(at + 2)?;
+    Ok(User {
+        id: row.get(at)?,
+        name: row.get(at + 1)?,
+        roles: roles.parse().unwrap_or_default(),
+        disabled: row.get::<_, i64>(at + 3)? != 0,
+        created_at: row.get(at + 4)?,
+    })
+}
+
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
-    let roles: String = row.get(2)?;
-    Ok((
-        User {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            roles: roles.parse().unwrap_or_default(),
-            disabled: row.get::<_, i64>(3)? != 0,
-            created_at: row.get(4)?,
-        },
-        row.get(5)?,
-    ))
+    Ok((user_at(row, 0)?, row.get(5)?))
 }
 
 const USER_COLUMNS: &str = "id, name, roles, disabled, created_at, password_hash";

@@ -17,7 +17,7 @@ use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use crate::accounts::{AccountError, Accounts, User};
+use crate::accounts::{user_at, AccountError, Accounts, User};
 
 pub const MAX_ACCOUNT_FAILURES: u32 = 5;
 pub const MAX_ADDRESS_FAILURES: u32 = 20;
@@ -69,21 +69,7 @@ impl Accounts {
                 "SELECT s.csrf, s.created_at, s.last_seen, u.id, u.name, u.roles, u.disabled, u.created_at
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
                 [&hash],
-                |r| {
-                    let roles: String = r.get(5)?;
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        User {
-                            id: r.get(3)?,
-                            name: r.get(4)?,
-                            roles: roles.parse().unwrap_or_default(),
-                            disabled: r.get::<_, i64>(6)? != 0,
-                            created_at: r.get(7)?,
-                        },
-                    ))
-                },
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, user_at(r, 3)?)),
             )
             .optional()?;
         let Some((csrf, created, seen, user)) = found else { return Ok(None) };
