@@ -4,9 +4,11 @@
 //! [`accounts`] and [`sessions`] keep users, roles, login sessions and
 //! throttling in an SQLite file (mutable records, transactional updates);
 //! [`roles`] says who may read what; [`web`] serves the pages, every one
-//! behind its role check. The views and the access audit build on these.
+//! behind its role check; [`audit`] records every read before its data
+//! leaves. The views build on these.
 
 pub mod accounts;
+pub mod audit;
 pub mod roles;
 pub mod sessions;
 pub mod web;

@@ -111,5 +111,5 @@ async fn main() -> anyhow::Result<()> {
     }
     let dir = &config.dashboards.data_dir;
     let accounts = Accounts::open(dir).with_context(|| format!("opening the accounts in {}", dir.display()))?;
-    dashboards::web::serve(Arc::new(dashboards::web::App::new(config, accounts))).await
+    dashboards::web::serve(Arc::new(dashboards::web::App::new(config, accounts)?)).await
 }

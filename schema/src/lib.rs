@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (2, "consent_ledger", include_str!("../migrations/0002_consent_ledger.sql")),
     (3, "enrichment", include_str!("../migrations/0003_enrichment.sql")),
     (4, "campaign_commerce", include_str!("../migrations/0004_campaign_commerce.sql")),
+    (5, "access_audit", include_str!("../migrations/0005_access_audit.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

@@ -21,6 +21,7 @@ use axum::Router;
 use mintmark_config::Config;
 
 use crate::accounts::Accounts;
+use crate::audit::{AccessEntry, Audit};
 use crate::sessions::Lifetimes;
 use auth::{AnalystView, Authorized};
 
@@ -28,21 +29,24 @@ pub struct App {
     pub config: Config,
     pub accounts: Arc<Accounts>,
     pub http: reqwest::Client,
+    pub audit: Audit,
     pub life: Lifetimes,
     /// `Secure` cookies unless we serve plain http on loopback.
     pub secure_cookies: bool,
 }
 
 impl App {
-    pub fn new(config: Config, accounts: Accounts) -> App {
+    pub fn new(config: Config, accounts: Accounts) -> anyhow::Result<App> {
         let d = &config.dashboards;
-        App {
+        let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+        Ok(App {
+            audit: Audit::new(mintmark_schema::client(&config.clickhouse), &dbs.ledger),
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
             secure_cookies: !d.listen.ip().is_loopback(),
             accounts: Arc::new(accounts),
             http: reqwest::Client::new(),
             config,
-        }
+        })
     }
 }
 
@@ -103,6 +107,17 @@ async fn t2_event_count(app: &App) -> anyhow::Result<String> {
 
 async fn home(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
     let events = t2_event_count(&app).await.map_err(|e| e.to_string());
+    // Data leaves only once its read is on record.
+    if events.is_ok() {
+        if let Err(e) = app.audit.record(&AccessEntry::aggregate(&who.session, "/", "", 1)).await {
+            tracing::error!(error = %e, "access audit failed; the read is refused");
+            return page::error(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "The access audit cannot be written, so no data is shown. Try again shortly.",
+            );
+        }
+    }
     let user = &who.session.user;
     page::render(&page::Home { user: user.name.clone(), roles: user.roles.to_string(), csrf: who.session.csrf.clone(), events })
 }
