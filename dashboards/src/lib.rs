@@ -5,10 +5,12 @@
 //! throttling in an SQLite file (mutable records, transactional updates);
 //! [`roles`] says who may read what; [`web`] serves the pages, every one
 //! behind its role check; [`audit`] records every read before its data
-//! leaves. The views build on these.
+//! leaves; [`query`] is what a view asks for, validated in one place. The
+//! views build on these.
 
 pub mod accounts;
 pub mod audit;
+pub mod query;
 pub mod roles;
 pub mod sessions;
 pub mod web;

@@ -1,0 +1,485 @@
+//! What a dashboard request asks for, parsed and validated in one place.
+//!
+//! Plausible's shape: request parameters → a typed [`StatsQuery`] (period,
+//! comparison, filters) → SQL built from that type, where every column
+//! comes from an enum ([`Dimension::column`]) and every value the user
+//! typed is a bound parameter ([`Where`]), never pasted into the text →
+//! typed rows → a template. Anything the parser does not know is a
+//! [`QueryError`] with a reason, shown as a 400.
+//!
+//! The whole state lives in the URL (`period`, `from`, `to`, `compare`,
+//! `f`), so a view can be bookmarked and shared; [`StatsQuery::to_params`]
+//! writes it back.
+
+use std::fmt;
+
+/// Days since 1970-01-01 (UTC), the unit of periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub i32);
+
+impl Day {
+    /// `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Option<Day> {
+        let b = s.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i32>().ok();
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+            return None;
+        }
+        Some(Day(days_from_civil(y, m, d)))
+    }
+
+    pub fn from_unix(secs: i64) -> Day {
+        Day(secs.div_euclid(86_400) as i32)
+    }
+
+    /// Unix seconds at 00:00 UTC.
+    pub fn start_secs(self) -> i64 {
+        self.0 as i64 * 86_400
+    }
+
+    pub fn ymd(self) -> (i32, i32, i32) {
+        civil_from_days(self.0)
+    }
+
+    fn first_of_month(self) -> Day {
+        let (y, m, _) = self.ymd();
+        Day(days_from_civil(y, m, 1))
+    }
+
+    /// The same day a year earlier (29 February becomes the 28th).
+    fn year_before(self) -> Day {
+        let (y, m, d) = self.ymd();
+        Day(days_from_civil(y - 1, m, d.min(days_in_month(y - 1, m))))
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+fn is_leap(y: i32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i32, m: i32) -> i32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+// Howard Hinnant's civil calendar algorithms.
+fn days_from_civil(y: i32, m: i32, d: i32) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i32) -> (i32, i32, i32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i32::from(m <= 2), m, d)
+}
+
+/// Which days a view covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Today,
+    Last7,
+    Last30,
+    /// The current calendar month so far.
+    Month,
+    /// Inclusive.
+    Custom { from: Day, to: Day },
+}
+
+/// What the period is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    None,
+    /// The same number of days right before.
+    Previous,
+    /// The same days a year earlier.
+    PreviousYear,
+}
+
+/// A half-open range of days, `[from, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub from: Day,
+    pub until: Day,
+}
+
+impl Range {
+    pub fn days(&self) -> i32 {
+        self.until.0 - self.from.0
+    }
+}
+
+/// Something an analyst can break down or filter by: each maps to a fixed
+/// column expression of `t2.events`, never to user text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    Page,
+    Referrer,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    Country,
+    Region,
+    Network,
+    Os,
+    Browser,
+    Device,
+    Language,
+    TimeZone,
+    Connection,
+    Kind,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 15] = [
+        Dimension::Page,
+        Dimension::Referrer,
+        Dimension::UtmSource,
+        Dimension::UtmMedium,
+        Dimension::UtmCampaign,
+        Dimension::Country,
+        Dimension::Region,
+        Dimension::Network,
+        Dimension::Os,
+        Dimension::Browser,
+        Dimension::Device,
+        Dimension::Language,
+        Dimension::TimeZone,
+        Dimension::Connection,
+        Dimension::Kind,
+    ];
+
+    /// The name in URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Page => "page",
+            Dimension::Referrer => "referrer",
+            Dimension::UtmSource => "utm_source",
+            Dimension::UtmMedium => "utm_medium",
+            Dimension::UtmCampaign => "utm_campaign",
+            Dimension::Country => "country",
+            Dimension::Region => "region",
+            Dimension::Network => "network",
+            Dimension::Os => "os",
+            Dimension::Browser => "browser",
+            Dimension::Device => "device",
+            Dimension::Language => "language",
+            Dimension::TimeZone => "time_zone",
+            Dimension::Connection => "connection",
+            Dimension::Kind => "event",
+        }
+    }
+
+    /// The column of `t2.events`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Page => "path",
+            Dimension::Referrer => "referrer_domain",
+            Dimension::Connection => "connection_type",
+            Dimension::Kind => "kind",
+            other => other.name(),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Is,
+    IsNot,
+    Contains,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Is => "is",
+            Op::IsNot => "is_not",
+            Op::Contains => "contains",
+        }
+    }
+}
+
+/// `dimension op value`, e.g. `country is DE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub dimension: Dimension,
+    pub op: Op,
+    pub value: String,
+}
+
+pub const MAX_FILTERS: usize = 10;
+pub const MAX_FILTER_VALUE: usize = 256;
+/// The longest custom period: two years.
+pub const MAX_DAYS: i32 = 731;
+
+/// A validated request for stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    pub period: Period,
+    pub comparison: Comparison,
+    pub filters: Vec<Filter>,
+}
+
+/// Why a request was refused; the message is shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown period {0:?} (use today, 7d, 30d, month or custom)")]
+    Period(String),
+    #[error("a custom period needs from and to as YYYY-MM-DD, from not after to, at most {MAX_DAYS} days, not in the future")]
+    CustomRange,
+    #[error("unknown comparison {0:?} (use previous or year)")]
+    Comparison(String),
+    #[error("a filter is dimension:op:value with a known dimension and op is, is_not or contains: {0:?}")]
+    Filter(String),
+    #[error("at most {MAX_FILTERS} filters of at most {MAX_FILTER_VALUE} bytes each")]
+    TooMuch,
+    #[error("unknown parameter {0:?}")]
+    Unknown(String),
+}
+
+impl StatsQuery {
+    /// Parses URL parameters. Defaults: the last 30 days, no comparison,
+    /// no filters.
+    pub fn from_params(params: &[(String, String)], today: Day) -> Result<StatsQuery, QueryError> {
+        let (mut period, mut from, mut to, mut comparison, mut filters) = (None, None, None, Comparison::None, Vec::new());
+        for (k, v) in params {
+            match k.as_str() {
+                "period" => period = Some(v.as_str()),
+                "from" => from = Some(v.as_str()),
+                "to" => to = Some(v.as_str()),
+                "compare" => {
+                    comparison = match v.as_str() {
+                        "" | "none" => Comparison::None,
+                        "previous" => Comparison::Previous,
+                        "year" => Comparison::PreviousYear,
+                        other => return Err(QueryError::Comparison(other.to_string())),
+                    }
+                }
+                "f" => filters.push(parse_filter(v)?),
+                other => return Err(QueryError::Unknown(other.to_string())),
+            }
+        }
+        if filters.len() > MAX_FILTERS {
+            return Err(QueryError::TooMuch);
+        }
+        let period = match period.unwrap_or("30d") {
+            "today" => Period::Today,
+            "7d" => Period::Last7,
+            "30d" => Period::Last30,
+            "month" => Period::Month,
+            "custom" => {
+                let (from, to) = (from.and_then(Day::parse), to.and_then(Day::parse));
+                match (from, to) {
+                    (Some(from), Some(to)) if from <= to && to <= today && to.0 - from.0 < MAX_DAYS => Period::Custom { from, to },
+                    _ => return Err(QueryError::CustomRange),
+                }
+            }
+            other => return Err(QueryError::Period(other.to_string())),
+        };
+        Ok(StatsQuery { period, comparison, filters })
+    }
+
+    /// The days covered, counted up to and including `today`.
+    pub fn range(&self, today: Day) -> Range {
+        let until = Day(today.0 + 1);
+        match self.period {
+            Period::Today => Range { from: today, until },
+            Period::Last7 => Range { from: Day(until.0 - 7), until },
+            Period::Last30 => Range { from: Day(until.0 - 30), until },
+            Period::Month => Range { from: today.first_of_month(), until },
+            Period::Custom { from, to } => Range { from, until: Day(to.0 + 1) },
+        }
+    }
+
+    /// The range compared with, if any.
+    pub fn comparison_range(&self, today: Day) -> Option<Range> {
+        let r = self.range(today);
+        match self.comparison {
+            Comparison::None => None,
+            Comparison::Previous => Some(Range { from: Day(r.from.0 - r.days()), until: r.from }),
+            Comparison::PreviousYear => Some(Range { from: r.from.year_before(), until: r.until.year_before() }),
+        }
+    }
+
+    /// The URL query string that gives this query back.
+    pub fn to_params(&self) -> String {
+        let mut out = url_pairs();
+        match self.period {
+            Period::Today => out.append_pair("period", "today"),
+            Period::Last7 => out.append_pair("period", "7d"),
+            Period::Last30 => out.append_pair("period", "30d"),
+            Period::Month => out.append_pair("period", "month"),
+            Period::Custom { from, to } => {
+                out.append_pair("period", "custom").append_pair("from", &from.to_string()).append_pair("to", &to.to_string())
+            }
+        };
+        match self.comparison {
+            Comparison::None => {}
+            Comparison::Previous => {
+                out.append_pair("compare", "previous");
+            }
+            Comparison::PreviousYear => {
+                out.append_pair("compare", "year");
+            }
+        }
+        for f in &self.filters {
+            out.append_pair("f", &format!("{}:{}:{}", f.dimension.name(), f.op.name(), f.value));
+        }
+        out.finish()
+    }
+
+    /// The filters as a SQL condition over `t2.events` with `?` for every
+    /// value, in the order of [`Where::values`].
+    pub fn filter_sql(&self) -> Where {
+        let mut w = Where { sql: String::new(), values: Vec::new() };
+        for f in &self.filters {
+            let col = f.dimension.column();
+            let clause = match f.op {
+                Op::Is => format!("{col} = ?"),
+                Op::IsNot => format!("{col} != ?"),
+                // position() is literal, unlike LIKE with its % and _.
+                Op::Contains => format!("positionCaseInsensitiveUTF8({col}, ?) > 0"),
+            };
+            w.sql.push_str(if w.sql.is_empty() { "" } else { " AND " });
+            w.sql.push_str(&clause);
+            w.values.push(f.value.clone());
+        }
+        if w.sql.is_empty() {
+            w.sql.push('1');
+        }
+        w
+    }
+}
+
+fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
+    form_urlencoded::Serializer::new(String::new())
+}
+
+fn parse_filter(v: &str) -> Result<Filter, QueryError> {
+    let bad = || QueryError::Filter(v.chars().take(80).collect());
+    let mut parts = v.splitn(3, ':');
+    let dimension = parts.next().and_then(Dimension::parse).ok_or_else(bad)?;
+    let op = match parts.next() {
+        Some("is") => Op::Is,
+        Some("is_not") => Op::IsNot,
+        Some("contains") => Op::Contains,
+        _ => return Err(bad()),
+    };
+    let value = parts.next().ok_or_else(bad)?;
+    if value.len() > MAX_FILTER_VALUE {
+        return Err(QueryError::TooMuch);
+    }
+    Ok(Filter { dimension, op, value: value.to_string() })
+}
+
+/// A SQL condition and the values for its `?` placeholders, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    pub sql: String,
+    pub values: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn day(s: &str) -> Day {
+        Day::parse(s).unwrap()
+    }
+
+    #[test]
+    fn days_convert_both_ways() {
+        for s in ["1970-01-01", "2000-02-29", "2026-11-23", "2024-12-31", "2100-03-01"] {
+            assert_eq!(day(s).to_string(), s);
+        }
+        assert_eq!(day("1970-01-02").start_secs(), 86_400);
+        assert_eq!(Day::from_unix(1_795_000_000).to_string(), "2026-11-18");
+        for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "26-11-23", "2026/11/23", "", "2026-11-23x"] {
+            assert!(Day::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods_and_comparisons() {
+        let today = day("2026-11-23");
+        let q = StatsQuery::from_params(&p(&[("period", "7d"), ("compare", "previous")]), today).unwrap();
+        let r = q.range(today);
+        assert_eq!((r.from.to_string(), r.until.to_string(), r.days()), ("2026-11-17".into(), "2026-11-24".into(), 7));
+        let c = q.comparison_range(today).unwrap();
+        assert_eq!((c.from.to_string(), c.until.to_string()), ("2026-11-10".into(), "2026-11-17".into()));
+        let month = StatsQuery::from_params(&p(&[("period", "month"), ("compare", "year")]), today).unwrap();
+        assert_eq!(month.range(today).from.to_string(), "2026-11-01");
+        assert_eq!(month.comparison_range(today).unwrap().from.to_string(), "2025-11-01");
+        let default = StatsQuery::from_params(&[], today).unwrap();
+        assert_eq!((default.period, default.comparison, default.range(today).days()), (Period::Last30, Comparison::None, 30));
+        let leap = StatsQuery::from_params(&p(&[("period", "custom"), ("from", "2024-02-29"), ("to", "2024-02-29"), ("compare", "year")]), today).unwrap();
+        assert_eq!(leap.comparison_range(today).unwrap().from.to_string(), "2023-02-28");
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_reasons() {
+        let today = day("2026-11-23");
+        let err = |pairs: &[(&str, &str)]| StatsQuery::from_params(&p(pairs), today).unwrap_err();
+        assert_eq!(err(&[("period", "forever")]), QueryError::Period("forever".into()));
+        assert_eq!(err(&[("period", "custom"), ("from", "2026-11-20"), ("to", "2026-11-10")]), QueryError::CustomRange);
+        assert_eq!(err(&[("period", "custom"), ("from", "2020-01-01"), ("to", "2026-11-10")]), QueryError::CustomRange);
+        assert_eq!(err(&[("period", "custom"), ("from", "2026-11-20"), ("to", "2026-12-10")]), QueryError::CustomRange, "future");
+        assert_eq!(err(&[("compare", "1; DROP TABLE t2.events")]), QueryError::Comparison("1; DROP TABLE t2.events".into()));
+        assert!(matches!(err(&[("f", "path:is:/x")]), QueryError::Filter(_)), "dimensions are named, not columns");
+        assert!(matches!(err(&[("f", "page:like:/x")]), QueryError::Filter(_)));
+        assert!(matches!(err(&[("f", "page")]), QueryError::Filter(_)));
+        assert_eq!(err(&[("f", &format!("page:is:{}", "x".repeat(300)))]), QueryError::TooMuch);
+        let many: Vec<(&str, &str)> = vec![("f", "page:is:/a"); MAX_FILTERS + 1];
+        assert_eq!(err(&many), QueryError::TooMuch);
+        assert_eq!(err(&[("sort", "1")]), QueryError::Unknown("sort".into()));
+    }
+
+    #[test]
+    fn filters_bind_values_and_round_trip_through_the_url() {
+        let today = day("2026-11-23");
+        let hostile = "x' OR 1=1 --";
+        let pairs = p(&[("period", "custom"), ("from", "2026-10-01"), ("to", "2026-10-31"), ("compare", "previous"),
+            ("f", "country:is:DE"), ("f", &format!("page:contains:{hostile}")), ("f", "browser:is_not:Safari")]);
+        let q = StatsQuery::from_params(&pairs, today).unwrap();
+        let w = q.filter_sql();
+        assert_eq!(w.sql, "country = ? AND positionCaseInsensitiveUTF8(path, ?) > 0 AND browser != ?");
+        assert_eq!(w.values, ["DE", hostile, "Safari"]);
+        assert!(!w.sql.contains("OR 1=1"), "values are never in the SQL text");
+        let again: Vec<(String, String)> = form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect();
+        assert_eq!(StatsQuery::from_params(&again, today).unwrap(), q);
+        assert_eq!(StatsQuery::from_params(&[], today).unwrap().filter_sql().sql, "1");
+    }
+}
