@@ -13,4 +13,5 @@ pub mod audit;
 pub mod query;
 pub mod roles;
 pub mod sessions;
+pub mod stats;
 pub mod web;
