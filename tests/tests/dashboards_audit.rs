@@ -49,20 +49,26 @@ async fn every_read_is_audited_before_it_is_shown() -> anyhow::Result<()> {
     let base = &stack.urls.dashboards;
     let ana = login(&http, base, "ana").await?;
 
-    let page = http.get(format!("{base}/")).header("cookie", &ana).send().await?;
+    let page = http.get(format!("{base}/?period=7d&compare=previous")).header("cookie", &ana).send().await?;
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.text().await?.contains("Tier 2 events stored"));
-    let audit = rows(&stack, "SELECT user_name, roles, route, rows_returned, customers_touched FROM ledger.access_audit").await?;
+    let body = page.text().await?;
+    assert!(body.contains("Visits") && body.contains("Bounce rate"), "{body}");
+    let audit = rows(&stack, "SELECT user_name, roles, route, params, rows_returned, customers_touched FROM ledger.access_audit").await?;
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!((audit[0]["user_name"].as_str(), audit[0]["roles"].as_str(), audit[0]["route"].as_str()), (Some("ana"), Some("analyst"), Some("/")));
-    assert_eq!((audit[0]["rows_returned"].as_str(), audit[0]["customers_touched"].as_str()), (Some("1"), Some("0")));
+    assert_eq!(audit[0]["params"], "period=7d&compare=previous", "what was asked for is on record");
+    assert_eq!((audit[0]["rows_returned"].as_str(), audit[0]["customers_touched"].as_str()), (Some("2"), Some("0")), "period and comparison");
+    // A request the parser refuses shows nothing and is a clear 400.
+    let bad = http.get(format!("{base}/?period=forever")).header("cookie", &ana).send().await?;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert!(bad.text().await?.contains("unknown period"));
 
     // No audit, no data.
     stack.clickhouse_query("RENAME TABLE ledger.access_audit TO ledger.access_audit_away").await?;
     let refused = http.get(format!("{base}/")).header("cookie", &ana).send().await?;
     assert_eq!(refused.status().as_u16(), 503);
     let body = refused.text().await?;
-    assert!(body.contains("access audit cannot be written") && !body.contains("Tier 2 events stored"), "{body}");
+    assert!(body.contains("access audit cannot be written") && !body.contains("Bounce rate"), "{body}");
     stack.clickhouse_query("RENAME TABLE ledger.access_audit_away TO ledger.access_audit").await?;
     assert_eq!(http.get(format!("{base}/")).header("cookie", &ana).send().await?.status().as_u16(), 200);
     let n = stack.clickhouse_query("SELECT count() FROM ledger.access_audit").await?;

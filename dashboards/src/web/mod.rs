@@ -6,13 +6,14 @@
 //! the only ones without.
 
 pub mod auth;
+pub mod overview;
 pub mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,14 +22,14 @@ use axum::Router;
 use mintmark_config::Config;
 
 use crate::accounts::Accounts;
-use crate::audit::{AccessEntry, Audit};
+use crate::audit::Audit;
 use crate::sessions::Lifetimes;
-use auth::{AnalystView, Authorized};
 
 pub struct App {
     pub config: Config,
     pub accounts: Arc<Accounts>,
-    pub http: reqwest::Client,
+    pub clickhouse: clickhouse::Client,
+    pub dbs: mintmark_schema::Databases,
     pub audit: Audit,
     pub life: Lifetimes,
     /// `Secure` cookies unless we serve plain http on loopback.
@@ -39,12 +40,14 @@ impl App {
     pub fn new(config: Config, accounts: Accounts) -> anyhow::Result<App> {
         let d = &config.dashboards;
         let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+        let clickhouse = mintmark_schema::client(&config.clickhouse);
         Ok(App {
-            audit: Audit::new(mintmark_schema::client(&config.clickhouse), &dbs.ledger),
+            audit: Audit::new(clickhouse.clone(), &dbs.ledger),
+            clickhouse,
+            dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
             secure_cookies: !d.listen.ip().is_loopback(),
             accounts: Arc::new(accounts),
-            http: reqwest::Client::new(),
             config,
         })
     }
@@ -67,7 +70,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(overview::overview))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/static/app.css", get(stylesheet))
@@ -96,28 +99,4 @@ async fn stylesheet() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/app.css"),
     )
-}
-
-async fn t2_event_count(app: &App) -> anyhow::Result<String> {
-    let ch = &app.config.clickhouse;
-    let sql = format!("SELECT count() FROM {}t2.events", ch.database_prefix);
-    let resp = app.http.post(&ch.url).basic_auth(&ch.user, Some(&ch.password)).body(sql).send().await?.error_for_status()?;
-    Ok(resp.text().await?.trim().to_string())
-}
-
-async fn home(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
-    let events = t2_event_count(&app).await.map_err(|e| e.to_string());
-    // Data leaves only once its read is on record.
-    if events.is_ok() {
-        if let Err(e) = app.audit.record(&AccessEntry::aggregate(&who.session, "/", "", 1)).await {
-            tracing::error!(error = %e, "access audit failed; the read is refused");
-            return page::error(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "The access audit cannot be written, so no data is shown. Try again shortly.",
-            );
-        }
-    }
-    let user = &who.session.user;
-    page::render(&page::Home { user: user.name.clone(), roles: user.roles.to_string(), csrf: who.session.csrf.clone(), events })
 }

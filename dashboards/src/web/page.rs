@@ -15,12 +15,19 @@ struct Login<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "home.html")]
-pub struct Home {
+#[template(path = "overview.html")]
+pub struct Overview {
     pub user: String,
     pub roles: String,
     pub csrf: String,
-    pub events: Result<String, String>,
+    /// The period's first and last day.
+    pub span: String,
+    pub compared: String,
+    pub periods: Vec<super::overview::Choice>,
+    pub comparisons: Vec<super::overview::Choice>,
+    pub chips: Vec<super::overview::Chip>,
+    /// The cards, or why there are none.
+    pub cards: Result<Vec<super::overview::Card>, String>,
 }
 
 #[derive(Template)]
