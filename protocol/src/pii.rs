@@ -42,21 +42,10 @@ terrace hwy highway pkwy parkway cir circle sq square";
 const HONORIFICS: &[u8] = b"mr mrs ms miss mx dr prof";
 
 /// True when `word` is one of the space-separated `list`, ignoring ASCII case.
-/// Lengths first: the collector asks this for every word of every value.
+/// No listed word is longer than 10 letters: longer words skip the scan
+/// (the collector asks this for every word of every value).
 fn listed(list: &[u8], word: &[u8]) -> bool {
-    if word.is_empty() || word.len() > 10 {
-        return false;
-    }
-    let mut start = 0;
-    for i in 0..=list.len() {
-        if i == list.len() || list[i] == b' ' {
-            if i - start == word.len() && list[start..i].eq_ignore_ascii_case(word) {
-                return true;
-            }
-            start = i + 1;
-        }
-    }
-    false
+    !word.is_empty() && word.len() <= 10 && list.split(|&b| b == b' ').any(|w| w.eq_ignore_ascii_case(word))
 }
 
 /// True when a property key names personal data.
@@ -234,7 +223,10 @@ pub fn normalise(v: &[u8], out: &mut [u8]) -> usize {
     while i < v.len() && n < out.len() {
         let next = |k: usize| v.get(i + k).copied().unwrap_or(0);
         let (byte, used) = match (v[i], next(1), next(2)) {
-            (b'%', h, l) if hex(h).is_some() && hex(l).is_some() => (hex(h).unwrap_or(0) << 4 | hex(l).unwrap_or(0), 3),
+            (b'%', h, l) => match (hex(h), hex(l)) {
+                (Some(h), Some(l)) => (h << 4 | l, 3),
+                _ => (b'%', 1),
+            },
             (b'+', _, _) => (b' ', 1),
             // U+FF20 FULLWIDTH COMMERCIAL AT, U+FE6B SMALL COMMERCIAL AT
             (0xEF, 0xBC, 0xA0) | (0xEF, 0xB9, 0xAB) => (b'@', 3),
@@ -317,16 +309,9 @@ fn is_luhn(d: &[u8]) -> bool {
         .rev()
         .enumerate()
         .map(|(i, &c)| {
-            let n = u32::from(c - b'0');
-            if i % 2 == 1 {
-                if n * 2 > 9 {
-                    n * 2 - 9
-                } else {
-                    n * 2
-                }
-            } else {
-                n
-            }
+            // Every second digit from the right is doubled, and its digits summed.
+            let n = u32::from(c - b'0') * if i % 2 == 1 { 2 } else { 1 };
+            n / 10 + n % 10
         })
         .sum();
     sum % 10 == 0
