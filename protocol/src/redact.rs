@@ -101,13 +101,28 @@ impl PiiCounts {
     }
 }
 
-/// Empties `s` when it looks personal; true when it did.
-fn drop_if_personal(s: &mut Option<String>) -> bool {
-    if s.as_deref().is_some_and(value_looks_personal) {
-        *s = None;
-        true
+/// `s`, unless it looks personal (then counted under `field`).
+fn kept_unless_personal(s: String, field: PiiField, n: &mut PiiCounts) -> Option<String> {
+    if value_looks_personal(&s) {
+        n.add(field, 1);
+        None
     } else {
-        false
+        Some(s)
+    }
+}
+
+/// `url` as origin and redacted path (redactions counted under `field`);
+/// dropped, and counted unless empty, when it is not an absolute URL.
+fn origin_and_path(url: String, field: PiiField, n: &mut PiiCounts) -> Option<String> {
+    match origin_path_rewritten(&url) {
+        Some((clean, segments)) => {
+            n.add(field, segments);
+            Some(clean.unwrap_or(url))
+        }
+        None => {
+            n.add(field, u32::from(!url.is_empty()));
+            None
+        }
     }
 }
 
@@ -128,36 +143,19 @@ impl BeaconEvent {
             }
             None => self.url.clear(),
         }
-        if let Some(referrer) = &mut self.referrer {
-            match origin_path_rewritten(referrer) {
-                Some((clean, segments)) => {
-                    n.add(PiiField::Referrer, segments);
-                    if let Some(clean) = clean {
-                        *referrer = clean;
-                    }
-                }
-                None => {
-                    n.add(PiiField::Referrer, u32::from(!referrer.is_empty()));
-                    self.referrer = None;
-                }
-            }
+        if let Some(referrer) = self.referrer.take() {
+            self.referrer = origin_and_path(referrer, PiiField::Referrer, &mut n);
         }
-        match (self.kind, self.target.take()) {
-            (_, None) => {}
-            (EventKind::Download, Some(target)) => match origin_path_rewritten(&target) {
-                Some((clean, segments)) => {
-                    n.add(PiiField::Target, segments);
-                    self.target = Some(clean.unwrap_or(target));
-                }
-                None => n.add(PiiField::Target, 1),
-            },
-            (kind, target) => {
-                self.target = target;
-                let field = if kind == EventKind::Search { PiiField::Search } else { PiiField::Target };
-                n.add(field, u32::from(drop_if_personal(&mut self.target)));
-            }
+        if let Some(target) = self.target.take() {
+            self.target = match self.kind {
+                EventKind::Download => origin_and_path(target, PiiField::Target, &mut n),
+                EventKind::Search => kept_unless_personal(target, PiiField::Search, &mut n),
+                _ => kept_unless_personal(target, PiiField::Target, &mut n),
+            };
         }
-        n.add(PiiField::Title, u32::from(drop_if_personal(&mut self.title)));
+        if let Some(title) = self.title.take() {
+            self.title = kept_unless_personal(title, PiiField::Title, &mut n);
+        }
         let before = self.props.len();
         self.props
             .retain(|(k, v)| !key_looks_personal(k) && !matches!(v, PropValue::Str(s) if value_looks_personal(s)));
