@@ -10,29 +10,26 @@
 //! session across a tier change, the Tier 3 period's copies and the Tier 2
 //! rows around it would still land in different sessions.
 //!
-//! The per-purpose keys are derived from one secret, `[keys] pseudonym`,
+//! The per-purpose keys are derived from one secret, `[keys] pseudonym`
+//! (read like every key in the config: `protocol::keys::Key::parse`),
 //! which only collectors hold (the edge and the dashboards never see it).
 //! Without it nobody can compute a stored id from a wire id, or the other
 //! table's id from one table's. Changing it only means that replays of
 //! events already stored before the change are not recognised as
 //! duplicates: keep it stable, share it between collectors.
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
+use mintmark_protocol::keys::{HmacSha256, Key, KeyError};
 use mintmark_protocol::wire::Tier;
 use serde::{Serialize, Serializer};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Why the secret is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum PseudonymError {
     #[error("[keys] pseudonym is missing: set it to 64 random hex digits (e.g. `openssl rand -hex 32`)")]
     Missing,
-    #[error("[keys] pseudonym must be at least 32 hex digits (16 bytes), preferably 64")]
-    TooShort,
-    #[error("[keys] pseudonym is not hex")]
-    NotHex,
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 /// A stored id: 32 lowercase hex digits (128 bits of the HMAC), or empty.
@@ -76,8 +73,8 @@ impl std::fmt::Debug for Pseudonyms {
     }
 }
 
-fn derive(secret: &[u8], purpose: &str) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+fn derive(secret: &Key, purpose: &str) -> HmacSha256 {
+    let mut mac = secret.mac();
     mac.update(purpose.as_bytes());
     HmacSha256::new_from_slice(&mac.finalize().into_bytes()).expect("HMAC takes any key length")
 }
@@ -94,19 +91,17 @@ fn hash(mac: &HmacSha256, parts: &[&[u8]]) -> RowId {
 }
 
 impl Pseudonyms {
-    /// From the `[keys] pseudonym` secret (hex).
-    pub fn from_hex(secret_hex: &str) -> Result<Pseudonyms, PseudonymError> {
-        if secret_hex.is_empty() {
+    /// From the `[keys] pseudonym` secret (hex or base64url, 32+ bytes, as
+    /// every other key in the config).
+    pub fn from_secret(secret: &str) -> Result<Pseudonyms, PseudonymError> {
+        if secret.is_empty() {
             return Err(PseudonymError::Missing);
         }
-        let secret = hex::decode(secret_hex).map_err(|_| PseudonymError::NotHex)?;
-        if secret.len() < 16 {
-            return Err(PseudonymError::TooShort);
-        }
+        let key = Key::parse("pseudonym", secret)?;
         Ok(Pseudonyms {
-            t2_event: derive(&secret, "mintmark/t2/event_id"),
-            t3_event: derive(&secret, "mintmark/t3/event_id"),
-            t2_session: derive(&secret, "mintmark/t2/session_id"),
+            t2_event: derive(&key, "mintmark/t2/event_id"),
+            t3_event: derive(&key, "mintmark/t3/event_id"),
+            t2_session: derive(&key, "mintmark/t2/session_id"),
         })
     }
 
@@ -136,7 +131,7 @@ mod tests {
 
     #[test]
     fn ids_differ_per_table_and_tier_but_are_stable() {
-        let p = Pseudonyms::from_hex(KEY).unwrap();
+        let p = Pseudonyms::from_secret(KEY).unwrap();
         let (t2, t3) = (p.t2_event(ID), p.t3_event(ID));
         assert_ne!(t2, t3, "the two copies of an event share no id");
         assert_ne!(t2.as_str(), ID);
@@ -147,14 +142,14 @@ mod tests {
         let s3 = p.t2_session(Tier::Tier3, Some(ID));
         assert_ne!(s2, s3, "one edge session on both sides of Tier 3 is two stored sessions");
         assert_eq!(p.t2_session(Tier::Anonymous, None).as_str(), "");
-        let other = Pseudonyms::from_hex(&KEY.replace('0', "1")).unwrap();
+        let other = Pseudonyms::from_secret(&KEY.replace('0', "1")).unwrap();
         assert_ne!(other.t2_event(ID), t2, "the key decides");
     }
 
     #[test]
     fn unusable_secrets_are_refused_with_reasons() {
-        assert!(matches!(Pseudonyms::from_hex(""), Err(PseudonymError::Missing)));
-        assert!(matches!(Pseudonyms::from_hex("abcd"), Err(PseudonymError::TooShort)));
-        assert!(matches!(Pseudonyms::from_hex(&"zz".repeat(32)), Err(PseudonymError::NotHex)));
+        assert!(matches!(Pseudonyms::from_secret(""), Err(PseudonymError::Missing)));
+        assert!(matches!(Pseudonyms::from_secret("abcd"), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "too short");
+        assert!(matches!(Pseudonyms::from_secret(&"!?".repeat(32)), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "neither hex nor base64url");
     }
 }

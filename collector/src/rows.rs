@@ -184,10 +184,6 @@ impl Prepared {
         Prepared { batch, facts, pii }
     }
 
-    pub fn batch(&self) -> &EdgeBatch {
-        &self.batch
-    }
-
     pub fn rows(&self, ids: &Pseudonyms) -> Rows<'_> {
         from_batch(&self.batch, &self.facts, ids)
     }
@@ -358,7 +354,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn ids() -> Pseudonyms {
-        Pseudonyms::from_hex(&"ab".repeat(32)).unwrap()
+        Pseudonyms::from_secret(&"ab".repeat(32)).unwrap()
     }
 
     fn batch(tier: Tier, ip: &str) -> EdgeBatch {

@@ -79,7 +79,7 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Checked first: without it no row could be written.
-    let ids = Pseudonyms::from_hex(&config.keys.pseudonym)?;
+    let ids = Pseudonyms::from_secret(&config.keys.pseudonym)?;
     let applied = schema::migrate(&config.clickhouse).await.context("applying migrations")?;
     if applied > 0 {
         tracing::info!(applied, "schema migrated");

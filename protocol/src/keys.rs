@@ -7,7 +7,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub(crate) type HmacSha256 = Hmac<Sha256>;
+pub type HmacSha256 = Hmac<Sha256>;
 
 /// Shortest secret accepted: 256 bits, the HMAC-SHA256 block-strength floor.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -71,7 +71,8 @@ impl Key {
         &self.id
     }
 
-    pub(crate) fn mac(&self) -> HmacSha256 {
+    /// An HMAC-SHA256 keyed with this secret (the secret itself never leaves).
+    pub fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts keys of any length")
     }
 }
