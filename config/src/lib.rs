@@ -250,7 +250,7 @@ pub struct KeysSection {
     /// Cloudflare API token allowed to write the revocations KV namespace.
     pub cloudflare_api_token: String,
     /// Collectors only: the secret behind the ids stored in ClickHouse
-    /// (hex, 16+ bytes). Keyed hashes of the wire ids, one derived key per
+    /// (hex or base64url, 32+ bytes, like every key here). Keyed hashes of the wire ids, one derived key per
     /// table, so `t2` and `t3` share no id. Keep it stable and identical on
     /// every collector; never give it to the edge or the dashboards.
     pub pseudonym: String,
