@@ -219,11 +219,20 @@ pub enum Op {
 }
 
 impl Op {
+    /// The name in URLs.
     fn name(self) -> &'static str {
         match self {
             Op::Is => "is",
             Op::IsNot => "is_not",
             Op::Contains => "contains",
+        }
+    }
+
+    /// The words shown on a page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::IsNot => "is not",
+            other => other.name(),
         }
     }
 }

@@ -20,6 +20,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use cookie::{Cookie, SameSite};
+use mintmark_protocol::keys::constant_time_eq;
 use serde::Deserialize;
 
 use super::{page, App};
@@ -51,9 +52,10 @@ fn set_cookie(app: &App, name: &str, value: &str, path: &str, max_age: Option<i6
     c.build().to_string()
 }
 
-/// Equal without telling how much of it was equal.
+/// The form's token against the expected one, in constant time; an
+/// expected token that is empty (no cookie, no session) never matches.
 pub fn check_csrf(expected: &str, given: &str) -> bool {
-    expected.len() == given.len() && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 && !expected.is_empty()
+    !expected.is_empty() && constant_time_eq(expected.as_bytes(), given.as_bytes())
 }
 
 /// Why a request was not let through.
@@ -175,10 +177,23 @@ pub struct LoginForm {
     password: String,
 }
 
-/// One answer for a wrong name, a wrong password and a disabled account,
-/// so the form does not tell which accounts exist.
-const WRONG: &str = "Wrong user name or password.";
-const THROTTLED: &str = "Too many failed attempts. Try again in 15 minutes.";
+/// What a login attempt came to.
+enum Attempt {
+    In { token: String, session: LoginSession },
+    /// One answer for a wrong name, a wrong password and a disabled
+    /// account, so the form does not tell which accounts exist.
+    Wrong,
+    Throttled,
+}
+
+impl Attempt {
+    fn refusal(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Attempt::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many failed attempts. Try again in 15 minutes."),
+            _ => (StatusCode::UNAUTHORIZED, "wrong", "Wrong user name or password."),
+        }
+    }
+}
 
 pub async fn login(
     State(app): State<Arc<App>>,
@@ -196,25 +211,26 @@ pub async fn login(
     let accounts = app.accounts.clone();
     let now = now_secs();
     let (n, a, password) = (name.clone(), address.clone(), form.password);
-    let verdict = tokio::task::spawn_blocking(move || -> Result<Result<_, &'static str>, crate::accounts::AccountError> {
+    let attempt = tokio::task::spawn_blocking(move || -> Result<Attempt, crate::accounts::AccountError> {
         use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
         if !accounts.login_allowed(&n, MAX_ACCOUNT_FAILURES, now)? || !accounts.login_allowed(&a, MAX_ADDRESS_FAILURES, now)? {
-            return Ok(Err(THROTTLED));
+            return Ok(Attempt::Throttled);
         }
         match accounts.verify(&n, &password)? {
             Some(user) => {
                 accounts.clear_failures(&n)?;
-                Ok(Ok(accounts.start_session(&user, now)?))
+                let (token, session) = accounts.start_session(&user, now)?;
+                Ok(Attempt::In { token, session })
             }
             None => {
                 accounts.record_failure(&[&n, &a], now)?;
-                Ok(Err(WRONG))
+                Ok(Attempt::Wrong)
             }
         }
     })
     .await;
-    match verdict {
-        Ok(Ok(Ok((token, session)))) => {
+    match attempt {
+        Ok(Ok(Attempt::In { token, session })) => {
             tracing::info!(user = %session.user.name, "logged in");
             let mut resp = Redirect::to(&next).into_response();
             let h = resp.headers_mut();
@@ -222,9 +238,9 @@ pub async fn login(
             h.append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", "/login", Some(0)).parse().expect("header value"));
             resp
         }
-        Ok(Ok(Err(message))) => {
-            let status = if message == THROTTLED { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-            tracing::warn!(reason = if status == StatusCode::UNAUTHORIZED { "wrong" } else { "throttled" }, "login refused");
+        Ok(Ok(refused)) => {
+            let (status, reason, message) = refused.refusal();
+            tracing::warn!(reason, "login refused");
             let mut resp = page::login(&form.csrf, &next, &name, Some(message));
             *resp.status_mut() = status;
             resp

@@ -109,7 +109,8 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<AnalystView>,
     let filters = q.filter_sql();
     let t2 = app.dbs.t2.as_str();
     let current = stats::top_metrics(&app.clickhouse, t2, range, &filters).await;
-    let before = match q.comparison_range(today) {
+    let compared_range = q.comparison_range(today);
+    let before = match compared_range {
         Some(r) => Some(stats::top_metrics(&app.clickhouse, t2, r, &filters).await),
         None => None,
     };
@@ -141,16 +142,11 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<AnalystView>,
         .map(|(i, f)| {
             let mut without = q.clone();
             without.filters.remove(i);
-            let op = match f.op {
-                crate::query::Op::Is => "is",
-                crate::query::Op::IsNot => "is not",
-                crate::query::Op::Contains => "contains",
-            };
-            Chip { text: format!("{} {op} {}", f.dimension.name(), f.value), remove: href(&without) }
+            Chip { text: format!("{} {} {}", f.dimension.name(), f.op.label(), f.value), remove: href(&without) }
         })
         .collect();
     let span = format!("{} – {}", range.from, Day(range.until.0 - 1));
-    let compared = q.comparison_range(today).map(|r| format!("compared with {} – {}", r.from, Day(r.until.0 - 1))).unwrap_or_default();
+    let compared = compared_range.map(|r| format!("compared with {} – {}", r.from, Day(r.until.0 - 1))).unwrap_or_default();
     let user = &who.session.user;
     page::render(&page::Overview {
         user: user.name.clone(),
