@@ -17,19 +17,15 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Day(pub i32);
 
+/// Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN: i32 = 2_440_588;
+
 impl Day {
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, exactly ten characters, years 1970–9999.
     pub fn parse(s: &str) -> Option<Day> {
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return None;
-        }
-        let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i32>().ok();
-        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-            return None;
-        }
-        Some(Day(days_from_civil(y, m, d)))
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = time::Date::parse(s, format).ok().filter(|d| s.len() == 10 && (1970..=9999).contains(&d.year()))?;
+        Some(Day::of(date))
     }
 
     pub fn from_unix(secs: i64) -> Day {
@@ -41,62 +37,31 @@ impl Day {
         self.0 as i64 * 86_400
     }
 
-    pub fn ymd(self) -> (i32, i32, i32) {
-        civil_from_days(self.0)
+    fn of(date: time::Date) -> Day {
+        Day(date.to_julian_day() - UNIX_EPOCH_JULIAN)
+    }
+
+    fn date(self) -> time::Date {
+        time::Date::from_julian_day(self.0 + UNIX_EPOCH_JULIAN).expect("days from 1970 to 9999 are valid dates")
     }
 
     fn first_of_month(self) -> Day {
-        let (y, m, _) = self.ymd();
-        Day(days_from_civil(y, m, 1))
+        Day::of(self.date().replace_day(1).expect("every month has a first"))
     }
 
     /// The same day a year earlier (29 February becomes the 28th).
     fn year_before(self) -> Day {
-        let (y, m, d) = self.ymd();
-        Day(days_from_civil(y - 1, m, d.min(days_in_month(y - 1, m))))
+        let d = self.date();
+        let earlier = d.replace_year(d.year() - 1).or_else(|_| d.replace_day(28).and_then(|d| d.replace_year(d.year() - 1)));
+        Day::of(earlier.expect("a year earlier is a valid date"))
     }
 }
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.ymd();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        // time's Date displays as YYYY-MM-DD.
+        self.date().fmt(f)
     }
-}
-
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i32, m: i32) -> i32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's civil calendar algorithms.
-fn days_from_civil(y: i32, m: i32, d: i32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i32) -> (i32, i32, i32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i32::from(m <= 2), m, d)
 }
 
 /// Which days a view covers.
