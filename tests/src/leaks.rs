@@ -13,28 +13,11 @@ pub enum Needle {
     Digits(String),
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if let (b'%', Some(h), Some(l)) = (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            out.push(h << 4 | l);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `s` as a reader could decode it.
 pub fn decoded(s: &str) -> String {
     let mut out = s.to_lowercase().replace('+', " ");
     for _ in 0..2 {
-        out = percent_decode(&out);
+        out = percent_encoding::percent_decode_str(&out).decode_utf8_lossy().into_owned();
     }
     out.chars()
         .map(|c| match c {
