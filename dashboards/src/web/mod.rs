@@ -1,9 +1,10 @@
 //! The HTTP service: routes, the security headers every answer carries,
 //! and the shared state.
 //!
-//! Every route that shows data takes an [`auth::Authorized`] extractor for
-//! the role it needs; the login, logout, health and stylesheet routes are
-//! the only ones without.
+//! Every route is declared once in `routes()` with its [`Access`]; a route
+//! that shows data takes an [`auth::Authorized`] extractor for the role it
+//! needs, and the role × route test checks each declaration against what
+//! the running service does.
 
 pub mod auth;
 pub mod overview;
@@ -17,7 +18,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use mintmark_config::Config;
 
@@ -68,15 +69,52 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/", get(overview::overview))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/static/app.css", get(stylesheet))
-        .route("/healthz", get(|| async { "ok" }))
+/// Who may use a route. What a handler actually lets through is decided by
+/// the extractor it takes ([`auth::Authorized`], [`auth::Signed`]); this is
+/// the declaration the role × route test holds every route to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Any logged-in user.
+    SignedIn,
+    /// A user whose roles allow this one ([`crate::roles::Roles::allow`]).
+    Role(crate::roles::Role),
+}
+
+/// One route of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route, with its access: the router is built from this list and
+/// nothing else, so a route cannot exist without an entry in the matrix.
+fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
+    use crate::roles::Role;
+    let route = |method, path, access| Route { method, path, access };
+    vec![
+        (route("GET", "/", Access::Role(Role::Analyst)), get(overview::overview)),
+        (route("GET", "/login", Access::Public), get(auth::login_page)),
+        (route("POST", "/login", Access::Public), post(auth::login)),
+        (route("POST", "/logout", Access::SignedIn), post(auth::logout)),
+        (route("GET", "/static/app.css", Access::Public), get(stylesheet)),
+        (route("GET", "/healthz", Access::Public), get(|| async { "ok" })),
         // No icon yet; say so without a 404 in every browser console.
-        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
+        (route("GET", "/favicon.ico", Access::Public), get(|| async { axum::http::StatusCode::NO_CONTENT })),
+    ]
+}
+
+/// The routes and their access, for the role × route test and for docs.
+pub fn route_table() -> Vec<Route> {
+    routes().into_iter().map(|(r, _)| r).collect()
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (r, handler)| router.route(r.path, handler))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }
