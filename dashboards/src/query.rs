@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+pub use crate::stats::Metric;
+
 /// Days since 1970-01-01 (UTC), the unit of periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Day(pub i32);
@@ -41,7 +43,7 @@ impl Day {
         Day(date.to_julian_day() - UNIX_EPOCH_JULIAN)
     }
 
-    fn date(self) -> time::Date {
+    pub fn date(self) -> time::Date {
         time::Date::from_julian_day(self.0 + UNIX_EPOCH_JULIAN).expect("days from 1970 to 9999 are valid dates")
     }
 
@@ -86,6 +88,110 @@ pub enum Comparison {
     PreviousYear,
 }
 
+/// The width of a chart's points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+    /// Monday to Sunday.
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub const ALL: [Interval; 4] = [Interval::Hour, Interval::Day, Interval::Week, Interval::Month];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+            Interval::Week => "week",
+            Interval::Month => "month",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Interval> {
+        Interval::ALL.into_iter().find(|i| i.name() == s)
+    }
+
+    /// The start (Unix seconds, UTC) of every bucket that overlaps
+    /// `[from, until)`, in order.
+    pub fn buckets(self, from: i64, until: i64) -> Vec<i64> {
+        let first = match self {
+            Interval::Hour => from.div_euclid(3600) * 3600,
+            Interval::Day => Day::from_unix(from).start_secs(),
+            Interval::Week => {
+                let d = Day::from_unix(from);
+                Day(d.0 - d.date().weekday().number_days_from_monday() as i32).start_secs()
+            }
+            Interval::Month => Day::from_unix(from).first_of_month().start_secs(),
+        };
+        let mut out = Vec::new();
+        let mut at = first;
+        while at < until {
+            out.push(at);
+            at = match self {
+                Interval::Hour => at + 3600,
+                Interval::Day => at + 86_400,
+                Interval::Week => at + 7 * 86_400,
+                Interval::Month => {
+                    let d = Day::from_unix(at).date();
+                    let next = if d.month() == time::Month::December {
+                        d.replace_year(d.year() + 1).and_then(|d| d.replace_month(time::Month::January))
+                    } else {
+                        d.replace_month(d.month().next())
+                    };
+                    Day::of(next.expect("the first of a month has a successor")).start_secs()
+                }
+            };
+        }
+        out
+    }
+}
+
+/// Which column a table is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Visits,
+    Pageviews,
+    Name,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub by: SortBy,
+    pub descending: bool,
+}
+
+impl Sort {
+    pub const DEFAULT: Sort = Sort { by: SortBy::Visits, descending: true };
+
+    fn name(self) -> String {
+        let by = match self.by {
+            SortBy::Visits => "visits",
+            SortBy::Pageviews => "pageviews",
+            SortBy::Name => "name",
+        };
+        format!("{by}:{}", if self.descending { "desc" } else { "asc" })
+    }
+
+    fn parse(s: &str) -> Option<Sort> {
+        let (by, dir) = s.split_once(':').unwrap_or((s, "desc"));
+        let by = match by {
+            "visits" => SortBy::Visits,
+            "pageviews" => SortBy::Pageviews,
+            "name" => SortBy::Name,
+            _ => return None,
+        };
+        let descending = match dir {
+            "desc" => true,
+            "asc" => false,
+            _ => return None,
+        };
+        Some(Sort { by, descending })
+    }
+}
+
 /// A half-open range of days, `[from, until)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -117,11 +223,14 @@ pub enum Dimension {
     Language,
     TimeZone,
     Connection,
+    Screen,
+    /// A download's file, an outbound link's destination, a search term.
+    Target,
     Kind,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 15] = [
+    pub const ALL: [Dimension; 17] = [
         Dimension::Page,
         Dimension::Referrer,
         Dimension::UtmSource,
@@ -136,6 +245,8 @@ impl Dimension {
         Dimension::Language,
         Dimension::TimeZone,
         Dimension::Connection,
+        Dimension::Screen,
+        Dimension::Target,
         Dimension::Kind,
     ];
 
@@ -156,6 +267,8 @@ impl Dimension {
             Dimension::Language => "language",
             Dimension::TimeZone => "time_zone",
             Dimension::Connection => "connection",
+            Dimension::Screen => "screen",
+            Dimension::Target => "target",
             Dimension::Kind => "event",
         }
     }
@@ -166,12 +279,13 @@ impl Dimension {
             Dimension::Page => "path",
             Dimension::Referrer => "referrer_domain",
             Dimension::Connection => "connection_type",
+            Dimension::Screen => "concat(toString(screen_width), 'x', toString(screen_height))",
             Dimension::Kind => "kind",
             other => other.name(),
         }
     }
 
-    fn parse(s: &str) -> Option<Dimension> {
+    pub fn parse(s: &str) -> Option<Dimension> {
         Dimension::ALL.into_iter().find(|d| d.name() == s)
     }
 }
@@ -221,6 +335,12 @@ pub struct StatsQuery {
     pub period: Period,
     pub comparison: Comparison,
     pub filters: Vec<Filter>,
+    /// What the chart plots.
+    pub metric: Metric,
+    /// The chart's points; `None` picks one from the period's length.
+    pub interval: Option<Interval>,
+    /// How tables are ordered.
+    pub sort: Sort,
 }
 
 /// Why a request was refused; the message is shown to the user.
@@ -236,6 +356,14 @@ pub enum QueryError {
     Filter(String),
     #[error("at most {MAX_FILTERS} filters of at most {MAX_FILTER_VALUE} bytes each")]
     TooMuch,
+    #[error("unknown metric {0:?} (use visits, pageviews, anonymous_hits, bounce_rate, visit_duration, pages_per_visit, conversion_rate or revenue)")]
+    Metric(String),
+    #[error("unknown interval {0:?} (use hour, day, week or month)")]
+    Interval(String),
+    #[error("the hourly chart covers at most 31 days; pick day, week or month")]
+    TooManyHours,
+    #[error("unknown sort {0:?} (use visits, pageviews or name, optionally with :asc or :desc)")]
+    Sort(String),
     #[error("unknown parameter {0:?}")]
     Unknown(String),
 }
@@ -245,6 +373,7 @@ impl StatsQuery {
     /// no filters.
     pub fn from_params(params: &[(String, String)], today: Day) -> Result<StatsQuery, QueryError> {
         let (mut period, mut from, mut to, mut comparison, mut filters) = (None, None, None, Comparison::None, Vec::new());
+        let (mut metric, mut interval, mut sort) = (Metric::Visits, None, Sort::DEFAULT);
         for (k, v) in params {
             match k.as_str() {
                 "period" => period = Some(v.as_str()),
@@ -259,6 +388,9 @@ impl StatsQuery {
                     }
                 }
                 "f" => filters.push(parse_filter(v)?),
+                "metric" => metric = Metric::parse(v).ok_or_else(|| QueryError::Metric(v.clone()))?,
+                "interval" => interval = Some(Interval::parse(v).ok_or_else(|| QueryError::Interval(v.clone()))?),
+                "sort" => sort = Sort::parse(v).ok_or_else(|| QueryError::Sort(v.clone()))?,
                 other => return Err(QueryError::Unknown(other.to_string())),
             }
         }
@@ -279,7 +411,21 @@ impl StatsQuery {
             }
             other => return Err(QueryError::Period(other.to_string())),
         };
-        Ok(StatsQuery { period, comparison, filters })
+        let q = StatsQuery { period, comparison, filters, metric, interval, sort };
+        if q.interval == Some(Interval::Hour) && q.range(today).days() > 31 {
+            return Err(QueryError::TooManyHours);
+        }
+        Ok(q)
+    }
+
+    /// The chart's interval: as asked, or hours for a day, days up to three
+    /// months, weeks beyond.
+    pub fn chart_interval(&self, today: Day) -> Interval {
+        self.interval.unwrap_or(match self.range(today).days() {
+            1 => Interval::Hour,
+            2..=92 => Interval::Day,
+            _ => Interval::Week,
+        })
     }
 
     /// The days covered, counted up to and including `today`.
@@ -327,6 +473,15 @@ impl StatsQuery {
         }
         for f in &self.filters {
             out.append_pair("f", &format!("{}:{}:{}", f.dimension.name(), f.op.name(), f.value));
+        }
+        if self.metric != Metric::Visits {
+            out.append_pair("metric", self.metric.name());
+        }
+        if let Some(i) = self.interval {
+            out.append_pair("interval", i.name());
+        }
+        if self.sort != Sort::DEFAULT {
+            out.append_pair("sort", &self.sort.name());
         }
         out.finish()
     }
@@ -380,6 +535,17 @@ fn parse_filter(v: &str) -> Result<Filter, QueryError> {
 pub struct Where {
     pub sql: String,
     pub values: Vec<String>,
+}
+
+impl Where {
+    /// No filter: every row.
+    pub fn none() -> Where {
+        Where { sql: "1".into(), values: Vec::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -438,7 +604,12 @@ mod tests {
         assert_eq!(err(&[("f", &format!("page:is:{}", "x".repeat(300)))]), QueryError::TooMuch);
         let many: Vec<(&str, &str)> = vec![("f", "page:is:/a"); MAX_FILTERS + 1];
         assert_eq!(err(&many), QueryError::TooMuch);
-        assert_eq!(err(&[("sort", "1")]), QueryError::Unknown("sort".into()));
+        assert_eq!(err(&[("sort", "1")]), QueryError::Sort("1".into()));
+        assert_eq!(err(&[("sort", "visits:sideways")]), QueryError::Sort("visits:sideways".into()));
+        assert_eq!(err(&[("metric", "sum(x)")]), QueryError::Metric("sum(x)".into()));
+        assert_eq!(err(&[("interval", "minute")]), QueryError::Interval("minute".into()));
+        assert_eq!(err(&[("period", "custom"), ("from", "2026-09-01"), ("to", "2026-11-01"), ("interval", "hour")]), QueryError::TooManyHours);
+        assert_eq!(err(&[("limit", "1")]), QueryError::Unknown("limit".into()));
     }
 
     #[test]
@@ -446,7 +617,8 @@ mod tests {
         let today = day("2026-11-23");
         let hostile = "x' OR 1=1 --";
         let pairs = p(&[("period", "custom"), ("from", "2026-10-01"), ("to", "2026-10-31"), ("compare", "previous"),
-            ("f", "country:is:DE"), ("f", &format!("page:contains:{hostile}")), ("f", "browser:is_not:Safari")]);
+            ("f", "country:is:DE"), ("f", &format!("page:contains:{hostile}")), ("f", "browser:is_not:Safari"),
+            ("metric", "revenue"), ("interval", "week"), ("sort", "name:asc")]);
         let q = StatsQuery::from_params(&pairs, today).unwrap();
         let w = q.filter_sql();
         assert_eq!(w.sql, "country = ? AND positionCaseInsensitiveUTF8(path, ?) > 0 AND browser != ?");
@@ -455,5 +627,20 @@ mod tests {
         let again: Vec<(String, String)> = form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect();
         assert_eq!(StatsQuery::from_params(&again, today).unwrap(), q);
         assert_eq!(StatsQuery::from_params(&[], today).unwrap().filter_sql().sql, "1");
+    }
+
+    #[test]
+    fn buckets_cover_the_range() {
+        let (from, until) = (day("2026-10-30").start_secs(), day("2026-11-03").start_secs());
+        assert_eq!(Interval::Day.buckets(from, until).len(), 4);
+        assert_eq!(Interval::Hour.buckets(from, until).len(), 96);
+        let weeks: Vec<String> = Interval::Week.buckets(from, until).into_iter().map(|s| Day::from_unix(s).to_string()).collect();
+        assert_eq!(weeks, ["2026-10-26", "2026-11-02"], "weeks start on Monday");
+        let months: Vec<String> = Interval::Month.buckets(day("2025-12-15").start_secs(), until).into_iter().map(|s| Day::from_unix(s).to_string()).collect();
+        assert_eq!(months.len(), 12);
+        assert_eq!((months[0].as_str(), months[1].as_str(), months[11].as_str()), ("2025-12-01", "2026-01-01", "2026-11-01"));
+        let today = day("2026-11-23");
+        let q = |p: &[(&str, &str)]| StatsQuery::from_params(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(), today).unwrap();
+        assert_eq!((q(&[("period", "today")]).chart_interval(today), q(&[]).chart_interval(today)), (Interval::Hour, Interval::Day));
     }
 }

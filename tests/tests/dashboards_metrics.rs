@@ -3,8 +3,8 @@
 //! pages per visit, conversion, revenue, anonymous hits, a replayed event,
 //! filters on visits and on events, and the comparison period.
 
-use dashboards::query::{Day, Range, StatsQuery};
-use dashboards::stats::{top_metrics, TopMetrics};
+use dashboards::query::{Day, Interval, Range, Sort, SortBy, StatsQuery, Where};
+use dashboards::stats::{breakdown, commerce, mix, series, top_metrics, Breakdown, Report, TopMetrics, Window};
 use devstack::{Backend, Ports};
 use mintmark_e2e::state_dir;
 
@@ -102,6 +102,146 @@ async fn top_metrics_match_hand_computed_answers() -> anyhow::Result<()> {
     // An empty period is zeros, not an error.
     let empty = metrics(&[], Range { from: Day(day.0 + 5), until: Day(day.0 + 6) }).await?;
     assert_eq!(empty, TopMetrics::default());
+
+    breakdowns_commerce_mix_and_series(&backend, &client).await?;
     backend.stop();
+    Ok(())
+}
+
+/// One event of the second fixture.
+#[derive(Default, Clone)]
+struct Ev {
+    id: &'static str,
+    session: &'static str,
+    tier: &'static str,
+    kind: &'static str,
+    path: &'static str,
+    dt: i64,
+    country: &'static str,
+    referrer: &'static str,
+    target: &'static str,
+    value: f64,
+    /// (sku, quantity, price)
+    items: &'static [(&'static str, u32, f64)],
+}
+
+const D2: &str = "2026-11-10";
+
+fn second_fixture() -> Vec<Ev> {
+    let e = |id, session, kind, path, dt, country, referrer| Ev { id, session, tier: "tier2", kind, path, dt, country, referrer, ..Ev::default() };
+    vec![
+        e("s1a", "s1", "pageview", "/home", 0, "DE", "google.com"),
+        e("s1b", "s1", "product_view", "/p/1", 10, "DE", "shop.example"),
+        e("s1c", "s1", "add_to_cart", "/p/1", 20, "DE", "shop.example"),
+        e("s1d", "s1", "checkout_start", "/cart", 30, "DE", "shop.example"),
+        Ev { value: 30.0, items: &[("sku1", 2, 10.0), ("sku2", 1, 10.0)], ..e("s1e", "s1", "purchase", "/done", 40, "DE", "shop.example") },
+        e("s2a", "s2", "pageview", "/home", 100, "DE", "google.com"),
+        e("s2b", "s2", "product_view", "/p/1", 110, "DE", "shop.example"),
+        e("s2c", "s2", "add_to_cart", "/p/1", 120, "DE", "shop.example"),
+        e("s3a", "s3", "pageview", "/home", 200, "DE", ""),
+        Ev { target: "red shoes", ..e("s3b", "s3", "search", "/search", 210, "DE", "shop.example") },
+        e("s4a", "s4", "pageview", "/home", 300, "FR", "google.com"),
+        e("s4b", "s4", "add_to_cart", "/p/2", 305, "FR", "shop.example"),
+        Ev { value: 10.0, items: &[("sku1", 1, 10.0)], ..e("s4c", "s4", "purchase", "/done", 310, "FR", "shop.example") },
+        e("s5a", "s5", "pageview", "/secret-page", 400, "US", "bing.com"),
+        Ev { tier: "anonymous", ..e("n1", "", "pageview", "/home", 500, "DE", "") },
+        Ev { tier: "tier3", ..e("s6a", "s6", "pageview", "/home", 600, "DE", "google.com") },
+        Ev { tier: "tier3", target: "red shoes", ..e("s6b", "s6", "search", "/search", 610, "DE", "shop.example") },
+    ]
+}
+
+fn group(name: &str, visits: u64, hits: u64) -> (String, u64, u64) {
+    (name.to_string(), visits, hits)
+}
+
+fn named(b: &Breakdown) -> Vec<(String, u64, u64)> {
+    b.rows.iter().map(|g| (g.name.clone(), g.visits, g.hits)).collect()
+}
+
+fn other(b: &Breakdown) -> Option<(u64, u64, u64)> {
+    b.other.as_ref().map(|g| (g.visits, g.hits, g.groups))
+}
+
+/// Breakdowns with small groups folded, the funnel, products, sales, the
+/// tier mix and the chart's buckets, on a second day of hand-made events.
+async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhouse::Client) -> anyhow::Result<()> {
+    let day = Day::parse(D2).unwrap();
+    let base = day.start_secs() + 10 * 3600;
+    let rows: Vec<String> = second_fixture()
+        .iter()
+        .map(|e| {
+            let ts = base + e.dt;
+            let skus: Vec<String> = e.items.iter().map(|i| format!("'{}'", i.0)).collect();
+            let qty: Vec<String> = e.items.iter().map(|i| i.1.to_string()).collect();
+            let price: Vec<String> = e.items.iter().map(|i| format!("{:.2}", i.2)).collect();
+            format!(
+                "(toDate(toDateTime({ts})), toDateTime({ts}), toDateTime({ts}), '{}', '{}', '{}', '{}', '{}', {}, '{}', '{}', '{}', '{}', [{}], [{}], [{}])",
+                e.id, e.tier, e.session, e.kind, e.path, e.value, e.country, e.referrer, e.target,
+                if e.items.is_empty() { "" } else { "EUR" }, skus.join(","), qty.join(","), price.join(",")
+            )
+        })
+        .collect();
+    backend
+        .query(&format!(
+            "INSERT INTO t2.events (event_date, ts, received_at, event_id, tier, session_id, kind, path, value, country, referrer_domain, target, currency, item_skus, item_quantities, item_prices) VALUES {}",
+            rows.join(", ")
+        ))
+        .await?;
+    let w: Window = Range { from: day, until: Day(day.0 + 1) }.into();
+    let none = Where::none();
+    let de = StatsQuery::from_params(&[("f".to_string(), "country:is:DE".to_string())], Day(day.0 + 3)).unwrap().filter_sql();
+    let by = |report, filters: &Where, min| {
+        let (client, filters) = (client.clone(), filters.clone());
+        async move { breakdown(&client, "t2", report, w, &filters, min, Sort::DEFAULT).await }
+    };
+
+    // /secret-page has one visit: folded, never named.
+    let pages = by(Report::Pages, &none, 2).await?;
+    assert_eq!(named(&pages), [group("/home", 5, 6)]);
+    assert_eq!(other(&pages), Some((1, 1, 1)));
+    let countries = by(Report::Country, &none, 2).await?;
+    assert_eq!(named(&countries), [group("DE", 4, 5)]);
+    assert_eq!(other(&countries), Some((2, 2, 2)), "FR and US, one visit each");
+    // A visit's source is its first event's referrer.
+    let sources = by(Report::Referrers, &none, 2).await?;
+    assert_eq!(named(&sources), [group("google.com", 4, 4)]);
+    assert_eq!(other(&sources), Some((2, 2, 2)));
+    let sources_de = by(Report::Referrers, &de, 2).await?;
+    assert_eq!(named(&sources_de), [group("google.com", 3, 3)]);
+    let search = by(Report::SiteSearch, &none, 2).await?;
+    assert_eq!((named(&search), other(&search)), (vec![group("red shoes", 2, 2)], None));
+    let entry = by(Report::EntryPages, &none, 1).await?;
+    assert_eq!(named(&entry), [group("/home", 5, 5), group("/secret-page", 1, 1)]);
+    // The default threshold of 5: /home stays, Germany (4 visits) folds.
+    assert_eq!(named(&by(Report::Pages, &none, 5).await?), [group("/home", 5, 6)]);
+    let de5 = by(Report::Country, &none, 5).await?;
+    assert_eq!((named(&de5), other(&de5)), (vec![], Some((6, 7, 3))));
+    // Sorting by name, ascending.
+    let by_name = breakdown(client, "t2", Report::Country, w, &none, 1, Sort { by: SortBy::Name, descending: false }).await?;
+    assert_eq!(by_name.rows.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["DE", "FR", "US"]);
+
+    // s1 goes all the way; s2 stops at the cart; s4 added to cart without a product view.
+    let f = commerce::funnel(client, "t2", w, &none).await?;
+    assert_eq!((f.visits, f.steps), (6, [2, 2, 1, 1]));
+    let (products, folded) = commerce::products(client, "t2", w, &none, 2, Sort::DEFAULT).await?;
+    assert_eq!(products.iter().map(|p| (p.sku.as_str(), p.visits, p.units, p.revenue)).collect::<Vec<_>>(), [("sku1", 2, 3, 30.0)]);
+    assert_eq!(folded.map(|p| (p.visits, p.units, p.revenue, p.groups)), Some((1, 1, 10.0, 1)), "sku2 was bought in one visit");
+    let sales = commerce::sales_by_day(client, "t2", w, &none).await?;
+    assert_eq!(sales.iter().map(|s| (s.day as i64, s.orders, s.units, s.revenue)).collect::<Vec<_>>(), [(day.start_secs(), 2, 4, 40.0)]);
+    assert_eq!(commerce::currencies(client, "t2", w, &none).await?, ["EUR"]);
+
+    let mix = mix::tier_mix(client, "t2", w, &none).await?;
+    assert_eq!((mix.anonymous, mix.tier2, mix.tier3), (1, 14, 2));
+
+    let two_days: Window = Range { from: Day(day.0 - 1), until: Day(day.0 + 1) }.into();
+    let daily = series(client, "t2", two_days, &none, Interval::Day).await?;
+    assert_eq!(daily.iter().map(|p| (p.at, p.metrics.visits, p.metrics.pageviews)).collect::<Vec<_>>(), [(day.start_secs() - 86_400, 0, 0), (day.start_secs(), 6, 7)]);
+    let hourly = series(client, "t2", w, &none, Interval::Hour).await?;
+    assert_eq!(hourly.len(), 24);
+    assert_eq!(hourly.iter().map(|p| p.metrics.visits).sum::<u64>(), 6);
+    assert_eq!((hourly[10].metrics.visits, hourly[10].metrics.revenue), (6, 40.0));
+
+    let rt = mix::realtime(client, "t2", base + 700, 300, &none, 2).await?;
+    assert_eq!((rt.visits, rt.pageviews, named(&rt.top_pages)), (2, 3, vec![]), "s5, n1 (no visit) and s6 in the last five minutes; each page has one visit");
     Ok(())
 }

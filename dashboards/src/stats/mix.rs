@@ -1,0 +1,59 @@
+//! The tier mix and the realtime numbers.
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+
+use super::breakdown::{breakdown, Breakdown, Report};
+use super::sql::{events_in, Sql, Window};
+use crate::query::{Sort, Where};
+
+/// Events per tier: anonymous (cookies off), Tier 2, Tier 3 (whose Tier 2
+/// copy this is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Row, Deserialize, Serialize)]
+pub struct TierMix {
+    pub anonymous: u64,
+    pub tier2: u64,
+    pub tier3: u64,
+}
+
+impl TierMix {
+    pub fn total(&self) -> u64 {
+        self.anonymous + self.tier2 + self.tier3
+    }
+}
+
+pub async fn tier_mix(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<TierMix> {
+    Sql::new("SELECT toUInt64(countIf(tier = 'anonymous')) AS anonymous, toUInt64(countIf(tier = 'tier2')) AS tier2, toUInt64(countIf(tier = 'tier3')) AS tier3 FROM {t2}.events FINAL WHERE ")
+        .then(events_in(w, filters))
+        .query(client, t2)
+        .fetch_one()
+        .await
+}
+
+/// The last few minutes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Realtime {
+    pub window_secs: i64,
+    pub visits: u64,
+    pub pageviews: u64,
+    pub top_pages: Breakdown,
+}
+
+#[derive(Row, Deserialize)]
+struct Counts {
+    visits: u64,
+    pageviews: u64,
+}
+
+/// Visits and top pages over the `window_secs` before `now`.
+pub async fn realtime(client: &Client, t2: &str, now: i64, window_secs: i64, filters: &Where, min_visits: u32) -> clickhouse::error::Result<Realtime> {
+    let w = Window { from: now - window_secs, until: now + 60 };
+    // Visits with a matching event in the window.
+    let counts = Sql::new("SELECT toUInt64(uniqExactIf(session_id, session_id != '')) AS visits, toUInt64(countIf(kind = 'pageview')) AS pageviews FROM {t2}.events FINAL WHERE ")
+        .then(events_in(w, filters));
+    let (c, top_pages) = tokio::try_join!(
+        counts.query(client, t2).fetch_one::<Counts>(),
+        breakdown(client, t2, Report::Pages, w, filters, min_visits, Sort::DEFAULT)
+    )?;
+    Ok(Realtime { window_secs, visits: c.visits, pageviews: c.pageviews, top_pages })
+}
