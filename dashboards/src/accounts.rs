@@ -48,6 +48,14 @@ const MIGRATIONS: &[&str] = &[
         at  INTEGER NOT NULL
     );
     CREATE INDEX login_failures_key ON login_failures(key, at);",
+    "CREATE TABLE api_tokens (
+        id           INTEGER PRIMARY KEY,
+        token_hash   TEXT NOT NULL UNIQUE,
+        user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        label        TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER
+    );",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -14,4 +14,7 @@ pub mod query;
 pub mod roles;
 pub mod sessions;
 pub mod stats;
+pub mod table;
+pub mod tokens;
+pub mod views;
 pub mod web;

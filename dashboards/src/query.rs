@@ -374,6 +374,7 @@ impl StatsQuery {
     pub fn from_params(params: &[(String, String)], today: Day) -> Result<StatsQuery, QueryError> {
         let (mut period, mut from, mut to, mut comparison, mut filters) = (None, None, None, Comparison::None, Vec::new());
         let (mut metric, mut interval, mut sort) = (Metric::Visits, None, Sort::DEFAULT);
+        let mut bar = ("", "", "");
         for (k, v) in params {
             match k.as_str() {
                 "period" => period = Some(v.as_str()),
@@ -388,11 +389,18 @@ impl StatsQuery {
                     }
                 }
                 "f" => filters.push(parse_filter(v)?),
+                // The filter bar's three fields; empty value = no filter.
+                "fd" => bar.0 = v.as_str(),
+                "fo" => bar.1 = v.as_str(),
+                "fv" => bar.2 = v.as_str(),
                 "metric" => metric = Metric::parse(v).ok_or_else(|| QueryError::Metric(v.clone()))?,
                 "interval" => interval = Some(Interval::parse(v).ok_or_else(|| QueryError::Interval(v.clone()))?),
                 "sort" => sort = Sort::parse(v).ok_or_else(|| QueryError::Sort(v.clone()))?,
                 other => return Err(QueryError::Unknown(other.to_string())),
             }
+        }
+        if !bar.2.is_empty() {
+            filters.push(parse_filter(&format!("{}:{}:{}", bar.0, bar.1, bar.2))?);
         }
         if filters.len() > MAX_FILTERS {
             return Err(QueryError::TooMuch);
@@ -448,6 +456,15 @@ impl StatsQuery {
             Comparison::Previous => Some(Range { from: Day(r.from.0 - r.days()), until: r.from }),
             Comparison::PreviousYear => Some(Range { from: r.from.year_before(), until: r.until.year_before() }),
         }
+    }
+
+    /// This query with `f` added (once).
+    pub fn with_filter(&self, f: &Filter) -> StatsQuery {
+        let mut q = self.clone();
+        if !q.filters.contains(f) && q.filters.len() < MAX_FILTERS {
+            q.filters.push(f.clone());
+        }
+        q
     }
 
     /// The URL query string that gives this query back.
@@ -627,6 +644,10 @@ mod tests {
         let again: Vec<(String, String)> = form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect();
         assert_eq!(StatsQuery::from_params(&again, today).unwrap(), q);
         assert_eq!(StatsQuery::from_params(&[], today).unwrap().filter_sql().sql, "1");
+        let bar = StatsQuery::from_params(&p(&[("fd", "country"), ("fo", "is_not"), ("fv", "FR"), ("f", "page:is:/")]), today).unwrap();
+        assert_eq!(bar.filter_sql().values, ["/", "FR"], "the filter bar's fields become one more filter");
+        assert!(StatsQuery::from_params(&p(&[("fd", "country"), ("fo", "is"), ("fv", "")]), today).unwrap().filters.is_empty());
+        assert!(matches!(StatsQuery::from_params(&p(&[("fd", "ts"), ("fo", "is"), ("fv", "1")]), today), Err(QueryError::Filter(_))));
     }
 
     #[test]

@@ -53,9 +53,9 @@ async fn login_roles_csrf_throttling_and_logout() {
     assert!(!sc.contains("Max-Age") && !sc.contains("Expires"), "a browser-session cookie: {sc}");
     let ana = format!("mm_dash={}", value(&sc));
 
-    // The overview renders, and says ClickHouse is down rather than failing.
+    // The overview renders, and says ClickHouse is down (503, the whole page).
     let page = get("/", &ana).await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = page.text().await.unwrap();
     assert!(body.contains("ana") && body.contains("ClickHouse is not reachable"), "{body}");
     let csrf = body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
@@ -69,7 +69,7 @@ async fn login_roles_csrf_throttling_and_logout() {
     // Logout needs the session's CSRF token.
     let no_token = s.http.post(format!("{}/logout", s.base)).header("cookie", &ana).form(&[("csrf", "nope")]).send().await.unwrap();
     assert_eq!(no_token.status(), StatusCode::FORBIDDEN);
-    assert_eq!(get("/", &ana).await.unwrap().status(), StatusCode::OK, "still logged in");
+    assert_eq!(get("/", &ana).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE, "still logged in: the page, not the login");
     let out = s.http.post(format!("{}/logout", s.base)).header("cookie", &ana).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(get("/", &ana).await.unwrap().status(), StatusCode::SEE_OTHER, "the session is gone on the server");

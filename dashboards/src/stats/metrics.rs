@@ -190,3 +190,18 @@ pub async fn series(client: &Client, t2: &str, w: impl Into<Window>, filters: &W
     let mut got = by_bucket(client, t2, w, filters, Some(interval)).await?;
     Ok(interval.buckets(w.from, w.until).into_iter().map(|at| Point { at, metrics: got.remove(&(at as u32)).unwrap_or_default() }).collect())
 }
+
+#[derive(Row, Deserialize)]
+struct Visits {
+    visits: u64,
+}
+
+/// Visits alone: the denominator of a breakdown's share column.
+pub async fn visits(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<u64> {
+    let v: Visits = Sql::new("SELECT toUInt64(uniqExact(session_id)) AS visits FROM {t2}.events WHERE ")
+        .then(sessions_in(w, filters))
+        .query(client, t2)
+        .fetch_one()
+        .await?;
+    Ok(v.visits)
+}

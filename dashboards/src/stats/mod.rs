@@ -22,5 +22,5 @@ pub mod mix;
 pub mod sql;
 
 pub use breakdown::{breakdown, Breakdown, Group, Report};
-pub use metrics::{series, top_metrics, Metric, Point, TopMetrics};
+pub use metrics::{series, top_metrics, visits, Metric, Point, TopMetrics};
 pub use sql::Window;

@@ -63,14 +63,33 @@ pub fn check_csrf(expected: &str, given: &str) -> bool {
 pub enum Refused {
     /// No live session: log in first, then come back to `next`.
     Login { next: String },
+    /// An API request without a valid token or session: 401, not a redirect.
+    Unauthenticated,
     Forbidden,
+    /// The same for the API, as JSON.
+    ApiForbidden,
     /// The accounts database failed.
     Unavailable,
+}
+
+fn json(status: StatusCode, message: &str) -> Response {
+    let mut resp = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"mintmark\""));
+    }
+    resp
+}
+
+/// API routes answer in JSON and take bearer tokens.
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
+            Refused::Unauthenticated => json(StatusCode::UNAUTHORIZED, "a valid API token (Authorization: Bearer mmt_…) or session is needed"),
+            Refused::ApiForbidden => json(StatusCode::FORBIDDEN, "Not allowed: your roles do not include this view"),
             Refused::Login { next } => {
                 let to = format!("/login?next={}", percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC));
                 Redirect::to(&to).into_response()
@@ -94,8 +113,25 @@ impl FromRequestParts<Arc<App>> for Signed {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Signed, Refused> {
         let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let api = is_api(parts.uri.path());
+        let no_login = || if api { Refused::Unauthenticated } else { Refused::Login { next: next.clone() } };
+        if api {
+            if let Some(bearer) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+                let token = bearer.strip_prefix("Bearer ").unwrap_or("").trim().to_string();
+                let accounts = app.accounts.clone();
+                let found = tokio::task::spawn_blocking(move || accounts.token_session(&token, now_secs()))
+                    .await
+                    .map_err(|_| Refused::Unavailable)?
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "token lookup failed");
+                        Refused::Unavailable
+                    })?;
+                // A bad token is refused even when a cookie is also sent.
+                return found.map(|session| Signed { session, token: String::new() }).ok_or(Refused::Unauthenticated);
+            }
+        }
         let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
-            return Err(Refused::Login { next });
+            return Err(no_login());
         };
         let accounts = app.accounts.clone();
         let life = app.life;
@@ -109,7 +145,7 @@ impl FromRequestParts<Arc<App>> for Signed {
             })?;
         match found {
             Some(session) => Ok(Signed { session, token }),
-            None => Err(Refused::Login { next }),
+            None => Err(no_login()),
         }
     }
 }
@@ -124,6 +160,11 @@ impl Need for AnalystView {
     const ROLE: Role = Role::Analyst;
 }
 
+pub struct AdminView;
+impl Need for AdminView {
+    const ROLE: Role = Role::Admin;
+}
+
 /// A logged-in user whose roles allow `N::ROLE`.
 pub struct Authorized<N: Need> {
     pub session: LoginSession,
@@ -136,7 +177,7 @@ impl<N: Need> FromRequestParts<Arc<App>> for Authorized<N> {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Authorized<N>, Refused> {
         let Signed { session, .. } = Signed::from_request_parts(parts, app).await?;
         if !session.user.roles.allow(N::ROLE) {
-            return Err(Refused::Forbidden);
+            return Err(if is_api(parts.uri.path()) { Refused::ApiForbidden } else { Refused::Forbidden });
         }
         Ok(Authorized { session, _need: PhantomData })
     }

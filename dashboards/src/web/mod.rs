@@ -6,8 +6,11 @@
 //! needs, and the role × route test checks each declaration against what
 //! the running service does.
 
+pub mod admin;
+pub mod api;
 pub mod auth;
-pub mod overview;
+pub mod chart;
+pub mod dashboard;
 pub mod page;
 
 use std::net::SocketAddr;
@@ -95,11 +98,28 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
     use crate::roles::Role;
     let route = |method, path, access| Route { method, path, access };
     vec![
-        (route("GET", "/", Access::Role(Role::Analyst)), get(overview::overview)),
+        (route("GET", "/", Access::Role(Role::Analyst)), get(dashboard::overview)),
+        (route("GET", "/content", Access::Role(Role::Analyst)), get(dashboard::content)),
+        (route("GET", "/acquisition", Access::Role(Role::Analyst)), get(dashboard::acquisition)),
+        (route("GET", "/audience", Access::Role(Role::Analyst)), get(dashboard::audience)),
+        (route("GET", "/technology", Access::Role(Role::Analyst)), get(dashboard::technology)),
+        (route("GET", "/commerce", Access::Role(Role::Analyst)), get(dashboard::commerce)),
+        (route("GET", "/realtime", Access::Role(Role::Analyst)), get(api::realtime_page)),
+        (route("GET", "/report/{name}", Access::Role(Role::Analyst)), get(dashboard::report)),
+        (route("GET", "/export/{name}", Access::Role(Role::Analyst)), get(api::export)),
+        (route("GET", "/api/v1/realtime", Access::Role(Role::Analyst)), get(api::realtime)),
+        (route("GET", "/api/v1/{name}", Access::Role(Role::Analyst)), get(api::table)),
+        (route("GET", "/account", Access::SignedIn), get(admin::account)),
+        (route("POST", "/account/tokens", Access::SignedIn), post(admin::create_token)),
+        (route("POST", "/account/tokens/{id}/revoke", Access::SignedIn), post(admin::revoke_token)),
+        (route("GET", "/admin/users", Access::Role(Role::Admin)), get(admin::users)),
+        (route("POST", "/admin/users", Access::Role(Role::Admin)), post(admin::add_user)),
+        (route("POST", "/admin/users/{name}", Access::Role(Role::Admin)), post(admin::change_user)),
         (route("GET", "/login", Access::Public), get(auth::login_page)),
         (route("POST", "/login", Access::Public), post(auth::login)),
         (route("POST", "/logout", Access::SignedIn), post(auth::logout)),
         (route("GET", "/static/app.css", Access::Public), get(stylesheet)),
+        (route("GET", "/static/realtime.js", Access::Public), get(realtime_script)),
         (route("GET", "/healthz", Access::Public), get(|| async { "ok" })),
         // No icon yet; say so without a 404 in every browser console.
         (route("GET", "/favicon.ico", Access::Public), get(|| async { axum::http::StatusCode::NO_CONTENT })),
@@ -130,6 +150,33 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+async fn realtime_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/realtime.js"),
+    )
+}
+
+impl App {
+    /// Records a read in the access audit before its data leaves; when
+    /// the audit cannot be written, the answer is a 503 instead of data.
+    pub async fn audited(&self, who: &crate::sessions::LoginSession, route: &str, params: &str, rows: u64) -> Result<(), Response> {
+        match self.audit.record(&crate::audit::AccessEntry::aggregate(who, route, params, rows)).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "access audit failed; the read is refused");
+                let mut resp = page::error(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The access audit cannot be written, so no data is shown. Try again shortly.",
+                );
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                Err(resp)
+            }
+        }
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

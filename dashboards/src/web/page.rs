@@ -15,19 +15,33 @@ struct Login<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "overview.html")]
-pub struct Overview {
-    pub user: String,
-    pub roles: String,
-    pub csrf: String,
-    /// The period's first and last day.
-    pub span: String,
-    pub compared: String,
-    pub periods: Vec<super::overview::Choice>,
-    pub comparisons: Vec<super::overview::Choice>,
-    pub chips: Vec<super::overview::Chip>,
-    /// The cards, or why there are none.
-    pub cards: Result<Vec<super::overview::Card>, String>,
+#[template(path = "dashboard.html")]
+pub struct Dashboard {
+    pub chrome: super::dashboard::Chrome,
+    pub shown: super::dashboard::Shown,
+    /// Why there are no numbers (ClickHouse unreachable).
+    pub error: Option<String>,
+    /// Loads the realtime script.
+    pub realtime: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct Account {
+    pub chrome: super::dashboard::Chrome,
+    pub tokens: Vec<super::admin::TokenRow>,
+    /// A token just created: shown once.
+    pub new_token: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct Users {
+    pub chrome: super::dashboard::Chrome,
+    pub users: Vec<super::admin::UserRow>,
+    pub all_roles: Vec<&'static str>,
+    pub message: Option<String>,
 }
 
 #[derive(Template)]

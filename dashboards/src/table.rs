@@ -1,0 +1,236 @@
+//! One shape for every table the dashboards show, export and serve:
+//! columns, rows of typed cells, and the three ways out of it (HTML cells
+//! through the template, CSV, JSON). A view builds a [`Table`] once; the
+//! page, the export and the API cannot disagree about its numbers.
+
+use serde_json::{Map, Value};
+
+/// A value in a cell, typed so each output formats it its own way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Count(u64),
+    /// 0..=1, shown as a percentage.
+    Share(f64),
+    Money(f64),
+    /// Seconds.
+    Duration(f64),
+    /// A plain decimal (pages per visit).
+    Decimal(f64),
+    /// A bucket start, Unix seconds (UTC), with how wide the bucket is.
+    Time(i64, crate::query::Interval),
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `80` → `1m 20s`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `1234.5` → `1,234.50`.
+pub fn money(v: f64) -> String {
+    let cents = (v * 100.0).round() as i64;
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", thousands((cents.abs() / 100) as u64), cents.abs() % 100)
+}
+
+fn time_text(at: i64, interval: crate::query::Interval, for_people: bool) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (d, h) = (crate::query::Day::from_unix(at), t.hour());
+    match (interval, for_people) {
+        (crate::query::Interval::Hour, true) => format!("{d} {h:02}:00"),
+        (crate::query::Interval::Hour, false) => format!("{d}T{h:02}:00:00Z"),
+        (crate::query::Interval::Month, _) => d.to_string()[..7].to_string(),
+        _ => d.to_string(),
+    }
+}
+
+impl Cell {
+    /// For people: grouped digits, units.
+    pub fn display(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Count(n) => thousands(*n),
+            Cell::Share(v) => format!("{:.1} %", v * 100.0),
+            Cell::Money(v) => money(*v),
+            Cell::Duration(v) => duration(*v),
+            Cell::Decimal(v) => format!("{v:.2}"),
+            Cell::Time(at, i) => time_text(*at, *i, true),
+        }
+    }
+
+    /// For machines: plain numbers, full precision.
+    fn json(&self) -> Value {
+        match self {
+            Cell::Text(s) => Value::String(s.clone()),
+            Cell::Count(n) => Value::from(*n),
+            Cell::Share(v) | Cell::Money(v) | Cell::Duration(v) | Cell::Decimal(v) => Value::from(*v),
+            Cell::Time(at, i) => Value::String(time_text(*at, *i, false)),
+        }
+    }
+
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(s) => neutralise(s),
+            Cell::Count(n) => n.to_string(),
+            Cell::Share(v) | Cell::Duration(v) | Cell::Decimal(v) => format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string(),
+            Cell::Money(v) => format!("{v:.2}"),
+            Cell::Time(at, i) => time_text(*at, *i, false),
+        }
+    }
+
+    /// Right-aligned in tables.
+    pub fn numeric(&self) -> bool {
+        !matches!(self, Cell::Text(_))
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
+/// or a tab / carriage return before one) gets a leading `'`, which
+/// spreadsheets show as text. Recorded paths, titles and search terms are
+/// visitors' input.
+pub fn neutralise(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub label: &'static str,
+    /// The key in JSON and the CSV header.
+    pub key: &'static str,
+    /// The sort a click on the heading asks for, if the table sorts by it.
+    pub sort: Option<crate::query::SortBy>,
+}
+
+impl Column {
+    pub fn new(label: &'static str, key: &'static str) -> Column {
+        Column { label, key, sort: None }
+    }
+
+    pub fn sorted_by(mut self, by: crate::query::SortBy) -> Column {
+        self.sort = Some(by);
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub cells: Vec<Cell>,
+    /// The filter a click on the row adds.
+    pub filter: Option<crate::query::Filter>,
+    /// The folded small groups: shown last, never a filter.
+    pub folded: bool,
+}
+
+impl Row {
+    pub fn new(cells: Vec<Cell>) -> Row {
+        Row { cells, filter: None, folded: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// The name in URLs (`/export/<name>`, `/api/v1/<name>`).
+    pub name: &'static str,
+    pub title: String,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+    /// Said under the table (truncation, definitions).
+    pub note: Option<String>,
+}
+
+impl Table {
+    pub fn new(name: &'static str, title: impl Into<String>, columns: Vec<Column>) -> Table {
+        Table { name, title: title.into(), columns, rows: Vec::new(), note: None }
+    }
+
+    /// CSV with a header row; text cells neutralised.
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(self.columns.iter().map(|c| c.key));
+        for r in &self.rows {
+            let _ = w.write_record(r.cells.iter().map(Cell::csv));
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// `{"name", "title", "columns": [keys], "rows": [{key: value}], "note"}`.
+    pub fn to_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut m = Map::new();
+                for (c, v) in self.columns.iter().zip(&r.cells) {
+                    m.insert(c.key.to_string(), v.json());
+                }
+                if r.folded {
+                    m.insert("folded".into(), Value::Bool(true));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "title": self.title,
+            "columns": self.columns.iter().map(|c| c.key).collect::<Vec<_>>(),
+            "rows": rows,
+            "note": self.note,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!((thousands(0), thousands(999), thousands(1000), thousands(1_234_567)), ("0".into(), "999".into(), "1,000".into(), "1,234,567".into()));
+        assert_eq!((duration(0.0), duration(59.4), duration(80.0), duration(3725.0)), ("0s".into(), "59s".into(), "1m 20s".into(), "1h 2m".into()));
+        assert_eq!((money(1234.5), money(0.004), money(-2.5)), ("1,234.50".into(), "0.00".into(), "-2.50".into()));
+        assert_eq!(Cell::Share(0.1234).display(), "12.3 %");
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        let mut t = Table::new("pages", "Top pages", vec![Column::new("Page", "page"), Column::new("Visits", "visits"), Column::new("Share", "share")]);
+        for hostile in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\t=1", "/ok, \"quoted\""] {
+            t.rows.push(Row::new(vec![Cell::Text(hostile.into()), Cell::Count(7), Cell::Share(0.25)]));
+        }
+        let csv = t.to_csv();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("page,visits,share"));
+        let firsts: Vec<String> = csv::Reader::from_reader(csv.as_bytes()).records().map(|r| r.unwrap()[0].to_string()).collect();
+        for f in &firsts[..5] {
+            assert!(f.starts_with('\''), "{f:?}");
+        }
+        assert_eq!(firsts[5], "/ok, \"quoted\"", "quotes and commas survive CSV quoting");
+        assert!(csv.contains(",7,0.25\r\n"));
+        let j = t.to_json();
+        assert_eq!(j["rows"][0]["page"], "=HYPERLINK(\"http://x\")", "JSON is data, not a spreadsheet");
+        assert_eq!(j["rows"][0]["visits"], 7);
+    }
+}

@@ -1,0 +1,202 @@
+//! Accounts from the browser: each user's own API tokens (`/account`) and
+//! the admin's user list (`/admin/users`). Every form carries the session's
+//! CSRF token; every change is written to the access audit.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::auth::{check_csrf, AdminView, Authorized, Refused, Signed};
+use super::dashboard::{chrome, today, Chrome};
+use super::{page, App};
+use crate::accounts::{now_secs, AccountError, User};
+use crate::query::StatsQuery;
+use crate::roles::{Role, Roles};
+use crate::sessions::LoginSession;
+use crate::tokens::TokenInfo;
+
+fn pairs(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+fn bare_chrome(who: &LoginSession, path: &str, title: &str) -> Chrome {
+    let q = StatsQuery::from_params(&[], today()).expect("the default query is valid");
+    chrome(who, &q, today(), path, title, None)
+}
+
+fn when(secs: i64) -> String {
+    crate::table::Cell::Time(secs, crate::query::Interval::Hour).display()
+}
+
+pub struct TokenRow {
+    pub id: i64,
+    pub label: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+/// Runs an accounts call off the async threads.
+async fn accounts<T: Send + 'static>(app: &App, f: impl FnOnce(&crate::accounts::Accounts) -> Result<T, AccountError> + Send + 'static) -> Result<Result<T, AccountError>, Response> {
+    let a = app.accounts.clone();
+    tokio::task::spawn_blocking(move || f(&a)).await.map_err(|_| Refused::Unavailable.into_response())
+}
+
+async fn account_page(app: &App, who: &LoginSession, new_token: Option<String>, message: Option<String>) -> Response {
+    let name = who.user.name.clone();
+    let tokens: Vec<TokenInfo> = match accounts(app, move |a| a.tokens(&name)).await {
+        Ok(Ok(t)) => t,
+        _ => return Refused::Unavailable.into_response(),
+    };
+    let tokens = tokens
+        .into_iter()
+        .map(|t| TokenRow { id: t.id, label: t.label, created: when(t.created_at), last_used: t.last_used_at.map(when).unwrap_or_else(|| "never".into()) })
+        .collect();
+    page::render(&page::Account { chrome: bare_chrome(who, "/account", "Your account"), tokens, new_token, message })
+}
+
+pub async fn account(State(app): State<Arc<App>>, who: Signed) -> Response {
+    account_page(&app, &who.session, None, None).await
+}
+
+pub async fn create_token(State(app): State<Arc<App>>, who: Signed, body: Bytes) -> Response {
+    let form = pairs(&body);
+    if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let (name, label) = (who.session.user.name.clone(), field(&form, "label").to_string());
+    let label = if label.trim().is_empty() { "API token".to_string() } else { label };
+    match accounts(&app, move |a| a.create_token(&name, &label, now_secs())).await {
+        Ok(Ok((info, secret))) => {
+            if let Err(r) = app.audited(&who.session, "/account/tokens", &format!("created={}", info.id), 0).await {
+                return r;
+            }
+            account_page(&app, &who.session, Some(secret), None).await
+        }
+        _ => Refused::Unavailable.into_response(),
+    }
+}
+
+pub async fn revoke_token(State(app): State<Arc<App>>, who: Signed, Path(id): Path<String>, body: Bytes) -> Response {
+    let form = pairs(&body);
+    if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return page::error(StatusCode::NOT_FOUND, "No such token", "That token does not exist.");
+    };
+    let name = who.session.user.name.clone();
+    match accounts(&app, move |a| a.revoke_token(&name, id)).await {
+        Ok(Ok(true)) => {
+            if let Err(r) = app.audited(&who.session, "/account/tokens/revoke", &format!("revoked={id}"), 0).await {
+                return r;
+            }
+            Redirect::to("/account").into_response()
+        }
+        Ok(Ok(false)) => page::error(StatusCode::NOT_FOUND, "No such token", "That token does not exist."),
+        _ => Refused::Unavailable.into_response(),
+    }
+}
+
+pub struct UserRow {
+    pub name: String,
+    /// `(role, held)` for every role, for the checkboxes.
+    pub roles: Vec<(&'static str, bool)>,
+    pub disabled: bool,
+    pub created: String,
+}
+
+async fn users_page(app: &App, who: &LoginSession, status: StatusCode, message: Option<String>) -> Response {
+    let users: Vec<User> = match accounts(app, |a| a.list()).await {
+        Ok(Ok(u)) => u,
+        _ => return Refused::Unavailable.into_response(),
+    };
+    let users = users
+        .into_iter()
+        .map(|u| UserRow {
+            roles: Role::ALL.iter().map(|r| (r.as_str(), u.roles.has(*r))).collect(),
+            name: u.name,
+            disabled: u.disabled,
+            created: when(u.created_at),
+        })
+        .collect();
+    let all_roles = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let mut resp = page::render(&page::Users { chrome: bare_chrome(who, "/admin/users", "Users"), users, all_roles, message });
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn users(State(app): State<Arc<App>>, who: Authorized<AdminView>) -> Response {
+    users_page(&app, &who.session, StatusCode::OK, None).await
+}
+
+fn roles_of(form: &[(String, String)]) -> Result<Roles, AccountError> {
+    let roles: Vec<Role> = form.iter().filter(|(k, _)| k == "role").map(|(_, v)| v.parse()).collect::<Result<_, _>>()?;
+    if roles.is_empty() {
+        return Err(AccountError::NoRoles);
+    }
+    Ok(Roles::of(&roles))
+}
+
+pub async fn add_user(State(app): State<Arc<App>>, who: Authorized<AdminView>, body: Bytes) -> Response {
+    let form = pairs(&body);
+    if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let (name, password) = (field(&form, "name").trim().to_lowercase(), field(&form, "password").to_string());
+    let roles = match roles_of(&form) {
+        Ok(r) => r,
+        Err(e) => return users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
+    };
+    let n = name.clone();
+    match accounts(&app, move |a| a.add_user(&n, &password, roles)).await {
+        Ok(Ok(_)) => {
+            if let Err(r) = app.audited(&who.session, "/admin/users", &format!("added={name}&roles={roles}"), 0).await {
+                return r;
+            }
+            Redirect::to("/admin/users").into_response()
+        }
+        Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
+        Err(r) => r,
+    }
+}
+
+/// One change to one user: `action` is `roles`, `disable`, `enable` or
+/// `password`.
+pub async fn change_user(State(app): State<Arc<App>>, who: Authorized<AdminView>, Path(name): Path<String>, body: Bytes) -> Response {
+    let form = pairs(&body);
+    if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let action = field(&form, "action").to_string();
+    if name == who.session.user.name && (action == "disable" || (action == "roles" && !roles_of(&form).is_ok_and(|r| r.has(Role::Admin)))) {
+        return users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some("You cannot disable yourself or remove your own admin role.".into())).await;
+    }
+    let (n, password, roles) = (name.clone(), field(&form, "password").to_string(), roles_of(&form));
+    let result = match action.as_str() {
+        "roles" => match roles {
+            Ok(r) => accounts(&app, move |a| a.set_roles(&n, r)).await,
+            Err(e) => Ok(Err(e)),
+        },
+        "disable" => accounts(&app, move |a| a.set_disabled(&n, true)).await,
+        "enable" => accounts(&app, move |a| a.set_disabled(&n, false)).await,
+        "password" => accounts(&app, move |a| a.set_password(&n, &password)).await,
+        _ => return users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some("Unknown action.".into())).await,
+    };
+    match result {
+        Ok(Ok(())) => {
+            if let Err(r) = app.audited(&who.session, "/admin/users/change", &format!("user={name}&action={action}"), 0).await {
+                return r;
+            }
+            Redirect::to("/admin/users").into_response()
+        }
+        Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
+        Err(r) => r,
+    }
+}

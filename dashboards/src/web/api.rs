@@ -1,0 +1,120 @@
+//! The same tables for machines: CSV exports (`/export/<table>`) for
+//! people with a spreadsheet, JSON (`/api/v1/<table>`) for scripts with an
+//! API token. Same queries ([`views::Ctx::table`]), same roles, same audit.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::auth::{AnalystView, Authorized};
+use super::dashboard::today;
+use super::App;
+use crate::query::StatsQuery;
+use crate::stats::mix;
+use crate::views::{Ctx, TableName};
+
+/// The realtime window.
+pub const REALTIME_SECS: i64 = 300;
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+enum Format {
+    Csv,
+    Json,
+}
+
+async fn serve_table(app: &App, who: &Authorized<AnalystView>, name: &str, params: &[(String, String)], format: Format, route: &str) -> Response {
+    let refuse = |status, message: &str| match format {
+        Format::Json => json_error(status, message),
+        Format::Csv => super::page::error(status, "Bad request", message),
+    };
+    let Some(table_name) = TableName::parse(name) else {
+        return refuse(StatusCode::NOT_FOUND, "no such table");
+    };
+    let today = today();
+    let q = match StatsQuery::from_params(params, today) {
+        Ok(q) => q,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let ctx = Ctx { client: &app.clickhouse, t2: &app.dbs.t2, q: &q, today, min_visits: app.config.dashboards.min_group_visits };
+    let table = match ctx.table(table_name).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "export query failed");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "ClickHouse is not reachable; try again shortly");
+        }
+    };
+    if let Err(refused) = app.audited(&who.session, route, &q.to_params(), table.rows.len() as u64).await {
+        return refused;
+    }
+    match format {
+        Format::Json => {
+            let mut body = table.to_json();
+            body["period"] = serde_json::json!({ "from": q.range(today).from.to_string(), "until": q.range(today).until.to_string() });
+            Json(body).into_response()
+        }
+        Format::Csv => {
+            let file = format!("attachment; filename=\"mintmark-{}-{}.csv\"", table.name, q.range(today).from);
+            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, file)], table.to_csv()).into_response()
+        }
+    }
+}
+
+pub async fn export(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    serve_table(&app, &who, &name, &params, Format::Csv, &format!("/export/{name}")).await
+}
+
+pub async fn table(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    serve_table(&app, &who, &name, &params, Format::Json, &format!("/api/v1/{name}")).await
+}
+
+/// The last five minutes: what the realtime page polls.
+pub async fn realtime(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let q = match StatsQuery::from_params(&params, today()) {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let now = crate::accounts::now_secs();
+    let rt = match mix::realtime(&app.clickhouse, &app.dbs.t2, now, REALTIME_SECS, &q.filter_sql(), app.config.dashboards.min_group_visits).await {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "realtime query failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "ClickHouse is not reachable; try again shortly");
+        }
+    };
+    if let Err(refused) = app.audited(&who.session, "/api/v1/realtime", &q.to_params(), 2 + rt.top_pages.rows.len() as u64).await {
+        return refused;
+    }
+    Json(serde_json::json!({
+        "window_secs": rt.window_secs,
+        "at": now,
+        "visits": rt.visits,
+        "pageviews": rt.pageviews,
+        "top_pages": rt.top_pages.rows.iter().map(|g| serde_json::json!({ "page": g.name, "visits": g.visits, "pageviews": g.hits })).collect::<Vec<_>>(),
+        "folded": rt.top_pages.other.as_ref().map(|g| serde_json::json!({ "visits": g.visits, "pageviews": g.hits, "groups": g.groups })),
+    }))
+    .into_response()
+}
+
+/// The realtime page: the shared chrome, numbers filled in by
+/// `/static/realtime.js`.
+pub async fn realtime_page(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let today = today();
+    let q = match StatsQuery::from_params(&params, today) {
+        Ok(q) => q,
+        Err(e) => return super::page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+    };
+    let _ = &app;
+    let chrome = super::dashboard::chrome(&who.session, &q, today, "/realtime", "Realtime", Some(super::dashboard::Section::Realtime));
+    super::page::render(&super::page::Dashboard {
+        chrome,
+        shown: super::dashboard::Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 },
+        error: None,
+        realtime: true,
+    })
+}

@@ -1,0 +1,409 @@
+//! The analysts' pages: one handler shape for every section. Request →
+//! [`StatsQuery`] → the section's tables through [`views::Ctx`] → audit →
+//! template. A ClickHouse failure still renders the page, saying so.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::auth::{AnalystView, Authorized};
+use super::{chart, page, App};
+use crate::query::{Comparison, Day, Dimension, Interval, Period, SortBy, StatsQuery};
+use crate::stats::{Metric, Report, TopMetrics};
+use crate::table::Table;
+use crate::views::{self, Ctx, TableName};
+
+/// A group of views with its own page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Overview,
+    Content,
+    Acquisition,
+    Audience,
+    Technology,
+    Commerce,
+    Realtime,
+}
+
+impl Section {
+    pub const ALL: [Section; 7] =
+        [Section::Overview, Section::Content, Section::Acquisition, Section::Audience, Section::Technology, Section::Commerce, Section::Realtime];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Section::Overview => "/",
+            Section::Content => "/content",
+            Section::Acquisition => "/acquisition",
+            Section::Audience => "/audience",
+            Section::Technology => "/technology",
+            Section::Commerce => "/commerce",
+            Section::Realtime => "/realtime",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Overview => "Overview",
+            Section::Content => "Content",
+            Section::Acquisition => "Acquisition",
+            Section::Audience => "Audience",
+            Section::Technology => "Technology",
+            Section::Commerce => "Commerce",
+            Section::Realtime => "Realtime",
+        }
+    }
+
+    /// The breakdowns shown as panels.
+    fn reports(self) -> &'static [Report] {
+        match self {
+            Section::Overview => &[Report::Pages, Report::Referrers],
+            Section::Content => &[Report::Pages, Report::EntryPages, Report::ExitPages, Report::Downloads, Report::Outbound, Report::SiteSearch],
+            Section::Acquisition => &[Report::Referrers, Report::UtmSource, Report::UtmMedium, Report::UtmCampaign],
+            Section::Audience => &[Report::Country, Report::Region, Report::Network, Report::Language, Report::TimeZone],
+            Section::Technology => &[Report::Device, Report::Os, Report::Browser, Report::Screen, Report::Connection],
+            Section::Commerce | Section::Realtime => &[],
+        }
+    }
+}
+
+/// Rows per panel; the full table is one click away.
+const PANEL_ROWS: usize = 10;
+
+/// A link in a segmented control.
+pub struct Choice {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+pub struct Chip {
+    pub text: String,
+    pub remove: String,
+}
+
+/// One metric card.
+pub struct Card {
+    pub label: &'static str,
+    pub value: String,
+    /// `+12.5 %`, `−3.0 %`, `new`, or empty without a comparison.
+    pub change: String,
+    /// `good`, `bad` or `flat`, for the colour: a rising bounce rate is bad.
+    pub trend: &'static str,
+    /// Plots this metric.
+    pub href: String,
+    pub current: bool,
+}
+
+pub struct Header {
+    pub label: &'static str,
+    pub numeric: bool,
+    /// Sorts by this column (toggling direction when it is the current one).
+    pub href: Option<String>,
+    /// `ascending` / `descending` when the table is sorted by it.
+    pub sorted: &'static str,
+}
+
+pub struct RowView {
+    pub cells: Vec<(String, bool)>,
+    /// Filters the dashboard by this row.
+    pub href: Option<String>,
+    pub folded: bool,
+}
+
+pub struct TableView {
+    pub name: &'static str,
+    pub title: String,
+    pub headers: Vec<Header>,
+    pub rows: Vec<RowView>,
+    pub note: Option<String>,
+    pub csv: String,
+    /// The full table, when the panel shows part of it.
+    pub more: Option<String>,
+}
+
+fn href(path: &str, q: &StatsQuery) -> String {
+    let params = q.to_params();
+    if params.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{params}")
+    }
+}
+
+/// `t` as the template shows it, the first `limit` rows (the folded row
+/// always kept), links keeping the rest of the state.
+pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -> TableView {
+    let headers = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let current = c.sort == Some(q.sort.by);
+            let href = c.sort.map(|by| {
+                let descending = if current { !q.sort.descending } else { by != SortBy::Name };
+                href(path, &StatsQuery { sort: crate::query::Sort { by, descending }, ..q.clone() })
+            });
+            let sorted = match (current, q.sort.descending) {
+                (true, true) => "descending",
+                (true, false) => "ascending",
+                _ => "",
+            };
+            Header { label: c.label, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
+        })
+        .collect();
+    let named = t.rows.iter().filter(|r| !r.folded).count();
+    let (named_rows, folded): (Vec<&crate::table::Row>, Vec<&crate::table::Row>) = t.rows.iter().partition(|r| !r.folded);
+    let rows = named_rows
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .chain(folded)
+        .map(|r| RowView {
+            cells: r.cells.iter().map(|c| (c.display(), c.numeric())).collect(),
+            href: r.filter.as_ref().map(|f| href("/", &q.with_filter(f))),
+            folded: r.folded,
+        })
+        .collect();
+    TableView {
+        name: t.name,
+        title: t.title.clone(),
+        headers,
+        rows,
+        note: t.note.clone(),
+        csv: href(&format!("/export/{}", t.name), q),
+        more: (limit.is_some_and(|l| named > l)).then(|| href(&format!("/report/{}", t.name), q)),
+    }
+}
+
+fn change_text(now: f64, before: Option<f64>) -> (String, &'static str) {
+    match before {
+        None => (String::new(), "flat"),
+        Some(b) if b == 0.0 && now == 0.0 => ("0 %".into(), "flat"),
+        Some(b) => match views::change(now, b) {
+            None => ("new".into(), "up"),
+            Some(c) => {
+                let pct = c * 100.0;
+                let trend = if pct > 0.05 { "up" } else if pct < -0.05 { "down" } else { "flat" };
+                (format!("{}{:.1} %", if pct > 0.0 { "+" } else if pct < 0.0 { "−" } else { "" }, pct.abs()), trend)
+            }
+        },
+    }
+}
+
+fn cards(m: &TopMetrics, c: Option<&TopMetrics>, q: &StatsQuery) -> Vec<Card> {
+    Metric::ALL
+        .into_iter()
+        .map(|metric| {
+            let (change, direction) = change_text(metric.of(m), c.map(|c| metric.of(c)));
+            let trend = match (direction, metric.lower_is_better()) {
+                ("up", false) | ("down", true) => "good",
+                ("down", false) | ("up", true) => "bad",
+                _ => "flat",
+            };
+            let value = views::top_table(&(*m, None)).rows[Metric::ALL.iter().position(|x| *x == metric).unwrap_or(0)].cells[1].display();
+            Card { label: metric.label(), value, change, trend, href: href("/", &StatsQuery { metric, ..q.clone() }), current: q.metric == metric }
+        })
+        .collect()
+}
+
+/// Everything a dashboard page shows.
+pub struct Shown {
+    pub cards: Vec<Card>,
+    pub chart: Option<String>,
+    pub intervals: Vec<Choice>,
+    pub tables: Vec<TableView>,
+    /// Rows read, for the audit.
+    pub rows: u64,
+}
+
+async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> views::Result<Shown> {
+    let q = ctx.q;
+    let mut shown = Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 };
+    let panels = async {
+        let total = if section.reports().is_empty() { 0 } else { ctx.total_visits().await? };
+        futures_util::future::try_join_all(section.reports().iter().map(|r| ctx.report(*r, total))).await
+    };
+    match section {
+        Section::Overview => {
+            let (top, (interval, now, before), mix, panels) = tokio::try_join!(ctx.top(), ctx.series(), ctx.table(TableName::TierMix), panels)?;
+            shown.cards = cards(&top.0, top.1.as_ref(), q);
+            shown.chart = chart::svg(q.metric, interval, &now, before.as_deref());
+            shown.intervals = Interval::ALL
+                .into_iter()
+                .filter(|i| *i != Interval::Hour || q.range(today).days() <= 31)
+                .map(|i| Choice { label: i.name().into(), href: href("/", &StatsQuery { interval: Some(i), ..q.clone() }), current: i == interval })
+                .collect();
+            shown.rows = Metric::ALL.len() as u64 + now.len() as u64 * (1 + u64::from(before.is_some()));
+            shown.tables = panels.iter().chain([&mix]).map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
+            shown.rows += panels.iter().chain([&mix]).map(|t| t.rows.len() as u64).sum::<u64>();
+        }
+        Section::Commerce => {
+            let (funnel, products, sales) = tokio::try_join!(ctx.table(TableName::Funnel), ctx.table(TableName::Products), ctx.table(TableName::Sales))?;
+            shown.rows = [&funnel, &products, &sales].iter().map(|t| t.rows.len() as u64).sum();
+            shown.tables = [funnel, products, sales].iter().map(|t| table_view(t, q, path, None)).collect();
+        }
+        _ => {
+            let panels = panels.await?;
+            shown.rows = panels.iter().map(|t| t.rows.len() as u64).sum();
+            shown.tables = panels.iter().map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
+        }
+    }
+    Ok(shown)
+}
+
+/// The controls and chrome every dashboard page shares.
+pub struct Chrome {
+    pub user: String,
+    pub roles: String,
+    pub csrf: String,
+    pub admin: bool,
+    pub nav: Vec<Choice>,
+    pub title: String,
+    pub span: String,
+    pub compared: String,
+    pub periods: Vec<Choice>,
+    pub comparisons: Vec<Choice>,
+    pub chips: Vec<Chip>,
+    /// The current state as hidden fields of the filter bar.
+    pub hidden: Vec<(String, String)>,
+    /// The current state as a query string.
+    pub params: String,
+    pub dimensions: Vec<&'static str>,
+    pub action: String,
+}
+
+pub fn chrome(who: &crate::sessions::LoginSession, q: &StatsQuery, today: Day, path: &str, title: &str, current: Option<Section>) -> Chrome {
+    let range = q.range(today);
+    let periods = [(Period::Today, "Today"), (Period::Last7, "7 days"), (Period::Last30, "30 days"), (Period::Month, "This month")]
+        .into_iter()
+        .map(|(p, label)| Choice { label: label.into(), href: href(path, &StatsQuery { period: p, interval: None, ..q.clone() }), current: q.period == p })
+        .collect();
+    let comparisons = [(Comparison::None, "No comparison"), (Comparison::Previous, "Previous period"), (Comparison::PreviousYear, "Year before")]
+        .into_iter()
+        .map(|(c, label)| Choice { label: label.into(), href: href(path, &StatsQuery { comparison: c, ..q.clone() }), current: q.comparison == c })
+        .collect();
+    let chips = q
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut without = q.clone();
+            without.filters.remove(i);
+            Chip { text: format!("{} {} {}", f.dimension.name(), f.op.label(), f.value), remove: href(path, &without) }
+        })
+        .collect();
+    let nav = Section::ALL
+        .into_iter()
+        .map(|s| Choice { label: s.title().into(), href: href(s.path(), q), current: Some(s) == current })
+        .collect();
+    Chrome {
+        user: who.user.name.clone(),
+        roles: who.user.roles.to_string(),
+        csrf: who.csrf.clone(),
+        admin: who.user.roles.has(crate::roles::Role::Admin),
+        nav,
+        title: title.to_string(),
+        span: format!("{} – {}", range.from, Day(range.until.0 - 1)),
+        compared: q.comparison_range(today).map(|r| format!("compared with {} – {}", r.from, Day(r.until.0 - 1))).unwrap_or_default(),
+        periods,
+        comparisons,
+        chips,
+        hidden: form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect(),
+        params: q.to_params(),
+        dimensions: Dimension::ALL.iter().map(|d| d.name()).collect(),
+        action: path.to_string(),
+    }
+}
+
+pub fn today() -> Day {
+    Day::from_unix(crate::accounts::now_secs())
+}
+
+/// Parses, reads, audits, renders.
+async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(String, String)], section: Option<Section>, report: Option<Report>) -> Response {
+    let today = today();
+    let q = match StatsQuery::from_params(params, today) {
+        Ok(q) => q,
+        Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+    };
+    let ctx = Ctx { client: &app.clickhouse, t2: &app.dbs.t2, q: &q, today, min_visits: app.config.dashboards.min_group_visits };
+    let (path, title) = match (section, report) {
+        (Some(s), _) => (s.path().to_string(), s.title().to_string()),
+        (None, Some(r)) => (format!("/report/{}", r.name()), r.title().to_string()),
+        (None, None) => ("/".into(), "Overview".into()),
+    };
+    let result = match (section, report) {
+        (Some(s), _) => gather(&ctx, s, &path, today).await,
+        (None, Some(r)) => ctx.table(TableName::Report(r)).await.map(|t| Shown {
+            cards: Vec::new(),
+            chart: None,
+            intervals: Vec::new(),
+            rows: t.rows.len() as u64,
+            tables: vec![table_view(&t, &q, &path, None)],
+        }),
+        (None, None) => unreachable!("a page is a section or a report"),
+    };
+    if let Ok(shown) = &result {
+        if let Err(refused) = app.audited(&who.session, &path, &q.to_params(), shown.rows).await {
+            return refused;
+        }
+    }
+    let chrome = chrome(&who.session, &q, today, &path, &title, section);
+    match result {
+        Ok(shown) => page::render(&page::Dashboard { chrome, shown, error: None, realtime: section == Some(Section::Realtime) }),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard query failed");
+            let mut resp = page::render(&page::Dashboard {
+                chrome,
+                shown: Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 },
+                error: Some(e.to_string()),
+                realtime: false,
+            });
+            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            resp
+        }
+    }
+}
+
+macro_rules! section_handler {
+    ($name:ident, $section:expr) => {
+        pub async fn $name(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+            render_section(&app, &who, &params, Some($section), None).await
+        }
+    };
+}
+
+section_handler!(overview, Section::Overview);
+section_handler!(content, Section::Content);
+section_handler!(acquisition, Section::Acquisition);
+section_handler!(audience, Section::Audience);
+section_handler!(technology, Section::Technology);
+section_handler!(commerce, Section::Commerce);
+
+/// One breakdown in full: every named group (up to the cap), sortable.
+pub async fn report(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    match Report::parse(&name) {
+        Some(r) => render_section(&app, &who, &params, None, Some(r)).await,
+        None => page::error(StatusCode::NOT_FOUND, "No such report", "That breakdown does not exist."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_well() {
+        assert_eq!(change_text(110.0, Some(100.0)), ("+10.0 %".into(), "up"));
+        assert_eq!(change_text(90.0, Some(100.0)), ("−10.0 %".into(), "down"));
+        assert_eq!(change_text(5.0, Some(0.0)), ("new".into(), "up"));
+        assert_eq!(change_text(5.0, None), (String::new(), "flat"));
+        let q = StatsQuery::from_params(&[], Day(20_000)).unwrap();
+        let worse = TopMetrics { bounce_rate: 0.5, visits: 10, ..Default::default() };
+        let before = TopMetrics { bounce_rate: 0.25, visits: 5, ..Default::default() };
+        let c = cards(&worse, Some(&before), &q);
+        assert_eq!((c[0].label, c[0].trend, c[0].value.as_str()), ("Visits", "good", "10"));
+        assert_eq!((c[3].label, c[3].change.as_str(), c[3].trend), ("Bounce rate", "+100.0 %", "bad"));
+    }
+}
