@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up test bench bench-beacon bench-edge bench-collector bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up test bench bench-beacon bench-edge bench-collector bench-dashboards bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -36,7 +36,7 @@ up: bootstrap build
 test: bootstrap build
 	$(CARGO) test --workspace
 
-bench: bench-beacon bench-edge bench-collector
+bench: bench-beacon bench-edge bench-collector bench-dashboards
 
 bench-beacon: bootstrap build-beacon
 	@scripts/bench-beacon.sh
@@ -47,6 +47,10 @@ bench-edge: bootstrap build-edge
 bench-collector: bootstrap
 	$(CARGO) build --release -p collector -p mintmark-e2e --bin collector --bin bench-collector
 	target/release/bench-collector
+
+bench-dashboards: bootstrap
+	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-dashboards
+	DEVSTACK_PROFILE=release target/release/bench-dashboards
 
 # Forget local data, config and generated keys (asks first).
 clean-state:

@@ -12,6 +12,7 @@
 mod backend;
 mod clickhouse;
 mod demo;
+pub mod history;
 mod layout;
 mod local_config;
 pub mod logins;

@@ -11,6 +11,7 @@ use devstack::{Layout, Ports, Stack, StackOptions};
 
 pub mod beacon_site;
 pub mod fake_collector;
+pub mod dash;
 pub mod leaks;
 pub mod load;
 pub use beacon_site::BeaconSite;

@@ -22,6 +22,9 @@ enum Command {
     },
 }
 
+/// About 30 days of a small store.
+const DEMO_EVENTS: u64 = 300_000;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
@@ -29,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
     println!("starting mintmark (state in {}) ...", state_dir.display());
     let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
     let demo_logins = logins::ensure(&Layout::discover()?, &stack.state_dir, &stack.backend.config_path)?;
+    println!("checking for demo history ...");
+    if let Some(seeded) = devstack::history::seed_demo(&stack.config, DEMO_EVENTS).await? {
+        println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see README, \"Demo data\")", seeded.visits, seeded.t2_events);
+    }
     let u = &stack.urls;
     println!();
     println!("  demo store        {}", u.store);

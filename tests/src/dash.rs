@@ -1,0 +1,45 @@
+//! Talking to the dashboards over HTTP as a user would: log in through the
+//! real form (its CSRF cookie included) and keep the session cookie.
+
+use anyhow::Context;
+
+/// Logs `name` in at `base`; returns the `Cookie` header value to send.
+/// `http` must not follow redirects (the login answers 303).
+pub async fn login(http: &reqwest::Client, base: &str, name: &str, password: &str) -> anyhow::Result<String> {
+    let page = http.get(format!("{base}/login")).send().await?;
+    let login_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("mm_dash_login="))
+        .and_then(|c| c.split(';').next())
+        .context("the login page sets its CSRF cookie")?
+        .to_string();
+    let token = login_cookie.trim_start_matches("mm_dash_login=").to_string();
+    let resp = http
+        .post(format!("{base}/login"))
+        .header("cookie", &login_cookie)
+        .form(&[("csrf", token.as_str()), ("next", "/"), ("name", name), ("password", password)])
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().as_u16() == 303, "login as {name} answered {}", resp.status());
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("mm_dash="))
+        .and_then(|c| c.split(';').next())
+        .context("a session cookie")?
+        .to_string();
+    Ok(session)
+}
+
+/// The password of a demo login from `logins::ensure`'s lines.
+pub fn password_of(lines: &[String], name: &str) -> anyhow::Result<String> {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
+        .with_context(|| format!("no demo login {name}"))
+}
