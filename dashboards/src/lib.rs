@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod audit;
 pub mod query;
 pub mod roles;
+pub mod rollup;
 pub mod sessions;
 pub mod stats;
 pub mod table;

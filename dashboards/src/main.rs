@@ -30,6 +30,12 @@ enum Command {
     /// Manage who may log in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API tokens for `/api/v1/...`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Rebuild the visits rollup for every day whose events changed, once
+    /// (the service does this every 30 seconds on its own).
+    Rollup,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +64,42 @@ enum UserCommand {
 
 /// A password from the terminal without echo, or one line of stdin when
 /// stdin is not a terminal (scripts, `make up`).
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for a user; prints it once.
+    Create {
+        name: String,
+        #[arg(long, default_value = "API token")]
+        label: String,
+    },
+    /// List a user's tokens (never the secret).
+    List { name: String },
+    /// Revoke one of a user's tokens by id.
+    Revoke { name: String, id: i64 },
+}
+
+fn manage_tokens(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
+    let accounts = Accounts::open(&config.dashboards.data_dir)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    match cmd {
+        TokenCommand::Create { name, label } => {
+            let (info, secret) = accounts.create_token(&name, &label, now)?;
+            eprintln!("token {} for {name} ({}); shown once:", info.id, info.label);
+            println!("{secret}");
+        }
+        TokenCommand::List { name } => {
+            for t in accounts.tokens(&name)? {
+                println!("{}\t{}\tcreated {}\tlast used {}", t.id, t.label, t.created_at, t.last_used_at.map(|u| u.to_string()).unwrap_or_else(|| "never".into()));
+            }
+        }
+        TokenCommand::Revoke { name, id } => {
+            anyhow::ensure!(accounts.revoke_token(&name, id)?, "{name} has no token {id}");
+            println!("revoked token {id} of {name}");
+        }
+    }
+    Ok(())
+}
+
 fn read_password(prompt: &str) -> anyhow::Result<String> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
@@ -106,8 +148,16 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
     let cli = Cli::parse();
     let config = cli.config.load().with_context(|| format!("loading {}", cli.config.path.display()))?;
-    if let Some(Command::User(cmd)) = cli.command {
-        return manage_users(&config, cmd);
+    match cli.command {
+        Some(Command::User(cmd)) => return manage_users(&config, cmd),
+        Some(Command::Token(cmd)) => return manage_tokens(&config, cmd),
+        Some(Command::Rollup) => {
+            let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+            let r = dashboards::rollup::run(&mintmark_schema::client(&config.clickhouse), &dbs.t2).await?;
+            println!("rebuilt {} days in {:.1} s", r.days.len(), r.secs);
+            return Ok(());
+        }
+        Some(Command::Serve) | None => {}
     }
     let dir = &config.dashboards.data_dir;
     let accounts = Accounts::open(dir).with_context(|| format!("opening the accounts in {}", dir.display()))?;

@@ -288,6 +288,20 @@ impl Dimension {
     pub fn parse(s: &str) -> Option<Dimension> {
         Dimension::ALL.into_iter().find(|d| d.name() == s)
     }
+
+    /// Where the dimension lives in `t2.visits`: a column (the visit's
+    /// value, from its first event) or an array (every value its events had).
+    fn in_visits(self) -> VisitField {
+        match self {
+            Dimension::Page => VisitField::Array("paths"),
+            Dimension::Target => VisitField::Array("arrayConcat(downloads, outbound, searches)"),
+            Dimension::Kind => VisitField::Array("kinds"),
+            Dimension::Referrer => VisitField::Column("source"),
+            Dimension::Screen => VisitField::Column("screen"),
+            Dimension::Connection => VisitField::Column("connection"),
+            other => VisitField::Column(other.name()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +328,11 @@ impl Op {
             other => other.name(),
         }
     }
+}
+
+enum VisitField {
+    Column(&'static str),
+    Array(&'static str),
 }
 
 /// `dimension op value`, e.g. `country is DE`.
@@ -526,6 +545,32 @@ impl StatsQuery {
     }
 }
 
+impl StatsQuery {
+    /// The filters as a condition over `t2.visits`: a visit matches when
+    /// any of its events does (its first event's value for visit-wide
+    /// dimensions, any of its values for pages, targets and event kinds).
+    pub fn visit_filter_sql(&self) -> Where {
+        let mut w = Where { sql: String::new(), values: Vec::new() };
+        for f in &self.filters {
+            let clause = match (f.dimension.in_visits(), f.op) {
+                (VisitField::Column(c), Op::Is) => format!("{c} = ?"),
+                (VisitField::Column(c), Op::IsNot) => format!("{c} != ?"),
+                (VisitField::Column(c), Op::Contains) => format!("positionCaseInsensitiveUTF8({c}, ?) > 0"),
+                (VisitField::Array(a), Op::Is) => format!("has({a}, ?)"),
+                (VisitField::Array(a), Op::IsNot) => format!("arrayExists(x -> x != ?, {a})"),
+                (VisitField::Array(a), Op::Contains) => format!("arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, {a})"),
+            };
+            w.sql.push_str(if w.sql.is_empty() { "" } else { " AND " });
+            w.sql.push_str(&clause);
+            w.values.push(f.value.clone());
+        }
+        if w.sql.is_empty() {
+            w.sql.push('1');
+        }
+        w
+    }
+}
+
 fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
     form_urlencoded::Serializer::new(String::new())
 }
@@ -641,6 +686,9 @@ mod tests {
         assert_eq!(w.sql, "country = ? AND positionCaseInsensitiveUTF8(path, ?) > 0 AND browser != ?");
         assert_eq!(w.values, ["DE", hostile, "Safari"]);
         assert!(!w.sql.contains("OR 1=1"), "values are never in the SQL text");
+        let v = q.visit_filter_sql();
+        assert_eq!(v.sql, "country = ? AND arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, paths) AND browser != ?");
+        assert_eq!(v.values, w.values);
         let again: Vec<(String, String)> = form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect();
         assert_eq!(StatsQuery::from_params(&again, today).unwrap(), q);
         assert_eq!(StatsQuery::from_params(&[], today).unwrap().filter_sql().sql, "1");

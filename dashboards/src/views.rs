@@ -74,7 +74,13 @@ impl Ctx<'_> {
         self.q.comparison_range(self.today).map(Into::into)
     }
 
+    /// The filters over the visits rollup (every view but the purchase tables).
     pub fn filters(&self) -> Where {
+        self.q.visit_filter_sql()
+    }
+
+    /// The filters over raw events (products and sales).
+    pub fn event_filters(&self) -> Where {
         self.q.filter_sql()
     }
 
@@ -129,10 +135,12 @@ impl Ctx<'_> {
             }
             TableName::Funnel => Ok(funnel_table(&commerce::funnel(self.client, self.t2, w, &f).await?)),
             TableName::Products => {
+                let f = self.event_filters();
                 let (rows, other) = commerce::products(self.client, self.t2, w, &f, self.min_visits, self.q.sort).await?;
                 Ok(products_table(&rows, other.as_ref(), self.min_visits))
             }
             TableName::Sales => {
+                let f = self.event_filters();
                 let (days, currencies) = tokio::try_join!(commerce::sales_by_day(self.client, self.t2, w, &f), commerce::currencies(self.client, self.t2, w, &f))?;
                 Ok(sales_table(&days, &currencies))
             }

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (3, "enrichment", include_str!("../migrations/0003_enrichment.sql")),
     (4, "campaign_commerce", include_str!("../migrations/0004_campaign_commerce.sql")),
     (5, "access_audit", include_str!("../migrations/0005_access_audit.sql")),
+    (6, "visits", include_str!("../migrations/0006_visits.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

@@ -4,6 +4,7 @@
 //! filters on visits and on events, and the comparison period.
 
 use dashboards::query::{Day, Interval, Range, Sort, SortBy, StatsQuery, Where};
+use dashboards::rollup;
 use dashboards::stats::{breakdown, commerce, mix, series, top_metrics, Breakdown, Report, TopMetrics, Window};
 use devstack::{Backend, Ports};
 use mintmark_e2e::state_dir;
@@ -21,7 +22,7 @@ const FIXTURE: &[(&str, &str, &str, &str, &str, i64, f64)] = &[
     ("c2", "sC", "tier3", "add_to_cart", "/", 430, 0.0),
     ("n1", "", "anonymous", "pageview", "/", 500, 0.0),
     ("n2", "", "anonymous", "pageview", "/p", 510, 0.0),
-    ("o1", "sA", "tier2", "pageview", "/", -86_400, 0.0), // the day before
+    ("o1", "sO", "tier2", "pageview", "/", -86_400, 0.0), // a visit the day before
 ];
 
 fn close(a: f64, b: f64) -> bool {
@@ -48,12 +49,15 @@ async fn top_metrics_match_hand_computed_answers() -> anyhow::Result<()> {
         ))
         .await?;
     let client = mintmark_schema::client(&backend.config.clickhouse);
+    let built = rollup::run(&client, "t2").await?;
+    assert_eq!(built.days.len(), 3, "the fixture's two days and the day before the first: {:?}", built.days);
+    assert!(rollup::run(&client, "t2").await?.days.is_empty(), "nothing changed, nothing rebuilt");
     let range = Range { from: day, until: Day(day.0 + 1) };
     let metrics = |params: &[(&str, &str)], range: Range| {
         let pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let q = StatsQuery::from_params(&pairs, Day(day.0 + 3)).unwrap();
         let client = client.clone();
-        async move { top_metrics(&client, "t2", range, &q.filter_sql()).await }
+        async move { top_metrics(&client, "t2", range, &q.visit_filter_sql()).await }
     };
 
     let m = metrics(&[], range).await?;
@@ -78,14 +82,15 @@ async fn top_metrics_match_hand_computed_answers() -> anyhow::Result<()> {
         assert!(close(got, want), "{what}: {got} != {want}");
     }
 
-    // Visits that saw /p: only A, with all its events of the day.
+    // Visits that saw /p: only A, with all its events; and the anonymous hit on /p.
     let p = metrics(&[("f", "page:is:/p")], range).await?;
-    assert_eq!((p.visits, p.pageviews, p.anonymous_hits), (1, 2, 1), "{p:?}");
+    assert_eq!((p.visits, p.pageviews, p.anonymous_hits), (1, 3, 1), "{p:?}");
     assert!(close(p.bounce_rate, 0.0) && close(p.avg_duration_secs, 120.0) && close(p.conversion_rate, 1.0) && close(p.revenue, 20.0), "{p:?}");
-    // Visits with an event elsewhere than /p: all three; events elsewhere: four pageviews, no revenue.
+    // Visits with an event elsewhere than /p: all three, with all their
+    // pageviews and A's purchase; of the anonymous hits, the one on /.
     let not_p = metrics(&[("f", "page:is_not:/p")], range).await?;
-    assert_eq!((not_p.visits, not_p.pageviews, not_p.anonymous_hits), (3, 4, 1), "{not_p:?}");
-    assert!(close(not_p.revenue, 0.0));
+    assert_eq!((not_p.visits, not_p.pageviews, not_p.anonymous_hits), (3, 5, 1), "{not_p:?}");
+    assert!(close(not_p.revenue, 20.0));
     // Contains is literal and case-insensitive: no LIKE wildcards.
     let contains = metrics(&[("f", "page:contains:/P")], range).await?;
     assert_eq!(contains.visits, 1, "{contains:?}");
@@ -102,6 +107,12 @@ async fn top_metrics_match_hand_computed_answers() -> anyhow::Result<()> {
     // An empty period is zeros, not an error.
     let empty = metrics(&[], Range { from: Day(day.0 + 5), until: Day(day.0 + 6) }).await?;
     assert_eq!(empty, TopMetrics::default());
+
+    // A replay arriving late changes nothing once the day is rebuilt; a new
+    // late event changes the day.
+    backend.query(&format!("INSERT INTO t2.events (event_date, ts, received_at, event_id, tier, session_id, kind, path) VALUES (toDate(toDateTime({b})), toDateTime({b}), now(), 'a1', 'tier2', 'sA', 'pageview', '/')", b = base)).await?;
+    assert_eq!(rollup::run(&client, "t2").await?.days, [Day(day.0 - 1), day], "the day and the one before it");
+    assert_eq!(metrics(&[], range).await?.pageviews, 6, "the replay counts once");
 
     breakdowns_commerce_mix_and_series(&backend, &client).await?;
     backend.stop();
@@ -187,9 +198,11 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
             rows.join(", ")
         ))
         .await?;
+    rollup::run(client, "t2").await?;
     let w: Window = Range { from: day, until: Day(day.0 + 1) }.into();
     let none = Where::none();
-    let de = StatsQuery::from_params(&[("f".to_string(), "country:is:DE".to_string())], Day(day.0 + 3)).unwrap().filter_sql();
+    let de_query = StatsQuery::from_params(&[("f".to_string(), "country:is:DE".to_string())], Day(day.0 + 3)).unwrap();
+    let de = de_query.visit_filter_sql();
     let by = |report, filters: &Where, min| {
         let (client, filters) = (client.clone(), filters.clone());
         async move { breakdown(&client, "t2", report, w, &filters, min, Sort::DEFAULT).await }
@@ -205,9 +218,13 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     // A visit's source is its first event's referrer.
     let sources = by(Report::Referrers, &none, 2).await?;
     assert_eq!(named(&sources), [group("google.com", 4, 4)]);
-    assert_eq!(other(&sources), Some((2, 2, 2)));
+    assert_eq!(other(&sources), Some((2, 3, 2)), "s3 (direct) and s5 (bing); the anonymous hit's pageview is in the direct group");
     let sources_de = by(Report::Referrers, &de, 2).await?;
     assert_eq!(named(&sources_de), [group("google.com", 3, 3)]);
+    // Filtered breakdowns group the rollup's visits; unfiltered ones add up
+    // its per-day groups: the same numbers.
+    let pages_de = by(Report::Pages, &de, 1).await?;
+    assert_eq!(named(&pages_de), [group("/home", 4, 5)], "DE visits on /home, and DE's anonymous hit");
     let search = by(Report::SiteSearch, &none, 2).await?;
     assert_eq!((named(&search), other(&search)), (vec![group("red shoes", 2, 2)], None));
     let entry = by(Report::EntryPages, &none, 1).await?;

@@ -7,11 +7,15 @@
 //! where a visitor's own words can show; folding keeps them from showing
 //! one person. Anonymous hits have no visit, so a value seen only by them
 //! is always folded.
+//!
+//! Without filters a breakdown adds up `t2.visit_groups` (per day, report
+//! and value); with filters it groups the matching rows of `t2.visits`.
+//! The rollup builds `visit_groups` from the same [`Report::shape`].
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
-use super::sql::{events_in, sessions_in, Sql, Window};
+use super::sql::{Sql, Window};
 use crate::query::{Dimension, Sort, SortBy, Where};
 
 /// The most named rows a breakdown returns (plus the folded row).
@@ -42,12 +46,15 @@ pub enum Report {
     Connection,
 }
 
-/// How a report's groups are formed.
-enum Shape {
-    /// Events grouped by a column, optionally of one kind only.
-    Events { key: &'static str, kind: Option<&'static str> },
-    /// Visits grouped by a per-visit value (its entry page, its source).
-    Visits { key: &'static str },
+/// How a report's groups are formed from `t2.visits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Visits grouped by one of their columns (a visit-wide value); the
+    /// count is their pageviews.
+    Column(&'static str),
+    /// Visits grouped by each value of an array (the pages they viewed,
+    /// their searches), the count from the parallel array of counts.
+    Array { keys: &'static str, counts: &'static str },
 }
 
 impl Report {
@@ -183,22 +190,20 @@ impl Report {
         }
     }
 
-    fn shape(self) -> Shape {
-        let of_kind = |kind| Shape::Events { key: "target", kind: Some(kind) };
+    pub fn shape(self) -> Shape {
         match self {
-            Report::Pages => Shape::Events { key: "path", kind: Some("pageview") },
-            Report::EntryPages => Shape::Visits { key: "argMinIf(path, ts, kind = 'pageview')" },
-            Report::ExitPages => Shape::Visits { key: "argMaxIf(path, ts, kind = 'pageview')" },
-            Report::Downloads => of_kind("download"),
-            Report::Outbound => of_kind("outbound"),
-            Report::SiteSearch => of_kind("search"),
-            // A visit's source is where its first event came from; later
-            // events' referrers are the store's own pages.
-            Report::Referrers => Shape::Visits { key: "argMin(referrer_domain, ts)" },
-            Report::UtmSource => Shape::Visits { key: "argMin(utm_source, ts)" },
-            Report::UtmMedium => Shape::Visits { key: "argMin(utm_medium, ts)" },
-            Report::UtmCampaign => Shape::Visits { key: "argMin(utm_campaign, ts)" },
-            other => Shape::Events { key: other.dimension().column(), kind: None },
+            Report::Pages => Shape::Array { keys: "page_paths", counts: "page_views" },
+            Report::Downloads => Shape::Array { keys: "downloads", counts: "downloads_n" },
+            Report::Outbound => Shape::Array { keys: "outbound", counts: "outbound_n" },
+            Report::SiteSearch => Shape::Array { keys: "searches", counts: "searches_n" },
+            Report::EntryPages => Shape::Column("entry_page"),
+            Report::ExitPages => Shape::Column("exit_page"),
+            // A visit's source is its first event's referrer; later events'
+            // referrers are the store's own pages.
+            Report::Referrers => Shape::Column("source"),
+            Report::Screen => Shape::Column("screen"),
+            Report::Connection => Shape::Column("connection"),
+            other => Shape::Column(other.name()),
         }
     }
 }
@@ -250,31 +255,37 @@ fn folded(groups: Sql, min_visits: u32, sort: Sort, limit: u64) -> Sql {
         .int(limit as i64 + 1)
 }
 
-/// `report` over `w` under `filters`.
-pub async fn breakdown(client: &Client, t2: &str, report: Report, w: Window, filters: &Where, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Breakdown> {
-    let groups = match report.shape() {
-        Shape::Events { key, kind } => {
-            let count = if kind.is_some() { "count()" } else { "countIf(kind = 'pageview')" };
-            let mut s = Sql::new("SELECT ")
-                .raw(key)
-                .raw(" AS key, uniqExactIf(session_id, session_id != '') AS v, ")
-                .raw(count)
-                .raw(" AS c FROM {t2}.events FINAL WHERE ")
-                .then(events_in(w, filters));
-            if let Some(kind) = kind {
-                s = s.raw(" AND kind = '").raw(kind).raw("'");
-            }
-            s.raw(" GROUP BY key")
-        }
-        Shape::Visits { key } => Sql::new("SELECT key, count() AS v, sum(pv) AS c FROM (SELECT session_id, ")
-            .raw(key)
-            .raw(" AS key, countIf(kind = 'pageview') AS pv FROM {t2}.events FINAL WHERE ")
-            .then(sessions_in(w, filters))
-            .raw(" GROUP BY session_id) GROUP BY key"),
+/// `report`'s groups as `key, v, c` over the days of `w`.
+fn groups(report: Report, w: Window, filters: &Where) -> Sql {
+    if filters.is_empty() {
+        return Sql::new("SELECT key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report = '")
+            .raw(report.name())
+            .raw("' AND ")
+            .days(w)
+            .raw(" GROUP BY key");
+    }
+    let from = match report.shape() {
+        Shape::Column(c) => Sql::new("SELECT ").raw(c).raw(" AS key, countIf(tier != 'anonymous') AS v, sum(pageviews) AS c FROM {t2}.visits"),
+        Shape::Array { keys, counts } => Sql::new("SELECT key, countIf(tier != 'anonymous') AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
+            .raw(keys)
+            .raw(" AS key, ")
+            .raw(counts)
+            .raw(" AS n"),
     };
+    from.raw(" WHERE ").days(w).raw(" AND ").matching(filters).raw(" GROUP BY key")
+}
+
+/// Named groups and the folded row, from `groups` (`key, v, c`).
+pub async fn fold(client: &Client, t2: &str, groups: Sql, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Breakdown> {
     let mut all: Vec<Group> = folded(groups, min_visits, sort, MAX_ROWS).query(client, t2).fetch_all().await?;
     let other = if all.first().is_some_and(|g| g.small == 1) { Some(all.remove(0)) } else { None };
     let truncated = all.len() as u64 > MAX_ROWS;
     all.truncate(MAX_ROWS as usize);
     Ok(Breakdown { rows: all, other, truncated })
+}
+
+/// `report` over the days of `w` under `filters` (visit filters:
+/// [`crate::query::StatsQuery::visit_filter_sql`]).
+pub async fn breakdown(client: &Client, t2: &str, report: Report, w: Window, filters: &Where, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Breakdown> {
+    fold(client, t2, groups(report, w, filters), min_visits, sort).await
 }

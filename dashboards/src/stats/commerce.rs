@@ -1,22 +1,20 @@
-//! The store's numbers: the purchase funnel, revenue and units by product
-//! and by day, average order value.
+//! The store's numbers: the purchase funnel (from the visits rollup),
+//! revenue and units by product and by day, average order value (from the
+//! purchase events themselves: few, and their line items are not rolled
+//! up). Purchase reads take raw-event filters
+//! ([`crate::query::StatsQuery::filter_sql`]) and count each purchase once
+//! by its id instead of paying for `FINAL`.
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
 use super::breakdown::MAX_ROWS;
-use super::sql::{events_in, sessions_in, Sql, Window};
+use super::sql::{events_in, Sql, Window};
 use crate::query::{Sort, SortBy, Where};
 
 /// The funnel's steps, in order.
 pub const STEPS: [(&str, &str); 4] =
     [("product_view", "Viewed a product"), ("add_to_cart", "Added to cart"), ("checkout_start", "Started checkout"), ("purchase", "Purchased")];
-
-#[derive(Row, Deserialize)]
-struct FunnelRow {
-    visits: u64,
-    steps: Vec<u64>,
-}
 
 /// Visits reaching each step of [`STEPS`], in order within a day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -26,17 +24,11 @@ pub struct Funnel {
 }
 
 /// A visit reaches step k when it has the events of steps 1..=k in that
-/// order, within 24 hours of its first step (`windowFunnel`).
-pub async fn funnel(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Funnel> {
-    let sql = Sql::new("SELECT toUInt64(count()) AS visits, [toUInt64(countIf(level >= 1)), toUInt64(countIf(level >= 2)), toUInt64(countIf(level >= 3)), toUInt64(countIf(level >= 4))] AS steps FROM (SELECT session_id, windowFunnel(86400)(ts, kind = 'product_view', kind = 'add_to_cart', kind = 'checkout_start', kind = 'purchase') AS level FROM {t2}.events FINAL WHERE ")
-        .then(sessions_in(w, filters))
-        .raw(" GROUP BY session_id)");
-    let row: FunnelRow = sql.query(client, t2).fetch_one().await?;
-    let mut steps = [0; 4];
-    for (to, from) in steps.iter_mut().zip(row.steps) {
-        *to = from;
-    }
-    Ok(Funnel { visits: row.visits, steps })
+/// order, within 24 hours of its first step (`windowFunnel`, worked out
+/// per visit by the rollup).
+pub async fn funnel(client: &Client, t2: &str, w: Window, visit_filters: &Where) -> clickhouse::error::Result<Funnel> {
+    let t = super::metrics::totals(client, t2, w, visit_filters).await?;
+    Ok(Funnel { visits: t.visits, steps: t.funnel })
 }
 
 /// One product line.
@@ -64,9 +56,9 @@ pub async fn products(client: &Client, t2: &str, w: Window, filters: &Where, min
     };
     let sql = Sql::new("SELECT small, if(small = 1, '', key) AS sku, toUInt64(sum(v)) AS visits, toUInt64(sum(u)) AS units, sum(r) AS revenue, toUInt64(count()) AS groups FROM (SELECT key, v, u, r, toUInt8(v < ")
         .int(i64::from(min_visits))
-        .raw(") AS small FROM (SELECT item_sku AS key, uniqExactIf(session_id, session_id != '') AS v, sum(item_qty) AS u, sum(item_qty * item_price) AS r FROM {t2}.events FINAL ARRAY JOIN item_skus AS item_sku, item_quantities AS item_qty, item_prices AS item_price WHERE kind = 'purchase' AND ")
+        .raw(") AS small FROM (SELECT item_sku AS key, uniqExactIf(session_id, session_id != '') AS v, sum(item_qty) AS u, sum(item_qty * item_price) AS r FROM (SELECT session_id, item_skus, item_quantities, item_prices FROM {t2}.events WHERE kind = 'purchase' AND ")
         .then(events_in(w, filters))
-        .raw(" GROUP BY key)) GROUP BY small, sku ORDER BY small DESC, ")
+        .raw(" LIMIT 1 BY event_id) ARRAY JOIN item_skus AS item_sku, item_quantities AS item_qty, item_prices AS item_price GROUP BY key)) GROUP BY small, sku ORDER BY small DESC, ")
         .raw(order)
         .raw(" LIMIT ")
         .int(MAX_ROWS as i64 + 1);
@@ -88,9 +80,9 @@ pub struct SalesDay {
 
 /// Orders, units and revenue per day, and the currencies they were in.
 pub async fn sales_by_day(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Vec<SalesDay>> {
-    Sql::new("SELECT toUInt32(toStartOfDay(ts, 'UTC')) AS day, toUInt64(count()) AS orders, toUInt64(sum(arraySum(item_quantities))) AS units, sum(value) AS revenue FROM {t2}.events FINAL WHERE kind = 'purchase' AND ")
+    Sql::new("SELECT toUInt32(toStartOfDay(ts, 'UTC')) AS day, toUInt64(count()) AS orders, toUInt64(sum(arraySum(item_quantities))) AS units, sum(value) AS revenue FROM (SELECT ts, item_quantities, value FROM {t2}.events WHERE kind = 'purchase' AND ")
         .then(events_in(w, filters))
-        .raw(" GROUP BY day ORDER BY day")
+        .raw(" LIMIT 1 BY event_id) GROUP BY day ORDER BY day")
         .query(client, t2)
         .fetch_all()
         .await

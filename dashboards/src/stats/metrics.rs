@@ -1,33 +1,92 @@
-//! The top metrics, for a whole period or per time bucket (the chart).
+//! The top metrics, for a whole period or per time bucket (the chart),
+//! with the tier mix and the funnel steps, from the visits rollup.
 //!
-//! One pair of queries serves both: sessions grouped into visits, then
-//! visits grouped by the bucket of their first event; events grouped by
-//! their own bucket. The whole period is the bucket "everything".
+//! Everything here is a sum over visits ([`SUMS`]), and a visit lives in
+//! one hour of one day (the hour its first event falls in), so a period is
+//! the sum of its hours and a chart point the sum of its bucket's. Without
+//! filters the sums come pre-added per hour from `t2.visit_hours`; with
+//! filters, from the matching rows of `t2.visits`.
 
 use std::collections::BTreeMap;
+use std::ops::AddAssign;
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
-use super::sql::{events_in, sessions_in, Sql, Window};
+use super::sql::{Sql, Window};
 use crate::query::{Interval, Where};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Row, Deserialize)]
-struct VisitRow {
-    bucket: u32,
-    visits: u64,
-    visit_pageviews: u64,
-    bounces: u64,
-    duration_sum: u64,
-    converted: u64,
+/// `(column of t2.visit_hours, the same sum over rows of t2.visits)`.
+/// The rollup builds `visit_hours` with these expressions and filtered
+/// reads use them directly: one definition of every metric.
+pub const SUMS: [(&str, &str); 15] = [
+    ("visits", "toUInt64(countIf(tier != 'anonymous'))"),
+    ("visit_pageviews", "toUInt64(sumIf(pageviews, tier != 'anonymous'))"),
+    ("bounces", "toUInt64(countIf(tier != 'anonymous' AND pageviews = 1 AND events = 1))"),
+    ("duration_sum", "toUInt64(sumIf(toUInt64(last_ts - first_ts), tier != 'anonymous'))"),
+    ("converted", "toUInt64(countIf(tier != 'anonymous' AND purchases > 0))"),
+    ("pageviews", "toUInt64(sum(pageviews))"),
+    ("anonymous_hits", "toUInt64(sumIf(events, tier = 'anonymous'))"),
+    ("revenue", "toFloat64(sum(revenue))"),
+    ("tier2_events", "toUInt64(sumIf(events, tier = 'tier2'))"),
+    ("tier3_events", "toUInt64(sumIf(events, tier = 'tier3'))"),
+    ("funnel_1", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 1))"),
+    ("funnel_2", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 2))"),
+    ("funnel_3", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 3))"),
+    ("funnel_4", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 4))"),
+    ("purchases", "toUInt64(sum(purchases))"),
+];
+
+/// The sums of one bucket, in [`SUMS`] order after the bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Row, Deserialize, Serialize)]
+pub struct Sums {
+    pub bucket: u32,
+    pub visits: u64,
+    pub visit_pageviews: u64,
+    pub bounces: u64,
+    pub duration_sum: u64,
+    pub converted: u64,
+    pub pageviews: u64,
+    pub anonymous_hits: u64,
+    pub revenue: f64,
+    pub tier2_events: u64,
+    pub tier3_events: u64,
+    pub funnel: [u64; 4],
+    pub purchases: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Row, Deserialize)]
-struct EventRow {
-    bucket: u32,
-    pageviews: u64,
-    anonymous_hits: u64,
-    revenue: f64,
+impl AddAssign for Sums {
+    fn add_assign(&mut self, o: Sums) {
+        self.visits += o.visits;
+        self.visit_pageviews += o.visit_pageviews;
+        self.bounces += o.bounces;
+        self.duration_sum += o.duration_sum;
+        self.converted += o.converted;
+        self.pageviews += o.pageviews;
+        self.anonymous_hits += o.anonymous_hits;
+        self.revenue += o.revenue;
+        self.tier2_events += o.tier2_events;
+        self.tier3_events += o.tier3_events;
+        for (a, b) in self.funnel.iter_mut().zip(o.funnel) {
+            *a += b;
+        }
+        self.purchases += o.purchases;
+    }
+}
+
+impl Sums {
+    pub fn metrics(&self) -> TopMetrics {
+        TopMetrics {
+            visits: self.visits,
+            pageviews: self.pageviews,
+            anonymous_hits: self.anonymous_hits,
+            bounce_rate: ratio(self.bounces, self.visits),
+            avg_duration_secs: ratio(self.duration_sum, self.visits),
+            pages_per_visit: ratio(self.visit_pageviews, self.visits),
+            conversion_rate: ratio(self.converted, self.visits),
+            revenue: self.revenue,
+        }
+    }
 }
 
 /// The top metrics of one period or bucket.
@@ -139,40 +198,42 @@ fn bucket_of(interval: Option<Interval>, ts: &str) -> String {
     }
 }
 
-/// Metrics per bucket start (Unix seconds); `None` puts everything in 0.
-async fn by_bucket(client: &Client, t2: &str, w: Window, filters: &Where, interval: Option<Interval>) -> clickhouse::error::Result<BTreeMap<u32, TopMetrics>> {
-    let visits = Sql::new("SELECT b AS bucket, toUInt64(count()) AS visits, toUInt64(sum(pv)) AS visit_pageviews, toUInt64(countIf(pv = 1 AND n = 1)) AS bounces, toUInt64(sum(dur)) AS duration_sum, toUInt64(countIf(bought = 1)) AS converted FROM (SELECT session_id, ")
-        .raw(&bucket_of(interval, "min(ts)"))
-        .raw(" AS b, countIf(kind = 'pageview') AS pv, count() AS n, toUInt64(max(ts) - min(ts)) AS dur, max(kind = 'purchase') AS bought FROM {t2}.events FINAL WHERE ")
-        .then(sessions_in(w, filters))
-        .raw(" GROUP BY session_id) GROUP BY b");
-    let events = Sql::new("SELECT ")
-        .raw(&bucket_of(interval, "ts"))
-        .raw(" AS bucket, toUInt64(countIf(kind = 'pageview')) AS pageviews, toUInt64(countIf(tier = 'anonymous')) AS anonymous_hits, toFloat64(sumIf(value, kind = 'purchase')) AS revenue FROM {t2}.events FINAL WHERE ")
-        .then(events_in(w, filters))
-        .raw(" GROUP BY bucket");
-    let (v, e) = tokio::try_join!(visits.query(client, t2).fetch_all::<VisitRow>(), events.query(client, t2).fetch_all::<EventRow>())?;
-    let mut out: BTreeMap<u32, TopMetrics> = BTreeMap::new();
-    for v in v {
-        let m = out.entry(v.bucket).or_default();
-        m.visits = v.visits;
-        m.bounce_rate = ratio(v.bounces, v.visits);
-        m.avg_duration_secs = ratio(v.duration_sum, v.visits);
-        m.pages_per_visit = ratio(v.visit_pageviews, v.visits);
-        m.conversion_rate = ratio(v.converted, v.visits);
-    }
-    for e in e {
-        let m = out.entry(e.bucket).or_default();
-        m.pageviews = e.pageviews;
-        m.anonymous_hits = e.anonymous_hits;
-        m.revenue = e.revenue;
-    }
-    Ok(out)
+/// The `SELECT` list of [`Sums`] over `t2.visits` rows. Aliases are
+/// prefixed: an alias named like a column (`pageviews`) would be read back
+/// into the other sums that use that column.
+pub fn sums_over_visits() -> String {
+    SUMS.iter().map(|(name, expr)| format!("{expr} AS s_{name}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The top metrics of `w` under `filters`, from `{t2}.events`.
+fn sums_over_hours() -> String {
+    SUMS.iter().map(|(name, _)| format!("sum({name}) AS s_{name}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The sums in [`Sums`] order (its `[u64; 4]` funnel is read as the four
+/// funnel columns in a row: RowBinary has no length for a fixed array).
+fn select_list(over_hours: bool) -> String {
+    if over_hours { sums_over_hours() } else { sums_over_visits() }
+}
+
+/// Sums per bucket start (Unix seconds); `None` puts everything in 0.
+pub async fn sums(client: &Client, t2: &str, w: Window, filters: &Where, interval: Option<Interval>) -> clickhouse::error::Result<BTreeMap<u32, Sums>> {
+    let sql = if filters.is_empty() {
+        Sql::new("SELECT ").raw(&bucket_of(interval, "hour")).raw(" AS bucket, ").raw(&select_list(true)).raw(" FROM {t2}.visit_hours WHERE ").days(w)
+    } else {
+        Sql::new("SELECT ").raw(&bucket_of(interval, "first_ts")).raw(" AS bucket, ").raw(&select_list(false)).raw(" FROM {t2}.visits WHERE ").days(w).raw(" AND ").matching(filters)
+    };
+    let rows: Vec<Sums> = sql.raw(" GROUP BY bucket").query(client, t2).fetch_all().await?;
+    Ok(rows.into_iter().map(|r| (r.bucket, r)).collect())
+}
+
+/// The top metrics of `w` under `filters`.
 pub async fn top_metrics(client: &Client, t2: &str, w: impl Into<Window>, filters: &Where) -> clickhouse::error::Result<TopMetrics> {
-    Ok(by_bucket(client, t2, w.into(), filters, None).await?.remove(&0).unwrap_or_default())
+    Ok(totals(client, t2, w.into(), filters).await?.metrics())
+}
+
+/// Every sum of `w`, one bucket.
+pub async fn totals(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Sums> {
+    Ok(sums(client, t2, w, filters, None).await?.remove(&0).unwrap_or_default())
 }
 
 /// One point of the chart.
@@ -181,27 +242,26 @@ pub struct Point {
     /// Bucket start, Unix seconds (UTC).
     pub at: i64,
     pub metrics: TopMetrics,
+    #[serde(skip)]
+    pub sums: Sums,
 }
 
-/// The top metrics per `interval` over `w`, every bucket present (zeros
-/// where nothing happened) so current and comparison line up by index.
+/// The metrics per `interval` over `w`, every bucket present (zeros where
+/// nothing happened) so current and comparison line up by index.
 pub async fn series(client: &Client, t2: &str, w: impl Into<Window>, filters: &Where, interval: Interval) -> clickhouse::error::Result<Vec<Point>> {
     let w = w.into();
-    let mut got = by_bucket(client, t2, w, filters, Some(interval)).await?;
-    Ok(interval.buckets(w.from, w.until).into_iter().map(|at| Point { at, metrics: got.remove(&(at as u32)).unwrap_or_default() }).collect())
-}
-
-#[derive(Row, Deserialize)]
-struct Visits {
-    visits: u64,
+    let mut got = sums(client, t2, w, filters, Some(interval)).await?;
+    Ok(interval
+        .buckets(w.from, w.until)
+        .into_iter()
+        .map(|at| {
+            let sums = got.remove(&(at as u32)).unwrap_or_default();
+            Point { at, metrics: sums.metrics(), sums }
+        })
+        .collect())
 }
 
 /// Visits alone: the denominator of a breakdown's share column.
 pub async fn visits(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<u64> {
-    let v: Visits = Sql::new("SELECT toUInt64(uniqExact(session_id)) AS visits FROM {t2}.events WHERE ")
-        .then(sessions_in(w, filters))
-        .query(client, t2)
-        .fetch_one()
-        .await?;
-    Ok(v.visits)
+    Ok(totals(client, t2, w, filters).await?.visits)
 }

@@ -1,9 +1,10 @@
-//! The tier mix and the realtime numbers.
+//! The tier mix (from the visits rollup) and the realtime numbers (from
+//! the raw events of the last minutes: the rollup trails live traffic).
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
-use super::breakdown::{breakdown, Breakdown, Report};
+use super::breakdown::{fold, Breakdown};
 use super::sql::{events_in, Sql, Window};
 use crate::query::{Sort, Where};
 
@@ -22,12 +23,9 @@ impl TierMix {
     }
 }
 
-pub async fn tier_mix(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<TierMix> {
-    Sql::new("SELECT toUInt64(countIf(tier = 'anonymous')) AS anonymous, toUInt64(countIf(tier = 'tier2')) AS tier2, toUInt64(countIf(tier = 'tier3')) AS tier3 FROM {t2}.events FINAL WHERE ")
-        .then(events_in(w, filters))
-        .query(client, t2)
-        .fetch_one()
-        .await
+pub async fn tier_mix(client: &Client, t2: &str, w: Window, visit_filters: &Where) -> clickhouse::error::Result<TierMix> {
+    let t = super::metrics::totals(client, t2, w, visit_filters).await?;
+    Ok(TierMix { anonymous: t.anonymous_hits, tier2: t.tier2_events, tier3: t.tier3_events })
 }
 
 /// The last few minutes.
@@ -51,9 +49,10 @@ pub async fn realtime(client: &Client, t2: &str, now: i64, window_secs: i64, fil
     // Visits with a matching event in the window.
     let counts = Sql::new("SELECT toUInt64(uniqExactIf(session_id, session_id != '')) AS visits, toUInt64(countIf(kind = 'pageview')) AS pageviews FROM {t2}.events FINAL WHERE ")
         .then(events_in(w, filters));
-    let (c, top_pages) = tokio::try_join!(
-        counts.query(client, t2).fetch_one::<Counts>(),
-        breakdown(client, t2, Report::Pages, w, filters, min_visits, Sort::DEFAULT)
-    )?;
+    // The rollup trails live traffic, so realtime reads the raw events.
+    let pages = Sql::new("SELECT path AS key, uniqExactIf(session_id, session_id != '') AS v, count() AS c FROM {t2}.events FINAL WHERE kind = 'pageview' AND ")
+        .then(events_in(w, filters))
+        .raw(" GROUP BY key");
+    let (c, top_pages) = tokio::try_join!(counts.query(client, t2).fetch_one::<Counts>(), fold(client, t2, pages, min_visits, Sort::DEFAULT))?;
     Ok(Realtime { window_secs, visits: c.visits, pageviews: c.pageviews, top_pages })
 }

@@ -66,6 +66,11 @@ impl Sql {
             .raw("))")
     }
 
+    /// Whole days of `t2.visits` and its rollups (by the visit's start).
+    pub fn days(self, w: Window) -> Sql {
+        self.raw("(start_day >= toDate(toDateTime(").int(w.from).raw(")) AND start_day < toDate(toDateTime(").int(w.until).raw(")))")
+    }
+
     /// The filters' condition with their values.
     pub fn matching(mut self, w: &Where) -> Sql {
         self.text.push('(');

@@ -226,8 +226,17 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
     };
     match section {
         Section::Overview => {
-            let (top, (interval, now, before), mix, panels) = tokio::try_join!(ctx.top(), ctx.series(), ctx.table(TableName::TierMix), panels)?;
-            shown.cards = cards(&top.0, top.1.as_ref(), q);
+            // One query per period gives the chart, the cards and the tier
+            // mix: every one of them is a sum over the period's hours.
+            let ((interval, now, before), panels) = tokio::try_join!(ctx.series(), panels)?;
+            let total = |points: &[crate::stats::Point]| {
+                let mut t = crate::stats::metrics::Sums::default();
+                points.iter().for_each(|p| t += p.sums);
+                t
+            };
+            let (sum_now, sum_before) = (total(&now), before.as_deref().map(total));
+            shown.cards = cards(&sum_now.metrics(), sum_before.map(|s| s.metrics()).as_ref(), q);
+            let mix = views::mix_table(&crate::stats::mix::TierMix { anonymous: sum_now.anonymous_hits, tier2: sum_now.tier2_events, tier3: sum_now.tier3_events });
             shown.chart = chart::svg(q.metric, interval, &now, before.as_deref());
             shown.intervals = Interval::ALL
                 .into_iter()

@@ -144,11 +144,13 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listen = app.config.dashboards.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "dashboards listening");
+    let rollup = tokio::spawn(crate::rollup::keep_running(app.clickhouse.clone(), app.dbs.t2.clone()));
     axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    rollup.abort();
     Ok(())
 }
 

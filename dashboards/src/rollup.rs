@@ -1,0 +1,245 @@
+//! The rollup: `t2.visits`, one row per visit and per anonymous hit, built
+//! from the raw events a day at a time.
+//!
+//! Why: the Tier 2 views group events into visits, and doing that on every
+//! request costs a GROUP BY over every session of the period (seconds at
+//! ten million events). Built once per day instead, a view reads one row
+//! per visit. Why not a materialised view: replays (collapsed by
+//! `ReplacingMergeTree` only at merge time) and visits that span inserts
+//! would be counted wrong by an insert-time aggregate; a rebuild from
+//! `events FINAL` is exact.
+//!
+//! How: a day is rebuilt when its raw events changed (row count or latest
+//! arrival differ from what `rollup_days` recorded), and so is the day
+//! before it, whose visits may run past midnight. The day is built into a
+//! staging table of this run and swapped in with `REPLACE PARTITION`, which
+//! is atomic: a reader sees the old day or the new one, never half. Today
+//! changes all the time, so it is rebuilt on every run (every
+//! `INTERVAL`): the views trail live traffic by at most that, and the
+//! realtime view reads the raw events instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::query::Day;
+use crate::stats::breakdown::{Report, Shape};
+use crate::stats::metrics::SUMS;
+
+/// How often the service rebuilds what changed.
+pub const INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+#[error("rollup of {what}: {source}")]
+pub struct RollupError {
+    what: String,
+    #[source]
+    source: clickhouse::error::Error,
+}
+
+fn ctx(what: impl Into<String>) -> impl FnOnce(clickhouse::error::Error) -> RollupError {
+    let what = what.into();
+    move |source| RollupError { what, source }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Row, Deserialize, Serialize)]
+struct DayState {
+    /// Days since 1970.
+    day: u16,
+    source_rows: u64,
+    source_last: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Row, Serialize)]
+struct Built {
+    day: u16,
+    source_rows: u64,
+    source_last: u32,
+    built_at: u32,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunReport {
+    pub days: Vec<Day>,
+    pub secs: f64,
+}
+
+/// Visits that started on the day, from that day's events and the days
+/// around it (a visit's first event decides its day).
+const VISITS: &str = "INSERT INTO {t2}.{build}
+SELECT start_day, first_ts, last_ts, tier, pageviews, events, purchases, revenue, funnel_level, entry_page, exit_page,
+       a_source, a_utm_source, a_utm_medium, a_utm_campaign, a_country, a_region, a_network, a_os, a_browser, a_device,
+       a_screen, a_language, a_time_zone, a_connection,
+       arrayDistinct(pv) AS pp, arrayMap(p -> toUInt32(countEqual(pv, p)), pp),
+       all_paths, all_kinds,
+       arrayDistinct(dl) AS dd, arrayMap(p -> toUInt32(countEqual(dl, p)), dd),
+       arrayDistinct(ob) AS oo, arrayMap(p -> toUInt32(countEqual(ob, p)), oo),
+       arrayDistinct(se) AS ss, arrayMap(p -> toUInt32(countEqual(se, p)), ss)
+FROM (
+    SELECT session_id,
+           toDate(min(ts)) AS start_day, min(ts) AS first_ts, max(ts) AS last_ts, any(tier) AS tier,
+           toUInt32(countIf(kind = 'pageview')) AS pageviews, toUInt32(count()) AS events,
+           toUInt32(countIf(kind = 'purchase')) AS purchases, sumIf(value, kind = 'purchase') AS revenue,
+           toUInt8(windowFunnel(86400)(ts, kind = 'product_view', kind = 'add_to_cart', kind = 'checkout_start', kind = 'purchase')) AS funnel_level,
+           argMinIf(path, ts, kind = 'pageview') AS entry_page, argMaxIf(path, ts, kind = 'pageview') AS exit_page,
+           argMin(referrer_domain, ts) AS a_source, argMin(utm_source, ts) AS a_utm_source, argMin(utm_medium, ts) AS a_utm_medium,
+           argMin(utm_campaign, ts) AS a_utm_campaign, argMin(country, ts) AS a_country, argMin(region, ts) AS a_region,
+           argMin(network, ts) AS a_network, argMin(os, ts) AS a_os, argMin(browser, ts) AS a_browser, argMin(device, ts) AS a_device,
+           argMin(concat(toString(screen_width), 'x', toString(screen_height)), ts) AS a_screen, argMin(language, ts) AS a_language,
+           argMin(time_zone, ts) AS a_time_zone, argMin(connection_type, ts) AS a_connection,
+           groupArrayIf(path, kind = 'pageview') AS pv, groupUniqArray(path) AS all_paths, groupUniqArray(kind) AS all_kinds,
+           groupArrayIf(target, kind = 'download') AS dl, groupArrayIf(target, kind = 'outbound') AS ob, groupArrayIf(target, kind = 'search') AS se
+    FROM {t2}.events FINAL
+    WHERE event_date >= toDate(?) - 1 AND event_date <= toDate(?) + 1 AND session_id != ''
+    GROUP BY session_id
+    HAVING start_day = toDate(?)
+)";
+
+/// The day's anonymous hits, one row each.
+const ANONYMOUS: &str = "INSERT INTO {t2}.{build}
+SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind = 'purchase'), if(kind = 'purchase', value, 0), 0, '', '',
+       referrer_domain, utm_source, utm_medium, utm_campaign, country, region, network, os, browser, device,
+       concat(toString(screen_width), 'x', toString(screen_height)), language, time_zone, connection_type,
+       if(kind = 'pageview', [path], emptyArrayString()), if(kind = 'pageview', [toUInt32(1)], emptyArrayUInt32()),
+       [path], [kind],
+       if(kind = 'download', [target], emptyArrayString()), if(kind = 'download', [toUInt32(1)], emptyArrayUInt32()),
+       if(kind = 'outbound', [target], emptyArrayString()), if(kind = 'outbound', [toUInt32(1)], emptyArrayUInt32()),
+       if(kind = 'search', [target], emptyArrayString()), if(kind = 'search', [toUInt32(1)], emptyArrayUInt32())
+FROM {t2}.events FINAL
+WHERE event_date = toDate(?) AND session_id = ''";
+
+/// Rebuilds the days of `t2` whose events changed since the last run.
+pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
+    let started = Instant::now();
+    let raw: Vec<DayState> = client
+        .query(&format!("SELECT toUInt16(event_date) AS day, toUInt64(count()) AS source_rows, toUInt32(max(received_at)) AS source_last FROM {t2}.events GROUP BY event_date"))
+        .fetch_all()
+        .await
+        .map_err(ctx("reading the event days"))?;
+    let built: Vec<DayState> = client
+        .query(&format!("SELECT toUInt16(day) AS day, source_rows, toUInt32(source_last) AS source_last FROM {t2}.rollup_days FINAL"))
+        .fetch_all()
+        .await
+        .map_err(ctx("reading rollup_days"))?;
+    let now: BTreeMap<u16, DayState> = raw.into_iter().map(|d| (d.day, d)).collect();
+    let before: BTreeMap<u16, DayState> = built.into_iter().map(|d| (d.day, d)).collect();
+    let mut days = BTreeSet::new();
+    for (day, state) in &now {
+        if before.get(day) != Some(state) {
+            days.insert(*day);
+            days.insert(day.saturating_sub(1));
+        }
+    }
+    // Days whose events are all gone (a purge): rebuilt empty.
+    for day in before.keys() {
+        if !now.contains_key(day) && before[day].source_rows > 0 {
+            days.insert(*day);
+        }
+    }
+    if days.is_empty() {
+        return Ok(RunReport { days: Vec::new(), secs: started.elapsed().as_secs_f64() });
+    }
+    // Staging tables of this run only: another process rolling up at the
+    // same time builds in its own.
+    let run_id = &crate::sessions::random_token()[..12];
+    let staging: Vec<(&str, String)> = TABLES.iter().map(|t| (*t, format!("{t}_build_{run_id}"))).collect();
+    for (table, build) in &staging {
+        client.query(&format!("CREATE TABLE {t2}.{build} AS {t2}.{table}")).execute().await.map_err(ctx("creating a staging table"))?;
+    }
+    let result = build_days(client, t2, &staging, &days, &now).await;
+    for (_, build) in &staging {
+        if let Err(e) = client.query(&format!("DROP TABLE IF EXISTS {t2}.{build}")).execute().await {
+            tracing::warn!(error = %e, table = %build, "a staging table was left behind");
+        }
+    }
+    result?;
+    Ok(RunReport { days: days.into_iter().map(|d| Day(d as i32)).collect(), secs: started.elapsed().as_secs_f64() })
+}
+
+/// The rollup's tables, each rebuilt per day.
+const TABLES: [&str; 3] = ["visits", "visit_hours", "visit_groups"];
+
+/// `visit_hours` from the day's staged visits: the sums of [`SUMS`] per
+/// hour of visit start.
+fn hours_sql(build_visits: &str, build_hours: &str) -> String {
+    let names: Vec<&str> = SUMS.iter().map(|(n, _)| *n).collect();
+    format!(
+        "INSERT INTO {{t2}}.{build_hours} (start_day, hour, {}) SELECT start_day, toStartOfHour(first_ts) AS hour, {} FROM {{t2}}.{build_visits} GROUP BY start_day, hour",
+        names.join(", "),
+        crate::stats::metrics::sums_over_visits()
+    )
+}
+
+/// `visit_groups` from the day's staged visits, one statement per array
+/// report and one for every column report together.
+fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
+    let mut columns = Vec::new();
+    let mut out = Vec::new();
+    for r in Report::ALL {
+        match r.shape() {
+            Shape::Column(c) => columns.push(format!("('{}', {c})", r.name())),
+            Shape::Array { keys, counts } => out.push(format!(
+                "INSERT INTO {{t2}}.{build_groups} SELECT start_day, '{}', key, toUInt64(countIf(tier != 'anonymous')), toUInt64(sum(n)) FROM {{t2}}.{build_visits} ARRAY JOIN {keys} AS key, {counts} AS n GROUP BY start_day, key",
+                r.name()
+            )),
+        }
+    }
+    out.push(format!(
+        "INSERT INTO {{t2}}.{build_groups} SELECT start_day, r.1 AS report, r.2 AS key, toUInt64(countIf(tier != 'anonymous')), toUInt64(sum(pageviews)) FROM {{t2}}.{build_visits} ARRAY JOIN [{}] AS r GROUP BY start_day, report, key",
+        columns.join(", ")
+    ));
+    out
+}
+
+async fn build_days(client: &Client, t2: &str, staging: &[(&str, String)], days: &BTreeSet<u16>, now: &BTreeMap<u16, DayState>) -> Result<(), RollupError> {
+    let built_at = crate::accounts::now_secs() as u32;
+    let (visits, hours, groups) = (&staging[0].1, &staging[1].1, &staging[2].1);
+    let sql = |text: &str| text.replace("{t2}", t2).replace("{build}", visits);
+    let mut derived = vec![hours_sql(visits, hours)];
+    derived.extend(groups_sql(visits, groups));
+    for day in days {
+        let d = Day(*day as i32).to_string();
+        client.query(&sql(VISITS)).bind(&d).bind(&d).bind(&d).execute().await.map_err(ctx(format!("visits of {d}")))?;
+        client.query(&sql(ANONYMOUS)).bind(&d).execute().await.map_err(ctx(format!("anonymous hits of {d}")))?;
+        for statement in &derived {
+            client.query(&sql(statement)).execute().await.map_err(ctx(format!("sums of {d}")))?;
+        }
+        // Atomic per table: readers see the old day or the new one. An
+        // empty build partition empties the day.
+        for (table, build) in staging {
+            client
+                .query(&format!("ALTER TABLE {t2}.{table} REPLACE PARTITION ? FROM {t2}.{build}"))
+                .bind(&d)
+                .execute()
+                .await
+                .map_err(ctx(format!("swapping in {table} of {d}")))?;
+            client.query(&format!("ALTER TABLE {t2}.{build} DROP PARTITION ?")).bind(&d).execute().await.map_err(ctx(format!("clearing {d}")))?;
+        }
+        let state = now.get(day).copied().unwrap_or(DayState { day: *day, source_rows: 0, source_last: 0 });
+        let mut insert = client.insert_unescaped::<Built>(&format!("{t2}.rollup_days")).await.map_err(ctx("recording the day"))?;
+        insert
+            .write(&Built { day: *day, source_rows: state.source_rows, source_last: state.source_last, built_at })
+            .await
+            .map_err(ctx("recording the day"))?;
+        insert.end().await.map_err(ctx("recording the day"))?;
+    }
+    Ok(())
+}
+
+/// Runs [`run`] every [`INTERVAL`] until the process ends; failures are
+/// logged and retried on the next tick (the views show the last good build).
+pub async fn keep_running(client: Client, t2: String) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match run(&client, &t2).await {
+            Ok(r) if !r.days.is_empty() => tracing::info!(days = r.days.len(), secs = r.secs, "rollup rebuilt"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "rollup failed; retrying next time"),
+        }
+    }
+}
