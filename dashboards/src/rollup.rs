@@ -67,10 +67,21 @@ pub struct RunReport {
     pub secs: f64,
 }
 
+/// The columns every row of `visits` is written with, in order.
+const VISIT_COLUMNS: &str = "start_day, first_ts, last_ts, tier, pageviews, events, purchases, revenue, \
+    visits, visit_pageviews, bounces, duration_sum, converted, anonymous_hits, tier2_events, tier3_events, \
+    funnel_1, funnel_2, funnel_3, funnel_4, entry_page, exit_page, source, utm_source, utm_medium, utm_campaign, \
+    country, region, network, os, browser, device, screen, language, time_zone, connection, \
+    page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n";
+
 /// Visits that started on the day, from that day's events and the days
 /// around it (a visit's first event decides its day).
-const VISITS: &str = "INSERT INTO {t2}.{build}
-SELECT start_day, first_ts, last_ts, tier, pageviews, events, purchases, revenue, funnel_level, entry_page, exit_page,
+const VISITS: &str = "INSERT INTO {t2}.{build} ({columns})
+SELECT start_day, first_ts, last_ts, tier, pageviews, events, purchases, revenue,
+       1, pageviews, toUInt8(pageviews = 1 AND events = 1), toUInt32(last_ts - first_ts), toUInt8(purchases > 0), 0,
+       if(tier = 'tier2', events, 0), if(tier = 'tier3', events, 0),
+       toUInt8(funnel_level >= 1), toUInt8(funnel_level >= 2), toUInt8(funnel_level >= 3), toUInt8(funnel_level >= 4),
+       entry_page, exit_page,
        a_source, a_utm_source, a_utm_medium, a_utm_campaign, a_country, a_region, a_network, a_os, a_browser, a_device,
        a_screen, a_language, a_time_zone, a_connection,
        arrayDistinct(pv) AS pp, arrayMap(p -> toUInt32(countEqual(pv, p)), pp),
@@ -98,9 +109,10 @@ FROM (
     HAVING start_day = toDate(?)
 )";
 
-/// The day's anonymous hits, one row each.
-const ANONYMOUS: &str = "INSERT INTO {t2}.{build}
-SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind = 'purchase'), if(kind = 'purchase', value, 0), 0, '', '',
+/// The day's anonymous hits, one row each: never a visit.
+const ANONYMOUS: &str = "INSERT INTO {t2}.{build} ({columns})
+SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind = 'purchase'), if(kind = 'purchase', value, 0),
+       0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, '', '',
        referrer_domain, utm_source, utm_medium, utm_campaign, country, region, network, os, browser, device,
        concat(toString(screen_width), 'x', toString(screen_height)), language, time_zone, connection_type,
        if(kind = 'pageview', [path], emptyArrayString()), if(kind = 'pageview', [toUInt32(1)], emptyArrayUInt32()),
@@ -110,6 +122,11 @@ SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind =
        if(kind = 'search', [target], emptyArrayString()), if(kind = 'search', [toUInt32(1)], emptyArrayUInt32())
 FROM {t2}.events FINAL
 WHERE event_date = toDate(?) AND session_id = ''";
+
+/// The columns `purchases` shares with `events`.
+const PURCHASE_COLUMNS: &str = "event_date, ts, session_id, tier, kind, path, referrer_domain, target, utm_source, utm_medium, utm_campaign, \
+    country, region, network, os, browser, device, screen_width, screen_height, language, time_zone, connection_type, \
+    value, currency, item_skus, item_quantities, item_prices";
 
 /// Rebuilds the days of `t2` whose events changed since the last run.
 pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
@@ -160,16 +177,15 @@ pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
 }
 
 /// The rollup's tables, each rebuilt per day.
-const TABLES: [&str; 3] = ["visits", "visit_hours", "visit_groups"];
+const TABLES: [&str; 4] = ["visits", "visit_hours", "visit_groups", "purchases"];
 
 /// `visit_hours` from the day's staged visits: the sums of [`SUMS`] per
 /// hour of visit start.
 fn hours_sql(build_visits: &str, build_hours: &str) -> String {
-    let names: Vec<&str> = SUMS.iter().map(|(n, _)| *n).collect();
     format!(
         "INSERT INTO {{t2}}.{build_hours} (start_day, hour, {}) SELECT start_day, toStartOfHour(first_ts) AS hour, {} FROM {{t2}}.{build_visits} GROUP BY start_day, hour",
-        names.join(", "),
-        crate::stats::metrics::sums_over_visits()
+        SUMS.join(", "),
+        crate::stats::metrics::sums_select()
     )
 }
 
@@ -182,13 +198,13 @@ fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
         match r.shape() {
             Shape::Column(c) => columns.push(format!("('{}', {c})", r.name())),
             Shape::Array { keys, counts } => out.push(format!(
-                "INSERT INTO {{t2}}.{build_groups} SELECT start_day, '{}', key, toUInt64(countIf(tier != 'anonymous')), toUInt64(sum(n)) FROM {{t2}}.{build_visits} ARRAY JOIN {keys} AS key, {counts} AS n GROUP BY start_day, key",
+                "INSERT INTO {{t2}}.{build_groups} SELECT start_day, '{}', key, toUInt64(sum(visits)), toUInt64(sum(n)) FROM {{t2}}.{build_visits} ARRAY JOIN {keys} AS key, {counts} AS n GROUP BY start_day, key",
                 r.name()
             )),
         }
     }
     out.push(format!(
-        "INSERT INTO {{t2}}.{build_groups} SELECT start_day, r.1 AS report, r.2 AS key, toUInt64(countIf(tier != 'anonymous')), toUInt64(sum(pageviews)) FROM {{t2}}.{build_visits} ARRAY JOIN [{}] AS r GROUP BY start_day, report, key",
+        "INSERT INTO {{t2}}.{build_groups} SELECT start_day, r.1 AS report, r.2 AS key, toUInt64(sum(visits)), toUInt64(sum(pageviews)) FROM {{t2}}.{build_visits} ARRAY JOIN [{}] AS r GROUP BY start_day, report, key",
         columns.join(", ")
     ));
     out
@@ -196,14 +212,18 @@ fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
 
 async fn build_days(client: &Client, t2: &str, staging: &[(&str, String)], days: &BTreeSet<u16>, now: &BTreeMap<u16, DayState>) -> Result<(), RollupError> {
     let built_at = crate::accounts::now_secs() as u32;
-    let (visits, hours, groups) = (&staging[0].1, &staging[1].1, &staging[2].1);
-    let sql = |text: &str| text.replace("{t2}", t2).replace("{build}", visits);
+    let (visits, hours, groups, purchases) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1);
+    let sql = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS);
+    let purchases_sql = format!(
+        "INSERT INTO {t2}.{purchases} ({PURCHASE_COLUMNS}) SELECT {PURCHASE_COLUMNS} FROM {t2}.events FINAL WHERE event_date = toDate(?) AND kind = 'purchase'"
+    );
     let mut derived = vec![hours_sql(visits, hours)];
     derived.extend(groups_sql(visits, groups));
     for day in days {
         let d = Day(*day as i32).to_string();
         client.query(&sql(VISITS)).bind(&d).bind(&d).bind(&d).execute().await.map_err(ctx(format!("visits of {d}")))?;
         client.query(&sql(ANONYMOUS)).bind(&d).execute().await.map_err(ctx(format!("anonymous hits of {d}")))?;
+        client.query(&purchases_sql).bind(&d).execute().await.map_err(ctx(format!("purchases of {d}")))?;
         for statement in &derived {
             client.query(&sql(statement)).execute().await.map_err(ctx(format!("sums of {d}")))?;
         }

@@ -15,7 +15,21 @@ CREATE TABLE IF NOT EXISTS {t2}.visits
     events        UInt32,
     purchases     UInt32,
     revenue       Float64,
-    funnel_level  UInt8,
+    -- What the views add up, worked out per row so every read is a plain
+    -- sum (much faster than conditional aggregates): 1/0 flags and counts
+    -- that are 0 on the rows they do not apply to.
+    visits           UInt8,
+    visit_pageviews  UInt32,
+    bounces          UInt8,
+    duration_sum     UInt32,
+    converted        UInt8,
+    anonymous_hits   UInt32,
+    tier2_events     UInt32,
+    tier3_events     UInt32,
+    funnel_1         UInt8,
+    funnel_2         UInt8,
+    funnel_3         UInt8,
+    funnel_4         UInt8,
     entry_page    String,
     exit_page     String,
     source        String,
@@ -87,6 +101,43 @@ CREATE TABLE IF NOT EXISTS {t2}.visit_groups
 ENGINE = MergeTree
 PARTITION BY start_day
 ORDER BY (start_day, report, key);
+
+-- Every purchase once (the raw table collapses replays only when it
+-- merges), with the event's own values for filters and its line items:
+-- products and sales read these few rows instead of scanning every event.
+CREATE TABLE IF NOT EXISTS {t2}.purchases
+(
+    event_date      Date,
+    ts              DateTime,
+    session_id      String,
+    tier            Enum8('anonymous' = 1, 'tier2' = 2, 'tier3' = 3),
+    kind            String,
+    path            String,
+    referrer_domain String,
+    target          String,
+    utm_source      String,
+    utm_medium      String,
+    utm_campaign    String,
+    country         String,
+    region          String,
+    network         String,
+    os              String,
+    browser         String,
+    device          String,
+    screen_width    UInt16,
+    screen_height   UInt16,
+    language        String,
+    time_zone       String,
+    connection_type String,
+    value           Float64,
+    currency        String,
+    item_skus       Array(String),
+    item_quantities Array(UInt32),
+    item_prices     Array(Float64)
+)
+ENGINE = MergeTree
+PARTITION BY event_date
+ORDER BY (event_date, ts);
 
 -- What each rolled-up day was built from: a day is rebuilt when its raw
 -- events (count or latest arrival) change, and so is the day before it

@@ -265,8 +265,8 @@ fn groups(report: Report, w: Window, filters: &Where) -> Sql {
             .raw(" GROUP BY key");
     }
     let from = match report.shape() {
-        Shape::Column(c) => Sql::new("SELECT ").raw(c).raw(" AS key, countIf(tier != 'anonymous') AS v, sum(pageviews) AS c FROM {t2}.visits"),
-        Shape::Array { keys, counts } => Sql::new("SELECT key, countIf(tier != 'anonymous') AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
+        Shape::Column(c) => Sql::new("SELECT ").raw(c).raw(" AS key, sum(visits) AS v, sum(pageviews) AS c FROM {t2}.visits"),
+        Shape::Array { keys, counts } => Sql::new("SELECT key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
             .raw(keys)
             .raw(" AS key, ")
             .raw(counts)

@@ -1,9 +1,9 @@
 //! The store's numbers: the purchase funnel (from the visits rollup),
 //! revenue and units by product and by day, average order value (from the
 //! purchase events themselves: few, and their line items are not rolled
-//! up). Purchase reads take raw-event filters
-//! ([`crate::query::StatsQuery::filter_sql`]) and count each purchase once
-//! by its id instead of paying for `FINAL`.
+//! up, so they are kept whole in `t2.purchases`, one row per purchase).
+//! Purchase reads take event filters ([`crate::query::StatsQuery::filter_sql`]):
+//! the purchases table has the events' columns.
 
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
@@ -56,9 +56,9 @@ pub async fn products(client: &Client, t2: &str, w: Window, filters: &Where, min
     };
     let sql = Sql::new("SELECT small, if(small = 1, '', key) AS sku, toUInt64(sum(v)) AS visits, toUInt64(sum(u)) AS units, sum(r) AS revenue, toUInt64(count()) AS groups FROM (SELECT key, v, u, r, toUInt8(v < ")
         .int(i64::from(min_visits))
-        .raw(") AS small FROM (SELECT item_sku AS key, uniqExactIf(session_id, session_id != '') AS v, sum(item_qty) AS u, sum(item_qty * item_price) AS r FROM (SELECT session_id, item_skus, item_quantities, item_prices FROM {t2}.events WHERE kind = 'purchase' AND ")
+        .raw(") AS small FROM (SELECT item_sku AS key, uniqExactIf(session_id, session_id != '') AS v, sum(item_qty) AS u, sum(item_qty * item_price) AS r FROM (SELECT session_id, item_skus, item_quantities, item_prices FROM {t2}.purchases WHERE ")
         .then(events_in(w, filters))
-        .raw(" LIMIT 1 BY event_id) ARRAY JOIN item_skus AS item_sku, item_quantities AS item_qty, item_prices AS item_price GROUP BY key)) GROUP BY small, sku ORDER BY small DESC, ")
+        .raw(") ARRAY JOIN item_skus AS item_sku, item_quantities AS item_qty, item_prices AS item_price GROUP BY key)) GROUP BY small, sku ORDER BY small DESC, ")
         .raw(order)
         .raw(" LIMIT ")
         .int(MAX_ROWS as i64 + 1);
@@ -80,9 +80,9 @@ pub struct SalesDay {
 
 /// Orders, units and revenue per day, and the currencies they were in.
 pub async fn sales_by_day(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Vec<SalesDay>> {
-    Sql::new("SELECT toUInt32(toStartOfDay(ts, 'UTC')) AS day, toUInt64(count()) AS orders, toUInt64(sum(arraySum(item_quantities))) AS units, sum(value) AS revenue FROM (SELECT ts, item_quantities, value FROM {t2}.events WHERE kind = 'purchase' AND ")
+    Sql::new("SELECT toUInt32(toStartOfDay(ts, 'UTC')) AS day, toUInt64(count()) AS orders, toUInt64(sum(arraySum(item_quantities))) AS units, sum(value) AS revenue FROM {t2}.purchases WHERE ")
         .then(events_in(w, filters))
-        .raw(" LIMIT 1 BY event_id) GROUP BY day ORDER BY day")
+        .raw(" GROUP BY day ORDER BY day")
         .query(client, t2)
         .fetch_all()
         .await
@@ -95,7 +95,7 @@ pub struct Currencies {
 
 /// The currencies purchases were made in (the store's, normally one).
 pub async fn currencies(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Vec<String>> {
-    let c: Currencies = Sql::new("SELECT arraySort(groupUniqArray(currency)) AS currencies FROM {t2}.events WHERE kind = 'purchase' AND currency != '' AND ")
+    let c: Currencies = Sql::new("SELECT arraySort(groupUniqArray(currency)) AS currencies FROM {t2}.purchases WHERE currency != '' AND ")
         .then(events_in(w, filters))
         .query(client, t2)
         .fetch_one()

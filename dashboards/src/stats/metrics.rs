@@ -16,25 +16,26 @@ use serde::{Deserialize, Serialize};
 use super::sql::{Sql, Window};
 use crate::query::{Interval, Where};
 
-/// `(column of t2.visit_hours, the same sum over rows of t2.visits)`.
-/// The rollup builds `visit_hours` with these expressions and filtered
-/// reads use them directly: one definition of every metric.
-pub const SUMS: [(&str, &str); 15] = [
-    ("visits", "toUInt64(countIf(tier != 'anonymous'))"),
-    ("visit_pageviews", "toUInt64(sumIf(pageviews, tier != 'anonymous'))"),
-    ("bounces", "toUInt64(countIf(tier != 'anonymous' AND pageviews = 1 AND events = 1))"),
-    ("duration_sum", "toUInt64(sumIf(toUInt64(last_ts - first_ts), tier != 'anonymous'))"),
-    ("converted", "toUInt64(countIf(tier != 'anonymous' AND purchases > 0))"),
-    ("pageviews", "toUInt64(sum(pageviews))"),
-    ("anonymous_hits", "toUInt64(sumIf(events, tier = 'anonymous'))"),
-    ("revenue", "toFloat64(sum(revenue))"),
-    ("tier2_events", "toUInt64(sumIf(events, tier = 'tier2'))"),
-    ("tier3_events", "toUInt64(sumIf(events, tier = 'tier3'))"),
-    ("funnel_1", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 1))"),
-    ("funnel_2", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 2))"),
-    ("funnel_3", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 3))"),
-    ("funnel_4", "toUInt64(countIf(tier != 'anonymous' AND funnel_level >= 4))"),
-    ("purchases", "toUInt64(sum(purchases))"),
+/// The columns every unfiltered and filtered read adds up: `t2.visits`
+/// carries each per row (a visit's flags and counts, zero where they do
+/// not apply), `t2.visit_hours` their sums per hour. Same names in both,
+/// so a read is `sum(column)` over either.
+pub const SUMS: [&str; 15] = [
+    "visits",
+    "visit_pageviews",
+    "bounces",
+    "duration_sum",
+    "converted",
+    "pageviews",
+    "anonymous_hits",
+    "revenue",
+    "tier2_events",
+    "tier3_events",
+    "funnel_1",
+    "funnel_2",
+    "funnel_3",
+    "funnel_4",
+    "purchases",
 ];
 
 /// The sums of one bucket, in [`SUMS`] order after the bucket.
@@ -198,29 +199,22 @@ fn bucket_of(interval: Option<Interval>, ts: &str) -> String {
     }
 }
 
-/// The `SELECT` list of [`Sums`] over `t2.visits` rows. Aliases are
-/// prefixed: an alias named like a column (`pageviews`) would be read back
-/// into the other sums that use that column.
-pub fn sums_over_visits() -> String {
-    SUMS.iter().map(|(name, expr)| format!("{expr} AS s_{name}")).collect::<Vec<_>>().join(", ")
-}
-
-fn sums_over_hours() -> String {
-    SUMS.iter().map(|(name, _)| format!("sum({name}) AS s_{name}")).collect::<Vec<_>>().join(", ")
-}
-
-/// The sums in [`Sums`] order (its `[u64; 4]` funnel is read as the four
-/// funnel columns in a row: RowBinary has no length for a fixed array).
-fn select_list(over_hours: bool) -> String {
-    if over_hours { sums_over_hours() } else { sums_over_visits() }
+/// The `SELECT` list of [`Sums`], over either table. Aliases are
+/// prefixed: an alias named like a column would be read back into the
+/// other expressions that use it.
+pub fn sums_select() -> String {
+    SUMS.iter()
+        .map(|name| if *name == "revenue" { format!("toFloat64(sum({name})) AS s_{name}") } else { format!("toUInt64(sum({name})) AS s_{name}") })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sums per bucket start (Unix seconds); `None` puts everything in 0.
 pub async fn sums(client: &Client, t2: &str, w: Window, filters: &Where, interval: Option<Interval>) -> clickhouse::error::Result<BTreeMap<u32, Sums>> {
     let sql = if filters.is_empty() {
-        Sql::new("SELECT ").raw(&bucket_of(interval, "hour")).raw(" AS bucket, ").raw(&select_list(true)).raw(" FROM {t2}.visit_hours WHERE ").days(w)
+        Sql::new("SELECT ").raw(&bucket_of(interval, "hour")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visit_hours WHERE ").days(w)
     } else {
-        Sql::new("SELECT ").raw(&bucket_of(interval, "first_ts")).raw(" AS bucket, ").raw(&select_list(false)).raw(" FROM {t2}.visits WHERE ").days(w).raw(" AND ").matching(filters)
+        Sql::new("SELECT ").raw(&bucket_of(interval, "first_ts")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visits WHERE ").days(w).raw(" AND ").matching(filters)
     };
     let rows: Vec<Sums> = sql.raw(" GROUP BY bucket").query(client, t2).fetch_all().await?;
     Ok(rows.into_iter().map(|r| (r.bucket, r)).collect())
