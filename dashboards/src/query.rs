@@ -525,7 +525,7 @@ impl StatsQuery {
     /// The filters as a SQL condition over `t2.events` with `?` for every
     /// value, in the order of [`Where::values`].
     pub fn filter_sql(&self) -> Where {
-        let mut w = Where { sql: String::new(), values: Vec::new() };
+        let mut w = Where { sql: String::new(), values: Vec::new(), facet: None };
         for f in &self.filters {
             let col = f.dimension.column();
             let clause = match f.op {
@@ -550,7 +550,7 @@ impl StatsQuery {
     /// any of its events does (its first event's value for visit-wide
     /// dimensions, any of its values for pages, targets and event kinds).
     pub fn visit_filter_sql(&self) -> Where {
-        let mut w = Where { sql: String::new(), values: Vec::new() };
+        let mut w = Where { sql: String::new(), values: Vec::new(), facet: None };
         for f in &self.filters {
             let clause = match (f.dimension.in_visits(), f.op) {
                 (VisitField::Column(c), Op::Is) => format!("{c} = ?"),
@@ -567,8 +567,28 @@ impl StatsQuery {
         if w.sql.is_empty() {
             w.sql.push('1');
         }
+        if let [f] = self.filters.as_slice() {
+            if f.op == Op::Is {
+                w.facet = Some((f.dimension.name(), f.value.clone()));
+            }
+        }
         w
     }
+}
+
+/// `(dimension name, its value or values in t2.visits as an array)` for
+/// every dimension: what `t2.visit_facets` is built from.
+pub fn facet_arrays() -> Vec<(&'static str, String)> {
+    Dimension::ALL
+        .iter()
+        .map(|d| {
+            let values = match d.in_visits() {
+                VisitField::Column(c) => format!("[{c}]"),
+                VisitField::Array(a) => format!("arrayDistinct({a})"),
+            };
+            (d.name(), values)
+        })
+        .collect()
 }
 
 fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
@@ -597,12 +617,15 @@ fn parse_filter(v: &str) -> Result<Filter, QueryError> {
 pub struct Where {
     pub sql: String,
     pub values: Vec<String>,
+    /// When the whole condition is one `dimension is value` over visits:
+    /// the pre-added `t2.visit_facets` can answer instead of the rows.
+    pub facet: Option<(&'static str, String)>,
 }
 
 impl Where {
     /// No filter: every row.
     pub fn none() -> Where {
-        Where { sql: "1".into(), values: Vec::new() }
+        Where { sql: "1".into(), values: Vec::new(), facet: None }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -689,6 +712,10 @@ mod tests {
         let v = q.visit_filter_sql();
         assert_eq!(v.sql, "country = ? AND arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, paths) AND browser != ?");
         assert_eq!(v.values, w.values);
+        assert_eq!(v.facet, None, "three filters: no facet");
+        let one = StatsQuery::from_params(&p(&[("f", "country:is:DE")]), today).unwrap();
+        assert_eq!(one.visit_filter_sql().facet, Some(("country", "DE".to_string())));
+        assert_eq!(one.filter_sql().facet, None, "facets are for visits only");
         let again: Vec<(String, String)> = form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect();
         assert_eq!(StatsQuery::from_params(&again, today).unwrap(), q);
         assert_eq!(StatsQuery::from_params(&[], today).unwrap().filter_sql().sql, "1");

@@ -177,7 +177,7 @@ pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
 }
 
 /// The rollup's tables, each rebuilt per day.
-const TABLES: [&str; 4] = ["visits", "visit_hours", "visit_groups", "purchases"];
+const TABLES: [&str; 5] = ["visits", "visit_hours", "visit_groups", "purchases", "visit_facets"];
 
 /// `visit_hours` from the day's staged visits: the sums of [`SUMS`] per
 /// hour of visit start.
@@ -186,6 +186,18 @@ fn hours_sql(build_visits: &str, build_hours: &str) -> String {
         "INSERT INTO {{t2}}.{build_hours} (start_day, hour, {}) SELECT start_day, toStartOfHour(first_ts) AS hour, {} FROM {{t2}}.{build_visits} GROUP BY start_day, hour",
         SUMS.join(", "),
         crate::stats::metrics::sums_select()
+    )
+}
+
+/// `visit_facets` from the day's staged visits: the sums per dimension
+/// and value.
+fn facets_sql(build_visits: &str, build_facets: &str) -> String {
+    let pairs: Vec<String> = crate::query::facet_arrays().into_iter().map(|(name, values)| format!("arrayMap(v -> ('{name}', v), {values})")).collect();
+    format!(
+        "INSERT INTO {{t2}}.{build_facets} (start_day, dimension, value, {}) SELECT start_day, f.1 AS dimension, f.2 AS value, {} FROM {{t2}}.{build_visits} ARRAY JOIN arrayConcat({}) AS f GROUP BY start_day, dimension, value",
+        SUMS.join(", "),
+        crate::stats::metrics::sums_select(),
+        pairs.join(", ")
     )
 }
 
@@ -212,12 +224,12 @@ fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
 
 async fn build_days(client: &Client, t2: &str, staging: &[(&str, String)], days: &BTreeSet<u16>, now: &BTreeMap<u16, DayState>) -> Result<(), RollupError> {
     let built_at = crate::accounts::now_secs() as u32;
-    let (visits, hours, groups, purchases) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1);
+    let (visits, hours, groups, purchases, facets) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1, &staging[4].1);
     let sql = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS);
     let purchases_sql = format!(
         "INSERT INTO {t2}.{purchases} ({PURCHASE_COLUMNS}) SELECT {PURCHASE_COLUMNS} FROM {t2}.events FINAL WHERE event_date = toDate(?) AND kind = 'purchase'"
     );
-    let mut derived = vec![hours_sql(visits, hours)];
+    let mut derived = vec![hours_sql(visits, hours), facets_sql(visits, facets)];
     derived.extend(groups_sql(visits, groups));
     for day in days {
         let d = Day(*day as i32).to_string();

@@ -114,6 +114,11 @@ impl Ctx<'_> {
         metrics::visits(self.client, self.t2, self.window(), &self.filters()).await
     }
 
+    /// Several reports in one read.
+    pub async fn breakdowns(&self, reports: &[Report]) -> Result<Vec<Breakdown>> {
+        stats::breakdown::breakdowns(self.client, self.t2, reports, self.window(), &self.filters(), self.min_visits, self.q.sort).await
+    }
+
     /// `report` with its share of `total_visits`.
     pub async fn report(&self, report: Report, total_visits: u64) -> Result<Table> {
         let b = stats::breakdown(self.client, self.t2, report, self.window(), &self.filters(), self.min_visits, self.q.sort).await?;

@@ -88,6 +88,34 @@ ENGINE = MergeTree
 PARTITION BY start_day
 ORDER BY (start_day, hour);
 
+-- Per day, dimension and value: the same sums for the visits with that
+-- value (any of them, for pages, targets and event kinds). A filtered view
+-- with one `is` filter reads these instead of the visits.
+CREATE TABLE IF NOT EXISTS {t2}.visit_facets
+(
+    start_day        Date,
+    dimension        String,
+    value            String,
+    visits           UInt64,
+    visit_pageviews  UInt64,
+    bounces          UInt64,
+    duration_sum     UInt64,
+    converted        UInt64,
+    pageviews        UInt64,
+    anonymous_hits   UInt64,
+    revenue          Float64,
+    tier2_events     UInt64,
+    tier3_events     UInt64,
+    funnel_1         UInt64,
+    funnel_2         UInt64,
+    funnel_3         UInt64,
+    funnel_4         UInt64,
+    purchases        UInt64
+)
+ENGINE = MergeTree
+PARTITION BY start_day
+ORDER BY (dimension, value, start_day);
+
 -- Per day, report and value: visits and pageviews (or the report's events),
 -- for unfiltered breakdowns. Additive across days for the same reason.
 CREATE TABLE IF NOT EXISTS {t2}.visit_groups

@@ -223,6 +223,15 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     assert_eq!(named(&sources_de), [group("google.com", 3, 3)]);
     // Filtered breakdowns group the rollup's visits; unfiltered ones add up
     // its per-day groups: the same numbers.
+    // One `is` filter reads the pre-added facets; the same question asked
+    // of the visit rows gives the same numbers.
+    assert!(de.facet.is_some());
+    let rows_de = Where { facet: None, ..de.clone() };
+    let (facet_top, rows_top) = (top_metrics(client, "t2", w, &de).await?, top_metrics(client, "t2", w, &rows_de).await?);
+    assert_eq!(facet_top, rows_top);
+    assert_eq!((facet_top.visits, facet_top.pageviews, facet_top.anonymous_hits), (4, 5, 1));
+    let facet_days = series(client, "t2", w, &de, Interval::Day).await?;
+    assert_eq!(facet_days[0].metrics, rows_top);
     let pages_de = by(Report::Pages, &de, 1).await?;
     assert_eq!(named(&pages_de), [group("/home", 4, 5)], "DE visits on /home, and DE's anonymous hit");
     let search = by(Report::SiteSearch, &none, 2).await?;

@@ -243,49 +243,110 @@ fn order_by(sort: Sort) -> &'static str {
     }
 }
 
-/// Folds groups under `min_visits` and orders the named ones.
+/// Folds groups under `min_visits` and orders the named ones, per
+/// report: `groups` yields `report, key, v, c`.
 fn folded(groups: Sql, min_visits: u32, sort: Sort, limit: u64) -> Sql {
-    Sql::new("SELECT small, if(small = 1, '', key) AS name, toUInt64(sum(v)) AS visits, toUInt64(sum(c)) AS hits, toUInt64(count()) AS groups FROM (SELECT key, v, c, toUInt8(v < ")
+    Sql::new("SELECT report, small, if(small = 1, '', key) AS name, toUInt64(sum(v)) AS visits, toUInt64(sum(c)) AS hits, toUInt64(count()) AS groups FROM (SELECT report, key, v, c, toUInt8(v < ")
         .int(i64::from(min_visits))
         .raw(") AS small FROM (")
         .then(groups)
-        .raw(")) GROUP BY small, name ORDER BY small DESC, ")
+        .raw(")) GROUP BY report, small, name ORDER BY report, small DESC, ")
         .raw(order_by(sort))
         .raw(" LIMIT ")
         .int(limit as i64 + 1)
+        .raw(" BY report")
 }
 
-/// `report`'s groups as `key, v, c` over the days of `w`.
-fn groups(report: Report, w: Window, filters: &Where) -> Sql {
+fn quoted_names(reports: &[Report]) -> String {
+    reports.iter().map(|r| format!("'{}'", r.name())).collect::<Vec<_>>().join(", ")
+}
+
+/// The groups of several reports as `report, key, v, c`, read together:
+/// one pass over the rows for all of them.
+fn groups(reports: &[Report], w: Window, filters: &Where) -> Sql {
     if filters.is_empty() {
-        return Sql::new("SELECT key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report = '")
-            .raw(report.name())
-            .raw("' AND ")
+        return Sql::new("SELECT report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report IN (")
+            .raw(&quoted_names(reports))
+            .raw(") AND ")
             .days(w)
-            .raw(" GROUP BY key");
+            .raw(" GROUP BY report, key");
     }
-    let from = match report.shape() {
-        Shape::Column(c) => Sql::new("SELECT ").raw(c).raw(" AS key, sum(visits) AS v, sum(pageviews) AS c FROM {t2}.visits"),
-        Shape::Array { keys, counts } => Sql::new("SELECT key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
-            .raw(keys)
-            .raw(" AS key, ")
-            .raw(counts)
-            .raw(" AS n"),
-    };
-    from.raw(" WHERE ").days(w).raw(" AND ").matching(filters).raw(" GROUP BY key")
+    let (mut columns, mut arrays) = (Vec::new(), Vec::new());
+    for r in reports {
+        match r.shape() {
+            Shape::Column(c) => columns.push(format!("('{}', {c})", r.name())),
+            Shape::Array { keys, counts } => arrays.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name())),
+        }
+    }
+    let mut parts = Vec::new();
+    if !columns.is_empty() {
+        parts.push(
+            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(pageviews) AS c FROM {t2}.visits ARRAY JOIN [")
+                .raw(&columns.join(", "))
+                .raw("] AS r WHERE ")
+                .days(w)
+                .raw(" AND ")
+                .matching(filters)
+                .raw(" GROUP BY report, key"),
+        );
+    }
+    if !arrays.is_empty() {
+        let all = if arrays.len() == 1 { arrays.remove(0) } else { format!("arrayConcat({})", arrays.join(", ")) };
+        parts.push(
+            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(r.3) AS c FROM {t2}.visits ARRAY JOIN ")
+                .raw(&all)
+                .raw(" AS r WHERE ")
+                .days(w)
+                .raw(" AND ")
+                .matching(filters)
+                .raw(" GROUP BY report, key"),
+        );
+    }
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("at least one report");
+    parts.fold(first, |sql, next| sql.raw(" UNION ALL ").then(next))
 }
 
-/// Named groups and the folded row, from `groups` (`key, v, c`).
-pub async fn fold(client: &Client, t2: &str, groups: Sql, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Breakdown> {
-    let mut all: Vec<Group> = folded(groups, min_visits, sort, MAX_ROWS).query(client, t2).fetch_all().await?;
-    let other = if all.first().is_some_and(|g| g.small == 1) { Some(all.remove(0)) } else { None };
-    let truncated = all.len() as u64 > MAX_ROWS;
-    all.truncate(MAX_ROWS as usize);
-    Ok(Breakdown { rows: all, other, truncated })
+#[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
+struct ReportGroup {
+    report: String,
+    small: u8,
+    name: String,
+    visits: u64,
+    hits: u64,
+    groups: u64,
 }
 
-/// `report` over the days of `w` under `filters` (visit filters:
-/// [`crate::query::StatsQuery::visit_filter_sql`]).
+/// Named groups and the folded row of each report in `groups`, in the
+/// order of `reports`.
+pub async fn fold(client: &Client, t2: &str, reports: &[&str], groups: Sql, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Vec<Breakdown>> {
+    let rows: Vec<ReportGroup> = folded(groups, min_visits, sort, MAX_ROWS).query(client, t2).fetch_all().await?;
+    let mut out: Vec<Breakdown> = reports.iter().map(|_| Breakdown::default()).collect();
+    for r in rows {
+        let Some(i) = reports.iter().position(|name| *name == r.report) else { continue };
+        let g = Group { small: r.small, name: r.name, visits: r.visits, hits: r.hits, groups: r.groups };
+        if g.small == 1 {
+            out[i].other = Some(g);
+        } else if out[i].rows.len() as u64 == MAX_ROWS {
+            out[i].truncated = true;
+        } else {
+            out[i].rows.push(g);
+        }
+    }
+    Ok(out)
+}
+
+/// Several reports over the days of `w` under `filters` (visit filters:
+/// [`crate::query::StatsQuery::visit_filter_sql`]), in one query.
+pub async fn breakdowns(client: &Client, t2: &str, reports: &[Report], w: Window, filters: &Where, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Vec<Breakdown>> {
+    if reports.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = reports.iter().map(|r| r.name()).collect();
+    fold(client, t2, &names, groups(reports, w, filters), min_visits, sort).await
+}
+
+/// One report.
 pub async fn breakdown(client: &Client, t2: &str, report: Report, w: Window, filters: &Where, min_visits: u32, sort: Sort) -> clickhouse::error::Result<Breakdown> {
-    fold(client, t2, groups(report, w, filters), min_visits, sort).await
+    Ok(breakdowns(client, t2, &[report], w, filters, min_visits, sort).await?.remove(0))
 }

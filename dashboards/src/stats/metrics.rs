@@ -213,6 +213,18 @@ pub fn sums_select() -> String {
 pub async fn sums(client: &Client, t2: &str, w: Window, filters: &Where, interval: Option<Interval>) -> clickhouse::error::Result<BTreeMap<u32, Sums>> {
     let sql = if filters.is_empty() {
         Sql::new("SELECT ").raw(&bucket_of(interval, "hour")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visit_hours WHERE ").days(w)
+    } else if let (Some((dimension, value)), false) = (&filters.facet, interval == Some(Interval::Hour)) {
+        // One `is` filter: the per-day facet sums (hours need the rows).
+        Sql::new("SELECT ")
+            .raw(&bucket_of(interval, "toDateTime(start_day, 'UTC')"))
+            .raw(" AS bucket, ")
+            .raw(&sums_select())
+            .raw(" FROM {t2}.visit_facets WHERE dimension = '")
+            .raw(dimension)
+            .raw("' AND value = ")
+            .text_value(value)
+            .raw(" AND ")
+            .days(w)
     } else {
         Sql::new("SELECT ").raw(&bucket_of(interval, "first_ts")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visits WHERE ").days(w).raw(" AND ").matching(filters)
     };

@@ -50,9 +50,10 @@ pub async fn realtime(client: &Client, t2: &str, now: i64, window_secs: i64, fil
     let counts = Sql::new("SELECT toUInt64(uniqExactIf(session_id, session_id != '')) AS visits, toUInt64(countIf(kind = 'pageview')) AS pageviews FROM {t2}.events FINAL WHERE ")
         .then(events_in(w, filters));
     // The rollup trails live traffic, so realtime reads the raw events.
-    let pages = Sql::new("SELECT path AS key, uniqExactIf(session_id, session_id != '') AS v, count() AS c FROM {t2}.events FINAL WHERE kind = 'pageview' AND ")
+    let pages = Sql::new("SELECT 'pages' AS report, path AS key, uniqExactIf(session_id, session_id != '') AS v, count() AS c FROM {t2}.events FINAL WHERE kind = 'pageview' AND ")
         .then(events_in(w, filters))
         .raw(" GROUP BY key");
-    let (c, top_pages) = tokio::try_join!(counts.query(client, t2).fetch_one::<Counts>(), fold(client, t2, pages, min_visits, Sort::DEFAULT))?;
+    let (c, mut top_pages) = tokio::try_join!(counts.query(client, t2).fetch_one::<Counts>(), fold(client, t2, &["pages"], pages, min_visits, Sort::DEFAULT))?;
+    let top_pages = top_pages.remove(0);
     Ok(Realtime { window_secs, visits: c.visits, pageviews: c.pageviews, top_pages })
 }

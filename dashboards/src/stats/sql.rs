@@ -66,6 +66,12 @@ impl Sql {
             .raw("))")
     }
 
+    pub fn text_value(mut self, v: &str) -> Sql {
+        self.text.push('?');
+        self.values.push(Value::Str(v.to_string()));
+        self
+    }
+
     /// Whole days of `t2.visits` and its rollups (by the visit's start).
     pub fn days(self, w: Window) -> Sql {
         self.raw("(start_day >= toDate(toDateTime(").int(w.from).raw(")) AND start_day < toDate(toDateTime(").int(w.until).raw(")))")

@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn draws_both_periods_without_inline_style() {
-        let pts = |k: u64| (0..7).map(|i| Point { at: 1_795_000_000 + i * 86_400, metrics: TopMetrics { visits: k * i as u64, ..Default::default() } }).collect::<Vec<_>>();
+        let pts = |k: u64| (0..7).map(|i| Point { at: 1_795_000_000 + i * 86_400, metrics: TopMetrics { visits: k * i as u64, ..Default::default() }, sums: Default::default() }).collect::<Vec<_>>();
         let s = svg(Metric::Visits, Interval::Day, &pts(10), Some(&pts(5))).unwrap();
         assert!(s.starts_with("<svg role=\"img\""), "{}", &s[..80]);
         assert!(s.contains("stroke=\"#2456D6\"") || s.contains("#2456D6"), "the current line");

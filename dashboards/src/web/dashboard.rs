@@ -220,15 +220,15 @@ pub struct Shown {
 async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> views::Result<Shown> {
     let q = ctx.q;
     let mut shown = Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 };
-    let panels = async {
-        let total = if section.reports().is_empty() { 0 } else { ctx.total_visits().await? };
-        futures_util::future::try_join_all(section.reports().iter().map(|r| ctx.report(*r, total))).await
+    let reports = section.reports();
+    let tables = |breakdowns: &[crate::stats::Breakdown], total: u64| -> Vec<Table> {
+        reports.iter().zip(breakdowns).map(|(r, b)| views::report_table(*r, b, total, ctx.min_visits)).collect()
     };
     match section {
         Section::Overview => {
             // One query per period gives the chart, the cards and the tier
             // mix: every one of them is a sum over the period's hours.
-            let ((interval, now, before), panels) = tokio::try_join!(ctx.series(), panels)?;
+            let ((interval, now, before), breakdowns) = tokio::try_join!(ctx.series(), ctx.breakdowns(reports))?;
             let total = |points: &[crate::stats::Point]| {
                 let mut t = crate::stats::metrics::Sums::default();
                 points.iter().for_each(|p| t += p.sums);
@@ -237,6 +237,7 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             let (sum_now, sum_before) = (total(&now), before.as_deref().map(total));
             shown.cards = cards(&sum_now.metrics(), sum_before.map(|s| s.metrics()).as_ref(), q);
             let mix = views::mix_table(&crate::stats::mix::TierMix { anonymous: sum_now.anonymous_hits, tier2: sum_now.tier2_events, tier3: sum_now.tier3_events });
+            let panels = tables(&breakdowns, sum_now.visits);
             shown.chart = chart::svg(q.metric, interval, &now, before.as_deref());
             shown.intervals = Interval::ALL
                 .into_iter()
@@ -253,7 +254,8 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             shown.tables = [funnel, products, sales].iter().map(|t| table_view(t, q, path, None)).collect();
         }
         _ => {
-            let panels = panels.await?;
+            let (total, breakdowns) = tokio::try_join!(ctx.total_visits(), ctx.breakdowns(reports))?;
+            let panels = tables(&breakdowns, total);
             shown.rows = panels.iter().map(|t| t.rows.len() as u64).sum();
             shown.tables = panels.iter().map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
         }
