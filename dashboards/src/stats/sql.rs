@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn values_follow_the_text_in_order() {
-        let w = Where { sql: "country = ? AND path != ?".into(), values: vec!["DE".into(), "/x".into()] };
+        let w = Where { sql: "country = ? AND path != ?".into(), values: vec!["DE".into(), "/x".into()], facet: None };
         let s = Sql::new("SELECT 1 FROM t WHERE ").days(Window { from: 10, until: 20 }).raw(" AND ").then(events_in(Window { from: 10, until: 20 }, &w));
         assert_eq!(s.text.matches('?').count(), s.values.len());
         assert_eq!(s.values.last(), Some(&Value::Str("/x".into())));
