@@ -261,26 +261,47 @@ fn quoted_names(reports: &[Report]) -> String {
     reports.iter().map(|r| format!("'{}'", r.name())).collect::<Vec<_>>().join(", ")
 }
 
-/// The groups of several reports as `report, key, v, c`, read together:
-/// one pass over the rows for all of them.
-fn groups(reports: &[Report], w: Window, filters: &Where) -> Sql {
+/// The reads that give several reports' groups (`report, key, v, c`),
+/// each with the reports it covers. Without filters, one read of the
+/// per-day groups; with filters, one pass over the visits for every
+/// column report together and one per array report (unnesting a visit's
+/// pages is the expensive part: on its own it runs beside the others).
+fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static str>, Sql)> {
     if filters.is_empty() {
-        return Sql::new("SELECT report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report IN (")
+        let sql = Sql::new("SELECT report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report IN (")
             .raw(&quoted_names(reports))
             .raw(") AND ")
             .days(w)
             .raw(" GROUP BY report, key");
+        return vec![(reports.iter().map(|r| r.name()).collect(), sql)];
     }
-    let (mut columns, mut arrays) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let (mut names, mut columns) = (Vec::new(), Vec::new());
     for r in reports {
         match r.shape() {
-            Shape::Column(c) => columns.push(format!("('{}', {c})", r.name())),
-            Shape::Array { keys, counts } => arrays.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name())),
+            Shape::Column(c) => {
+                names.push(r.name());
+                columns.push(format!("('{}', {c})", r.name()));
+            }
+            Shape::Array { keys, counts } => out.push((
+                vec![r.name()],
+                Sql::new("SELECT '")
+                    .raw(r.name())
+                    .raw("' AS report, key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
+                    .raw(keys)
+                    .raw(" AS key, ")
+                    .raw(counts)
+                    .raw(" AS n WHERE ")
+                    .days(w)
+                    .raw(" AND ")
+                    .matching(filters)
+                    .raw(" GROUP BY key"),
+            )),
         }
     }
-    let mut parts = Vec::new();
     if !columns.is_empty() {
-        parts.push(
+        out.push((
+            names,
             Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(pageviews) AS c FROM {t2}.visits ARRAY JOIN [")
                 .raw(&columns.join(", "))
                 .raw("] AS r WHERE ")
@@ -288,23 +309,9 @@ fn groups(reports: &[Report], w: Window, filters: &Where) -> Sql {
                 .raw(" AND ")
                 .matching(filters)
                 .raw(" GROUP BY report, key"),
-        );
+        ));
     }
-    if !arrays.is_empty() {
-        let all = if arrays.len() == 1 { arrays.remove(0) } else { format!("arrayConcat({})", arrays.join(", ")) };
-        parts.push(
-            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(r.3) AS c FROM {t2}.visits ARRAY JOIN ")
-                .raw(&all)
-                .raw(" AS r WHERE ")
-                .days(w)
-                .raw(" AND ")
-                .matching(filters)
-                .raw(" GROUP BY report, key"),
-        );
-    }
-    let mut parts = parts.into_iter();
-    let first = parts.next().expect("at least one report");
-    parts.fold(first, |sql, next| sql.raw(" UNION ALL ").then(next))
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
@@ -342,8 +349,14 @@ pub async fn breakdowns(client: &Client, t2: &str, reports: &[Report], w: Window
     if reports.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = reports.iter().map(|r| r.name()).collect();
-    fold(client, t2, &names, groups(reports, w, filters), min_visits, sort).await
+    let reads = reads(reports, w, filters);
+    let results = futures_util::future::try_join_all(reads.into_iter().map(|(names, sql)| async move {
+        let folded = fold(client, t2, &names, sql, min_visits, sort).await?;
+        Ok::<_, clickhouse::error::Error>(names.into_iter().zip(folded).collect::<Vec<_>>())
+    }))
+    .await?;
+    let mut by_name: std::collections::HashMap<&str, Breakdown> = results.into_iter().flatten().collect();
+    Ok(reports.iter().map(|r| by_name.remove(r.name()).unwrap_or_default()).collect())
 }
 
 /// One report.

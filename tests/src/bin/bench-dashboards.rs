@@ -67,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
         client.query(&format!("OPTIMIZE TABLE {}.events FINAL", dbs.t2)).execute().await.context("OPTIMIZE")?;
     }
     let held: u64 = client.query(&format!("SELECT toUInt64(count()) FROM {}.events", dbs.t2)).fetch_one().await?;
-    // The rollup the views read, built as the service would on its first run.
+    // The rollup the views read, built from scratch as the service would on
+    // its first run over this history.
+    client.query(&format!("TRUNCATE TABLE {}.rollup_days", dbs.t2)).execute().await?;
     let t = Instant::now();
     let rolled = dashboards::rollup::run(&client, &dbs.t2).await?;
     let rollup_secs = t.elapsed().as_secs_f64();
