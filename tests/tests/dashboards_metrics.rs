@@ -236,6 +236,8 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     assert_eq!(named(&pages_de), [group("/home", 4, 5)], "DE visits on /home, and DE's anonymous hit");
     let search = by(Report::SiteSearch, &none, 2).await?;
     assert_eq!((named(&search), other(&search)), (vec![group("red shoes", 2, 2)], None));
+    let search_de = by(Report::SiteSearch, &de, 2).await?;
+    assert_eq!(named(&search_de), [group("red shoes", 2, 2)], "filtered: from the visits' search lists");
     let entry = by(Report::EntryPages, &none, 1).await?;
     assert_eq!(named(&entry), [group("/home", 5, 5), group("/secret-page", 1, 1)]);
     // The default threshold of 5: /home stays, Germany (4 visits) folds.

@@ -277,17 +277,17 @@ fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static st
     }
     let mut out = Vec::new();
     let (mut names, mut columns) = (Vec::new(), Vec::new());
+    let (mut small_names, mut small_arrays) = (Vec::new(), Vec::new());
     for r in reports {
         match r.shape() {
             Shape::Column(c) => {
                 names.push(r.name());
                 columns.push(format!("('{}', {c})", r.name()));
             }
-            Shape::Array { keys, counts } => out.push((
+            // Page lists are long: unnested on their own, beside the rest.
+            Shape::Array { keys, counts } if *r == Report::Pages => out.push((
                 vec![r.name()],
-                Sql::new("SELECT '")
-                    .raw(r.name())
-                    .raw("' AS report, key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
+                Sql::new("SELECT 'pages' AS report, key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
                     .raw(keys)
                     .raw(" AS key, ")
                     .raw(counts)
@@ -297,7 +297,25 @@ fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static st
                     .matching(filters)
                     .raw(" GROUP BY key"),
             )),
+            // Downloads, outbound links, searches: short lists, one pass.
+            Shape::Array { keys, counts } => {
+                small_names.push(r.name());
+                small_arrays.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name()));
+            }
         }
+    }
+    if !small_arrays.is_empty() {
+        let all = if small_arrays.len() == 1 { small_arrays.remove(0) } else { format!("arrayConcat({})", small_arrays.join(", ")) };
+        out.push((
+            small_names,
+            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(r.3) AS c FROM {t2}.visits ARRAY JOIN ")
+                .raw(&all)
+                .raw(" AS r WHERE ")
+                .days(w)
+                .raw(" AND ")
+                .matching(filters)
+                .raw(" GROUP BY report, key"),
+        ));
     }
     if !columns.is_empty() {
         out.push((
