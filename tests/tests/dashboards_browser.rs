@@ -133,7 +133,8 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
     assert!(csv.contains("\"'=HYPERLINK(\"\"http://evil.example\"\")<img src=x onerror=alert(1)>\""), "{csv}");
     // The HTML escapes it.
     let html = http.get(format!("{base}/report/site_search?period=30d")).header("cookie", &cookie).send().await?.text().await?;
-    assert!(!html.contains("<img src=x onerror") && html.contains("&lt;img src=x onerror=alert(1)&gt;"), "escaped in HTML");
+    let cell = html.split("HYPERLINK").nth(2).unwrap_or("").chars().take(120).collect::<String>();
+    assert!(!html.contains("<img src=x onerror") && (html.contains("&lt;img src=x onerror=alert(1)&gt;") || html.contains("&#60;img src=x onerror=alert(1)&#62;")), "escaped in HTML: {cell}");
 
     // Chromium.
     let shots = layout.target.join("screenshots");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::auth::{AnalystView, Authorized};
 use super::{chart, page, App};
@@ -344,6 +344,11 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
         (None, Some(r)) => (format!("/report/{}", r.name()), r.title().to_string()),
         (None, None) => ("/".into(), "Overview".into()),
     };
+    // The filter bar's fields become an `f=` like any other filter: the
+    // address to bookmark and share is that one.
+    if params.iter().any(|(k, _)| k == "fd" || k == "fo" || k == "fv") {
+        return axum::response::Redirect::to(&href(&path, &q)).into_response();
+    }
     let result = match (section, report) {
         (Some(s), _) => gather(&ctx, s, &path, today).await,
         (None, Some(r)) => ctx.table(TableName::Report(r)).await.map(|t| Shown {
