@@ -98,6 +98,9 @@ pub struct Card {
 
 pub struct Header {
     pub label: &'static str,
+    /// The column's key, as a class (`col-share`), so narrow screens can
+    /// drop secondary columns.
+    pub key: &'static str,
     pub numeric: bool,
     /// Sorts by this column (toggling direction when it is the current one).
     pub href: Option<String>,
@@ -106,7 +109,8 @@ pub struct Header {
 }
 
 pub struct RowView {
-    pub cells: Vec<(String, bool)>,
+    /// `(text, numeric, column key)`.
+    pub cells: Vec<(String, bool, &'static str)>,
     /// Filters the dashboard by this row.
     pub href: Option<String>,
     pub folded: bool,
@@ -150,7 +154,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
                 (true, false) => "ascending",
                 _ => "",
             };
-            Header { label: c.label, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
+            Header { label: c.label, key: c.key, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
         })
         .collect();
     let named = t.rows.iter().filter(|r| !r.folded).count();
@@ -160,7 +164,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         .take(limit.unwrap_or(usize::MAX))
         .chain(folded)
         .map(|r| RowView {
-            cells: r.cells.iter().map(|c| (c.display(), c.numeric())).collect(),
+            cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
             href: r.filter.as_ref().map(|f| href("/", &q.with_filter(f))),
             folded: r.folded,
         })
@@ -172,7 +176,8 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         rows,
         note: t.note.clone(),
         csv: href(&format!("/export/{}", t.name), q),
-        more: (limit.is_some_and(|l| named > l)).then(|| href(&format!("/report/{}", t.name), q)),
+        // Reports have a page of their own; other tables have their CSV.
+        more: (limit.is_some_and(|l| named > l) && Report::parse(t.name).is_some()).then(|| href(&format!("/report/{}", t.name), q)),
     }
 }
 
@@ -181,7 +186,8 @@ fn change_text(now: f64, before: Option<f64>) -> (String, &'static str) {
         None => (String::new(), "flat"),
         Some(b) if b == 0.0 && now == 0.0 => ("0 %".into(), "flat"),
         Some(b) => match views::change(now, b) {
-            None => ("new".into(), "up"),
+            // Nothing to compare with: no direction, no colour.
+            None => ("new".into(), "flat"),
             Some(c) => {
                 let pct = c * 100.0;
                 let trend = if pct > 0.05 { "up" } else if pct < -0.05 { "down" } else { "flat" };
@@ -251,7 +257,7 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
         Section::Commerce => {
             let (funnel, products, sales) = tokio::try_join!(ctx.table(TableName::Funnel), ctx.table(TableName::Products), ctx.table(TableName::Sales))?;
             shown.rows = [&funnel, &products, &sales].iter().map(|t| t.rows.len() as u64).sum();
-            shown.tables = [funnel, products, sales].iter().map(|t| table_view(t, q, path, None)).collect();
+            shown.tables = [(funnel, None), (products, Some(20)), (sales, None)].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
         }
         _ => {
             let (total, breakdowns) = tokio::try_join!(ctx.total_visits(), ctx.breakdowns(reports))?;
@@ -413,7 +419,7 @@ mod tests {
     fn changes_read_well() {
         assert_eq!(change_text(110.0, Some(100.0)), ("+10.0 %".into(), "up"));
         assert_eq!(change_text(90.0, Some(100.0)), ("−10.0 %".into(), "down"));
-        assert_eq!(change_text(5.0, Some(0.0)), ("new".into(), "up"));
+        assert_eq!(change_text(5.0, Some(0.0)), ("new".into(), "flat"));
         assert_eq!(change_text(5.0, None), (String::new(), "flat"));
         let q = StatsQuery::from_params(&[], Day(20_000)).unwrap();
         let worse = TopMetrics { bounce_rate: 0.5, visits: 10, ..Default::default() };
