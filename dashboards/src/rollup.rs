@@ -161,8 +161,7 @@ pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
     }
     // Staging tables of this run only: another process rolling up at the
     // same time builds in its own.
-    let run_id = &crate::sessions::random_token()[..12];
-    let staging: Vec<(&str, String)> = TABLES.iter().map(|t| (*t, format!("{t}_build_{run_id}"))).collect();
+    let staging = staging(&crate::sessions::random_token()[..12]);
     for (table, build) in &staging {
         client.query(&format!("CREATE TABLE {t2}.{build} AS {t2}.{table}")).execute().await.map_err(ctx("creating a staging table"))?;
     }
@@ -222,33 +221,42 @@ fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
     out
 }
 
-async fn build_days(client: &Client, t2: &str, staging: &[(&str, String)], days: &BTreeSet<u16>, now: &BTreeMap<u16, DayState>) -> Result<(), RollupError> {
-    let built_at = crate::accounts::now_secs() as u32;
+/// Staging table names of one run: `(table, its staging table)` for
+/// every table in [`TABLES`].
+pub fn staging(run_id: &str) -> Vec<(&'static str, String)> {
+    TABLES.iter().map(|t| (*t, format!("{t}_build_{run_id}"))).collect()
+}
+
+/// Every statement that rebuilds `day` of `t2` through `staging` and
+/// swaps it in, in order. The day is a validated date, written into the
+/// text (the same text runs in the SQL-compatibility test).
+pub fn day_statements(t2: &str, staging: &[(&'static str, String)], day: Day) -> Vec<String> {
     let (visits, hours, groups, purchases, facets) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1, &staging[4].1);
-    let sql = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS);
-    let purchases_sql = format!(
-        "INSERT INTO {t2}.{purchases} ({PURCHASE_COLUMNS}) SELECT {PURCHASE_COLUMNS} FROM {t2}.events FINAL WHERE event_date = toDate(?) AND kind = 'purchase'"
-    );
-    let mut derived = vec![hours_sql(visits, hours), facets_sql(visits, facets)];
-    derived.extend(groups_sql(visits, groups));
+    let d = format!("'{day}'");
+    let fill = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS).replace('?', &d);
+    let mut out = vec![
+        fill(VISITS),
+        fill(ANONYMOUS),
+        format!("INSERT INTO {t2}.{purchases} ({PURCHASE_COLUMNS}) SELECT {PURCHASE_COLUMNS} FROM {t2}.events FINAL WHERE event_date = toDate({d}) AND kind = 'purchase'"),
+        fill(&hours_sql(visits, hours)),
+        fill(&facets_sql(visits, facets)),
+    ];
+    out.extend(groups_sql(visits, groups).iter().map(|g| fill(g)));
+    // Atomic per table: readers see the old day or the new one. An empty
+    // build partition empties the day.
+    for (table, build) in staging {
+        out.push(format!("ALTER TABLE {t2}.{table} REPLACE PARTITION {d} FROM {t2}.{build}"));
+        out.push(format!("ALTER TABLE {t2}.{build} DROP PARTITION {d}"));
+    }
+    out
+}
+
+async fn build_days(client: &Client, t2: &str, staging: &[(&'static str, String)], days: &BTreeSet<u16>, now: &BTreeMap<u16, DayState>) -> Result<(), RollupError> {
+    let built_at = crate::accounts::now_secs() as u32;
     for day in days {
-        let d = Day(*day as i32).to_string();
-        client.query(&sql(VISITS)).bind(&d).bind(&d).bind(&d).execute().await.map_err(ctx(format!("visits of {d}")))?;
-        client.query(&sql(ANONYMOUS)).bind(&d).execute().await.map_err(ctx(format!("anonymous hits of {d}")))?;
-        client.query(&purchases_sql).bind(&d).execute().await.map_err(ctx(format!("purchases of {d}")))?;
-        for statement in &derived {
-            client.query(&sql(statement)).execute().await.map_err(ctx(format!("sums of {d}")))?;
-        }
-        // Atomic per table: readers see the old day or the new one. An
-        // empty build partition empties the day.
-        for (table, build) in staging {
-            client
-                .query(&format!("ALTER TABLE {t2}.{table} REPLACE PARTITION ? FROM {t2}.{build}"))
-                .bind(&d)
-                .execute()
-                .await
-                .map_err(ctx(format!("swapping in {table} of {d}")))?;
-            client.query(&format!("ALTER TABLE {t2}.{build} DROP PARTITION ?")).bind(&d).execute().await.map_err(ctx(format!("clearing {d}")))?;
+        let d = Day(*day as i32);
+        for statement in day_statements(t2, staging, d) {
+            client.query(&statement).execute().await.map_err(ctx(format!("rebuilding {d}")))?;
         }
         let state = now.get(day).copied().unwrap_or(DayState { day: *day, source_rows: 0, source_last: 0 });
         let mut insert = client.insert_unescaped::<Built>(&format!("{t2}.rollup_days")).await.map_err(ctx("recording the day"))?;

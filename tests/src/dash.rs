@@ -7,15 +7,7 @@ use anyhow::Context;
 /// `http` must not follow redirects (the login answers 303).
 pub async fn login(http: &reqwest::Client, base: &str, name: &str, password: &str) -> anyhow::Result<String> {
     let page = http.get(format!("{base}/login")).send().await?;
-    let login_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("mm_dash_login="))
-        .and_then(|c| c.split(';').next())
-        .context("the login page sets its CSRF cookie")?
-        .to_string();
+    let login_cookie = cookie_pair(&page, "mm_dash_login").context("the login page sets its CSRF cookie")?;
     let token = login_cookie.trim_start_matches("mm_dash_login=").to_string();
     let resp = http
         .post(format!("{base}/login"))
@@ -24,16 +16,19 @@ pub async fn login(http: &reqwest::Client, base: &str, name: &str, password: &st
         .send()
         .await?;
     anyhow::ensure!(resp.status().as_u16() == 303, "login as {name} answered {}", resp.status());
-    let session = resp
-        .headers()
+    cookie_pair(&resp, "mm_dash").context("a session cookie")
+}
+
+/// `name=value` of the cookie `name` that `resp` sets.
+fn cookie_pair(resp: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    resp.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("mm_dash="))
+        .find(|c| c.starts_with(&prefix))
         .and_then(|c| c.split(';').next())
-        .context("a session cookie")?
-        .to_string();
-    Ok(session)
+        .map(String::from)
 }
 
 /// The password of a demo login from `logins::ensure`'s lines.

@@ -4,10 +4,15 @@
 //! runs current releases. Here every migration statement, rendered by the
 //! collector's own schema code, runs in chdb (ClickHouse 26.x in-process),
 //! followed by an insert and the reads the product relies on (`FINAL`
-//! deduplication on event id, `uniqExact`).
+//! deduplication on event id, `uniqExact`), then the dashboards' rollup of
+//! a day (the very statements the service sends) and every read the views
+//! make, with and without filters.
 
 use std::process::Command;
 
+use dashboards::query::{Day, Interval, Range, Sort, StatsQuery};
+use dashboards::rollup;
+use dashboards::stats::{breakdown, commerce, metrics, Report, Window};
 use mintmark_schema::{all_statements, Databases};
 use devstack::Layout;
 use mintmark_e2e::state_dir;
@@ -25,12 +30,46 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
             "INSERT INTO t2.events ({cols}) VALUES (20000, 1728000000, {received}, '{id}', 'tier2', 's', 'pageview', '/store/', '203.0.113.0', 'US')"
         ));
     }
-    let queries = [
-        "SELECT count() AS n FROM t2.events FINAL",
-        "SELECT uniqExact(event_id) AS n FROM t2.events",
-        "SELECT name FROM system.columns WHERE database = 't3' AND table = 'events' AND name = 'session_id'",
-        "SELECT count() AS n FROM ledger.consent_ledger",
+    // A purchase with line items, a search and an anonymous hit, then the
+    // dashboards' rollup of that day, built by the same statements the
+    // service sends.
+    statements.push(format!(
+        "INSERT INTO t2.events ({cols}, value, currency, item_skus, item_quantities, item_prices, target) VALUES \
+         (20000, 1728000060, 100, 'c', 'tier2', 's', 'purchase', '/store/thanks', '203.0.113.0', 'US', 12.5, 'USD', ['sku1'], [2], [6.25], ''), \
+         (20000, 1728000030, 100, 'd', 'tier2', 's', 'search', '/store/search', '203.0.113.0', 'US', 0, '', [], [], [], 'red shoes'), \
+         (20000, 1728000090, 100, 'e', 'anonymous', '', 'pageview', '/store/', '203.0.113.0', 'DE', 0, '', [], [], [], '')"
+    ));
+    let staging = rollup::staging("compat");
+    for (table, build) in &staging {
+        statements.push(format!("CREATE TABLE t2.{build} AS t2.{table}"));
+    }
+    let day = Day(20000);
+    statements.extend(rollup::day_statements("t2", &staging, day));
+    // The reads the views make, with and without filters.
+    let w = Window::from(Range { from: day, until: Day(20001) });
+    let today = Day(20001);
+    let q = |p: &[(&str, &str)]| StatsQuery::from_params(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>(), today).unwrap();
+    let (none, one, two) = (q(&[]), q(&[("f", "country:is:US")]), q(&[("f", "page:contains:store"), ("f", "device:is_not:tablet")]));
+    let mut reads = vec![
+        metrics::sums_sql(w, &none.visit_filter_sql(), None),
+        metrics::sums_sql(w, &one.visit_filter_sql(), Some(Interval::Day)),
+        metrics::sums_sql(w, &two.visit_filter_sql(), Some(Interval::Hour)),
+        commerce::products_sql(w, &one.filter_sql(), 1, Sort::DEFAULT),
+        commerce::sales_sql(w, &two.filter_sql()),
     ];
+    for filters in [none.visit_filter_sql(), two.visit_filter_sql()] {
+        for (_, read) in breakdown::reads(&Report::ALL, w, &filters) {
+            reads.push(breakdown::folded(read, 1, Sort::DEFAULT, 10));
+        }
+    }
+    let mut queries: Vec<String> = vec![
+        "SELECT count() AS n FROM t2.events FINAL".into(),
+        "SELECT uniqExact(event_id) AS n FROM t2.events".into(),
+        "SELECT name FROM system.columns WHERE database = 't3' AND table = 'events' AND name = 'session_id'".into(),
+        "SELECT count() AS n FROM ledger.consent_ledger".into(),
+        "SELECT sum(visits) AS visits, sum(pageviews) AS pageviews, sum(anonymous_hits) AS anonymous FROM t2.visits".into(),
+    ];
+    queries.extend(reads.iter().map(|r| r.literal("t2")));
     std::fs::write(dir.join("statements.json"), serde_json::to_vec(&statements)?)?;
     std::fs::write(dir.join("queries.json"), serde_json::to_vec(&queries)?)?;
     let out = Command::new("python3")
@@ -45,10 +84,20 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     let a = &report["answers"];
     // 64-bit integers come back as numbers or, on older settings, strings.
     let n = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap();
-    assert_eq!(n(&a[0][0]["n"]), 2, "FINAL collapses the replayed event");
-    assert_eq!(n(&a[1][0]["n"]), 2);
+    assert_eq!(n(&a[0][0]["n"]), 5, "FINAL collapses the replayed event (six rows, five events)");
+    assert_eq!(n(&a[1][0]["n"]), 5);
     assert_eq!(a[2].as_array().unwrap().len(), 0, "t3.events has no session_id column on current ClickHouse either");
     assert_eq!(n(&a[3][0]["n"]), 0);
+    // The rollup: one visit (s: a, b, c, d) and one anonymous hit.
+    assert_eq!((n(&a[4][0]["visits"]), n(&a[4][0]["pageviews"]), n(&a[4][0]["anonymous"])), (1, 3, 1), "{}", a[4]);
+    assert_eq!(n(&a[5][0]["s_visits"]), 1, "unfiltered sums: {}", a[5]);
+    assert_eq!(n(&a[6][0]["s_visits"]), 1, "facet sums: {}", a[6]);
+    let products = &a[8];
+    assert_eq!(products[0]["sku"], "sku1", "{products}");
+    assert_eq!(n(&products[0]["units"]), 2);
+    for (i, answer) in a.as_array().unwrap().iter().enumerate().skip(10) {
+        assert!(answer.is_array(), "read {i} answered");
+    }
     eprintln!("schema ran on ClickHouse {version}: {} statements", report["statements"]);
     Ok(())
 }

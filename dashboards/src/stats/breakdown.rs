@@ -245,7 +245,7 @@ fn order_by(sort: Sort) -> &'static str {
 
 /// Folds groups under `min_visits` and orders the named ones, per
 /// report: `groups` yields `report, key, v, c`.
-fn folded(groups: Sql, min_visits: u32, sort: Sort, limit: u64) -> Sql {
+pub fn folded(groups: Sql, min_visits: u32, sort: Sort, limit: u64) -> Sql {
     Sql::new("SELECT report, small, if(small = 1, '', key) AS name, toUInt64(sum(v)) AS visits, toUInt64(sum(c)) AS hits, toUInt64(count()) AS groups FROM (SELECT report, key, v, c, toUInt8(v < ")
         .int(i64::from(min_visits))
         .raw(") AS small FROM (")
@@ -266,7 +266,7 @@ fn quoted_names(reports: &[Report]) -> String {
 /// per-day groups; with filters, one pass over the visits for every
 /// column report together and one per array report (unnesting a visit's
 /// pages is the expensive part: on its own it runs beside the others).
-fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static str>, Sql)> {
+pub fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static str>, Sql)> {
     if filters.is_empty() {
         let sql = Sql::new("SELECT report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report IN (")
             .raw(&quoted_names(reports))

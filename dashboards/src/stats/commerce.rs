@@ -45,6 +45,14 @@ pub struct ProductRow {
 
 /// Products bought, small groups folded as in every breakdown.
 pub async fn products(client: &Client, t2: &str, w: Window, filters: &Where, min_visits: u32, sort: Sort) -> clickhouse::error::Result<(Vec<ProductRow>, Option<ProductRow>)> {
+    let mut all: Vec<ProductRow> = products_sql(w, filters, min_visits, sort).query(client, t2).fetch_all().await?;
+    let other = if all.first().is_some_and(|g| g.small == 1) { Some(all.remove(0)) } else { None };
+    all.truncate(MAX_ROWS as usize);
+    Ok((all, other))
+}
+
+/// The read behind [`products`].
+pub fn products_sql(w: Window, filters: &Where, min_visits: u32, sort: Sort) -> Sql {
     let order = match (sort.by, sort.descending) {
         (SortBy::Name, false) => "sku ASC",
         (SortBy::Name, true) => "sku DESC",
@@ -54,18 +62,14 @@ pub async fn products(client: &Client, t2: &str, w: Window, filters: &Where, min
         (SortBy::Pageviews, false) => "revenue ASC, sku ASC",
         (SortBy::Pageviews, true) => "revenue DESC, sku ASC",
     };
-    let sql = Sql::new("SELECT small, if(small = 1, '', key) AS sku, toUInt64(sum(v)) AS visits, toUInt64(sum(u)) AS units, sum(r) AS revenue, toUInt64(count()) AS groups FROM (SELECT key, v, u, r, toUInt8(v < ")
+    Sql::new("SELECT small, if(small = 1, '', key) AS sku, toUInt64(sum(v)) AS visits, toUInt64(sum(u)) AS units, sum(r) AS revenue, toUInt64(count()) AS groups FROM (SELECT key, v, u, r, toUInt8(v < ")
         .int(i64::from(min_visits))
         .raw(") AS small FROM (SELECT item_sku AS key, uniqExactIf(session_id, session_id != '') AS v, sum(item_qty) AS u, sum(item_qty * item_price) AS r FROM (SELECT session_id, item_skus, item_quantities, item_prices FROM {t2}.purchases WHERE ")
         .then(events_in(w, filters))
         .raw(") ARRAY JOIN item_skus AS item_sku, item_quantities AS item_qty, item_prices AS item_price GROUP BY key)) GROUP BY small, sku ORDER BY small DESC, ")
         .raw(order)
         .raw(" LIMIT ")
-        .int(MAX_ROWS as i64 + 1);
-    let mut all: Vec<ProductRow> = sql.query(client, t2).fetch_all().await?;
-    let other = if all.first().is_some_and(|g| g.small == 1) { Some(all.remove(0)) } else { None };
-    all.truncate(MAX_ROWS as usize);
-    Ok((all, other))
+        .int(MAX_ROWS as i64 + 1)
 }
 
 /// One day of sales.
@@ -80,12 +84,14 @@ pub struct SalesDay {
 
 /// Orders, units and revenue per day, and the currencies they were in.
 pub async fn sales_by_day(client: &Client, t2: &str, w: Window, filters: &Where) -> clickhouse::error::Result<Vec<SalesDay>> {
+    sales_sql(w, filters).query(client, t2).fetch_all().await
+}
+
+/// The read behind [`sales_by_day`].
+pub fn sales_sql(w: Window, filters: &Where) -> Sql {
     Sql::new("SELECT toUInt32(toStartOfDay(ts, 'UTC')) AS day, toUInt64(count()) AS orders, toUInt64(sum(arraySum(item_quantities))) AS units, sum(value) AS revenue FROM {t2}.purchases WHERE ")
         .then(events_in(w, filters))
         .raw(" GROUP BY day ORDER BY day")
-        .query(client, t2)
-        .fetch_all()
-        .await
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Row, Deserialize, Serialize)]

@@ -211,6 +211,13 @@ pub fn sums_select() -> String {
 
 /// Sums per bucket start (Unix seconds); `None` puts everything in 0.
 pub async fn sums(client: &Client, t2: &str, w: Window, filters: &Where, interval: Option<Interval>) -> clickhouse::error::Result<BTreeMap<u32, Sums>> {
+    let rows: Vec<Sums> = sums_sql(w, filters, interval).query(client, t2).fetch_all().await?;
+    Ok(rows.into_iter().map(|r| (r.bucket, r)).collect())
+}
+
+/// The read behind [`sums`]: the per-hour sums without filters, the
+/// per-day facet sums for one `is` filter (not per hour), else the rows.
+pub fn sums_sql(w: Window, filters: &Where, interval: Option<Interval>) -> Sql {
     let sql = if filters.is_empty() {
         Sql::new("SELECT ").raw(&bucket_of(interval, "hour")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visit_hours WHERE ").days(w)
     } else if let (Some((dimension, value)), false) = (&filters.facet, interval == Some(Interval::Hour)) {
@@ -228,8 +235,7 @@ pub async fn sums(client: &Client, t2: &str, w: Window, filters: &Where, interva
     } else {
         Sql::new("SELECT ").raw(&bucket_of(interval, "first_ts")).raw(" AS bucket, ").raw(&sums_select()).raw(" FROM {t2}.visits WHERE ").days(w).raw(" AND ").matching(filters)
     };
-    let rows: Vec<Sums> = sql.raw(" GROUP BY bucket").query(client, t2).fetch_all().await?;
-    Ok(rows.into_iter().map(|r| (r.bucket, r)).collect())
+    sql.raw(" GROUP BY bucket")
 }
 
 /// The top metrics of `w` under `filters`.

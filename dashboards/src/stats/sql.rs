@@ -97,6 +97,30 @@ impl Sql {
         &self.text
     }
 
+    /// The text with every value written in as a literal, for running the
+    /// same query elsewhere (the SQL-compatibility test). Strings are
+    /// quoted and escaped as ClickHouse reads them.
+    pub fn literal(&self, t2: &str) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut values = self.values.iter();
+        for c in self.text.replace("{t2}", t2).chars() {
+            if c != '?' {
+                out.push(c);
+                continue;
+            }
+            match values.next() {
+                Some(Value::Int(i)) => out.push_str(&i.to_string()),
+                Some(Value::Str(s)) => {
+                    out.push('\'');
+                    out.push_str(&s.replace('\\', "\\\\").replace('\'', "\\'"));
+                    out.push('\'');
+                }
+                None => out.push('?'),
+            }
+        }
+        out
+    }
+
     /// A query with every value bound, `{t2}` replaced by the database.
     pub fn query(&self, client: &Client, t2: &str) -> Query {
         // `?` inside a bound string is not re-read by the crate, but `{t2}`
