@@ -103,17 +103,16 @@ pub async fn realtime(State(app): State<Arc<App>>, who: Authorized<AnalystView>,
 
 /// The realtime page: the shared chrome, numbers filled in by
 /// `/static/realtime.js`.
-pub async fn realtime_page(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+pub async fn realtime_page(who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let today = today();
     let q = match StatsQuery::from_params(&params, today) {
         Ok(q) => q,
         Err(e) => return super::page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
     };
-    let _ = &app;
     let chrome = super::dashboard::chrome(&who.session, &q, today, "/realtime", "Realtime", Some(super::dashboard::Section::Realtime));
     super::page::render(&super::page::Dashboard {
         chrome,
-        shown: super::dashboard::Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 },
+        shown: super::dashboard::Shown::default(),
         error: None,
         realtime: true,
     })

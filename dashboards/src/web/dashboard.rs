@@ -214,6 +214,7 @@ fn cards(m: &TopMetrics, c: Option<&TopMetrics>, q: &StatsQuery) -> Vec<Card> {
 }
 
 /// Everything a dashboard page shows.
+#[derive(Default)]
 pub struct Shown {
     pub cards: Vec<Card>,
     pub chart: Option<String>,
@@ -225,7 +226,7 @@ pub struct Shown {
 
 async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> views::Result<Shown> {
     let q = ctx.q;
-    let mut shown = Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 };
+    let mut shown = Shown::default();
     let reports = section.reports();
     let tables = |breakdowns: &[crate::stats::Breakdown], total: u64| -> Vec<Table> {
         reports.iter().zip(breakdowns).map(|(r, b)| views::report_table(*r, b, total, ctx.min_visits)).collect()
@@ -378,7 +379,7 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
             tracing::error!(error = %e, "dashboard query failed");
             let mut resp = page::render(&page::Dashboard {
                 chrome,
-                shown: Shown { cards: Vec::new(), chart: None, intervals: Vec::new(), tables: Vec::new(), rows: 0 },
+                shown: Shown::default(),
                 error: Some(e.to_string()),
                 realtime: false,
             });
