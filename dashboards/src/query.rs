@@ -591,6 +591,18 @@ pub fn facet_arrays() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// `(dimension name, column of t2.visits)` for the visit-wide dimensions
+/// (one value per visit): what `t2.visit_facet_pages` is built from.
+pub fn column_facets() -> Vec<(&'static str, &'static str)> {
+    Dimension::ALL
+        .iter()
+        .filter_map(|d| match d.in_visits() {
+            VisitField::Column(c) => Some((d.name(), c)),
+            VisitField::Array(_) => None,
+        })
+        .collect()
+}
+
 fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
     form_urlencoded::Serializer::new(String::new())
 }

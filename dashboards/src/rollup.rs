@@ -176,7 +176,7 @@ pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
 }
 
 /// The rollup's tables, each rebuilt per day.
-const TABLES: [&str; 5] = ["visits", "visit_hours", "visit_groups", "purchases", "visit_facets"];
+const TABLES: [&str; 6] = ["visits", "visit_hours", "visit_groups", "purchases", "visit_facets", "visit_facet_pages"];
 
 /// `visit_hours` from the day's staged visits: the sums of [`SUMS`] per
 /// hour of visit start.
@@ -196,6 +196,21 @@ fn facets_sql(build_visits: &str, build_facets: &str) -> String {
         "INSERT INTO {{t2}}.{build_facets} (start_day, dimension, value, {}) SELECT start_day, f.1 AS dimension, f.2 AS value, {} FROM {{t2}}.{build_visits} ARRAY JOIN arrayConcat({}) AS f GROUP BY start_day, dimension, value",
         SUMS.join(", "),
         crate::stats::metrics::sums_select(),
+        pairs.join(", ")
+    )
+}
+
+/// `visit_facet_pages` from the day's staged visits: visits and
+/// pageviews per visit-wide value and page (ClickHouse 18.16 takes one
+/// `ARRAY JOIN` per query, so the pages are unnested with `arrayJoin`).
+fn facet_pages_sql(build_visits: &str, build_facet_pages: &str) -> String {
+    let pairs: Vec<String> = crate::query::column_facets().into_iter().map(|(name, column)| format!("('{name}', {column})")).collect();
+    format!(
+        "INSERT INTO {{t2}}.{build_facet_pages} (start_day, dimension, value, key, visits, hits) \
+         SELECT start_day, dimension, value, p.1 AS key, toUInt64(sum(visits)), toUInt64(sum(p.2)) FROM \
+         (SELECT start_day, visits, f.1 AS dimension, f.2 AS value, arrayJoin(arrayMap((k, n) -> (k, n), page_paths, page_views)) AS p \
+          FROM {{t2}}.{build_visits} ARRAY JOIN [{}] AS f) \
+         GROUP BY start_day, dimension, value, key",
         pairs.join(", ")
     )
 }
@@ -231,7 +246,7 @@ pub fn staging(run_id: &str) -> Vec<(&'static str, String)> {
 /// swaps it in, in order. The day is a validated date, written into the
 /// text (the same text runs in the SQL-compatibility test).
 pub fn day_statements(t2: &str, staging: &[(&'static str, String)], day: Day) -> Vec<String> {
-    let (visits, hours, groups, purchases, facets) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1, &staging[4].1);
+    let (visits, hours, groups, purchases, facets, facet_pages) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1, &staging[4].1, &staging[5].1);
     let d = format!("'{day}'");
     let fill = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS).replace('?', &d);
     let mut out = vec![
@@ -240,6 +255,7 @@ pub fn day_statements(t2: &str, staging: &[(&'static str, String)], day: Day) ->
         format!("INSERT INTO {t2}.{purchases} ({PURCHASE_COLUMNS}) SELECT {PURCHASE_COLUMNS} FROM {t2}.events FINAL WHERE event_date = toDate({d}) AND kind = 'purchase'"),
         fill(&hours_sql(visits, hours)),
         fill(&facets_sql(visits, facets)),
+        fill(&facet_pages_sql(visits, facet_pages)),
     ];
     out.extend(groups_sql(visits, groups).iter().map(|g| fill(g)));
     // Atomic per table: readers see the old day or the new one. An empty

@@ -234,6 +234,7 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     assert_eq!(facet_days[0].metrics, rows_top);
     let pages_de = by(Report::Pages, &de, 1).await?;
     assert_eq!(named(&pages_de), [group("/home", 4, 5)], "DE visits on /home, and DE's anonymous hit");
+    assert_eq!(by(Report::Pages, &rows_de, 1).await?, pages_de, "pre-added per country, or unnested from the rows: the same");
     let search = by(Report::SiteSearch, &none, 2).await?;
     assert_eq!((named(&search), other(&search)), (vec![group("red shoes", 2, 2)], None));
     let search_de = by(Report::SiteSearch, &de, 2).await?;

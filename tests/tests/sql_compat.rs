@@ -57,7 +57,7 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         commerce::products_sql(w, &one.filter_sql(), 1, Sort::DEFAULT),
         commerce::sales_sql(w, &two.filter_sql()),
     ];
-    for filters in [none.visit_filter_sql(), two.visit_filter_sql()] {
+    for filters in [none.visit_filter_sql(), one.visit_filter_sql(), two.visit_filter_sql()] {
         for (_, read) in breakdown::reads(&Report::ALL, w, &filters) {
             reads.push(breakdown::folded(read, 1, Sort::DEFAULT, 10));
         }

@@ -284,6 +284,20 @@ pub fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'stati
                 names.push(r.name());
                 columns.push(format!("('{}', {c})", r.name()));
             }
+            // One `is` filter on a visit-wide value: pages pre-added per value.
+            Shape::Array { .. } if *r == Report::Pages && facet_pages(filters).is_some() => {
+                let (dimension, value) = facet_pages(filters).expect("checked");
+                out.push((
+                    vec![r.name()],
+                    Sql::new("SELECT 'pages' AS report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_facet_pages WHERE dimension = '")
+                        .raw(dimension)
+                        .raw("' AND value = ")
+                        .text_value(value)
+                        .raw(" AND ")
+                        .days(w)
+                        .raw(" GROUP BY key"),
+                ))
+            }
             // Page lists are long: unnested on their own, beside the rest.
             Shape::Array { keys, counts } if *r == Report::Pages => out.push((
                 vec![r.name()],
@@ -330,6 +344,12 @@ pub fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'stati
         ));
     }
     out
+}
+
+/// The single visit-wide `is` filter that `visit_facet_pages` answers.
+fn facet_pages(filters: &Where) -> Option<(&'static str, &str)> {
+    let (dimension, value) = filters.facet.as_ref()?;
+    crate::query::column_facets().iter().any(|(name, _)| name == dimension).then_some((*dimension, value.as_str()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Row, Deserialize)]
