@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (4, "campaign_commerce", include_str!("../migrations/0004_campaign_commerce.sql")),
     (5, "access_audit", include_str!("../migrations/0005_access_audit.sql")),
     (6, "visits", include_str!("../migrations/0006_visits.sql")),
+    (7, "visit_facet_pages", include_str!("../migrations/0007_visit_facet_pages.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.
