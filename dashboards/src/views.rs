@@ -162,6 +162,11 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
+/// `1 group`, `3 groups`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The label of the folded row.
 pub const FOLDED: &str = "other (small groups)";
 
@@ -191,7 +196,7 @@ pub fn report_table(report: Report, b: &Breakdown, total_visits: u64, min_visits
             filter: None,
             folded: true,
         });
-        t.note = Some(format!("{} groups with fewer than {min_visits} visits each are folded into “{FOLDED}”.", o.groups));
+        t.note = Some(format!("{} with fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "group", "groups"), if o.groups == 1 { "is" } else { "are" }));
     }
     if b.truncated {
         let more = format!("Showing the first {} groups.", stats::breakdown::MAX_ROWS);
@@ -278,7 +283,7 @@ pub fn products_table(rows: &[commerce::ProductRow], other: Option<&commerce::Pr
     }
     if let Some(o) = other {
         t.rows.push(Row { cells: vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.units), Cell::Money(o.revenue)], filter: None, folded: true });
-        t.note = Some(format!("{} products bought in fewer than {min_visits} visits each are folded into “{FOLDED}”.", o.groups));
+        t.note = Some(format!("{} bought in fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "product", "products"), if o.groups == 1 { "is" } else { "are" }));
     }
     t
 }
