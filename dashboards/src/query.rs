@@ -525,54 +525,50 @@ impl StatsQuery {
     /// The filters as a SQL condition over `t2.events` with `?` for every
     /// value, in the order of [`Where::values`].
     pub fn filter_sql(&self) -> Where {
-        let mut w = Where { sql: String::new(), values: Vec::new(), facet: None };
-        for f in &self.filters {
-            let col = f.dimension.column();
-            let clause = match f.op {
-                Op::Is => format!("{col} = ?"),
-                Op::IsNot => format!("{col} != ?"),
-                // position() is literal, unlike LIKE with its % and _.
-                Op::Contains => format!("positionCaseInsensitiveUTF8({col}, ?) > 0"),
-            };
-            w.sql.push_str(if w.sql.is_empty() { "" } else { " AND " });
-            w.sql.push_str(&clause);
-            w.values.push(f.value.clone());
-        }
-        if w.sql.is_empty() {
-            w.sql.push('1');
-        }
-        w
+        self.conjunction(|f| column_clause(f.dimension.column(), f.op))
     }
-}
 
-impl StatsQuery {
     /// The filters as a condition over `t2.visits`: a visit matches when
     /// any of its events does (its first event's value for visit-wide
     /// dimensions, any of its values for pages, targets and event kinds).
     pub fn visit_filter_sql(&self) -> Where {
-        let mut w = Where { sql: String::new(), values: Vec::new(), facet: None };
-        for f in &self.filters {
-            let clause = match (f.dimension.in_visits(), f.op) {
-                (VisitField::Column(c), Op::Is) => format!("{c} = ?"),
-                (VisitField::Column(c), Op::IsNot) => format!("{c} != ?"),
-                (VisitField::Column(c), Op::Contains) => format!("positionCaseInsensitiveUTF8({c}, ?) > 0"),
-                (VisitField::Array(a), Op::Is) => format!("has({a}, ?)"),
-                (VisitField::Array(a), Op::IsNot) => format!("arrayExists(x -> x != ?, {a})"),
-                (VisitField::Array(a), Op::Contains) => format!("arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, {a})"),
-            };
-            w.sql.push_str(if w.sql.is_empty() { "" } else { " AND " });
-            w.sql.push_str(&clause);
-            w.values.push(f.value.clone());
-        }
-        if w.sql.is_empty() {
-            w.sql.push('1');
-        }
+        let mut w = self.conjunction(|f| match f.dimension.in_visits() {
+            VisitField::Column(c) => column_clause(c, f.op),
+            VisitField::Array(a) => match f.op {
+                Op::Is => format!("has({a}, ?)"),
+                Op::IsNot => format!("arrayExists(x -> x != ?, {a})"),
+                Op::Contains => format!("arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, {a})"),
+            },
+        });
         if let [f] = self.filters.as_slice() {
             if f.op == Op::Is {
                 w.facet = Some((f.dimension.name(), f.value.clone()));
             }
         }
         w
+    }
+
+    /// Every filter's clause (one `?` each, for its value) joined with
+    /// AND; no filter is `1`.
+    fn conjunction(&self, clause: impl Fn(&Filter) -> String) -> Where {
+        if self.filters.is_empty() {
+            return Where::none();
+        }
+        Where {
+            sql: self.filters.iter().map(clause).collect::<Vec<_>>().join(" AND "),
+            values: self.filters.iter().map(|f| f.value.clone()).collect(),
+            facet: None,
+        }
+    }
+}
+
+/// `column op ?`.
+fn column_clause(column: &str, op: Op) -> String {
+    match op {
+        Op::Is => format!("{column} = ?"),
+        Op::IsNot => format!("{column} != ?"),
+        // position() is literal, unlike LIKE with its % and _.
+        Op::Contains => format!("positionCaseInsensitiveUTF8({column}, ?) > 0"),
     }
 }
 
