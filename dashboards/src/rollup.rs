@@ -25,7 +25,8 @@ use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::query::Day;
-use crate::stats::breakdown::{Report, Shape};
+use crate::stats::breakdown::{visit_group_selects, Report};
+use crate::stats::sql::Sql;
 use crate::stats::metrics::SUMS;
 
 /// How often the service rebuilds what changed.
@@ -215,25 +216,13 @@ fn facet_pages_sql(build_visits: &str, build_facet_pages: &str) -> String {
     )
 }
 
-/// `visit_groups` from the day's staged visits, one statement per array
-/// report and one for every column report together.
+/// `visit_groups` from the day's staged visits: the same selects the
+/// filtered breakdowns make, per day, over every report.
 fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
-    let mut columns = Vec::new();
-    let mut out = Vec::new();
-    for r in Report::ALL {
-        match r.shape() {
-            Shape::Column(c) => columns.push(format!("('{}', {c})", r.name())),
-            Shape::Array { keys, counts } => out.push(format!(
-                "INSERT INTO {{t2}}.{build_groups} SELECT start_day, '{}', key, toUInt64(sum(visits)), toUInt64(sum(n)) FROM {{t2}}.{build_visits} ARRAY JOIN {keys} AS key, {counts} AS n GROUP BY start_day, key",
-                r.name()
-            )),
-        }
-    }
-    out.push(format!(
-        "INSERT INTO {{t2}}.{build_groups} SELECT start_day, r.1 AS report, r.2 AS key, toUInt64(sum(visits)), toUInt64(sum(pageviews)) FROM {{t2}}.{build_visits} ARRAY JOIN [{}] AS r GROUP BY start_day, report, key",
-        columns.join(", ")
-    ));
-    out
+    visit_group_selects(&Report::ALL, &format!("{{t2}}.{build_visits}"), &Sql::new("1"), true)
+        .into_iter()
+        .map(|(_, select)| format!("INSERT INTO {{t2}}.{build_groups} (start_day, report, key, visits, hits) {}", select.text()))
+        .collect()
 }
 
 /// Staging table names of one run: `(table, its staging table)` for

@@ -263,9 +263,9 @@ fn quoted_names(reports: &[Report]) -> String {
 
 /// The reads that give several reports' groups (`report, key, v, c`),
 /// each with the reports it covers. Without filters, one read of the
-/// per-day groups; with filters, one pass over the visits for every
-/// column report together and one per array report (unnesting a visit's
-/// pages is the expensive part: on its own it runs beside the others).
+/// per-day groups; with one visit-wide `is` filter, pages from their
+/// per-value table; otherwise the matching rows of the visits
+/// ([`visit_group_selects`]).
 pub fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'static str>, Sql)> {
     if filters.is_empty() {
         let sql = Sql::new("SELECT report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_groups WHERE report IN (")
@@ -276,71 +276,73 @@ pub fn reads(reports: &[Report], w: Window, filters: &Where) -> Vec<(Vec<&'stati
         return vec![(reports.iter().map(|r| r.name()).collect(), sql)];
     }
     let mut out = Vec::new();
-    let (mut names, mut columns) = (Vec::new(), Vec::new());
-    let (mut small_names, mut small_arrays) = (Vec::new(), Vec::new());
+    let mut rest: Vec<Report> = reports.to_vec();
+    if let (Some((dimension, value)), true) = (facet_pages(filters), reports.contains(&Report::Pages)) {
+        rest.retain(|r| *r != Report::Pages);
+        out.push((
+            vec![Report::Pages.name()],
+            Sql::new("SELECT 'pages' AS report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_facet_pages WHERE dimension = '")
+                .raw(dimension)
+                .raw("' AND value = ")
+                .text_value(value)
+                .raw(" AND ")
+                .days(w)
+                .raw(" GROUP BY key"),
+        ));
+    }
+    let condition = Sql::default().days(w).raw(" AND ").matching(filters);
+    out.extend(visit_group_selects(&rest, "{t2}.visits", &condition, false));
+    out
+}
+
+/// `SELECT`s of `reports`' groups from the rows of `from` (`t2.visits` or
+/// a table like it) where `condition` holds, each with the reports it
+/// covers: one pass for every column report together, one for the pages
+/// (long lists: on their own, they run beside the rest), one for the
+/// short target lists. Each yields `report, key, v, c`, after `start_day`
+/// when `per_day` (what the rollup stores in `visit_groups`).
+pub fn visit_group_selects(reports: &[Report], from: &str, condition: &Sql, per_day: bool) -> Vec<(Vec<&'static str>, Sql)> {
+    let day = if per_day { "start_day, " } else { "" };
+    let (mut columns, mut column_names, mut lists, mut list_names) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let select = |what: String, array_join: &str, group: &str| {
+        Sql::new("SELECT ")
+            .raw(day)
+            .raw(&what)
+            .raw(" FROM ")
+            .raw(from)
+            .raw(" ARRAY JOIN ")
+            .raw(array_join)
+            .raw(" WHERE ")
+            .then(condition.clone())
+            .raw(" GROUP BY ")
+            .raw(day)
+            .raw(group)
+    };
     for r in reports {
         match r.shape() {
             Shape::Column(c) => {
-                names.push(r.name());
+                column_names.push(r.name());
                 columns.push(format!("('{}', {c})", r.name()));
             }
-            // One `is` filter on a visit-wide value: pages pre-added per value.
-            Shape::Array { .. } if *r == Report::Pages && facet_pages(filters).is_some() => {
-                let (dimension, value) = facet_pages(filters).expect("checked");
-                out.push((
-                    vec![r.name()],
-                    Sql::new("SELECT 'pages' AS report, key, sum(visits) AS v, sum(hits) AS c FROM {t2}.visit_facet_pages WHERE dimension = '")
-                        .raw(dimension)
-                        .raw("' AND value = ")
-                        .text_value(value)
-                        .raw(" AND ")
-                        .days(w)
-                        .raw(" GROUP BY key"),
-                ))
-            }
-            // Page lists are long: unnested on their own, beside the rest.
             Shape::Array { keys, counts } if *r == Report::Pages => out.push((
                 vec![r.name()],
-                Sql::new("SELECT 'pages' AS report, key, sum(visits) AS v, sum(n) AS c FROM {t2}.visits ARRAY JOIN ")
-                    .raw(keys)
-                    .raw(" AS key, ")
-                    .raw(counts)
-                    .raw(" AS n WHERE ")
-                    .days(w)
-                    .raw(" AND ")
-                    .matching(filters)
-                    .raw(" GROUP BY key"),
+                select(format!("'{}' AS report, key, sum(visits) AS v, sum(n) AS c", r.name()), &format!("{keys} AS key, {counts} AS n"), "key"),
             )),
-            // Downloads, outbound links, searches: short lists, one pass.
             Shape::Array { keys, counts } => {
-                small_names.push(r.name());
-                small_arrays.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name()));
+                list_names.push(r.name());
+                lists.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name()));
             }
         }
     }
-    if !small_arrays.is_empty() {
-        let all = if small_arrays.len() == 1 { small_arrays.remove(0) } else { format!("arrayConcat({})", small_arrays.join(", ")) };
-        out.push((
-            small_names,
-            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(r.3) AS c FROM {t2}.visits ARRAY JOIN ")
-                .raw(&all)
-                .raw(" AS r WHERE ")
-                .days(w)
-                .raw(" AND ")
-                .matching(filters)
-                .raw(" GROUP BY report, key"),
-        ));
+    if !lists.is_empty() {
+        let all = if lists.len() == 1 { lists.remove(0) } else { format!("arrayConcat({})", lists.join(", ")) };
+        out.push((list_names, select("r.1 AS report, r.2 AS key, sum(visits) AS v, sum(r.3) AS c".into(), &format!("{all} AS r"), "report, key")));
     }
     if !columns.is_empty() {
         out.push((
-            names,
-            Sql::new("SELECT r.1 AS report, r.2 AS key, sum(visits) AS v, sum(pageviews) AS c FROM {t2}.visits ARRAY JOIN [")
-                .raw(&columns.join(", "))
-                .raw("] AS r WHERE ")
-                .days(w)
-                .raw(" AND ")
-                .matching(filters)
-                .raw(" GROUP BY report, key"),
+            column_names,
+            select("r.1 AS report, r.2 AS key, sum(visits) AS v, sum(pageviews) AS c".into(), &format!("[{}] AS r", columns.join(", ")), "report, key"),
         ));
     }
     out
