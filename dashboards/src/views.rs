@@ -205,7 +205,8 @@ pub fn report_table(report: Report, b: &Breakdown, total_visits: u64, min_visits
     t
 }
 
-fn metric_cell(m: Metric, v: f64) -> Cell {
+/// A metric's value as the cell it is shown in.
+pub fn metric_cell(m: Metric, v: f64) -> Cell {
     match m {
         Metric::Visits | Metric::Pageviews | Metric::AnonymousHits => Cell::Count(v as u64),
         Metric::BounceRate | Metric::Conversion => Cell::Share(v),
@@ -244,7 +245,7 @@ pub fn series_table(i: Interval, now: &[stats::Point], before: Option<&[stats::P
     for (label, points) in [("current", Some(now)), ("comparison", before)] {
         for p in points.unwrap_or_default() {
             let mut cells = vec![Cell::Text(label.into()), Cell::Time(p.at, i)];
-            cells.extend(Metric::ALL.map(|m| metric_cell(m, m.of(&p.metrics))));
+            cells.extend(Metric::ALL.map(|m| metric_cell(m, m.of(&p.metrics()))));
             t.rows.push(Row::new(cells));
         }
     }

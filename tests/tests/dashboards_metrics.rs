@@ -231,7 +231,7 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     assert_eq!(facet_top, rows_top);
     assert_eq!((facet_top.visits, facet_top.pageviews, facet_top.anonymous_hits), (4, 5, 1));
     let facet_days = series(client, "t2", w, &de, Interval::Day).await?;
-    assert_eq!(facet_days[0].metrics, rows_top);
+    assert_eq!(facet_days[0].metrics(), rows_top);
     let pages_de = by(Report::Pages, &de, 1).await?;
     assert_eq!(named(&pages_de), [group("/home", 4, 5)], "DE visits on /home, and DE's anonymous hit");
     assert_eq!(by(Report::Pages, &rows_de, 1).await?, pages_de, "pre-added per country, or unnested from the rows: the same");
@@ -264,11 +264,11 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
 
     let two_days: Window = Range { from: Day(day.0 - 1), until: Day(day.0 + 1) }.into();
     let daily = series(client, "t2", two_days, &none, Interval::Day).await?;
-    assert_eq!(daily.iter().map(|p| (p.at, p.metrics.visits, p.metrics.pageviews)).collect::<Vec<_>>(), [(day.start_secs() - 86_400, 0, 0), (day.start_secs(), 6, 7)]);
+    assert_eq!(daily.iter().map(|p| (p.at, p.metrics().visits, p.metrics().pageviews)).collect::<Vec<_>>(), [(day.start_secs() - 86_400, 0, 0), (day.start_secs(), 6, 7)]);
     let hourly = series(client, "t2", w, &none, Interval::Hour).await?;
     assert_eq!(hourly.len(), 24);
-    assert_eq!(hourly.iter().map(|p| p.metrics.visits).sum::<u64>(), 6);
-    assert_eq!((hourly[10].metrics.visits, hourly[10].metrics.revenue), (6, 40.0));
+    assert_eq!(hourly.iter().map(|p| p.metrics().visits).sum::<u64>(), 6);
+    assert_eq!((hourly[10].metrics().visits, hourly[10].metrics().revenue), (6, 40.0));
 
     let rt = mix::realtime(client, "t2", base + 700, 300, &none, 2).await?;
     assert_eq!((rt.visits, rt.pageviews, named(&rt.top_pages)), (2, 3, vec![]), "s5, n1 (no visit) and s6 in the last five minutes; each page has one visit");

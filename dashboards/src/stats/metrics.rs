@@ -249,13 +249,17 @@ pub async fn totals(client: &Client, t2: &str, w: Window, filters: &Where) -> cl
 }
 
 /// One point of the chart.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     /// Bucket start, Unix seconds (UTC).
     pub at: i64,
-    pub metrics: TopMetrics,
-    #[serde(skip)]
     pub sums: Sums,
+}
+
+impl Point {
+    pub fn metrics(&self) -> TopMetrics {
+        self.sums.metrics()
+    }
 }
 
 /// The metrics per `interval` over `w`, every bucket present (zeros where
@@ -266,10 +270,7 @@ pub async fn series(client: &Client, t2: &str, w: impl Into<Window>, filters: &W
     Ok(interval
         .buckets(w.from, w.until)
         .into_iter()
-        .map(|at| {
-            let sums = got.remove(&(at as u32)).unwrap_or_default();
-            Point { at, metrics: sums.metrics(), sums }
-        })
+        .map(|at| Point { at, sums: got.remove(&(at as u32)).unwrap_or_default() })
         .collect())
 }
 

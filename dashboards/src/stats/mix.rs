@@ -5,6 +5,7 @@ use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
 use super::breakdown::{fold, Breakdown};
+use super::metrics::Sums;
 use super::sql::{events_in, Sql, Window};
 use crate::query::{Sort, Where};
 
@@ -23,9 +24,14 @@ impl TierMix {
     }
 }
 
+impl From<&Sums> for TierMix {
+    fn from(t: &Sums) -> TierMix {
+        TierMix { anonymous: t.anonymous_hits, tier2: t.tier2_events, tier3: t.tier3_events }
+    }
+}
+
 pub async fn tier_mix(client: &Client, t2: &str, w: Window, visit_filters: &Where) -> clickhouse::error::Result<TierMix> {
-    let t = super::metrics::totals(client, t2, w, visit_filters).await?;
-    Ok(TierMix { anonymous: t.anonymous_hits, tier2: t.tier2_events, tier3: t.tier3_events })
+    Ok((&super::metrics::totals(client, t2, w, visit_filters).await?).into())
 }
 
 /// The last few minutes.

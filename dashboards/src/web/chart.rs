@@ -38,7 +38,7 @@ fn x_label(at: i64, interval: Interval) -> String {
 pub fn svg(metric: Metric, interval: Interval, now: &[Point], before: Option<&[Point]>) -> Option<String> {
     let mut out = String::new();
     let n = now.len().max(1);
-    let values = |p: &[Point]| p.iter().map(|p| metric.of(&p.metrics)).collect::<Vec<f64>>();
+    let values = |p: &[Point]| p.iter().map(|p| metric.of(&p.metrics())).collect::<Vec<f64>>();
     let (current, compared) = (values(now), before.map(values).unwrap_or_default());
     let top = current.iter().chain(&compared).copied().fold(0.0_f64, f64::max);
     let top = if top <= 0.0 { 1.0 } else { top * 1.1 };
@@ -80,11 +80,11 @@ pub fn svg(metric: Metric, interval: Interval, now: &[Point], before: Option<&[P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::TopMetrics;
+    use crate::stats::metrics::Sums;
 
     #[test]
     fn draws_both_periods_without_inline_style() {
-        let pts = |k: u64| (0..7).map(|i| Point { at: 1_795_000_000 + i * 86_400, metrics: TopMetrics { visits: k * i as u64, ..Default::default() }, sums: Default::default() }).collect::<Vec<_>>();
+        let pts = |k: u64| (0..7).map(|i| Point { at: 1_795_000_000 + i * 86_400, sums: Sums { visits: k * i as u64, ..Default::default() } }).collect::<Vec<_>>();
         let s = svg(Metric::Visits, Interval::Day, &pts(10), Some(&pts(5))).unwrap();
         assert!(s.starts_with("<svg role=\"img\""), "{}", &s[..80]);
         assert!(s.contains("stroke=\"#2456D6\"") || s.contains("#2456D6"), "the current line");

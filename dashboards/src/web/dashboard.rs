@@ -157,8 +157,8 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
             Header { label: c.label, key: c.key, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
         })
         .collect();
-    let named = t.rows.iter().filter(|r| !r.folded).count();
     let (named_rows, folded): (Vec<&crate::table::Row>, Vec<&crate::table::Row>) = t.rows.iter().partition(|r| !r.folded);
+    let named = named_rows.len();
     let rows = named_rows
         .into_iter()
         .take(limit.unwrap_or(usize::MAX))
@@ -207,7 +207,7 @@ fn cards(m: &TopMetrics, c: Option<&TopMetrics>, q: &StatsQuery) -> Vec<Card> {
                 ("down", false) | ("up", true) => "bad",
                 _ => "flat",
             };
-            let value = views::top_table(&(*m, None)).rows[Metric::ALL.iter().position(|x| *x == metric).unwrap_or(0)].cells[1].display();
+            let value = views::metric_cell(metric, metric.of(m)).display();
             Card { label: metric.label(), value, change, trend, href: href("/", &StatsQuery { metric, ..q.clone() }), current: q.metric == metric }
         })
         .collect()
@@ -243,7 +243,7 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             };
             let (sum_now, sum_before) = (total(&now), before.as_deref().map(total));
             shown.cards = cards(&sum_now.metrics(), sum_before.map(|s| s.metrics()).as_ref(), q);
-            let mix = views::mix_table(&crate::stats::mix::TierMix { anonymous: sum_now.anonymous_hits, tier2: sum_now.tier2_events, tier3: sum_now.tier3_events });
+            let mix = views::mix_table(&(&sum_now).into());
             let panels = tables(&breakdowns, sum_now.visits);
             shown.chart = chart::svg(q.metric, interval, &now, before.as_deref());
             shown.intervals = Interval::ALL
@@ -358,13 +358,10 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     }
     let result = match (section, report) {
         (Some(s), _) => gather(&ctx, s, &path, today).await,
-        (None, Some(r)) => ctx.table(TableName::Report(r)).await.map(|t| Shown {
-            cards: Vec::new(),
-            chart: None,
-            intervals: Vec::new(),
-            rows: t.rows.len() as u64,
-            tables: vec![table_view(&t, &q, &path, None)],
-        }),
+        (None, Some(r)) => ctx
+            .table(TableName::Report(r))
+            .await
+            .map(|t| Shown { rows: t.rows.len() as u64, tables: vec![table_view(&t, &q, &path, None)], ..Shown::default() }),
         (None, None) => unreachable!("a page is a section or a report"),
     };
     if let Ok(shown) = &result {
