@@ -42,15 +42,9 @@ pub struct TokenRow {
     pub last_used: String,
 }
 
-/// Runs an accounts call off the async threads.
-async fn accounts<T: Send + 'static>(app: &App, f: impl FnOnce(&crate::accounts::Accounts) -> Result<T, AccountError> + Send + 'static) -> Result<Result<T, AccountError>, Response> {
-    let a = app.accounts.clone();
-    tokio::task::spawn_blocking(move || f(&a)).await.map_err(|_| Refused::Unavailable.into_response())
-}
-
 async fn account_page(app: &App, who: &LoginSession, new_token: Option<String>, message: Option<String>) -> Response {
     let name = who.user.name.clone();
-    let tokens: Vec<TokenInfo> = match accounts(app, move |a| a.tokens(&name)).await {
+    let tokens: Vec<TokenInfo> = match app.with_accounts(move |a| a.tokens(&name)).await {
         Ok(Ok(t)) => t,
         _ => return Refused::Unavailable.into_response(),
     };
@@ -72,7 +66,7 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Signed, body: Bytes)
     }
     let (name, label) = (who.session.user.name.clone(), field(&form, "label").to_string());
     let label = if label.trim().is_empty() { "API token".to_string() } else { label };
-    match accounts(&app, move |a| a.create_token(&name, &label, now_secs())).await {
+    match app.with_accounts(move |a| a.create_token(&name, &label, now_secs())).await {
         Ok(Ok((info, secret))) => {
             if let Err(r) = app.audited(&who.session, "/account/tokens", &format!("created={}", info.id), 0).await {
                 return r;
@@ -92,7 +86,7 @@ pub async fn revoke_token(State(app): State<Arc<App>>, who: Signed, Path(id): Pa
         return page::error(StatusCode::NOT_FOUND, "No such token", "That token does not exist.");
     };
     let name = who.session.user.name.clone();
-    match accounts(&app, move |a| a.revoke_token(&name, id)).await {
+    match app.with_accounts(move |a| a.revoke_token(&name, id)).await {
         Ok(Ok(true)) => {
             if let Err(r) = app.audited(&who.session, "/account/tokens/revoke", &format!("revoked={id}"), 0).await {
                 return r;
@@ -113,7 +107,7 @@ pub struct UserRow {
 }
 
 async fn users_page(app: &App, who: &LoginSession, status: StatusCode, message: Option<String>) -> Response {
-    let users: Vec<User> = match accounts(app, |a| a.list()).await {
+    let users: Vec<User> = match app.with_accounts(|a| a.list()).await {
         Ok(Ok(u)) => u,
         _ => return Refused::Unavailable.into_response(),
     };
@@ -155,7 +149,7 @@ pub async fn add_user(State(app): State<Arc<App>>, who: Authorized<AdminView>, b
         Err(e) => return users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
     };
     let n = name.clone();
-    match accounts(&app, move |a| a.add_user(&n, &password, roles)).await {
+    match app.with_accounts(move |a| a.add_user(&n, &password, roles)).await {
         Ok(Ok(_)) => {
             if let Err(r) = app.audited(&who.session, "/admin/users", &format!("added={name}&roles={roles}"), 0).await {
                 return r;
@@ -163,7 +157,7 @@ pub async fn add_user(State(app): State<Arc<App>>, who: Authorized<AdminView>, b
             Redirect::to("/admin/users").into_response()
         }
         Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -181,12 +175,12 @@ pub async fn change_user(State(app): State<Arc<App>>, who: Authorized<AdminView>
     let (n, password, roles) = (name.clone(), field(&form, "password").to_string(), roles_of(&form));
     let result = match action.as_str() {
         "roles" => match roles {
-            Ok(r) => accounts(&app, move |a| a.set_roles(&n, r)).await,
+            Ok(r) => app.with_accounts(move |a| a.set_roles(&n, r)).await,
             Err(e) => Ok(Err(e)),
         },
-        "disable" => accounts(&app, move |a| a.set_disabled(&n, true)).await,
-        "enable" => accounts(&app, move |a| a.set_disabled(&n, false)).await,
-        "password" => accounts(&app, move |a| a.set_password(&n, &password)).await,
+        "disable" => app.with_accounts(move |a| a.set_disabled(&n, true)).await,
+        "enable" => app.with_accounts(move |a| a.set_disabled(&n, false)).await,
+        "password" => app.with_accounts(move |a| a.set_password(&n, &password)).await,
         _ => return users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some("Unknown action.".into())).await,
     };
     match result {
@@ -197,6 +191,6 @@ pub async fn change_user(State(app): State<Arc<App>>, who: Authorized<AdminView>
             Redirect::to("/admin/users").into_response()
         }
         Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }

@@ -118,14 +118,10 @@ impl FromRequestParts<Arc<App>> for Signed {
         if api {
             if let Some(bearer) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
                 let token = bearer.strip_prefix("Bearer ").unwrap_or("").trim().to_string();
-                let accounts = app.accounts.clone();
-                let found = tokio::task::spawn_blocking(move || accounts.token_session(&token, now_secs()))
-                    .await
-                    .map_err(|_| Refused::Unavailable)?
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "token lookup failed");
-                        Refused::Unavailable
-                    })?;
+                let found = app.with_accounts(move |a| a.token_session(&token, now_secs())).await?.map_err(|e| {
+                    tracing::error!(error = %e, "token lookup failed");
+                    Refused::Unavailable
+                })?;
                 // A bad token is refused even when a cookie is also sent.
                 return found.map(|session| Signed { session, token: String::new() }).ok_or(Refused::Unauthenticated);
             }
@@ -133,16 +129,11 @@ impl FromRequestParts<Arc<App>> for Signed {
         let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
             return Err(no_login());
         };
-        let accounts = app.accounts.clone();
-        let life = app.life;
-        let lookup = token.clone();
-        let found = tokio::task::spawn_blocking(move || accounts.session(&lookup, now_secs(), life))
-            .await
-            .map_err(|_| Refused::Unavailable)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "session lookup failed");
-                Refused::Unavailable
-            })?;
+        let (lookup, life) = (token.clone(), app.life);
+        let found = app.with_accounts(move |a| a.session(&lookup, now_secs(), life)).await?.map_err(|e| {
+            tracing::error!(error = %e, "session lookup failed");
+            Refused::Unavailable
+        })?;
         match found {
             Some(session) => Ok(Signed { session, token }),
             None => Err(no_login()),
@@ -249,10 +240,9 @@ pub async fn login(
     }
     let name = form.name.trim().to_lowercase();
     let address = peer.ip().to_string();
-    let accounts = app.accounts.clone();
     let now = now_secs();
     let (n, a, password) = (name.clone(), address.clone(), form.password);
-    let attempt = tokio::task::spawn_blocking(move || -> Result<Attempt, crate::accounts::AccountError> {
+    let attempt = app.with_accounts(move |accounts| -> Result<Attempt, crate::accounts::AccountError> {
         use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
         if !accounts.login_allowed(&n, MAX_ACCOUNT_FAILURES, now)? || !accounts.login_allowed(&a, MAX_ADDRESS_FAILURES, now)? {
             return Ok(Attempt::Throttled);
@@ -304,9 +294,8 @@ pub async fn logout(State(app): State<Arc<App>>, signed: Signed, Form(form): For
     if !check_csrf(&signed.session.csrf, &form.csrf) {
         return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
     }
-    let accounts = app.accounts.clone();
     let token = signed.token;
-    if !matches!(tokio::task::spawn_blocking(move || accounts.end_session(&token)).await, Ok(Ok(()))) {
+    if !matches!(app.with_accounts(move |a| a.end_session(&token)).await, Ok(Ok(()))) {
         return Refused::Unavailable.into_response();
     }
     let mut resp = Redirect::to("/login").into_response();

@@ -162,6 +162,17 @@ async fn realtime_script() -> impl IntoResponse {
 }
 
 impl App {
+    /// Runs an accounts call off the async threads (SQLite blocks). A call
+    /// that could not run is `Refused::Unavailable`; its own error is the
+    /// caller's to show or log.
+    pub async fn with_accounts<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Accounts) -> Result<T, crate::accounts::AccountError> + Send + 'static,
+    ) -> Result<Result<T, crate::accounts::AccountError>, auth::Refused> {
+        let accounts = self.accounts.clone();
+        tokio::task::spawn_blocking(move || f(&accounts)).await.map_err(|_| auth::Refused::Unavailable)
+    }
+
     /// Records a read in the access audit before its data leaves; when
     /// the audit cannot be written, the answer is a 503 instead of data.
     pub async fn audited(&self, who: &crate::sessions::LoginSession, route: &str, params: &str, rows: u64) -> Result<(), Response> {
