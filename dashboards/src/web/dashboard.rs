@@ -165,7 +165,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         .chain(folded)
         .map(|r| RowView {
             cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
-            href: r.filter.as_ref().map(|f| href("/", &q.with_filter(f))),
+            href: r.filter.as_ref().map(|f| href(path, &q.with_filter(f))),
             folded: r.folded,
         })
         .collect();
