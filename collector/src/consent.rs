@@ -18,21 +18,20 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clickhouse::Row;
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
-use mintmark_protocol::keys::{constant_time_eq, KeyRing};
+use mintmark_protocol::keys::KeyRing;
 use serde::{Deserialize, Serialize};
 use serde_repr::Serialize_repr;
 
+use crate::backend::{err, ApiError, BackendKeys};
 use crate::ingest::unix_now;
 use crate::revocations::RevocationStore;
 
 pub struct ConsentApi {
     pub keys: KeyRing,
-    /// `(id, secret)` of each accepted API key.
-    pub api_keys: Vec<(String, String)>,
+    pub api_keys: BackendKeys,
     pub revocations: RevocationStore,
     pub clickhouse: clickhouse::Client,
     pub ledger_table: String,
@@ -61,33 +60,7 @@ struct LedgerRow {
     note: String,
 }
 
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-fn err(status: StatusCode, msg: impl Into<String>) -> ApiError {
-    ApiError(status, msg.into())
-}
-
 impl ConsentApi {
-    /// The id of the API key presented, if it is one of ours.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "missing API key (Authorization: Bearer <key>)"))?;
-        self.api_keys
-            .iter()
-            .find(|(_, secret)| constant_time_eq(secret.as_bytes(), given.as_bytes()))
-            .map(|(id, _)| id.clone())
-            .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "unknown API key"))
-    }
-
     async fn record(&self, row: LedgerRow) -> Result<(), ApiError> {
         let write = async {
             let mut insert = self.clickhouse.insert_unescaped::<LedgerRow>(&self.ledger_table).await?;
@@ -105,7 +78,7 @@ impl ConsentApi {
     }
 }
 
-fn check_ref(customer_ref: &str) -> Result<(), ApiError> {
+pub fn check_ref(customer_ref: &str) -> Result<(), ApiError> {
     if customer_ref.is_empty() || customer_ref.len() > 128 || customer_ref.chars().any(char::is_control) {
         return Err(err(StatusCode::UNPROCESSABLE_ENTITY, "customer_ref must be 1-128 printable characters"));
     }
@@ -121,7 +94,7 @@ pub struct OptIn {
 }
 
 pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<Json<serde_json::Value>, ApiError> {
-    let key_id = api.authenticate(&headers)?;
+    let key_id = api.api_keys.authenticate(&headers)?;
     let req: OptIn = serde_json::from_value(body.0).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     check_ref(&req.customer_ref)?;
     let source: OptInSource = serde_json::from_value(serde_json::Value::String(req.source.clone())).map_err(|_| {
@@ -161,7 +134,7 @@ pub struct Revoke {
 }
 
 async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Action) -> Result<StatusCode, ApiError> {
-    let key_id = api.authenticate(headers)?;
+    let key_id = api.api_keys.authenticate(headers)?;
     check_ref(&req.customer_ref)?;
     let now = unix_now();
     api.revocations.revoke(&req.customer_ref, now).await.map_err(|e| {

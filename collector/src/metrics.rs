@@ -1,6 +1,7 @@
 //! Prometheus metrics for operators: what was accepted and refused (by
 //! reason), the spool's depth and age, and ClickHouse insert latency and
-//! batch sizes, and personal data removed by the last privacy layer.
+//! batch sizes, personal data removed by the last privacy layer, and the order feed's
+//! events accepted and rows written per dataset.
 //! Rendered at `GET /metrics`.
 
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
@@ -17,6 +18,8 @@ pub struct Metrics {
     pub insert_errors: IntCounter,
     pub spool_unreadable: IntCounter,
     pub pii_dropped: IntCounterVec,
+    pub orders_accepted: IntCounterVec,
+    pub orders_written: IntCounterVec,
 }
 
 impl Metrics {
@@ -43,6 +46,10 @@ impl Metrics {
             &["field"],
         )
         .unwrap();
+        let orders_accepted =
+            IntCounterVec::new(Opts::new("orders_accepted_total", "Order events made durable and acknowledged, by event"), &["event"]).unwrap();
+        let orders_written =
+            IntCounterVec::new(Opts::new("orders_written_total", "Order rows written, by dataset (t3, t2, marketplace)"), &["dataset"]).unwrap();
         for c in [
             Box::new(accepted_batches.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(accepted_events.clone()),
@@ -54,6 +61,8 @@ impl Metrics {
             Box::new(insert_errors.clone()),
             Box::new(spool_unreadable.clone()),
             Box::new(pii_dropped.clone()),
+            Box::new(orders_accepted.clone()),
+            Box::new(orders_written.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -69,6 +78,8 @@ impl Metrics {
             insert_errors,
             spool_unreadable,
             pii_dropped,
+            orders_accepted,
+            orders_written,
         }
     }
 

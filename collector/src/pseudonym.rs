@@ -65,6 +65,8 @@ pub struct Pseudonyms {
     t2_event: HmacSha256,
     t3_event: HmacSha256,
     t2_session: HmacSha256,
+    t2_order: HmacSha256,
+    marketplace_order: HmacSha256,
 }
 
 impl std::fmt::Debug for Pseudonyms {
@@ -102,6 +104,8 @@ impl Pseudonyms {
             t2_event: derive(&key, "mintmark/t2/event_id"),
             t3_event: derive(&key, "mintmark/t3/event_id"),
             t2_session: derive(&key, "mintmark/t2/session_id"),
+            t2_order: derive(&key, "mintmark/t2/order_key"),
+            marketplace_order: derive(&key, "mintmark/marketplace/order_key"),
         })
     }
 
@@ -111,6 +115,17 @@ impl Pseudonyms {
 
     pub fn t3_event(&self, wire_id: &str) -> RowId {
         hash(&self.t3_event, &[wire_id.as_bytes()])
+    }
+
+    /// The de-identified key of one order event: what makes a replay
+    /// collapse in `{t2}.orders`, and nothing else.
+    pub fn t2_order(&self, order_id: &str, event: &str) -> RowId {
+        hash(&self.t2_order, &[order_id.as_bytes(), b"\0", event.as_bytes()])
+    }
+
+    /// As [`Pseudonyms::t2_order`], for `{t2}.marketplace_orders`.
+    pub fn marketplace_order(&self, order_id: &str, event: &str) -> RowId {
+        hash(&self.marketplace_order, &[order_id.as_bytes(), b"\0", event.as_bytes()])
     }
 
     /// Empty for no session (anonymous).

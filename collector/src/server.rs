@@ -19,7 +19,9 @@ use crate::consent::{self, ConsentApi};
 use crate::enrich::{EnrichConfig, Enricher};
 use crate::ingest::{self, Ingest};
 use crate::revocations::RevocationStore;
+use crate::backend::BackendKeys;
 use crate::metrics::Metrics;
+use crate::orders::{self, api::OrderFeed, writer::OrderSink};
 use crate::pseudonym::Pseudonyms;
 use crate::replay::ReplayGuard;
 use mintmark_schema::{self as schema, Databases};
@@ -34,6 +36,7 @@ const REPLAY_CAPACITY: usize = 1_000_000;
 pub struct App {
     pub ingest: Arc<Ingest>,
     pub consent: Arc<ConsentApi>,
+    pub orders: Arc<OrderFeed>,
     pub clickhouse: clickhouse::Client,
 }
 
@@ -44,6 +47,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/consent/opt-out", post(consent::opt_out))
         .route("/consent/erasure", post(consent::erasure))
         .with_state(app.consent.clone());
+    let order_routes = Router::new()
+        .route("/orders", post(orders::api::post_orders))
+        .layer(DefaultBodyLimit::max(orders::api::MAX_BODY))
+        .with_state(app.orders.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -52,6 +59,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(ingest_routes)
         .merge(consent_routes)
         .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
+        .merge(order_routes)
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
@@ -93,8 +101,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         segment_bytes: 64 * 1024 * 1024,
     })
     .with_context(|| format!("opening the spool in {}", c.spool_dir.display()))?;
+    // Orders have a spool of their own beside the events': same durability,
+    // a record type of their own, and a stalled one never blocks the other.
+    let (order_spool, order_reader) = Spool::open(&SpoolConfig {
+        dir: c.spool_dir.join("orders"),
+        max_bytes: c.spool_max_mb * 1024 * 1024,
+        segment_bytes: 16 * 1024 * 1024,
+    })
+    .with_context(|| format!("opening the order spool in {}", c.spool_dir.join("orders").display()))?;
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let order_writer = tokio::spawn(orders::writer::run(
+        order_reader,
+        OrderSink::new(client.clone(), &dbs),
+        ids.clone(),
+        metrics.clone(),
+        Duration::from_secs(c.shutdown_grace_secs),
+        stop_rx.clone(),
+    ));
     let enricher = Arc::new(Enricher::open(&enrich_config(&config)).context("loading enrichment data")?);
     let writer = tokio::spawn(writer::run(
         reader,
@@ -116,9 +140,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         spool,
         metrics,
     });
+    let backend_keys = BackendKeys(config.keys.consent_api.iter().map(|k| (k.id.clone(), k.secret.clone())).collect());
+    let order_feed = Arc::new(OrderFeed { keys: backend_keys.clone(), spool: order_spool, metrics: ingest.metrics.clone() });
     let consent = Arc::new(ConsentApi {
         keys: config.consent_keys()?,
-        api_keys: config.keys.consent_api.iter().map(|k| (k.id.clone(), k.secret.clone())).collect(),
+        api_keys: backend_keys.clone(),
         revocations: revocation_store(&config)?,
         clickhouse: client.clone(),
         ledger_table: format!("{}.consent_ledger", dbs.ledger),
@@ -127,15 +153,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cookie_path: config.edge.cookie_path.clone(),
     });
     if consent.api_keys.is_empty() {
-        tracing::warn!("no [keys] consent_api configured: the consent API refuses every call");
+        tracing::warn!("no [keys] consent_api configured: the consent API and the order feed refuse every call");
     }
-    let app = Arc::new(App { ingest, consent, clickhouse: client });
+    let app = Arc::new(App { ingest, consent, orders: order_feed, clickhouse: client });
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("binding {}", c.listen))?;
     tracing::info!(addr = %listener.local_addr()?, spool = %c.spool_dir.display(), "collector listening");
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("no longer accepting; draining the spool");
     let _ = stop_tx.send(true);
     writer.await.context("writer task")?;
+    order_writer.await.context("order writer task")?;
     tracing::info!("collector stopped");
     Ok(())
 }

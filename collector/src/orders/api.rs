@@ -1,0 +1,61 @@
+//! `POST /orders`: the store backend's order feed.
+//!
+//! Authenticated with a store-backend API key (as the consent API is),
+//! validated whole ([`super::feed`]), appended to the order spool and
+//! answered `202 {"accepted": n}` once it is on disk. Nothing is routed
+//! here: routing needs the consent ledger and happens in the writer, so a
+//! ClickHouse outage delays orders but never refuses them.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+
+use super::feed::{self, OrderBatch};
+use crate::backend::{err, ApiError, BackendKeys};
+use crate::ingest::unix_now;
+use crate::metrics::Metrics;
+use crate::spool::{Spool, SpoolError};
+
+/// The largest request body (1000 orders of 200 items fit with room).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub struct OrderFeed {
+    pub keys: BackendKeys,
+    pub spool: Spool<Arc<OrderBatch>>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub async fn post_orders(
+    State(feed): State<Arc<OrderFeed>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let refuse = |status: StatusCode, reason: &str, detail: String| {
+        feed.metrics.rejected.with_label_values(&[reason]).inc();
+        tracing::warn!(reason, %detail, "order feed request refused");
+        err(status, detail)
+    };
+    feed.keys.authenticate(&headers).map_err(|e| refuse(e.0, "order_unauthorized", e.1))?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => refuse(StatusCode::PAYLOAD_TOO_LARGE, "order_too_large", format!("body over {MAX_BODY} bytes")),
+        _ => refuse(StatusCode::BAD_REQUEST, "order_unreadable", "unreadable body".into()),
+    })?;
+    let now = unix_now();
+    let orders = feed::parse(&body, now).map_err(|e| refuse(StatusCode::UNPROCESSABLE_ENTITY, e.reason, e.detail))?;
+    let batch = OrderBatch { received_at: now, orders };
+    let payload = serde_json::to_vec(&batch).expect("order batches serialise");
+    let n = batch.orders.len();
+    let events: Vec<&'static str> = batch.orders.iter().map(|o| o.event.as_str()).collect();
+    feed.spool.append(payload, Some(Arc::new(batch))).await.map_err(|e| match e {
+        SpoolError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "order_spool_full", "order spool is full; retry".into()),
+        SpoolError::Io(_) | SpoolError::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "order_spool_unavailable", "order spool unavailable; retry".into()),
+    })?;
+    for e in events {
+        feed.metrics.orders_accepted.with_label_values(&[e]).inc();
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "accepted": n }))))
+}
