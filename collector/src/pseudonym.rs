@@ -117,15 +117,16 @@ impl Pseudonyms {
         hash(&self.t3_event, &[wire_id.as_bytes()])
     }
 
-    /// The de-identified key of one order event: what makes a replay
-    /// collapse in `{t2}.orders`, and nothing else.
-    pub fn t2_order(&self, order_id: &str, event: &str) -> RowId {
-        hash(&self.t2_order, &[order_id.as_bytes(), b"\0", event.as_bytes()])
+    /// The de-identified key of an order in `{t2}.orders`: it ties the
+    /// order's events together and makes replays collapse, and is no id
+    /// anywhere else.
+    pub fn t2_order(&self, order_id: &str) -> RowId {
+        hash(&self.t2_order, &[order_id.as_bytes()])
     }
 
     /// As [`Pseudonyms::t2_order`], for `{t2}.marketplace_orders`.
-    pub fn marketplace_order(&self, order_id: &str, event: &str) -> RowId {
-        hash(&self.marketplace_order, &[order_id.as_bytes(), b"\0", event.as_bytes()])
+    pub fn marketplace_order(&self, order_id: &str) -> RowId {
+        hash(&self.marketplace_order, &[order_id.as_bytes()])
     }
 
     /// Empty for no session (anonymous).

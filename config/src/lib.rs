@@ -209,6 +209,15 @@ pub struct DashboardsSection {
     /// A Tier 2 breakdown row backed by fewer distinct visits than this is
     /// folded into "other (small groups)".
     pub min_group_visits: u32,
+    /// A state or ZIP3 cell of the Tier 3 order-value views backed by fewer
+    /// customers than this is folded into "other".
+    pub min_group_customers: u32,
+    /// A "bought together" pair seen in fewer distinct orders than this is
+    /// neither shown nor served.
+    pub min_group_orders: u32,
+    /// Whether marketplace orders count in "bought together" (they never
+    /// count as store customers anywhere).
+    pub crosssell_marketplace: bool,
     /// A login session ends after this long without a request...
     pub session_idle_minutes: u64,
     /// ...and after this long in any case.
@@ -221,6 +230,9 @@ impl Default for DashboardsSection {
             listen: "127.0.0.1:8092".parse().unwrap(),
             data_dir: PathBuf::from("dashboards-data"),
             min_group_visits: 5,
+            min_group_customers: 5,
+            min_group_orders: 5,
+            crosssell_marketplace: false,
             session_idle_minutes: 30,
             session_max_hours: 12,
         }

@@ -16,6 +16,7 @@ pub mod rollup;
 pub mod sessions;
 pub mod stats;
 pub mod table;
+pub mod tier3;
 pub mod tokens;
 pub mod views;
 pub mod web;

@@ -31,9 +31,10 @@ PARTITION BY toYYYYMM(order_date)
 ORDER BY (customer_ref, order_id, event);
 
 -- Every store order (web, phone, pos), de-identified: the date, not the time;
--- no order number, customer or ZIP. `order_key` is a keyed hash of (order
--- id, event) under a key of its own, there only so a replay collapses: it is
--- no id anywhere else. Identified orders get this copy too, as Tier 3 events
+-- no order number, customer or ZIP. `order_key` is a keyed hash of the
+-- order id under a key of its own: it ties an order's own events together
+-- (a cancellation to its placement) and makes a replay collapse, and it is
+-- no id anywhere else (t3 keeps the order id itself; no key links them). Identified orders get this copy too, as Tier 3 events
 -- get their Tier 2 copy, so aggregates (sales, cross-sell) read one table.
 CREATE TABLE IF NOT EXISTS {t2}.orders
 (
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {t2}.orders
 )
 ENGINE = ReplacingMergeTree(received_at)
 PARTITION BY toYYYYMM(order_date)
-ORDER BY (order_date, order_key);
+ORDER BY (order_key, event);
 
 -- Orders sold through a third-party marketplace: their own dataset,
 -- de-identified like Tier 2, never a customer, never consent, never joined
@@ -74,4 +75,4 @@ CREATE TABLE IF NOT EXISTS {t2}.marketplace_orders
 )
 ENGINE = ReplacingMergeTree(received_at)
 PARTITION BY toYYYYMM(order_date)
-ORDER BY (order_date, order_key);
+ORDER BY (order_key, event);

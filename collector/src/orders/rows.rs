@@ -139,7 +139,7 @@ impl<'a> OrderRows<'a> {
             self.marketplace.push(MarketplaceOrderRow {
                 order_date,
                 received_at,
-                order_key: ids.marketplace_order(&o.order_id, o.event.as_str()),
+                order_key: ids.marketplace_order(&o.order_id),
                 event,
                 value: o.value,
                 currency: &o.currency,
@@ -175,7 +175,7 @@ impl<'a> OrderRows<'a> {
         self.t2.push(T2OrderRow {
             order_date,
             received_at,
-            order_key: ids.t2_order(&o.order_id, o.event.as_str()),
+            order_key: ids.t2_order(&o.order_id),
             event,
             channel,
             value: o.value,

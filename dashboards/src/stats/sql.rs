@@ -137,6 +137,21 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// A query over any of mintmark's databases: `{t2}`, `{t3}` and
+    /// `{ledger}` replaced before binding, every value bound.
+    pub fn query_in(&self, client: &Client, dbs: &mintmark_schema::Databases) -> Query {
+        let mut q = client.query(&dbs.render(&self.text));
+        for v in &self.values {
+            q = match v {
+                Value::Int(i) => q.bind(*i),
+                Value::Str(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }
+}
+
 /// Events in the window matching the filters, as a `WHERE` body.
 pub fn events_in(w: Window, filters: &Where) -> Sql {
     Sql::default().within(w).raw(" AND ").matching(filters)

@@ -1,0 +1,123 @@
+//! One customer: their orders, their browsing (Tier 3 events, which exist
+//! only from their opt-in onward: what came before was never linked to
+//! them), their product interests, and their consent history.
+
+use clickhouse::Row;
+use serde::Deserialize;
+
+use super::{Tier3, ORDERS};
+use crate::stats::sql::Sql;
+
+/// Browsing rows shown (newest first).
+pub const HISTORY_ROWS: i64 = 200;
+/// Products / categories per interest list.
+pub const INTEREST_ROWS: i64 = 10;
+
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct OrderLine {
+    pub order_id: String,
+    pub placed_at: u32,
+    pub o_channel: String,
+    pub net: f64,
+    pub o_state: String,
+    pub o_zip: String,
+    pub items: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct EventLine {
+    pub at: u32,
+    pub kind: String,
+    pub path: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct Interest {
+    /// `viewed`, `carted`, `bought` (products), `bought_category`.
+    pub how: String,
+    pub name: String,
+    pub times: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
+pub struct ConsentLine {
+    pub at: u32,
+    pub action: String,
+    pub source: String,
+    pub policy_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerFile {
+    pub orders: Vec<OrderLine>,
+    pub events: Vec<EventLine>,
+    pub interests: Vec<Interest>,
+    pub consent: Vec<ConsentLine>,
+    /// When their first Tier 3 event was recorded, if any.
+    pub first_event: Option<u32>,
+}
+
+impl CustomerFile {
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty() && self.events.is_empty() && self.consent.is_empty()
+    }
+
+    pub fn rows(&self) -> u64 {
+        (self.orders.len() + self.events.len() + self.interests.len() + self.consent.len()) as u64
+    }
+}
+
+/// Everything the customer page shows about `customer_ref`.
+pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Result<CustomerFile> {
+    let orders = Sql::new(
+        "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
+    )
+    .raw(ORDERS)
+    .raw(" WHERE customer_ref = ")
+    .text_value(customer_ref)
+    .raw(") ANY LEFT JOIN (SELECT order_id, sum(arraySum(item_quantities)) AS items FROM {t3}.orders FINAL WHERE event = 'placed' AND customer_ref = ")
+    .text_value(customer_ref)
+    .raw(" GROUP BY order_id) USING order_id ORDER BY placed_at DESC");
+    let events = Sql::new("SELECT toUInt32(ts) AS at, kind, path, title FROM {t3}.events FINAL WHERE customer_ref = ")
+        .text_value(customer_ref)
+        .raw(" ORDER BY ts DESC LIMIT ")
+        .int(HISTORY_ROWS);
+    // Products from the events (viewed, carted) and the orders (bought, by
+    // quantity); categories from the orders (the beacon sends none).
+    let interests = Sql::new(
+        "SELECT how, name, times FROM (SELECT how, name, times FROM (\
+         SELECT multiIf(kind = 'product_view', 'viewed', 'carted') AS how, sku AS name, count() AS times FROM \
+         (SELECT kind, arrayJoin(item_skus) AS sku FROM {t3}.events FINAL WHERE customer_ref = ",
+    )
+    .text_value(customer_ref)
+    .raw(
+        " AND kind IN ('product_view', 'add_to_cart')) GROUP BY how, name \
+         UNION ALL SELECT 'bought' AS how, sku AS name, sum(q) AS times FROM (SELECT sku, toUInt64(qty) AS q FROM {t3}.orders FINAL \
+         ARRAY JOIN item_skus AS sku, item_quantities AS qty WHERE event = 'placed' AND customer_ref = ",
+    )
+    .text_value(customer_ref)
+    .raw(
+        ") GROUP BY how, name \
+         UNION ALL SELECT 'bought_category' AS how, cat AS name, sum(q) AS times FROM (SELECT cat, toUInt64(qty) AS q FROM {t3}.orders FINAL \
+         ARRAY JOIN item_categories AS cat, item_quantities AS qty WHERE event = 'placed' AND customer_ref = ",
+    )
+    .text_value(customer_ref)
+    .raw(") WHERE cat != '' GROUP BY how, name) ORDER BY how, times DESC, name LIMIT ")
+    .int(INTEREST_ROWS)
+    .raw(" BY how)");
+    let consent = Sql::new(
+        "SELECT toUInt32(at) AS at, toString(action) AS action, source, policy_version FROM {ledger}.consent_ledger WHERE customer_ref = ",
+    )
+    .text_value(customer_ref)
+    .raw(" ORDER BY at, action");
+    let first = Sql::new("SELECT toUInt32(min(ts)) FROM {t3}.events WHERE customer_ref = ").text_value(customer_ref);
+    let (orders, events, interests, consent, first) = tokio::try_join!(
+        orders.query_in(t.client, t.dbs).fetch_all::<OrderLine>(),
+        events.query_in(t.client, t.dbs).fetch_all::<EventLine>(),
+        interests.query_in(t.client, t.dbs).fetch_all::<Interest>(),
+        consent.query_in(t.client, t.dbs).fetch_all::<ConsentLine>(),
+        first.query_in(t.client, t.dbs).fetch_one::<u32>(),
+    )?;
+    Ok(CustomerFile { orders, events, interests, consent, first_event: (first > 0).then_some(first) })
+}
