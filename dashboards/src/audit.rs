@@ -42,6 +42,65 @@ impl AccessEntry {
     }
 }
 
+/// References listed in one entry; beyond this only their count is kept.
+pub const MAX_LISTED_REFS: usize = 1_000;
+
+impl AccessEntry {
+    /// An entry for a Tier 3 read that touched `refs` (or, for an
+    /// aggregate over customers, only `count` of them, with `refs` empty).
+    pub fn tier3(who: &LoginSession, route: &str, params: &str, rows: u64, mut refs: Vec<String>, count: u64) -> AccessEntry {
+        refs.sort_unstable();
+        refs.dedup();
+        let touched = count.max(refs.len() as u64);
+        if refs.len() > MAX_LISTED_REFS {
+            refs.clear();
+        }
+        AccessEntry { customers_touched: touched, customer_refs: refs, ..AccessEntry::aggregate(who, route, params, rows) }
+    }
+}
+
+/// High-rate aggregate reads (recommendations) are tallied in memory and
+/// written as one entry per user, route and minute: an insert per lookup
+/// would cost more than the lookup. They touch no customer.
+#[derive(Default)]
+pub struct Tally {
+    counts: std::sync::Mutex<std::collections::HashMap<(String, String, &'static str), (u64, u64)>>,
+}
+
+impl Tally {
+    pub fn note(&self, who: &LoginSession, route: &'static str, rows: u64) {
+        let mut c = self.counts.lock().expect("not poisoned");
+        let e = c.entry((who.user.name.clone(), who.user.roles.to_string(), route)).or_default();
+        e.0 += 1;
+        e.1 += rows;
+    }
+
+    /// Writes what was tallied; on failure keeps it for the next flush.
+    pub async fn flush(&self, audit: &Audit) {
+        let taken = std::mem::take(&mut *self.counts.lock().expect("not poisoned"));
+        let now = crate::accounts::now_secs() as u32;
+        for ((user, roles, route), (requests, rows)) in taken {
+            let entry = AccessEntry {
+                at: now,
+                user_name: user.clone(),
+                roles: roles.clone(),
+                route: route.to_string(),
+                params: format!("requests={requests} (tallied)"),
+                rows_returned: rows,
+                customers_touched: 0,
+                customer_refs: Vec::new(),
+            };
+            if let Err(e) = audit.record(&entry).await {
+                tracing::error!(error = %e, "writing tallied audit entries failed; kept for the next flush");
+                let mut c = self.counts.lock().expect("not poisoned");
+                let back = c.entry((user, roles, route)).or_default();
+                back.0 += requests;
+                back.1 += rows;
+            }
+        }
+    }
+}
+
 /// Where entries go.
 pub struct Audit {
     client: clickhouse::Client,

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod query;
+pub mod recommend;
 pub mod roles;
 pub mod rollup;
 pub mod sessions;

@@ -141,11 +141,18 @@ pub struct Row {
     pub filter: Option<crate::query::Filter>,
     /// The folded small groups: shown last, never a filter.
     pub folded: bool,
+    /// Where the row's first cell leads instead (a customer's page).
+    pub link: Option<String>,
 }
 
 impl Row {
     pub fn new(cells: Vec<Cell>) -> Row {
-        Row { cells, filter: None, folded: false }
+        Row { cells, filter: None, folded: false, link: None }
+    }
+
+    /// A folded (or total) row: shown last, never a filter.
+    pub fn folded(cells: Vec<Cell>) -> Row {
+        Row { folded: true, ..Row::new(cells) }
     }
 }
 

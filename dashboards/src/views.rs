@@ -18,6 +18,7 @@ pub enum TableName {
     Products,
     Sales,
     TierMix,
+    BoughtTogether,
 }
 
 impl TableName {
@@ -29,6 +30,7 @@ impl TableName {
             "products" => TableName::Products,
             "sales" => TableName::Sales,
             "tier_mix" => TableName::TierMix,
+            "bought_together" => TableName::BoughtTogether,
             other => TableName::Report(Report::parse(other)?),
         })
     }
@@ -42,6 +44,7 @@ impl TableName {
             TableName::Products => "products",
             TableName::Sales => "sales",
             TableName::TierMix => "tier_mix",
+            TableName::BoughtTogether => "bought_together",
         }
     }
 
@@ -49,7 +52,7 @@ impl TableName {
     pub fn all() -> Vec<TableName> {
         let mut v = vec![TableName::Top, TableName::Timeseries];
         v.extend(Report::ALL.map(TableName::Report));
-        v.extend([TableName::Funnel, TableName::Products, TableName::Sales, TableName::TierMix]);
+        v.extend([TableName::Funnel, TableName::Products, TableName::Sales, TableName::TierMix, TableName::BoughtTogether]);
         v
     }
 }
@@ -61,6 +64,9 @@ pub struct Ctx<'a> {
     pub q: &'a StatsQuery,
     pub today: Day,
     pub min_visits: u32,
+    /// Cross-sell: the smallest pair served, and whether marketplace orders count.
+    pub min_orders: u32,
+    pub crosssell_marketplace: bool,
 }
 
 pub type Result<T> = std::result::Result<T, clickhouse::error::Error>;
@@ -150,6 +156,10 @@ impl Ctx<'_> {
                 Ok(sales_table(&days, &currencies))
             }
             TableName::TierMix => Ok(mix_table(&mix::tier_mix(self.client, self.t2, w, &f).await?)),
+            TableName::BoughtTogether => {
+                let pairs = stats::crosssell::pairs(self.client, self.t2, w, self.crosssell_marketplace, self.min_orders).await?;
+                Ok(bought_together_table(&pairs, self.min_orders, !f.is_empty()))
+            }
         }
     }
 }
@@ -185,17 +195,12 @@ pub fn report_table(report: Report, b: &Breakdown, total_visits: u64, min_visits
     for g in &b.rows {
         let shown = if g.name.is_empty() { report.empty_label().to_string() } else { g.name.clone() };
         t.rows.push(Row {
-            cells: vec![Cell::Text(shown), Cell::Count(g.visits), Cell::Count(g.hits), Cell::Share(ratio(g.visits, total_visits))],
             filter: Some(Filter { dimension: dim, op: Op::Is, value: g.name.clone() }),
-            folded: false,
+            ..Row::new(vec![Cell::Text(shown), Cell::Count(g.visits), Cell::Count(g.hits), Cell::Share(ratio(g.visits, total_visits))])
         });
     }
     if let Some(o) = &b.other {
-        t.rows.push(Row {
-            cells: vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.hits), Cell::Share(ratio(o.visits, total_visits).min(1.0))],
-            filter: None,
-            folded: true,
-        });
+        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.hits), Cell::Share(ratio(o.visits, total_visits).min(1.0))]));
         t.note = Some(format!("{} with fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "group", "groups"), if o.groups == 1 { "is" } else { "are" }));
     }
     if b.truncated {
@@ -283,7 +288,7 @@ pub fn products_table(rows: &[commerce::ProductRow], other: Option<&commerce::Pr
         t.rows.push(Row::new(vec![Cell::Text(p.sku.clone()), Cell::Count(p.visits), Cell::Count(p.units), Cell::Money(p.revenue)]));
     }
     if let Some(o) = other {
-        t.rows.push(Row { cells: vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.units), Cell::Money(o.revenue)], filter: None, folded: true });
+        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.units), Cell::Money(o.revenue)]));
         t.note = Some(format!("{} bought in fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "product", "products"), if o.groups == 1 { "is" } else { "are" }));
     }
     t
@@ -307,11 +312,13 @@ pub fn sales_table(days: &[commerce::SalesDay], currencies: &[String]) -> Table 
         (orders, units, revenue) = (orders + d.orders, units + d.units, revenue + d.revenue);
     }
     if !days.is_empty() {
-        t.rows.push(Row {
-            cells: vec![Cell::Text("Total".into()), Cell::Count(orders), Cell::Count(units), Cell::Money(revenue), Cell::Money(if orders == 0 { 0.0 } else { revenue / orders as f64 })],
-            filter: None,
-            folded: true,
-        });
+        t.rows.push(Row::folded(vec![
+            Cell::Text("Total".into()),
+            Cell::Count(orders),
+            Cell::Count(units),
+            Cell::Money(revenue),
+            Cell::Money(if orders == 0 { 0.0 } else { revenue / orders as f64 }),
+        ]));
     }
     t.note = Some(match currencies {
         [] => "No purchases in this period.".to_string(),
@@ -326,5 +333,42 @@ pub fn mix_table(m: &mix::TierMix) -> Table {
     for (label, n) in [("Anonymous (cookies off)", m.anonymous), ("Tier 2 (session)", m.tier2), ("Tier 3 (opted in)", m.tier3)] {
         t.rows.push(Row::new(vec![Cell::Text(label.into()), Cell::Count(n), Cell::Share(ratio(n, m.total()))]));
     }
+    t
+}
+
+/// Most-lifted pairs shown on a page (the CSV and API have every pair).
+pub const PAIR_ROWS: usize = 500;
+
+pub fn bought_together_table(pairs: &[stats::crosssell::Pair], min_orders: u32, filtered: bool) -> Table {
+    let mut t = Table::new(
+        "bought_together",
+        "Bought together",
+        vec![
+            Column::new("Product", "sku"),
+            Column::new("Bought with", "with_sku"),
+            Column::new("Orders together", "together"),
+            Column::new("Support", "support"),
+            Column::new("Confidence", "confidence"),
+            Column::new("Lift", "lift"),
+        ],
+    );
+    for p in pairs.iter().take(PAIR_ROWS) {
+        t.rows.push(Row::new(vec![
+            Cell::Text(p.sku.clone()),
+            Cell::Text(p.with_sku.clone()),
+            Cell::Count(p.together),
+            Cell::Share(p.support),
+            Cell::Share(p.confidence),
+            Cell::Decimal(p.lift),
+        ]));
+    }
+    let mut note = format!(
+        "From store orders in the period (placed, not cancelled). Pairs seen in fewer than {min_orders} orders are not shown. \
+         Confidence is the share of orders with the product that also have the other; lift above 1 means more often together than chance."
+    );
+    if filtered {
+        note.push_str(" Visit filters do not apply: orders come from the store's backend, not from visits.");
+    }
+    t.note = Some(note);
     t
 }

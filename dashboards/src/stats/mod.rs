@@ -17,6 +17,7 @@
 
 pub mod breakdown;
 pub mod commerce;
+pub mod crosssell;
 pub mod metrics;
 pub mod mix;
 pub mod sql;

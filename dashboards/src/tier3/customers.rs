@@ -11,7 +11,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{MarketingQuery, Tier3, ORDERS, PAGE_ROWS};
+use super::{MarketingQuery, Tier3, ORDERS};
 use crate::stats::sql::Sql;
 
 #[derive(Debug, Clone, PartialEq, Row, Deserialize)]
@@ -51,8 +51,8 @@ fn per_customer(from: i64, until: i64) -> Sql {
     .raw(" GROUP BY customer_ref)")
 }
 
-/// A page of customers and how many match in all.
-pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery) -> clickhouse::error::Result<(Vec<CustomerRow>, u64)> {
+/// `limit` customers from `offset` in the query's order, and how many match in all.
+pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery, offset: u64, limit: u64) -> clickhouse::error::Result<(Vec<CustomerRow>, u64)> {
     let (from, until) = q.window(t.today);
     let filtered = |select: &'static str| q.customer_filters(Sql::new(select).then(per_customer(from, until)).raw(" WHERE 1"));
     let order = format!(" ORDER BY {} {}, customer_ref LIMIT ", q.sort.column(), if q.descending { "DESC" } else { "ASC" });
@@ -66,9 +66,9 @@ pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery) -> clickhouse::error::
          WHERE action = 'opt_in' GROUP BY customer_ref) USING customer_ref",
     )
     .raw(&order)
-    .int(((q.page - 1) * PAGE_ROWS) as i64)
+    .int(offset as i64)
     .raw(", ")
-    .int(PAGE_ROWS as i64);
+    .int(limit as i64);
     let count = Sql::new("SELECT count() FROM (").then(filtered("SELECT customer_ref FROM ")).raw(")");
     let (rows, total) = tokio::try_join!(page.query_in(t.client, t.dbs).fetch_all::<CustomerRow>(), count.query_in(t.client, t.dbs).fetch_one::<u64>())?;
     Ok((rows, total))

@@ -11,10 +11,12 @@
 //! placed value less refunds (never below zero). [`ORDERS`] is that rule,
 //! written once for every reader.
 
+pub mod cache;
 pub mod clusters;
 pub mod customer;
 pub mod customers;
 pub mod rfm;
+pub mod tables;
 
 use crate::query::Day;
 use crate::stats::sql::Sql;

@@ -14,7 +14,7 @@ use super::dashboard::today;
 use super::App;
 use crate::query::StatsQuery;
 use crate::stats::mix;
-use crate::views::{Ctx, TableName};
+use crate::views::TableName;
 
 /// The realtime window.
 pub const REALTIME_SECS: i64 = 300;
@@ -41,7 +41,7 @@ async fn serve_table(app: &App, who: &Authorized<AnalystView>, name: &str, param
         Ok(q) => q,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let ctx = Ctx { client: &app.clickhouse, t2: &app.dbs.t2, q: &q, today, min_visits: app.config.dashboards.min_group_visits };
+    let ctx = app.ctx(&q, today);
     let table = match ctx.table(table_name).await {
         Ok(t) => t,
         Err(e) => {

@@ -151,6 +151,11 @@ impl Need for AnalystView {
     const ROLE: Role = Role::Analyst;
 }
 
+pub struct MarketingView;
+impl Need for MarketingView {
+    const ROLE: Role = Role::Marketing;
+}
+
 pub struct AdminView;
 impl Need for AdminView {
     const ROLE: Role = Role::Admin;

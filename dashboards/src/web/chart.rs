@@ -77,6 +77,47 @@ pub fn svg(metric: Metric, interval: Interval, now: &[Point], before: Option<&[P
     Some(out.replacen("<svg ", &format!("<svg role=\"img\" aria-label=\"{} over time\" class=\"chart\" ", metric.label()), 1))
 }
 
+/// Bars, one per labelled value (order values by state, ZIP3), largest
+/// first as given; `None` when drawing failed.
+pub fn bars(title: &str, bars: &[(String, f64)]) -> Option<String> {
+    let mut out = String::new();
+    let n = bars.len().max(1) as u32;
+    let top = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
+    let top = if top <= 0.0 { 1.0 } else { top * 1.1 };
+    {
+        let root = SVGBackend::with_string(&mut out, (960, 240)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(72)
+            .build_cartesian_2d((0..n).into_segmented(), 0.0..top)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(GRID)
+            .x_labels(bars.len().min(30))
+            .y_labels(5)
+            .label_style(("sans-serif", 12).into_font().color(&INK))
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.0.clone()).unwrap_or_default(),
+                _ => String::new(),
+            })
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .ok()?;
+        chart
+            .draw_series(Histogram::vertical(&chart).style(ACCENT.mix(0.8).filled()).margin(3).data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.1))))
+            .ok()?;
+        root.present().ok()?;
+    }
+    let label = title.replace(['"', '<', '>', '&'], "");
+    Some(out.replacen("<svg ", &format!("<svg role=\"img\" aria-label=\"{label}\" class=\"chart\" "), 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +132,8 @@ mod tests {
         assert!(s.contains("#98A2B3"), "the comparison line");
         assert!(!s.contains("style="), "the CSP forbids inline style");
         assert!(!s.contains("<script"));
+        let b = bars("Order values by state", &[("VA".into(), 120.0), ("MD".into(), 80.0)]).unwrap();
+        assert!(b.contains(">VA<") && b.contains("#2456D6") && !b.contains("style="), "{b}");
         let empty = svg(Metric::Revenue, Interval::Hour, &[], None).unwrap();
         assert!(empty.contains("<svg"));
     }

@@ -165,7 +165,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         .chain(folded)
         .map(|r| RowView {
             cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
-            href: r.filter.as_ref().map(|f| href(path, &q.with_filter(f))),
+            href: r.link.clone().or_else(|| r.filter.as_ref().map(|f| href(path, &q.with_filter(f)))),
             folded: r.folded,
         })
         .collect();
@@ -256,9 +256,15 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             shown.rows += panels.iter().chain([&mix]).map(|t| t.rows.len() as u64).sum::<u64>();
         }
         Section::Commerce => {
-            let (funnel, products, sales) = tokio::try_join!(ctx.table(TableName::Funnel), ctx.table(TableName::Products), ctx.table(TableName::Sales))?;
-            shown.rows = [&funnel, &products, &sales].iter().map(|t| t.rows.len() as u64).sum();
-            shown.tables = [(funnel, None), (products, Some(20)), (sales, None)].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
+            let (funnel, products, sales, pairs) = tokio::try_join!(
+                ctx.table(TableName::Funnel),
+                ctx.table(TableName::Products),
+                ctx.table(TableName::Sales),
+                ctx.table(TableName::BoughtTogether)
+            )?;
+            shown.rows = [&funnel, &products, &sales, &pairs].iter().map(|t| t.rows.len() as u64).sum();
+            shown.tables =
+                [(funnel, None), (products, Some(20)), (sales, None), (pairs, Some(20))].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
         }
         _ => {
             let (total, breakdowns) = tokio::try_join!(ctx.total_visits(), ctx.breakdowns(reports))?;
@@ -311,10 +317,13 @@ pub fn chrome(who: &crate::sessions::LoginSession, q: &StatsQuery, today: Day, p
             Chip { text: format!("{} {} {}", f.dimension.name(), f.op.label(), f.value), remove: href(path, &without) }
         })
         .collect();
-    let nav = Section::ALL
+    let mut nav: Vec<Choice> = Section::ALL
         .into_iter()
         .map(|s| Choice { label: s.title().into(), href: href(s.path(), q), current: Some(s) == current })
         .collect();
+    if who.user.roles.has(crate::roles::Role::Marketing) {
+        nav.extend(super::marketing::PAGES.iter().map(|(p, label)| Choice { label: (*label).into(), href: (*p).into(), current: *p == path }));
+    }
     Chrome {
         user: who.user.name.clone(),
         roles: who.user.roles.to_string(),
@@ -345,7 +354,7 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
         Ok(q) => q,
         Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
     };
-    let ctx = Ctx { client: &app.clickhouse, t2: &app.dbs.t2, q: &q, today, min_visits: app.config.dashboards.min_group_visits };
+    let ctx = app.ctx(&q, today);
     let (path, title) = match (section, report) {
         (Some(s), _) => (s.path().to_string(), s.title().to_string()),
         (None, Some(r)) => (format!("/report/{}", r.name()), r.title().to_string()),

@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod chart;
 pub mod dashboard;
+pub mod marketing;
 pub mod page;
 
 use std::net::SocketAddr;
@@ -38,6 +39,9 @@ pub struct App {
     pub life: Lifetimes,
     /// `Secure` cookies unless we serve plain http on loopback.
     pub secure_cookies: bool,
+    pub recommender: Arc<crate::recommend::Recommender>,
+    pub tally: Arc<crate::audit::Tally>,
+    pub tier3: crate::tier3::cache::Tier3Cache,
 }
 
 impl App {
@@ -51,6 +55,9 @@ impl App {
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
             secure_cookies: !d.listen.ip().is_loopback(),
+            recommender: Arc::default(),
+            tally: Arc::default(),
+            tier3: Default::default(),
             accounts: Arc::new(accounts),
             config,
         })
@@ -109,6 +116,13 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/export/{name}", Access::Role(Role::Analyst)), get(api::export)),
         (route("GET", "/api/v1/realtime", Access::Role(Role::Analyst)), get(api::realtime)),
         (route("GET", "/api/v1/{name}", Access::Role(Role::Analyst)), get(api::table)),
+        (route("GET", "/marketing", Access::Role(Role::Marketing)), get(marketing::customers)),
+        (route("GET", "/marketing/geography", Access::Role(Role::Marketing)), get(marketing::geography)),
+        (route("GET", "/marketing/segments", Access::Role(Role::Marketing)), get(marketing::segments)),
+        (route("GET", "/marketing/clusters", Access::Role(Role::Marketing)), get(marketing::clusters)),
+        (route("GET", "/marketing/customers/{customer}", Access::Role(Role::Marketing)), get(marketing::customer)),
+        (route("GET", "/marketing/export/{name}", Access::Role(Role::Marketing)), get(marketing::export)),
+        (route("GET", "/api/v1/recommendations", Access::Role(Role::Analyst)), get(marketing::recommendations)),
         (route("GET", "/account", Access::SignedIn), get(admin::account)),
         (route("POST", "/account/tokens", Access::SignedIn), post(admin::create_token)),
         (route("POST", "/account/tokens/{id}/revoke", Access::SignedIn), post(admin::revoke_token)),
@@ -145,12 +159,27 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "dashboards listening");
     let rollup = tokio::spawn(crate::rollup::keep_running(app.clickhouse.clone(), app.dbs.t2.clone()));
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+    let d = &app.config.dashboards;
+    let recommendations =
+        tokio::spawn(app.recommender.clone().keep_refreshing(app.clickhouse.clone(), app.dbs.t2.clone(), d.min_group_orders, d.crosssell_marketplace));
+    let tallies = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                app.tally.flush(&app.audit).await;
+            }
+        })
+    };
+    axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     rollup.abort();
+    recommendations.abort();
+    tallies.abort();
+    app.tally.flush(&app.audit).await;
     Ok(())
 }
 
@@ -162,6 +191,25 @@ async fn realtime_script() -> impl IntoResponse {
 }
 
 impl App {
+    /// What every Tier 2 view reads with.
+    pub fn ctx<'a>(&'a self, q: &'a crate::query::StatsQuery, today: crate::query::Day) -> crate::views::Ctx<'a> {
+        let d = &self.config.dashboards;
+        crate::views::Ctx {
+            client: &self.clickhouse,
+            t2: &self.dbs.t2,
+            q,
+            today,
+            min_visits: d.min_group_visits,
+            min_orders: d.min_group_orders,
+            crosssell_marketplace: d.crosssell_marketplace,
+        }
+    }
+
+    /// What every Tier 3 reader reads with.
+    pub fn tier3_reader(&self, today: crate::query::Day) -> crate::tier3::Tier3<'_> {
+        crate::tier3::Tier3 { client: &self.clickhouse, dbs: &self.dbs, today, min_customers: self.config.dashboards.min_group_customers }
+    }
+
     /// Runs an accounts call off the async threads (SQLite blocks). A call
     /// that could not run is `Refused::Unavailable`; its own error is the
     /// caller's to show or log.
@@ -176,7 +224,12 @@ impl App {
     /// Records a read in the access audit before its data leaves; when
     /// the audit cannot be written, the answer is a 503 instead of data.
     pub async fn audited(&self, who: &crate::sessions::LoginSession, route: &str, params: &str, rows: u64) -> Result<(), Response> {
-        match self.audit.record(&crate::audit::AccessEntry::aggregate(who, route, params, rows)).await {
+        self.audited_entry(&crate::audit::AccessEntry::aggregate(who, route, params, rows)).await
+    }
+
+    /// The same for a Tier 3 read, naming the customers it touched.
+    pub async fn audited_entry(&self, entry: &crate::audit::AccessEntry) -> Result<(), Response> {
+        match self.audit.record(entry).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "access audit failed; the read is refused");

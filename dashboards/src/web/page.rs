@@ -26,6 +26,12 @@ pub struct Dashboard {
 }
 
 #[derive(Template)]
+#[template(path = "marketing.html")]
+pub struct MarketingPage {
+    pub m: super::marketing::Marketing,
+}
+
+#[derive(Template)]
 #[template(path = "account.html")]
 pub struct Account {
     pub chrome: super::dashboard::Chrome,

@@ -1,0 +1,111 @@
+//! Cross-sell recommendations for the store's pages or backend: the
+//! "bought together" pairs of the last [`WINDOW_DAYS`] days, held in memory
+//! and refreshed every [`REFRESH`], so a request is a hash lookup.
+//!
+//! Only a SKU goes in (nothing about a customer is accepted), and only
+//! aggregate pairs come out, each seen in at least `min_group_orders`
+//! orders (the same query and threshold as the analysts' table).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::stats::crosssell::{self, Pair};
+use crate::stats::sql::Window;
+
+pub const WINDOW_DAYS: i64 = 90;
+pub const REFRESH: Duration = Duration::from_secs(300);
+pub const MAX_N: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub sku: String,
+    pub together: u64,
+    pub support: f64,
+    pub confidence: f64,
+    pub lift: f64,
+}
+
+/// What a refresh produced.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Per SKU, best lift first.
+    pub by_sku: HashMap<String, Vec<Recommendation>>,
+    /// Unix seconds of the refresh.
+    pub computed_at: i64,
+}
+
+impl Snapshot {
+    pub fn from_pairs(pairs: Vec<Pair>, computed_at: i64) -> Snapshot {
+        let mut by_sku: HashMap<String, Vec<Recommendation>> = HashMap::new();
+        for p in pairs {
+            by_sku.entry(p.sku).or_default().push(Recommendation { sku: p.with_sku, together: p.together, support: p.support, confidence: p.confidence, lift: p.lift });
+        }
+        for recs in by_sku.values_mut() {
+            recs.sort_by(|a, b| b.lift.total_cmp(&a.lift).then(b.together.cmp(&a.together)).then(a.sku.cmp(&b.sku)));
+            recs.truncate(MAX_N);
+        }
+        Snapshot { by_sku, computed_at }
+    }
+}
+
+/// The cache; `None` until the first refresh succeeds.
+#[derive(Default)]
+pub struct Recommender {
+    current: RwLock<Option<Arc<Snapshot>>>,
+}
+
+impl Recommender {
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().expect("not poisoned").clone()
+    }
+
+    pub fn install(&self, s: Snapshot) {
+        *self.current.write().expect("not poisoned") = Some(Arc::new(s));
+    }
+
+    pub async fn refresh(&self, client: &clickhouse::Client, t2: &str, min_orders: u32, marketplace: bool) -> clickhouse::error::Result<usize> {
+        let now = crate::accounts::now_secs();
+        let until = crate::query::Day(crate::query::Day::from_unix(now).0 + 1).start_secs();
+        let pairs = crosssell::pairs(client, t2, Window { from: until - WINDOW_DAYS * 86_400, until }, marketplace, min_orders).await?;
+        let n = pairs.len();
+        self.install(Snapshot::from_pairs(pairs, now));
+        Ok(n)
+    }
+
+    /// Refreshes now and then every [`REFRESH`] (sooner while failing).
+    pub async fn keep_refreshing(self: Arc<Self>, client: clickhouse::Client, t2: String, min_orders: u32, marketplace: bool) {
+        loop {
+            let wait = match self.refresh(&client, &t2, min_orders, marketplace).await {
+                Ok(n) => {
+                    tracing::debug!(pairs = n, "recommendations refreshed");
+                    REFRESH
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "recommendations refresh failed; serving the previous ones");
+                    Duration::from_secs(10)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(a: &str, b: &str, together: u64, lift: f64) -> Pair {
+        Pair { sku: a.into(), with_sku: b.into(), together, support: 0.1, confidence: 0.5, lift }
+    }
+
+    #[test]
+    fn per_sku_best_lift_first() {
+        let s = Snapshot::from_pairs(vec![pair("A", "B", 5, 1.5), pair("A", "C", 9, 3.0), pair("B", "A", 5, 1.5), pair("A", "D", 6, 3.0)], 1);
+        let a: Vec<&str> = s.by_sku["A"].iter().map(|r| r.sku.as_str()).collect();
+        assert_eq!(a, ["C", "D", "B"], "lift, then orders together");
+        assert!(!s.by_sku.contains_key("C"));
+    }
+}

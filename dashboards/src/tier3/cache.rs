@@ -1,0 +1,61 @@
+//! Segments and clusters are recomputed at most every [`TTL_SECS`]: the
+//! pages and exports read the last result, so a page costs a lookup and
+//! the seconds of scoring or k-means are paid once (and measured in the
+//! bench). One computation at a time; others wait for it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::clusters::{self, Clustering};
+use super::rfm::{self, Segmentation};
+use super::Tier3;
+
+pub const TTL_SECS: i64 = 600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error(transparent)]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error(transparent)]
+    Cluster(#[from] clusters::ClusterError),
+}
+
+#[derive(Default)]
+pub struct Tier3Cache {
+    rfm: Mutex<HashMap<(i32, i32), (i64, Arc<Segmentation>)>>,
+    clusters: Mutex<Option<(i64, i32, Arc<Clustering>)>>,
+}
+
+impl Tier3Cache {
+    /// The segmentation of the `days` up to today.
+    pub async fn segmentation(&self, t: &Tier3<'_>, days: i32) -> Result<(i64, Arc<Segmentation>), ComputeError> {
+        let now = crate::accounts::now_secs();
+        let mut cache = self.rfm.lock().await;
+        if let Some((at, s)) = cache.get(&(t.today.0, days)) {
+            if now - at < TTL_SECS {
+                return Ok((*at, s.clone()));
+            }
+        }
+        let until = crate::query::Day(t.today.0 + 1).start_secs();
+        let s = Arc::new(rfm::segmentation(t, until - days as i64 * 86_400, until).await?);
+        cache.retain(|(day, _), _| *day == t.today.0);
+        cache.insert((t.today.0, days), (now, s.clone()));
+        Ok((now, s))
+    }
+
+    pub async fn clustering(&self, t: &Tier3<'_>) -> Result<(i64, Arc<Clustering>), ComputeError> {
+        let now = crate::accounts::now_secs();
+        let mut cache = self.clusters.lock().await;
+        if let Some((at, day, c)) = cache.as_ref() {
+            if now - at < TTL_SECS && *day == t.today.0 {
+                return Ok((*at, c.clone()));
+            }
+        }
+        let features = clusters::features(t).await?;
+        let c = Arc::new(tokio::task::spawn_blocking(move || clusters::cluster(features)).await.expect("k-means does not panic")?);
+        *cache = Some((now, t.today.0, c.clone()));
+        Ok((now, c))
+    }
+}

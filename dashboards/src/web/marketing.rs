@@ -1,0 +1,419 @@
+//! The marketing pages (role `marketing`): customers, order values by
+//! state and ZIP3, one customer, RFM segments, behaviour clusters, and
+//! their CSV exports; plus the recommendations endpoint (role analyst).
+//!
+//! Each handler: request → [`MarketingQuery`] → a Tier 3 reader → tables →
+//! an audit entry naming the customers touched (written before anything is
+//! sent; no audit, no data) → template or CSV.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::auth::{AnalystView, Authorized, MarketingView};
+use super::dashboard::{chrome, today, Chrome, Choice, Header, RowView, TableView};
+use super::{chart, page, App};
+use crate::audit::AccessEntry;
+use crate::query::StatsQuery;
+use crate::table::Table;
+use crate::tier3::customers::{self, Geo};
+use crate::tier3::{self, tables, CustomerSort, MarketingQuery, PAGE_ROWS};
+
+/// The marketing pages, for the navigation.
+pub const PAGES: [(&str, &str); 4] =
+    [("/marketing", "Customers"), ("/marketing/geography", "Geography"), ("/marketing/segments", "Segments"), ("/marketing/clusters", "Clusters")];
+
+/// The most rows one CSV export carries.
+const EXPORT_ROWS: u64 = 100_000;
+
+pub struct Pager {
+    pub text: String,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// The search form of the customer list.
+pub struct Search {
+    pub state: String,
+    pub zip3: String,
+    pub q: String,
+    pub hidden: Vec<(String, String)>,
+}
+
+pub struct Marketing {
+    pub chrome: Chrome,
+    pub periods: Vec<Choice>,
+    pub search: Option<Search>,
+    pub lead: Option<String>,
+    pub charts: Vec<(String, String)>,
+    pub tables: Vec<TableView>,
+    pub pager: Option<Pager>,
+    pub error: Option<String>,
+}
+
+fn with(path: &str, q: &MarketingQuery) -> String {
+    let p = q.to_params();
+    if p.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{p}")
+    }
+}
+
+/// `t` as the template shows it; `sorting` makes the customer list's headers links.
+fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> TableView {
+    let headers = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let sort = sorting.and_then(|(path, q)| CustomerSort::ALL.into_iter().find(|s| s.name() == c.key).map(|s| (path, q, s)));
+            let (href, sorted) = match sort {
+                Some((path, q, s)) => {
+                    let current = q.sort == s;
+                    let descending = if current { !q.descending } else { s != CustomerSort::Customer };
+                    let link = with(path, &MarketingQuery { sort: s, descending, page: 1, ..q.clone() });
+                    (Some(link), if current { if q.descending { "descending" } else { "ascending" } } else { "" })
+                }
+                None => (None, ""),
+            };
+            Header { label: c.label, key: c.key, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
+        })
+        .collect();
+    let rows = t
+        .rows
+        .iter()
+        .map(|r| RowView {
+            cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
+            href: r.link.clone(),
+            folded: r.folded,
+        })
+        .collect();
+    TableView { name: t.name, title: t.title.clone(), headers, rows, note: t.note.clone(), csv, more: None }
+}
+
+fn marketing_chrome(app: &App, who: &Authorized<MarketingView>, path: &str, title: &str) -> Chrome {
+    let _ = app;
+    let mut c = chrome(&who.session, &StatsQuery::from_params(&[], today()).expect("defaults parse"), today(), path, title, None);
+    for n in c.nav.iter_mut() {
+        n.current = false;
+    }
+    for n in c.nav.iter_mut().filter(|n| n.href == path) {
+        n.current = true;
+    }
+    c
+}
+
+fn periods(path: &str, q: &MarketingQuery) -> Vec<Choice> {
+    [30, 90, 180, 365]
+        .into_iter()
+        .map(|d| Choice { label: format!("{d} days"), href: with(path, &MarketingQuery { days: d, page: 1, ..q.clone() }), current: q.days == d })
+        .collect()
+}
+
+fn bad_request(msg: &str) -> Response {
+    page::error(StatusCode::BAD_REQUEST, "Bad request", msg)
+}
+
+fn unavailable(app_error: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %app_error, "marketing query failed");
+    page::error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "ClickHouse is not reachable, so there are no numbers to show right now. Try again shortly.")
+}
+
+fn render(m: Marketing) -> Response {
+    page::render(&page::MarketingPage { m })
+}
+
+async fn audit(app: &App, who: &Authorized<MarketingView>, route: &str, params: &str, rows: u64, refs: Vec<String>, count: u64) -> Result<(), Response> {
+    app.audited_entry(&AccessEntry::tier3(&who.session, route, params, rows, refs, count)).await
+}
+
+pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let q = match MarketingQuery::from_params(&params) {
+        Ok(q) => q,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let path = "/marketing";
+    let (rows, total) = match customers::customers(&app.tier3_reader(today()), &q, (q.page - 1) * PAGE_ROWS, PAGE_ROWS).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(e),
+    };
+    let refs: Vec<String> = rows.iter().map(|r| r.customer_ref.clone()).collect();
+    if let Err(r) = audit(&app, &who, path, &q.to_params(), rows.len() as u64, refs, 0).await {
+        return r;
+    }
+    let t = tables::customers_table(&rows, q.days);
+    let first = (q.page - 1) * PAGE_ROWS;
+    let pager = Pager {
+        text: if total == 0 { "No customers match.".into() } else { format!("{}–{} of {}", first + 1, first + rows.len() as u64, crate::table::thousands(total)) },
+        prev: (q.page > 1).then(|| with(path, &MarketingQuery { page: q.page - 1, ..q.clone() })),
+        next: (first + (rows.len() as u64) < total).then(|| with(path, &MarketingQuery { page: q.page + 1, ..q.clone() })),
+    };
+    let mut hidden = vec![("period".to_string(), format!("{}d", q.days))];
+    hidden.push(("sort".into(), format!("{}{}", if q.descending { "-" } else { "" }, q.sort.name())));
+    render(Marketing {
+        chrome: marketing_chrome(&app, &who, path, "Customers"),
+        periods: periods(path, &q),
+        search: Some(Search {
+            state: q.state.clone().unwrap_or_default(),
+            zip3: q.zip3.clone().unwrap_or_default(),
+            q: q.search.clone().unwrap_or_default(),
+            hidden,
+        }),
+        lead: None,
+        charts: Vec::new(),
+        tables: vec![view(&t, with("/marketing/export/customers", &MarketingQuery { page: 1, ..q.clone() }), Some((path, &q)))],
+        pager: Some(pager),
+        error: None,
+    })
+}
+
+pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let q = match MarketingQuery::from_params(&params) {
+        Ok(q) => q,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let path = "/marketing/geography";
+    let t3 = app.tier3_reader(today());
+    let (states, zips) = match tokio::try_join!(customers::order_values(&t3, &q, Geo::State), customers::order_values(&t3, &q, Geo::Zip3)) {
+        Ok(r) => r,
+        Err(e) => return unavailable(e),
+    };
+    let customers_counted = states.iter().map(|r| r.g_customers).sum();
+    if let Err(r) = audit(&app, &who, path, &q.to_params(), (states.len() + zips.len()) as u64, Vec::new(), customers_counted).await {
+        return r;
+    }
+    let min = app.config.dashboards.min_group_customers;
+    let mut charts = Vec::new();
+    let mut views = Vec::new();
+    for (rows, geo) in [(&states, Geo::State), (&zips, Geo::Zip3)] {
+        let t = tables::geo_table(rows, geo, min);
+        let bars: Vec<(String, f64)> = rows.iter().filter(|r| r.g_folded == 0 && !r.g_name.is_empty()).take(25).map(|r| (r.g_name.clone(), r.g_total)).collect();
+        if let Some(svg) = chart::bars(geo.title(), &bars) {
+            charts.push((format!("{} (top {})", geo.title(), bars.len()), svg));
+        }
+        views.push(view(&t, with(&format!("/marketing/export/{}", geo.name()), &q), None));
+    }
+    render(Marketing {
+        chrome: marketing_chrome(&app, &who, path, "Order values by state and ZIP3"),
+        periods: periods(path, &q),
+        search: None,
+        lead: None,
+        charts,
+        tables: views,
+        pager: None,
+        error: None,
+    })
+}
+
+pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Path(customer_ref): Path<String>) -> Response {
+    if customer_ref.is_empty() || customer_ref.len() > 128 || customer_ref.chars().any(char::is_control) {
+        return bad_request("not a customer reference");
+    }
+    let path = tables::customer_href(&customer_ref);
+    let file = match tier3::customer::file(&app.tier3_reader(today()), &customer_ref).await {
+        Ok(f) => f,
+        Err(e) => return unavailable(e),
+    };
+    if file.is_empty() {
+        // Still audited: asking about somebody is itself a Tier 3 read.
+        if let Err(r) = audit(&app, &who, &path, "", 0, vec![customer_ref.clone()], 1).await {
+            return r;
+        }
+        return page::error(StatusCode::NOT_FOUND, "No such customer", "There is no Tier 3 data for that customer reference (never opted in, or erased).");
+    }
+    if let Err(r) = audit(&app, &who, &path, "", file.rows(), vec![customer_ref.clone()], 1).await {
+        return r;
+    }
+    let lead = match file.first_event {
+        Some(at) => format!(
+            "Tier 3 data for this customer starts at their opt-in: the first event recorded for them is from {}. Nothing from before is linked to them.",
+            crate::table::Cell::Time(at.into(), crate::query::Interval::Hour).display()
+        ),
+        None => "No browsing has been recorded for this customer since they opted in; only orders and consent are shown.".into(),
+    };
+    let tables = tables::customer_tables(&file).iter().map(|t| view(t, String::new(), None)).collect();
+    render(Marketing {
+        chrome: marketing_chrome(&app, &who, &path, &format!("Customer {customer_ref}")),
+        periods: Vec::new(),
+        search: None,
+        lead: Some(lead),
+        charts: Vec::new(),
+        tables,
+        pager: None,
+        error: None,
+    })
+}
+
+pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let q = match MarketingQuery::from_params(&params) {
+        Ok(q) => q,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let path = "/marketing/segments";
+    let (at, s) = match app.tier3.segmentation(&app.tier3_reader(today()), q.days).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    if let Err(r) = audit(&app, &who, path, &q.to_params(), s.summary.len() as u64, Vec::new(), s.scored.len() as u64).await {
+        return r;
+    }
+    let summary = tables::segments_table(&s, q.days);
+    let cuts = tables::cuts_table(&s);
+    let bars: Vec<(String, f64)> = s.summary.iter().map(|g| (g.segment.label().to_string(), g.size as f64)).collect();
+    render(Marketing {
+        chrome: marketing_chrome(&app, &who, path, "RFM segments"),
+        periods: periods(path, &q),
+        search: None,
+        lead: Some(format!(
+            "{} customers with an order in the last {} days, scored {}.",
+            crate::table::thousands(s.scored.len() as u64),
+            q.days,
+            computed(at)
+        )),
+        charts: chart::bars("Customers per segment", &bars).map(|svg| ("Customers per segment".to_string(), svg)).into_iter().collect(),
+        tables: vec![view(&summary, with("/marketing/export/segments", &q), None), view(&cuts, with("/marketing/export/rfm_cut_points", &q), None)],
+        pager: None,
+        error: None,
+    })
+}
+
+fn computed(at: i64) -> String {
+    let ago = crate::accounts::now_secs() - at;
+    if ago < 60 {
+        "just now".into()
+    } else {
+        format!("{} min ago (recomputed every {} min)", ago / 60, tier3::cache::TTL_SECS / 60)
+    }
+}
+
+pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView>) -> Response {
+    let path = "/marketing/clusters";
+    let (at, c) = match app.tier3.clustering(&app.tier3_reader(today())).await {
+        Ok(c) => c,
+        Err(tier3::cache::ComputeError::Cluster(e)) => {
+            return page::error(StatusCode::OK, "Behaviour clusters", &format!("Not enough data to cluster yet: {e}."));
+        }
+        Err(e) => return unavailable(e),
+    };
+    if let Err(r) = audit(&app, &who, path, "", c.clusters.len() as u64, Vec::new(), c.features.customers.len() as u64).await {
+        return r;
+    }
+    let t = tables::clusters_table(&c);
+    let bars: Vec<(String, f64)> = c.clusters.iter().enumerate().map(|(i, cl)| (format!("{}", i + 1), cl.size as f64)).collect();
+    render(Marketing {
+        chrome: marketing_chrome(&app, &who, path, "Behaviour clusters"),
+        periods: Vec::new(),
+        search: None,
+        lead: Some(format!("{} customers with an order, clustered {}.", crate::table::thousands(c.features.customers.len() as u64), computed(at))),
+        charts: chart::bars("Customers per cluster", &bars).map(|svg| ("Customers per cluster".to_string(), svg)).into_iter().collect(),
+        tables: vec![view(&t, "/marketing/export/clusters".into(), None)],
+        pager: None,
+        error: None,
+    })
+}
+
+/// `/marketing/export/<name>`: CSV of any marketing table (members included).
+pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let q = match MarketingQuery::from_params(&params) {
+        Ok(q) => q,
+        Err(e) => return bad_request(&e.to_string()),
+    };
+    let t3 = app.tier3_reader(today());
+    let min = app.config.dashboards.min_group_customers;
+    let result: Result<(Table, Vec<String>, u64), Response> = match name.as_str() {
+        "customers" => customers::customers(&t3, &q, 0, EXPORT_ROWS).await.map_err(unavailable).map(|(rows, _)| {
+            let refs = rows.iter().map(|r| r.customer_ref.clone()).collect();
+            (tables::customers_table(&rows, q.days), refs, 0)
+        }),
+        "order_values_by_state" | "order_values_by_zip3" => {
+            let geo = if name.ends_with("state") { Geo::State } else { Geo::Zip3 };
+            customers::order_values(&t3, &q, geo).await.map_err(unavailable).map(|rows| {
+                let n = rows.iter().map(|r| r.g_customers).sum();
+                (tables::geo_table(&rows, geo, min), Vec::new(), n)
+            })
+        }
+        "segments" | "rfm_cut_points" | "segment_members" => match app.tier3.segmentation(&t3, q.days).await {
+            Err(e) => Err(unavailable(e)),
+            Ok((_, s)) => match name.as_str() {
+                "segments" => Ok((tables::segments_table(&s, q.days), Vec::new(), s.scored.len() as u64)),
+                "rfm_cut_points" => Ok((tables::cuts_table(&s), Vec::new(), s.scored.len() as u64)),
+                _ => match q.segment {
+                    None => Err(bad_request("segment_members needs segment=<name>")),
+                    Some(g) => {
+                        let (t, refs) = tables::segment_members_table(&s, g);
+                        Ok((t, refs, 0))
+                    }
+                },
+            },
+        },
+        "clusters" | "cluster_members" => match app.tier3.clustering(&t3).await {
+            Err(e) => Err(unavailable(e)),
+            Ok((_, c)) if name == "clusters" => Ok((tables::clusters_table(&c), Vec::new(), c.features.customers.len() as u64)),
+            Ok((_, c)) => match q.cluster.filter(|i| *i < c.clusters.len()) {
+                None => Err(bad_request("cluster_members needs cluster=<number> of an existing cluster")),
+                Some(i) => {
+                    let (t, refs) = tables::cluster_members_table(&c, i);
+                    Ok((t, refs, 0))
+                }
+            },
+        },
+        _ => Err(page::error(StatusCode::NOT_FOUND, "No such export", "That table does not exist.")),
+    };
+    let (table, refs, count) = match result {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Err(r) = audit(&app, &who, &format!("/marketing/export/{name}"), &q.to_params(), table.rows.len() as u64, refs, count).await {
+        return r;
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"mintmark-{}.csv\"", table.name)),
+        ],
+        table.to_csv(),
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/recommendations?sku=…&n=…`: products bought with `sku`,
+/// best lift first, from the in-memory pairs. Nothing but `sku` and `n` is
+/// accepted: in particular nothing about a customer.
+pub async fn recommendations(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let fail = |status: StatusCode, msg: &str| (status, Json(serde_json::json!({ "error": msg }))).into_response();
+    let (mut sku, mut n) = (None, 5usize);
+    for (k, v) in &params {
+        match k.as_str() {
+            "sku" if !v.is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => sku = Some(v.as_str()),
+            "sku" => return fail(StatusCode::BAD_REQUEST, "sku must be 1-64 printable characters"),
+            "n" => match v.parse::<usize>() {
+                Ok(x) if (1..=crate::recommend::MAX_N).contains(&x) => n = x,
+                _ => return fail(StatusCode::BAD_REQUEST, "n must be 1-20"),
+            },
+            _ => return fail(StatusCode::BAD_REQUEST, "only sku and n are accepted: recommendations take no customer input"),
+        }
+    }
+    let Some(sku) = sku else {
+        return fail(StatusCode::BAD_REQUEST, "sku is required");
+    };
+    let Some(snapshot) = app.recommender.snapshot() else {
+        let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, "recommendations are being computed; retry shortly");
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return r;
+    };
+    let recs: Vec<&crate::recommend::Recommendation> = snapshot.by_sku.get(sku).map(|v| v.iter().take(n).collect()).unwrap_or_default();
+    app.tally.note(&who.session, "/api/v1/recommendations", recs.len() as u64);
+    let mut resp = Json(serde_json::json!({
+        "sku": sku,
+        "recommendations": recs,
+        "window_days": crate::recommend::WINDOW_DAYS,
+        "computed_at": snapshot.computed_at,
+    }))
+    .into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=300"));
+    resp
+}
