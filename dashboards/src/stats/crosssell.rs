@@ -29,13 +29,13 @@ pub struct Pair {
 /// Which orders count.
 fn orders(w: Window, marketplace: bool) -> Sql {
     let one = |table: &'static str| {
-        Sql::new("SELECT order_key, groupUniqArrayIf(sku, sku != '') AS skus FROM (SELECT order_key, event, item_skus FROM ")
+        Sql::new("SELECT order_key, arrayFilter(s -> s != '', groupUniqArrayArray(item_skus)) AS skus FROM ")
             .raw(table)
             .raw(" FINAL WHERE order_date >= toDate(toDateTime(")
             .int(w.from)
             .raw(")) AND order_date < toDate(toDateTime(")
             .int(w.until)
-            .raw("))) ARRAY JOIN item_skus AS sku GROUP BY order_key HAVING countIf(event = 'cancelled') = 0 AND countIf(event = 'placed') > 0")
+            .raw(")) GROUP BY order_key HAVING countIf(event = 'cancelled') = 0 AND countIf(event = 'placed') > 0")
     };
     let store = one("{t2}.orders");
     if marketplace {
