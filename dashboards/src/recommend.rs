@@ -16,7 +16,8 @@ use crate::stats::crosssell::{self, Pair};
 use crate::stats::sql::Window;
 
 pub const WINDOW_DAYS: i64 = 90;
-pub const REFRESH: Duration = Duration::from_secs(300);
+pub const REFRESH: Duration = Duration::from_secs(3600);
+pub const CHECK: Duration = Duration::from_secs(10);
 pub const MAX_N: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,20 +76,27 @@ impl Recommender {
         Ok(n)
     }
 
-    /// Refreshes now and then every [`REFRESH`] (sooner while failing).
+    /// Refreshes now, then whenever the orders change or [`REFRESH`] has
+    /// passed; a failed refresh keeps serving the previous pairs.
     pub async fn keep_refreshing(self: Arc<Self>, client: clickhouse::Client, t2: String, min_orders: u32, marketplace: bool) {
+        let state_sql = format!(
+            "SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {t2}.orders{}",
+            if marketplace { format!(" UNION ALL SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {t2}.marketplace_orders") } else { String::new() }
+        );
+        let (mut seen, mut at): (Option<Vec<u64>>, Option<tokio::time::Instant>) = (None, None);
         loop {
-            let wait = match self.refresh(&client, &t2, min_orders, marketplace).await {
-                Ok(n) => {
-                    tracing::debug!(pairs = n, "recommendations refreshed");
-                    REFRESH
+            let state = client.query(&state_sql).fetch_all::<u64>().await.ok();
+            let due = at.is_none_or(|t| t.elapsed() >= REFRESH) || state.is_none() || state != seen;
+            if due {
+                match self.refresh(&client, &t2, min_orders, marketplace).await {
+                    Ok(n) => {
+                        tracing::debug!(pairs = n, "recommendations refreshed");
+                        (seen, at) = (state, Some(tokio::time::Instant::now()));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "recommendations refresh failed; serving the previous ones"),
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "recommendations refresh failed; serving the previous ones");
-                    Duration::from_secs(10)
-                }
-            };
-            tokio::time::sleep(wait).await;
+            }
+            tokio::time::sleep(CHECK).await;
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod history;
 mod layout;
 mod local_config;
 pub mod logins;
+pub mod orders;
 mod process;
 mod workerd;
 

@@ -9,9 +9,12 @@ use super::rfm::{Segment, Segmentation};
 use crate::query::Interval;
 use crate::table::{Cell, Column, Row, Table};
 
+/// What a path segment may keep unescaped (RFC 3986 unreserved).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// A customer's page (their reference percent-encoded).
 pub fn customer_href(customer_ref: &str) -> String {
-    format!("/marketing/customers/{}", percent_encoding::utf8_percent_encode(customer_ref, percent_encoding::NON_ALPHANUMERIC))
+    format!("/marketing/customers/{}", percent_encoding::utf8_percent_encode(customer_ref, SEGMENT))
 }
 
 fn day(at: u32) -> Cell {

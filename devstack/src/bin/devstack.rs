@@ -36,6 +36,12 @@ async fn main() -> anyhow::Result<()> {
     if let Some(seeded) = devstack::history::seed_demo(&stack.config, DEMO_EVENTS).await? {
         println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see README, \"Demo data\")", seeded.visits, seeded.t2_events);
     }
+    if let Some(o) = devstack::orders::seed_demo_orders(&stack.config).await? {
+        println!(
+            "wrote a year of demo orders: {} orders, {} customers opted in; {} identified, {} de-identified, {} marketplace rows",
+            o.orders, o.opted_in, o.rows[0], o.rows[1], o.rows[2]
+        );
+    }
     let u = &stack.urls;
     println!();
     println!("  demo store        {}", u.store);

@@ -1,0 +1,115 @@
+//! The marketing views on the whole running system: customers and orders
+//! written through the collector's order path (real routing from the
+//! ledger), a marketing user in headless Chromium opening every Tier 3
+//! page (screenshots under `target/screenshots/marketing-*`), every read
+//! recorded in the access audit with the customers it touched, analysts
+//! refused, and the recommendations endpoint taking nothing but a SKU.
+
+use std::time::{Duration, Instant};
+
+use devstack::orders::{seed_orders, OrderPlan};
+use devstack::{logins, Layout};
+use mintmark_e2e::dash::{login, password_of};
+use mintmark_e2e::{rows, run_browser, start_stack};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() -> anyhow::Result<()> {
+    let stack = start_stack("tier3_browser", None).await?;
+    let layout = Layout::discover()?;
+    let config = &stack.config;
+    let client = mintmark_schema::client(&config.clickhouse);
+    let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+    let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let seeded = seed_orders(&client, &dbs, &ids, OrderPlan { customers: 400, orders: 3_000, days: 365, until: now - 600, seed: 11 }, |_| {}).await?;
+    assert!(seeded.rows[0] > 500 && seeded.rows[2] > 100, "identified and marketplace orders both exist: {seeded:?}");
+    let demo = logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
+    let base = stack.urls.dashboards.clone();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let marketing = login(&http, &base, "marketing", &password_of(&demo, "marketing")?).await?;
+    let analyst = login(&http, &base, "analyst", &password_of(&demo, "analyst")?).await?;
+    let get = |path: &str, cookie: &str| http.get(format!("{base}{path}")).header("cookie", cookie).send();
+
+    // Analysts see aggregates only: every marketing route is refused.
+    for path in ["/marketing", "/marketing/segments", "/marketing/customers/demo-customer-00001", "/marketing/export/customers"] {
+        assert_eq!(get(path, &analyst).await?.status().as_u16(), 403, "{path}");
+    }
+    // Bad parameters are refused with a reason, nothing read.
+    let bad = get("/marketing?sort=lifetime_total;DROP", &marketing).await?;
+    assert_eq!(bad.status().as_u16(), 400);
+    assert!(bad.text().await?.contains("sort must be one of"));
+
+    // The customer list names the customers on the page in the audit.
+    let page = get("/marketing?sort=-lifetime_total", &marketing).await?;
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await?;
+    let shown: Vec<String> = html.match_indices("/marketing/customers/").map(|(i, _)| html[i + 21..].split('"').next().unwrap().to_string()).collect();
+    assert_eq!(shown.len(), 50, "a page of 50");
+    let audit = rows(&stack, "SELECT customers_touched, customer_refs FROM ledger.access_audit WHERE route = '/marketing' AND user_name = 'marketing'").await?;
+    let refs: Vec<String> = audit[0]["customer_refs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut expected = shown.clone();
+    expected.sort();
+    assert_eq!(refs, expected);
+    assert_eq!(audit[0]["customers_touched"], "50");
+
+    // One customer, a segment's members: each names exactly who was shown.
+    let one = &shown[0];
+    assert_eq!(get(&format!("/marketing/customers/{one}"), &marketing).await?.status().as_u16(), 200);
+    let csv = get("/marketing/export/segment_members?segment=champions", &marketing).await?.text().await?;
+    let members: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert!(!members.is_empty(), "{csv}");
+    let audited = rows(
+        &stack,
+        "SELECT route, customer_refs FROM ledger.access_audit WHERE user_name = 'marketing' AND route != '/marketing' ORDER BY at, route",
+    )
+    .await?;
+    let by_route = |r: &str| audited.iter().find(|a| a["route"] == r).map(|a| a["customer_refs"].clone()).unwrap_or(Value::Null);
+    assert_eq!(by_route(&format!("/marketing/customers/{one}")), serde_json::json!([one]));
+    assert_eq!(by_route("/marketing/export/segment_members").as_array().map(Vec::len), Some(members.len()));
+
+    // Recommendations: a SKU in, aggregate pairs out; nothing about a customer
+    // accepted. The cache notices the new orders within its check interval.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let recs: Value = loop {
+        let r = get("/api/v1/recommendations?sku=SKU-0001&n=3", &analyst).await?;
+        let status = r.status().as_u16();
+        assert!(status == 200 || status == 503, "warming up is the only other answer: {status}");
+        if status == 200 {
+            let body: Value = r.json().await?;
+            if !body["recommendations"].as_array().unwrap().is_empty() {
+                break body;
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "recommendations never reflected the orders");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let list = recs["recommendations"].as_array().unwrap();
+    assert!(!list.is_empty() && list.len() <= 3, "{recs}");
+    assert!(list.iter().all(|r| r["together"].as_u64().unwrap() >= config.dashboards.min_group_orders as u64));
+    let customer_input = get("/api/v1/recommendations?sku=SKU-0001&customer_ref=demo-customer-00001", &analyst).await?;
+    assert_eq!(customer_input.status().as_u16(), 400);
+    assert!(customer_input.text().await?.contains("no customer input"));
+
+    // Chromium, as the marketing user.
+    let shots = layout.target.join("screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let out = run_browser("marketing.mjs", &[&base, "marketing", &password_of(&demo, "marketing")?, shots.to_str().unwrap()]).await?;
+    assert_eq!(out["dialogs"], serde_json::json!([]));
+    assert_eq!(out["csp_violations"], 0, "{out}");
+    for view in ["/marketing", "/marketing/geography", "/marketing/segments", "/marketing/clusters"] {
+        let v = &out["views"][view];
+        let tables = v["tables"].as_array().unwrap();
+        assert!(!tables.is_empty() && tables.iter().all(|t| t["rows"].as_u64().unwrap() > 0), "{view}: {v}");
+    }
+    assert!(out["views"]["/marketing/geography"]["charts"].as_u64().unwrap() > 2, "bar charts drawn");
+    assert!(out["sorted_url"].as_str().unwrap().contains("sort=-lifetime_orders"), "{out}");
+    assert_eq!(out["page2"]["pager"].as_str().unwrap().split('–').next(), Some("51"));
+    assert!(out["customer_page"]["tables"].as_array().unwrap().iter().any(|t| t["name"] == "customer_orders" && t["rows"].as_u64().unwrap() > 0));
+    for name in ["marketing-marketing", "marketing-geography", "marketing-segments", "marketing-clusters", "marketing-customer", "marketing-customers-phone"] {
+        let suffix = if name.ends_with("phone") { "" } else { "-desktop" };
+        assert!(shots.join(format!("{name}{suffix}.png")).exists(), "{name}");
+    }
+    stack.stop();
+    Ok(())
+}
