@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up test bench bench-beacon bench-edge bench-collector bench-dashboards bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up test bench bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -36,7 +36,7 @@ up: bootstrap build
 test: bootstrap build
 	$(CARGO) test --workspace
 
-bench: bench-beacon bench-edge bench-collector bench-dashboards
+bench: bench-beacon bench-edge bench-collector bench-dashboards bench-tier3
 
 bench-beacon: bootstrap build-beacon
 	@scripts/bench-beacon.sh
@@ -51,6 +51,10 @@ bench-collector: bootstrap
 bench-dashboards: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-dashboards
 	DEVSTACK_PROFILE=release target/release/bench-dashboards
+
+bench-tier3: bootstrap
+	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-tier3
+	DEVSTACK_PROFILE=release target/release/bench-tier3
 
 # Forget local data, config and generated keys (asks first).
 clean-state:

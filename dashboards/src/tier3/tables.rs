@@ -88,7 +88,11 @@ pub fn geo_table(rows: &[GeoRow], geo: Geo, min_customers: u32) -> Table {
         ];
         t.rows.push(if r.g_folded == 1 { Row::folded(cells) } else { Row::new(cells) });
     }
-    t.note = Some(format!("Orders in the period. A {} backed by fewer than {min_customers} customers is folded into “other (small groups)”.", geo.label()));
+    let what = match geo {
+        Geo::State => "state",
+        Geo::Zip3 => "ZIP3",
+    };
+    t.note = Some(format!("Orders in the period. A {what} backed by fewer than {min_customers} customers is folded into “other (small groups)”."));
     t
 }
 

@@ -91,7 +91,8 @@ pub fn bars(title: &str, bars: &[(String, f64)]) -> Option<String> {
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(72)
-            .build_cartesian_2d((0..n).into_segmented(), 0.0..top)
+            // A segmented range includes its end: n bars are 0..n-1.
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..top)
             .ok()?;
         chart
             .configure_mesh()

@@ -125,6 +125,8 @@ pub struct TableView {
     pub csv: String,
     /// The full table, when the panel shows part of it.
     pub more: Option<String>,
+    /// What an empty table says.
+    pub empty: &'static str,
 }
 
 fn href(path: &str, q: &StatsQuery) -> String {
@@ -178,6 +180,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         csv: href(&format!("/export/{}", t.name), q),
         // Reports have a page of their own; other tables have their CSV.
         more: (limit.is_some_and(|l| named > l) && Report::parse(t.name).is_some()).then(|| href(&format!("/report/{}", t.name), q)),
+        empty: "Nothing in this period.",
     }
 }
 

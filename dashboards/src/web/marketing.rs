@@ -92,11 +92,11 @@ fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> Tab
             folded: r.folded,
         })
         .collect();
-    TableView { name: t.name, title: t.title.clone(), headers, rows, note: t.note.clone(), csv, more: None }
+    let empty = if t.name.starts_with("customer_") { "Nothing recorded." } else { "Nothing in this period." };
+    TableView { name: t.name, title: t.title.clone(), headers, rows, note: t.note.clone(), csv, more: None, empty }
 }
 
-fn marketing_chrome(app: &App, who: &Authorized<MarketingView>, path: &str, title: &str) -> Chrome {
-    let _ = app;
+fn marketing_chrome(who: &Authorized<MarketingView>, path: &str, title: &str) -> Chrome {
     let mut c = chrome(&who.session, &StatsQuery::from_params(&[], today()).expect("defaults parse"), today(), path, title, None);
     for n in c.nav.iter_mut() {
         n.current = false;
@@ -155,7 +155,7 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
     let mut hidden = vec![("period".to_string(), format!("{}d", q.days))];
     hidden.push(("sort".into(), format!("{}{}", if q.descending { "-" } else { "" }, q.sort.name())));
     render(Marketing {
-        chrome: marketing_chrome(&app, &who, path, "Customers"),
+        chrome: marketing_chrome(&who, path, "Customers"),
         periods: periods(path, &q),
         search: Some(Search {
             state: q.state.clone().unwrap_or_default(),
@@ -198,7 +198,7 @@ pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         views.push(view(&t, with(&format!("/marketing/export/{}", geo.name()), &q), None));
     }
     render(Marketing {
-        chrome: marketing_chrome(&app, &who, path, "Order values by state and ZIP3"),
+        chrome: marketing_chrome(&who, path, "Order values by state and ZIP3"),
         periods: periods(path, &q),
         search: None,
         lead: None,
@@ -237,7 +237,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
     };
     let tables = tables::customer_tables(&file).iter().map(|t| view(t, String::new(), None)).collect();
     render(Marketing {
-        chrome: marketing_chrome(&app, &who, &path, &format!("Customer {customer_ref}")),
+        chrome: marketing_chrome(&who, &path, &format!("Customer {customer_ref}")),
         periods: Vec::new(),
         search: None,
         lead: Some(lead),
@@ -265,7 +265,7 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
     let cuts = tables::cuts_table(&s);
     let bars: Vec<(String, f64)> = s.summary.iter().map(|g| (g.segment.label().to_string(), g.size as f64)).collect();
     render(Marketing {
-        chrome: marketing_chrome(&app, &who, path, "RFM segments"),
+        chrome: marketing_chrome(&who, path, "RFM segments"),
         periods: periods(path, &q),
         search: None,
         lead: Some(format!(
@@ -305,7 +305,7 @@ pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView
     let t = tables::clusters_table(&c);
     let bars: Vec<(String, f64)> = c.clusters.iter().enumerate().map(|(i, cl)| (format!("{}", i + 1), cl.size as f64)).collect();
     render(Marketing {
-        chrome: marketing_chrome(&app, &who, path, "Behaviour clusters"),
+        chrome: marketing_chrome(&who, path, "Behaviour clusters"),
         periods: Vec::new(),
         search: None,
         lead: Some(format!("{} customers with an order, clustered {}.", crate::table::thousands(c.features.customers.len() as u64), computed(at))),
