@@ -32,6 +32,8 @@ pub struct DemoFront {
     pub edge_prefix: String,
     pub store_origin: String,
     pub client_ip: Option<IpAddr>,
+    /// The store's backend (forms under `/store/account/`).
+    pub backend: crate::demo_backend::BackendApi,
 }
 
 struct Front {
@@ -55,6 +57,15 @@ async fn handle(State(front): State<Arc<Front>>, ConnectInfo(peer): ConnectInfo<
         return proxy_to_edge(&front, req, ip).await.unwrap_or_else(|e| {
             (StatusCode::BAD_GATEWAY, format!("edge unreachable: {e}")).into_response()
         });
+    }
+    if let (true, Some(action)) = (req.method() == Method::POST, path.strip_prefix("/store/account/")) {
+        let action = action.to_string();
+        let headers = req.headers().clone();
+        let Ok(body) = axum::body::to_bytes(req.into_body(), 64 * 1024).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        return front.cfg.backend.handle(&front.http, &action, &headers, &form).await;
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();

@@ -12,6 +12,7 @@
 mod backend;
 mod clickhouse;
 mod demo;
+mod demo_backend;
 pub mod history;
 mod layout;
 mod local_config;
@@ -126,6 +127,11 @@ impl Stack {
             edge_prefix: format!("{}/", config.edge.beacon_path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")),
             store_origin: format!("http://{store_addr}"),
             client_ip: opts.client_ip,
+            backend: demo_backend::BackendApi {
+                collector_url: format!("http://{}", config.collector.listen),
+                api_key: config.keys.consent_api.first().map(|k| k.secret.clone()).unwrap_or_default(),
+                consent_cookie: config.edge.consent_cookie.clone(),
+            },
         })
         .await?;
 
