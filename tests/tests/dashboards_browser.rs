@@ -158,7 +158,7 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
         assert!(with_rows * 2 >= tables.len(), "{view}: most tables have rows: {tables:?}");
     }
     let commerce: Vec<&str> = views["/commerce"]["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(commerce, ["funnel", "products", "sales"]);
+    assert_eq!(commerce, ["funnel", "products", "sales", "bought_together"]);
     assert!(views["/realtime"]["tables"].as_array().unwrap()[0]["rows"].as_u64().unwrap() >= 1, "realtime loaded");
     assert_eq!(out["hostile_shown_as_text"], true);
     assert!(out["filtered_url"].as_str().unwrap().contains("f=country%3Ais%3A"), "{}", out["filtered_url"]);

@@ -6,13 +6,15 @@
 //! followed by an insert and the reads the product relies on (`FINAL`
 //! deduplication on event id, `uniqExact`), then the dashboards' rollup of
 //! a day (the very statements the service sends) and every read the views
-//! make, with and without filters.
+//! make, with and without filters, and the Tier 3 and cross-sell reads.
 
 use std::process::Command;
 
 use dashboards::query::{Day, Interval, Range, Sort, StatsQuery};
 use dashboards::rollup;
-use dashboards::stats::{breakdown, commerce, metrics, Report, Window};
+use dashboards::stats::{breakdown, commerce, crosssell, metrics, Report, Window};
+use dashboards::tier3::customers::{customers_sql, order_values_sql, Geo};
+use dashboards::tier3::{rfm, MarketingQuery};
 use mintmark_schema::{all_statements, Databases};
 use devstack::Layout;
 use mintmark_e2e::state_dir;
@@ -70,6 +72,26 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         "SELECT sum(visits) AS visits, sum(pageviews) AS pageviews, sum(anonymous_hits) AS anonymous FROM t2.visits".into(),
     ];
     queries.extend(reads.iter().map(|r| r.literal("t2")));
+    // The Tier 3 reads and cross-sell, on an identified order, its refund and
+    // its de-identified copy.
+    statements.push(
+        "INSERT INTO t3.orders VALUES (20000, 1728000060, 1728000061, 'o1', 'placed', 'web', 'c1', 'registration', 1, 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA', '22030'), \
+         (20000, 1728000070, 1728000071, 'o1', 'refunded', 'web', 'c1', 'registration', 1, 5, 'USD', [], [], [], [], '', '')"
+            .into(),
+    );
+    statements.push("INSERT INTO t2.orders VALUES (20000, 1728000061, 'k1', 'placed', 'web', 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA')".into());
+    let dbs = Databases::new("")?;
+    let mq = |p: &[(&str, &str)]| MarketingQuery::from_params(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()).unwrap();
+    let (page, count) = customers_sql(&mq(&[("state", "VA"), ("sort", "-aov"), ("q", "c")]), today, 0, 50);
+    let tier3_reads = [
+        page,
+        count,
+        order_values_sql(&mq(&[]), Geo::State, today, 1),
+        order_values_sql(&mq(&[("period", "30d")]), Geo::Zip3, today, 1),
+        rfm::measures_sql(0, Day(20001).start_secs()),
+        crosssell::pairs_sql(w, true, 1),
+    ];
+    queries.extend(tier3_reads.iter().map(|r| r.literal_in(&dbs)));
     std::fs::write(dir.join("statements.json"), serde_json::to_vec(&statements)?)?;
     std::fs::write(dir.join("queries.json"), serde_json::to_vec(&queries)?)?;
     let out = Command::new("python3")
@@ -98,6 +120,11 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     for (i, answer) in a.as_array().unwrap().iter().enumerate().skip(10) {
         assert!(answer.is_array(), "read {i} answered");
     }
+    let answers = a.as_array().unwrap();
+    let customers = &answers[answers.len() - 6];
+    assert_eq!((customers[0]["customer_ref"].as_str(), customers[0]["c_lifetime_total"].as_f64()), (Some("c1"), Some(25.0)), "{customers}");
+    let measures = &answers[answers.len() - 2];
+    assert_eq!(n(&measures[0]["r_orders"]), 1, "{measures}");
     eprintln!("schema ran on ClickHouse {version}: {} statements", report["statements"]);
     Ok(())
 }

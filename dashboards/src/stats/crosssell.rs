@@ -51,7 +51,7 @@ pub fn pairs_sql(w: Window, marketplace: bool, min_orders: u32) -> Sql {
     // nested arrayJoins, the per-product counts from their own.
     let counted = || orders(w, marketplace);
     let per_sku = |alias: &'static str, count: &'static str| {
-        Sql::new("(SELECT arrayJoin(skus) AS ").raw(alias).raw(", count() AS ").raw(count).raw(" FROM ").then(counted()).raw(" GROUP BY ").raw(alias).raw(")")
+        Sql::new("(SELECT arrayJoin(skus) AS ").raw(alias).raw(", count() AS ").raw(count).raw(" FROM ").then(counted()).raw(" GROUP BY ").raw(alias).raw(") AS ").raw(count)
     };
     Sql::new("SELECT sku, with_sku, together, together / n_orders AS support, together / n_sku AS confidence, \
               together * n_orders / (n_sku * n_with) AS lift FROM (SELECT sku, with_sku, together, n_sku, (SELECT count() FROM ")
@@ -60,9 +60,9 @@ pub fn pairs_sql(w: Window, marketplace: bool, min_orders: u32) -> Sql {
         .then(counted())
         .raw(")) WHERE a != b GROUP BY sku, with_sku HAVING together >= ")
         .int(min_orders.into())
-        .raw(") ANY LEFT JOIN ")
+        .raw(") AS pairs ANY LEFT JOIN ")
         .then(per_sku("sku", "n_sku"))
-        .raw(" USING sku) ANY LEFT JOIN ")
+        .raw(" USING sku) AS counted ANY LEFT JOIN ")
         .then(per_sku("with_sku", "n_with"))
         .raw(" USING with_sku ORDER BY lift DESC, together DESC, sku, with_sku")
 }

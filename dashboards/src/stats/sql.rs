@@ -138,6 +138,11 @@ impl Sql {
 }
 
 impl Sql {
+    /// [`Sql::literal`] over any of mintmark's databases.
+    pub fn literal_in(&self, dbs: &mintmark_schema::Databases) -> String {
+        Sql { text: dbs.render(&self.text), values: self.values.clone() }.literal(&dbs.t2)
+    }
+
     /// A query over any of mintmark's databases: `{t2}`, `{t3}` and
     /// `{ledger}` replaced before binding, every value bound.
     pub fn query_in(&self, client: &Client, dbs: &mintmark_schema::Databases) -> Query {

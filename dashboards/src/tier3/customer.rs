@@ -76,9 +76,9 @@ pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Resul
     .raw(ORDERS)
     .raw(" WHERE customer_ref = ")
     .text_value(customer_ref)
-    .raw(") ANY LEFT JOIN (SELECT order_id, sum(arraySum(item_quantities)) AS items FROM {t3}.orders FINAL WHERE event = 'placed' AND customer_ref = ")
+    .raw(") AS o ANY LEFT JOIN (SELECT order_id, sum(arraySum(item_quantities)) AS items FROM {t3}.orders FINAL WHERE event = 'placed' AND customer_ref = ")
     .text_value(customer_ref)
-    .raw(" GROUP BY order_id) USING order_id ORDER BY placed_at DESC");
+    .raw(" GROUP BY order_id) AS i USING order_id ORDER BY placed_at DESC");
     let events = Sql::new("SELECT toUInt32(ts) AS at, kind, path, title FROM {t3}.events FINAL WHERE customer_ref = ")
         .text_value(customer_ref)
         .raw(" ORDER BY ts DESC LIMIT ")

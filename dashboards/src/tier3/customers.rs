@@ -51,9 +51,9 @@ fn per_customer(from: i64, until: i64) -> Sql {
     .raw(" GROUP BY customer_ref)")
 }
 
-/// `limit` customers from `offset` in the query's order, and how many match in all.
-pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery, offset: u64, limit: u64) -> clickhouse::error::Result<(Vec<CustomerRow>, u64)> {
-    let (from, until) = q.window(t.today);
+/// The page of customers and the count of all that match.
+pub fn customers_sql(q: &MarketingQuery, today: crate::query::Day, offset: u64, limit: u64) -> (Sql, Sql) {
+    let (from, until) = q.window(today);
     let filtered = |select: &'static str| q.customer_filters(Sql::new(select).then(per_customer(from, until)).raw(" WHERE 1"));
     let order = format!(" ORDER BY {} {}, customer_ref LIMIT ", q.sort.column(), if q.descending { "DESC" } else { "ASC" });
     let page = Sql::new(
@@ -61,15 +61,22 @@ pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery, offset: u64, limit: u6
          opt_in_source FROM (",
     )
     .then(filtered("SELECT * FROM "))
+    // Current ClickHouse wants every joined subquery named.
     .raw(
-        ") ANY LEFT JOIN (SELECT customer_ref, argMax(source, at) AS opt_in_source FROM {ledger}.consent_ledger \
-         WHERE action = 'opt_in' GROUP BY customer_ref) USING customer_ref",
+        ") AS c ANY LEFT JOIN (SELECT customer_ref, argMax(source, at) AS opt_in_source FROM {ledger}.consent_ledger \
+         WHERE action = 'opt_in' GROUP BY customer_ref) AS l USING customer_ref",
     )
     .raw(&order)
     .int(offset as i64)
     .raw(", ")
     .int(limit as i64);
     let count = Sql::new("SELECT count() FROM (").then(filtered("SELECT customer_ref FROM ")).raw(")");
+    (page, count)
+}
+
+/// `limit` customers from `offset` in the query's order, and how many match in all.
+pub async fn customers(t: &Tier3<'_>, q: &MarketingQuery, offset: u64, limit: u64) -> clickhouse::error::Result<(Vec<CustomerRow>, u64)> {
+    let (page, count) = customers_sql(q, t.today, offset, limit);
     let (rows, total) = tokio::try_join!(page.query_in(t.client, t.dbs).fetch_all::<CustomerRow>(), count.query_in(t.client, t.dbs).fetch_one::<u64>())?;
     Ok((rows, total))
 }
@@ -124,11 +131,15 @@ pub struct GeoRow {
 /// Period orders by state or ZIP3, small cells folded; largest total first,
 /// the folded row last.
 pub async fn order_values(t: &Tier3<'_>, q: &MarketingQuery, geo: Geo) -> clickhouse::error::Result<Vec<GeoRow>> {
-    let (from, until) = q.window(t.today);
+    order_values_sql(q, geo, t.today, t.min_customers).query_in(t.client, t.dbs).fetch_all().await
+}
+
+pub fn order_values_sql(q: &MarketingQuery, geo: Geo, today: crate::query::Day, min_customers: u32) -> Sql {
+    let (from, until) = q.window(today);
     let in_period = |sql: Sql| sql.raw(" WHERE placed_at >= ").int(from).raw(" AND placed_at < ").int(until);
     let cells = in_period(Sql::new("SELECT ").raw(geo.expr()).raw(" AS g, uniqExact(customer_ref) AS n FROM ").raw(ORDERS))
         .raw(" GROUP BY g HAVING n >= ")
-        .int(t.min_customers.into());
+        .int(min_customers.into());
     let sql = Sql::new("SELECT if(g_named, g, '') AS g_name, toUInt8(NOT g_named) AS g_folded, uniqExact(customer_ref) AS g_customers, \
                         count() AS g_orders, sum(net) AS g_total FROM (SELECT customer_ref, net, ")
         .raw(geo.expr())
@@ -136,6 +147,5 @@ pub async fn order_values(t: &Tier3<'_>, q: &MarketingQuery, geo: Geo) -> clickh
         .then(cells)
         .raw(")) AS g_named FROM ")
         .raw(ORDERS);
-    let sql = in_period(sql).raw(") GROUP BY g_name, g_folded ORDER BY g_folded, g_total DESC, g_name");
-    sql.query_in(t.client, t.dbs).fetch_all().await
+    in_period(sql).raw(") GROUP BY g_name, g_folded ORDER BY g_folded, g_total DESC, g_name")
 }

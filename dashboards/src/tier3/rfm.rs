@@ -166,7 +166,7 @@ pub fn score(measures: Vec<Measures>) -> (Vec<Scored>, Cuts) {
 }
 
 /// The measures of every customer with an order in `[from, until)`.
-pub async fn measures(t: &Tier3<'_>, from: i64, until: i64) -> clickhouse::error::Result<Vec<Measures>> {
+pub fn measures_sql(from: i64, until: i64) -> Sql {
     Sql::new("SELECT customer_ref, (")
         .int(until)
         .raw(" - max(placed_at)) / 86400 AS r_days, count() AS r_orders, sum(net) AS r_total FROM ")
@@ -176,9 +176,10 @@ pub async fn measures(t: &Tier3<'_>, from: i64, until: i64) -> clickhouse::error
         .raw(" AND placed_at < ")
         .int(until)
         .raw(" GROUP BY customer_ref ORDER BY customer_ref")
-        .query_in(t.client, t.dbs)
-        .fetch_all()
-        .await
+}
+
+pub async fn measures(t: &Tier3<'_>, from: i64, until: i64) -> clickhouse::error::Result<Vec<Measures>> {
+    measures_sql(from, until).query_in(t.client, t.dbs).fetch_all().await
 }
 
 /// One segment's line on the segments page.
