@@ -33,3 +33,20 @@ export async function run(out, start, drive) {
   process.stdout.write(JSON.stringify(out));
   process.exit(out.error ? 1 : 0);
 }
+
+// Records what a dashboards page should never do into `out` (dialogs: a
+// stored XSS that ran; console errors; CSP violations).
+export function watch(page, out) {
+  page.on("dialog", async (d) => { out.dialogs.push(d.message()); await d.dismiss(); });
+  page.on("console", (m) => {
+    if (m.type() === "error") out.console_errors.push(m.text());
+    if (m.text().includes("Content Security Policy")) out.csp_violations += 1;
+  });
+}
+
+// Fills the dashboards' login form on the current page and waits to leave it.
+export async function logIn(page, user, password) {
+  await page.fill("#name", user);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+}

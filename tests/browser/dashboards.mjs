@@ -5,7 +5,7 @@
 // clicks a breakdown row to filter, removes the filter again, downloads a
 // CSV export, watches for any dialog (a stored XSS that ran) and prints one
 // JSON object for the Rust test.
-import { launch, run } from "./chromium.mjs";
+import { launch, logIn, run, watch } from "./chromium.mjs";
 import fs from "node:fs";
 
 const [base, user, password, shots, hostile] = process.argv.slice(2);
@@ -30,17 +30,11 @@ async function describe(page) {
 await run(out, () => launch(), async (browser) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
-  page.on("dialog", async (d) => { out.dialogs.push(d.message()); await d.dismiss(); });
-  page.on("console", (m) => {
-    if (m.type() === "error") out.console_errors.push(m.text());
-    if (m.text().includes("Content Security Policy")) out.csp_violations += 1;
-  });
+  watch(page, out);
 
   await page.goto(`${base}/login`);
   await page.screenshot({ path: `${shots}/dashboards-login-desktop.png` });
-  await page.fill("#name", user);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  await logIn(page, user, password);
 
   for (const view of VIEWS) {
     await page.goto(`${base}${view}${view.startsWith("/account") ? "" : "?period=30d&compare=previous"}`);

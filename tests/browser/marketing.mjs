@@ -3,7 +3,7 @@
 // Logs in, opens every marketing page (screenshots), sorts and pages the
 // customer list, follows a customer link, watches for dialogs and CSP
 // violations, and prints one JSON object for the Rust test.
-import { launch, run } from "./chromium.mjs";
+import { launch, logIn, run, watch } from "./chromium.mjs";
 
 const [base, user, password, shots] = process.argv.slice(2);
 const VIEWS = ["/marketing", "/marketing/geography", "/marketing/segments", "/marketing/clusters"];
@@ -26,15 +26,9 @@ async function describe(page) {
 await run(out, () => launch(), async (browser) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  page.on("dialog", async (d) => { out.dialogs.push(d.message()); await d.dismiss(); });
-  page.on("console", (m) => {
-    if (m.type() === "error") out.console_errors.push(m.text());
-    if (m.text().includes("Content Security Policy")) out.csp_violations += 1;
-  });
+  watch(page, out);
   await page.goto(`${base}/login`);
-  await page.fill("#name", user);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click("button[type=submit]")]);
+  await logIn(page, user, password);
 
   for (const view of VIEWS) {
     await page.goto(`${base}${view}`);

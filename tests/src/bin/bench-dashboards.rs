@@ -18,6 +18,7 @@ use anyhow::Context;
 use dashboards::query::{Day, StatsQuery};
 use devstack::history::{self, Plan};
 use devstack::{logins, Backend, Layout, Ports};
+use mintmark_e2e::bench::{machine, percentile, time_requests, Dashboards};
 use mintmark_e2e::dash::{login, password_of};
 
 const ROUNDS: usize = 15;
@@ -25,10 +26,6 @@ const VIEWS: &[&str] = &[
     "/", "/content", "/acquisition", "/audience", "/technology", "/commerce", "/report/pages", "/export/timeseries", "/api/v1/top", "/api/v1/realtime",
 ];
 const FILTER: &str = "f=country:is:US";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -82,20 +79,9 @@ async fn main() -> anyhow::Result<()> {
 
     // The dashboards, release build, with an analyst.
     let demo = logins::ensure(&layout, &state, &backend.config_path)?;
-    let mut dash = std::process::Command::new(layout.binary("dashboards"))
-        .arg("--config")
-        .arg(&backend.config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the dashboards")?;
-    let base = format!("http://{}", config.dashboards.listen);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "the dashboards did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let dash = Dashboards::start(&layout, &backend.config_path, config.dashboards.listen, &http).await?;
+    let base = dash.base.clone();
     let cookie = login(&http, &base, "analyst", &password_of(&demo, "analyst")?).await?;
 
     let mut views = serde_json::Map::new();
@@ -104,18 +90,7 @@ async fn main() -> anyhow::Result<()> {
     for view in VIEWS {
         for filtered in [false, true] {
             let url = format!("{base}{view}?period=30d&compare=previous{}", if filtered { format!("&{FILTER}") } else { String::new() });
-            let mut ms = Vec::with_capacity(ROUNDS);
-            for round in 0..=ROUNDS {
-                let t = Instant::now();
-                let resp = http.get(&url).header("cookie", &cookie).send().await?;
-                let status = resp.status();
-                let body = resp.bytes().await?;
-                anyhow::ensure!(status.is_success(), "{url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
-                if round > 0 {
-                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-            }
-            ms.sort_by(f64::total_cmp);
+            let (ms, _) = time_requests(&http, &url, &cookie, ROUNDS).await?;
             let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
             let name = format!("{view}{}", if filtered { " (filtered)" } else { "" });
             eprintln!("{name:32} p50 {p50:7.1} ms   p95 {p95:7.1} ms");
@@ -141,8 +116,7 @@ async fn main() -> anyhow::Result<()> {
         raw.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     raw.sort_by(f64::total_cmp);
-    let _ = dash.kill();
-    let _ = dash.wait();
+    drop(dash);
     backend.stop();
 
     let out = serde_json::json!({
@@ -160,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         "rollup_build_days": rolled.days.len(),
         "rollup_today_secs": rollup_today_secs,
         "goal_max_p95_ms": 250,
-        "machine": std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())),
+        "machine": machine(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     });
     let dir = layout.root.join("target/bench");

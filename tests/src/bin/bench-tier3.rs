@@ -20,6 +20,7 @@ use dashboards::query::Day;
 use dashboards::tier3::{clusters, rfm, Tier3};
 use devstack::orders::{seed_orders, OrderPlan};
 use devstack::{logins, Backend, Layout, Ports};
+use mintmark_e2e::bench::{machine, percentile, time_requests, Dashboards};
 use mintmark_e2e::dash::{login, password_of};
 
 const ROUNDS: usize = 15;
@@ -42,10 +43,6 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (customers, orders, events) = (env("BENCH_CUSTOMERS", 100_000) as u32, env("BENCH_ORDERS", 1_000_000), env("BENCH_T3_EVENTS", 10_000_000));
@@ -64,9 +61,12 @@ async fn main() -> anyhow::Result<()> {
         let client = client.clone();
         async move { client.query(&sql).fetch_one::<u64>().await }
     };
-    let held = count(format!("SELECT toUInt64(count()) FROM {}.orders WHERE event = 'placed'", dbs.t2)).await?;
+    let placed_sql = format!(
+        "SELECT toUInt64(countIf(event = 'placed')) FROM (SELECT event FROM {t2}.orders UNION ALL SELECT event FROM {t2}.marketplace_orders)",
+        t2 = dbs.t2
+    );
     let mut generate_secs = 0.0;
-    if held < orders {
+    if count(placed_sql.clone()).await? < orders {
         for table in [format!("{}.orders", dbs.t2), format!("{}.marketplace_orders", dbs.t2), format!("{}.orders", dbs.t3), format!("{}.events", dbs.t3), format!("{}.consent_ledger", dbs.ledger)] {
             client.query(&format!("TRUNCATE TABLE {table}")).execute().await?;
         }
@@ -81,7 +81,16 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await?;
-        eprintln!("orders: {seeded:?}; writing {events} Tier 3 events ...");
+        generate_secs += t.elapsed().as_secs_f64();
+        eprintln!("orders: {seeded:?}");
+        for table in [format!("{}.orders", dbs.t2), format!("{}.orders", dbs.t3)] {
+            client.query(&format!("OPTIMIZE TABLE {table} FINAL")).execute().await.context("OPTIMIZE")?;
+        }
+    }
+    if count(format!("SELECT toUInt64(count()) FROM {}.events", dbs.t3)).await? < events {
+        client.query(&format!("TRUNCATE TABLE {}.events", dbs.t3)).execute().await?;
+        eprintln!("writing {events} Tier 3 events ...");
+        let t = Instant::now();
         // Browsing of the same customers over the last year, generated inside
         // ClickHouse: what is measured is reading it, not making it.
         client
@@ -90,20 +99,18 @@ async fn main() -> anyhow::Result<()> {
                  SELECT toDate(t), t, t, toString(number), '', concat('demo-customer-', substring(toString(100000 + intHash32(number) % {customers}), 2)), \
                  arrayElement(['pageview', 'product_view', 'product_view', 'add_to_cart', 'search'], 1 + intHash32(number + 1) % 5) AS k, \
                  concat('/store/p/', toString(intHash32(number + 2) % 800)), 'Product', \
-                 if(k IN ('product_view', 'add_to_cart'), [concat('SKU-', substring(toString(10000 + intHash32(number + 2) % 800), 2))], []) \
+                 if(k IN ('product_view', 'add_to_cart'), [concat('SKU-', substring(toString(10000 + intHash32(number + 2) % 800), 2))], emptyArrayString()) \
                  FROM (SELECT number, toDateTime({now} - intHash32(number + 3) % (365 * 86400)) AS t FROM system.numbers LIMIT {events})",
                 t3 = dbs.t3
             ))
             .execute()
             .await
             .context("generating Tier 3 events")?;
-        generate_secs = t.elapsed().as_secs_f64();
-        eprintln!("generated in {generate_secs:.0} s; merging ...");
-        for table in [format!("{}.orders", dbs.t2), format!("{}.orders", dbs.t3), format!("{}.events", dbs.t3)] {
-            client.query(&format!("OPTIMIZE TABLE {table} FINAL")).execute().await.context("OPTIMIZE")?;
-        }
+        client.query(&format!("OPTIMIZE TABLE {}.events FINAL", dbs.t3)).execute().await.context("OPTIMIZE")?;
+        generate_secs += t.elapsed().as_secs_f64();
+        eprintln!("events written and merged in {:.0} s", t.elapsed().as_secs_f64());
     }
-    let placed = count(format!("SELECT toUInt64(count()) FROM {}.orders WHERE event = 'placed'", dbs.t2)).await?;
+    let placed = count(placed_sql).await?;
     let identified = count(format!("SELECT toUInt64(count()) FROM {}.orders WHERE event = 'placed'", dbs.t3)).await?;
     let t3_events = count(format!("SELECT toUInt64(count()) FROM {}.events", dbs.t3)).await?;
     let opted_in = count(format!("SELECT toUInt64(uniqExact(customer_ref)) FROM {}.consent_ledger WHERE action = 'opt_in'", dbs.ledger)).await?;
@@ -123,41 +130,15 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("rfm {rfm_s:.2} s ({} customers); k-means {kmeans_s:.2} s (features {features_s:.2} s, k = {})", seg.scored.len(), clustering.k);
 
     let demo = logins::ensure(&layout, &state, &backend.config_path)?;
-    let mut dash = std::process::Command::new(layout.binary("dashboards"))
-        .arg("--config")
-        .arg(&backend.config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the dashboards")?;
-    let base = format!("http://{}", config.dashboards.listen);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "the dashboards did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let dash = Dashboards::start(&layout, &backend.config_path, config.dashboards.listen, &http).await?;
+    let base = dash.base.clone();
     let marketing = login(&http, &base, "marketing", &password_of(&demo, "marketing")?).await?;
     let mut views = serde_json::Map::new();
     let (mut max_p95, mut slowest) = (0.0_f64, String::new());
     for view in VIEWS {
         let url = format!("{base}{view}");
-        let mut ms = Vec::with_capacity(ROUNDS);
-        let mut first_ms = 0.0;
-        for round in 0..=ROUNDS {
-            let t = Instant::now();
-            let resp = http.get(&url).header("cookie", &marketing).send().await?;
-            let status = resp.status();
-            let body = resp.bytes().await?;
-            anyhow::ensure!(status.is_success(), "{url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
-            let took = t.elapsed().as_secs_f64() * 1000.0;
-            if round == 0 {
-                first_ms = took;
-            } else {
-                ms.push(took);
-            }
-        }
-        ms.sort_by(f64::total_cmp);
+        let (ms, first_ms) = time_requests(&http, &url, &marketing, ROUNDS).await?;
         let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
         eprintln!("{view:56} p50 {p50:7.1} ms   p95 {p95:7.1} ms   first {first_ms:7.1} ms");
         if p95 > max_p95 {
@@ -188,8 +169,7 @@ async fn main() -> anyhow::Result<()> {
         served += body["recommendations"].as_array().map_or(0, |a| usize::from(!a.is_empty()));
     }
     rec_ms.sort_by(f64::total_cmp);
-    let _ = dash.kill();
-    let _ = dash.wait();
+    drop(dash);
     backend.stop();
 
     let out = serde_json::json!({
@@ -214,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         "recommend_p99_ms": percentile(&rec_ms, 0.99),
         "generate_secs": generate_secs,
         "goals": { "views_p95_ms": 300, "rfm_s": 5, "kmeans_s": 15, "recommend_p99_ms": 5 },
-        "machine": std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())),
+        "machine": machine(),
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
     });
     let dir = layout.root.join("target/bench");

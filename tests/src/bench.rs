@@ -1,0 +1,72 @@
+//! What the HTTP benches share: the dashboards binary started against a
+//! bench's backend, timed requests, percentiles and the machine's name.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use devstack::Layout;
+
+/// The value at quantile `p` of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The CPU model, for the JSON.
+pub fn machine() -> Option<String> {
+    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+}
+
+/// The dashboards (the build `DEVSTACK_PROFILE` names) on `config_path`,
+/// once `/healthz` answers; killed when dropped.
+pub struct Dashboards {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Dashboards {
+    pub async fn start(layout: &Layout, config_path: &std::path::Path, listen: std::net::SocketAddr, http: &reqwest::Client) -> anyhow::Result<Dashboards> {
+        let child = std::process::Command::new(layout.binary("dashboards"))
+            .arg("--config")
+            .arg(config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting the dashboards")?;
+        let d = Dashboards { child, base: format!("http://{listen}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.get(format!("{}/healthz", d.base)).send().await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "the dashboards did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(d)
+    }
+}
+
+impl Drop for Dashboards {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One warm-up request, then `rounds` timed ones; every answer must be a
+/// success. Returns the sorted timings (ms) and the warm-up's.
+pub async fn time_requests(http: &reqwest::Client, url: &str, cookie: &str, rounds: usize) -> anyhow::Result<(Vec<f64>, f64)> {
+    let mut ms = Vec::with_capacity(rounds);
+    let mut first = 0.0;
+    for round in 0..=rounds {
+        let t = Instant::now();
+        let resp = http.get(url).header("cookie", cookie).send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        anyhow::ensure!(status.is_success(), "{url}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+        let took = t.elapsed().as_secs_f64() * 1000.0;
+        if round == 0 {
+            first = took;
+        } else {
+            ms.push(took);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok((ms, first))
+}
