@@ -68,6 +68,22 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     assert_eq!(by_route(&format!("/marketing/customers/{one}")), serde_json::json!([one]));
     assert_eq!(by_route("/marketing/export/segment_members").as_array().map(Vec::len), Some(members.len()));
 
+    // Every export answers CSV and is audited: member lists name their customers,
+    // aggregates count them.
+    for name in ["customers", "order_values_by_state", "order_values_by_zip3", "segments", "rfm_cut_points", "clusters", "cluster_members?cluster=0"] {
+        let resp = get(&format!("/marketing/export/{name}"), &marketing).await?;
+        assert_eq!(resp.status().as_u16(), 200, "{name}");
+        assert!(resp.headers()["content-type"].to_str()?.starts_with("text/csv"), "{name}");
+        let route = format!("/marketing/export/{}", name.split('?').next().unwrap());
+        let entry = rows(&stack, &format!("SELECT customers_touched, length(customer_refs) AS listed FROM ledger.access_audit WHERE route = '{route}'")).await?;
+        assert_eq!(entry.len(), 1, "{route} audited once: {entry:?}");
+        let touched: u64 = entry[0]["customers_touched"].as_str().unwrap().parse()?;
+        assert!(touched > 0, "{route} says how many customers it touched");
+        if name == "customers" || name.starts_with("cluster_members") {
+            assert_eq!(entry[0]["listed"].as_u64(), Some(touched), "{route} names them");
+        }
+    }
+
     // Recommendations: a SKU in, aggregate pairs out; nothing about a customer
     // accepted. The cache notices the new orders within its check interval.
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -106,6 +122,11 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     assert!(out["sorted_url"].as_str().unwrap().contains("sort=-lifetime_orders"), "{out}");
     assert_eq!(out["page2"]["pager"].as_str().unwrap().split('–').next(), Some("51"));
     assert!(out["customer_page"]["tables"].as_array().unwrap().iter().any(|t| t["name"] == "customer_orders" && t["rows"].as_u64().unwrap() > 0));
+    let routes = rows(&stack, "SELECT DISTINCT route FROM ledger.access_audit WHERE user_name = 'marketing'").await?;
+    let routes: Vec<&str> = routes.iter().map(|r| r["route"].as_str().unwrap()).collect();
+    for route in ["/marketing", "/marketing/geography", "/marketing/segments", "/marketing/clusters"] {
+        assert!(routes.contains(&route), "{route} was read but not audited: {routes:?}");
+    }
     for name in ["marketing-marketing", "marketing-geography", "marketing-segments", "marketing-clusters", "marketing-customer", "marketing-customers-phone"] {
         let suffix = if name.ends_with("phone") { "" } else { "-desktop" };
         assert!(shots.join(format!("{name}{suffix}.png")).exists(), "{name}");

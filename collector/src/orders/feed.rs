@@ -78,7 +78,8 @@ pub struct OrderEvent {
     pub channel: Channel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_ref: Option<String>,
-    /// The order's total for `placed`, the amount returned for `refunded`.
+    /// The order's total for `placed`; for `refunded`, the total refunded
+    /// so far (a later refund event of the order replaces the earlier one).
     pub value: f64,
     pub currency: String,
     #[serde(default)]

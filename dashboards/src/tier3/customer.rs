@@ -5,7 +5,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{Tier3, ORDERS};
+use super::{orders, Tier3};
 use crate::stats::sql::Sql;
 
 /// Browsing rows shown (newest first).
@@ -73,9 +73,7 @@ pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Resul
     let orders = Sql::new(
         "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
     )
-    .raw(ORDERS)
-    .raw(" WHERE customer_ref = ")
-    .text_value(customer_ref)
+    .then(orders(None, Some(customer_ref)))
     .raw(") AS o ANY LEFT JOIN (SELECT order_id, sum(arraySum(item_quantities)) AS items FROM {t3}.orders FINAL WHERE event = 'placed' AND customer_ref = ")
     .text_value(customer_ref)
     .raw(" GROUP BY order_id) AS i USING order_id ORDER BY placed_at DESC");

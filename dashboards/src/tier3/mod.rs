@@ -8,7 +8,7 @@
 //! references its answer touched, so the audit can name them.
 //!
 //! An order counts once it is placed and not cancelled; its value is the
-//! placed value less refunds (never below zero). [`ORDERS`] is that rule,
+//! placed value less refunds (never below zero). [`orders`] is that rule,
 //! written once for every reader.
 
 pub mod cache;
@@ -22,13 +22,32 @@ use crate::query::Day;
 use crate::stats::sql::Sql;
 
 /// One row per counted order: `customer_ref, order_id, placed_at` (Unix
-/// seconds), `net`, `o_state`, `o_zip`, `o_channel`.
-pub const ORDERS: &str = "(SELECT customer_ref, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
-     greatest(anyIf(value, event = 'placed') - sumIf(value, event = 'refunded'), 0) AS net, \
-     anyIf(state, event = 'placed') AS o_state, anyIf(zip, event = 'placed') AS o_zip, \
-     toString(anyIf(channel, event = 'placed')) AS o_channel, \
-     countIf(event = 'placed') AS placements, countIf(event = 'cancelled') AS cancels \
-     FROM {t3}.orders FINAL GROUP BY customer_ref, order_id HAVING placements > 0 AND cancels = 0)";
+/// seconds), `net`, `o_state`, `o_zip`, `o_channel`; `since` (Unix seconds)
+/// skips events before it (an order's events follow its placement, so this
+/// keeps every order placed since then whole), `customer` keeps one
+/// customer's (the table's key leads with it).
+///
+/// No `FINAL`: each (order, event) is one key, and a replay of it is the same
+/// row again, so `argMax(value, received_at)` per key reads what `FINAL`
+/// would keep (the latest), with the aggregation spread over every core.
+/// For a refund that latest value is the amount refunded so far.
+pub fn orders(since: Option<i64>, customer: Option<&str>) -> Sql {
+    let mut sql = Sql::new(
+        "(SELECT customer_ref, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
+         greatest(argMaxIf(value, received_at, event = 'placed') - argMaxIf(value, received_at, event = 'refunded'), 0) AS net, \
+         anyIf(state, event = 'placed') AS o_state, anyIf(zip, event = 'placed') AS o_zip, \
+         toString(anyIf(channel, event = 'placed')) AS o_channel, \
+         countIf(event = 'placed') AS placements, countIf(event = 'cancelled') AS cancels \
+         FROM {t3}.orders WHERE 1",
+    );
+    if let Some(since) = since {
+        sql = sql.raw(" AND at >= toDateTime(").int(since).raw(")");
+    }
+    if let Some(c) = customer {
+        sql = sql.raw(" AND customer_ref = ").text_value(c);
+    }
+    sql.raw(" GROUP BY customer_ref, order_id HAVING placements > 0 AND cancels = 0)")
+}
 
 /// Rows per page of the customer list.
 pub const PAGE_ROWS: u64 = 50;

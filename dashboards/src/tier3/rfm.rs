@@ -25,7 +25,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{Tier3, ORDERS};
+use super::{orders, Tier3};
 use crate::stats::sql::Sql;
 
 pub const RULES_VERSION: &str = "rfm-grid-1";
@@ -170,7 +170,7 @@ pub fn measures_sql(from: i64, until: i64) -> Sql {
     Sql::new("SELECT customer_ref, (")
         .int(until)
         .raw(" - max(placed_at)) / 86400 AS r_days, count() AS r_orders, sum(net) AS r_total FROM ")
-        .raw(ORDERS)
+        .then(orders(Some(from), None))
         .raw(" WHERE placed_at >= ")
         .int(from)
         .raw(" AND placed_at < ")
