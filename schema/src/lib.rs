@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (6, "visits", include_str!("../migrations/0006_visits.sql")),
     (7, "visit_facet_pages", include_str!("../migrations/0007_visit_facet_pages.sql")),
     (8, "orders", include_str!("../migrations/0008_orders.sql")),
+    (9, "order_facts", include_str!("../migrations/0009_order_facts.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

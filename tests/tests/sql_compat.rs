@@ -81,6 +81,7 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     );
     statements.push("INSERT INTO t2.orders VALUES (20000, 1728000061, 'k1', 'placed', 'web', 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA')".into());
     let dbs = Databases::new("")?;
+    statements.extend(dashboards::tier3::facts::rebuild_statements(&dbs, "order_facts_build_compat"));
     let mq = |p: &[(&str, &str)]| MarketingQuery::from_params(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()).unwrap();
     let (page, count) = customers_sql(&mq(&[("state", "VA"), ("sort", "-aov"), ("q", "c")]), today, 0, 50);
     let tier3_reads = [

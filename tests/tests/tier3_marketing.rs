@@ -78,6 +78,7 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
         .await?;
     let client = mintmark_schema::client(&backend.config.clickhouse);
     let dbs = mintmark_schema::Databases::new("")?;
+    dashboards::tier3::facts::rebuild(&client, &dbs).await?;
     let t3 = Tier3 { client: &client, dbs: &dbs, today, min_customers: 2 };
     let q = |params: &[(&str, &str)]| {
         MarketingQuery::from_params(&params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()).unwrap()

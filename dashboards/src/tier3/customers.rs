@@ -11,7 +11,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{orders, MarketingQuery, Tier3};
+use super::{order_facts, MarketingQuery, Tier3};
 use crate::stats::sql::Sql;
 
 #[derive(Debug, Clone, PartialEq, Row, Deserialize)]
@@ -47,7 +47,7 @@ fn per_customer(from: i64, until: i64) -> Sql {
          min(placed_at) AS c_first, max(placed_at) AS c_last, \
          argMax(o_state, placed_at) AS c_state, substring(argMax(o_zip, placed_at), 1, 3) AS c_zip3 FROM ",
     )
-    .then(orders(None, None))
+    .then(order_facts(None))
     .raw(" GROUP BY customer_ref)")
 }
 
@@ -135,17 +135,21 @@ pub async fn order_values(t: &Tier3<'_>, q: &MarketingQuery, geo: Geo) -> clickh
 }
 
 pub fn order_values_sql(q: &MarketingQuery, geo: Geo, today: crate::query::Day, min_customers: u32) -> Sql {
-    let (from, until) = q.window(today);
-    let in_period = |sql: Sql| sql.raw(" WHERE placed_at >= ").int(from).raw(" AND placed_at < ").int(until);
-    let cells = in_period(Sql::new("SELECT ").raw(geo.expr()).raw(" AS g, uniqExact(customer_ref) AS n FROM ").then(orders(Some(from), None)))
+    let window = Some(q.window(today));
+    let cells = Sql::new("SELECT ")
+        .raw(geo.expr())
+        .raw(" AS g, uniqExact(customer_ref) AS n FROM ")
+        .then(order_facts(window))
         .raw(" GROUP BY g HAVING n >= ")
         .int(min_customers.into());
-    let sql = Sql::new("SELECT if(g_named, g, '') AS g_name, toUInt8(NOT g_named) AS g_folded, uniqExact(customer_ref) AS g_customers, \
-                        count() AS g_orders, sum(net) AS g_total FROM (SELECT customer_ref, net, ")
-        .raw(geo.expr())
-        .raw(" AS g, g IN (SELECT g FROM (")
-        .then(cells)
-        .raw(")) AS g_named FROM ")
-        .then(orders(Some(from), None));
-    in_period(sql).raw(") GROUP BY g_name, g_folded ORDER BY g_folded, g_total DESC, g_name")
+    Sql::new(
+        "SELECT if(g_named, g, '') AS g_name, toUInt8(NOT g_named) AS g_folded, uniqExact(customer_ref) AS g_customers, \
+         count() AS g_orders, sum(net) AS g_total FROM (SELECT customer_ref, net, ",
+    )
+    .raw(geo.expr())
+    .raw(" AS g, g IN (SELECT g FROM (")
+    .then(cells)
+    .raw(")) AS g_named FROM ")
+    .then(order_facts(window))
+    .raw(") GROUP BY g_name, g_folded ORDER BY g_folded, g_total DESC, g_name")
 }

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod clusters;
 pub mod customer;
 pub mod customers;
+pub mod facts;
 pub mod rfm;
 pub mod tables;
 
@@ -32,6 +33,7 @@ use crate::stats::sql::Sql;
 /// would keep (the latest), with the aggregation spread over every core.
 /// For a refund that latest value is the amount refunded so far.
 pub fn orders(since: Option<i64>, customer: Option<&str>) -> Sql {
+    // Values are bound: a customer reference is never pasted into the text.
     let mut sql = Sql::new(
         "(SELECT customer_ref, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
          greatest(argMaxIf(value, received_at, event = 'placed') - argMaxIf(value, received_at, event = 'refunded'), 0) AS net, \
@@ -287,5 +289,15 @@ mod tests {
         for bad in [("period", "7y"), ("sort", "value; DROP"), ("page", "0"), ("state", "va"), ("zip3", "12a"), ("segment", "vips"), ("x", "1")] {
             assert!(MarketingQuery::from_params(&p(&[bad])).is_err(), "{bad:?}");
         }
+    }
+}
+
+/// The counted orders from the materialised facts ([`facts`]), placed in
+/// `[from, until)` when given.
+pub fn order_facts(window: Option<(i64, i64)>) -> Sql {
+    let sql = Sql::new("(SELECT customer_ref, order_id, placed_at, net, o_state, o_zip, o_channel FROM {t3}.order_facts");
+    match window {
+        None => sql.raw(")"),
+        Some((from, until)) => sql.raw(" WHERE placed_at >= ").int(from).raw(" AND placed_at < ").int(until).raw(")"),
     }
 }

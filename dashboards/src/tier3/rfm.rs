@@ -25,7 +25,7 @@
 use clickhouse::Row;
 use serde::Deserialize;
 
-use super::{orders, Tier3};
+use super::{order_facts, Tier3};
 use crate::stats::sql::Sql;
 
 pub const RULES_VERSION: &str = "rfm-grid-1";
@@ -170,11 +170,7 @@ pub fn measures_sql(from: i64, until: i64) -> Sql {
     Sql::new("SELECT customer_ref, (")
         .int(until)
         .raw(" - max(placed_at)) / 86400 AS r_days, count() AS r_orders, sum(net) AS r_total FROM ")
-        .then(orders(Some(from), None))
-        .raw(" WHERE placed_at >= ")
-        .int(from)
-        .raw(" AND placed_at < ")
-        .int(until)
+        .then(order_facts(Some((from, until))))
         .raw(" GROUP BY customer_ref ORDER BY customer_ref")
 }
 
