@@ -29,9 +29,11 @@ pub struct Pair {
 /// Which orders count.
 fn orders(w: Window, marketplace: bool) -> Sql {
     let one = |table: &'static str| {
+        // No FINAL: a replayed event adds the same SKUs again, which the
+        // distinct array absorbs, and the counts only ask "any?".
         Sql::new("SELECT order_key, arrayFilter(s -> s != '', groupUniqArrayArray(item_skus)) AS skus FROM ")
             .raw(table)
-            .raw(" FINAL WHERE order_date >= toDate(toDateTime(")
+            .raw(" WHERE order_date >= toDate(toDateTime(")
             .int(w.from)
             .raw(")) AND order_date < toDate(toDateTime(")
             .int(w.until)

@@ -143,7 +143,8 @@ async fn main() -> anyhow::Result<()> {
         let (ms, first_ms) = time_requests(&http, &url, &marketing, ROUNDS).await?;
         let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
         eprintln!("{view:56} p50 {p50:7.1} ms   p95 {p95:7.1} ms   first {first_ms:7.1} ms");
-        if p95 > max_p95 {
+        // The analysts' /commerce (with "bought together") is measured beside them, not held to their goal.
+        if view.starts_with("/marketing") && p95 > max_p95 {
             (max_p95, slowest) = (p95, view.to_string());
         }
         views.insert(view.to_string(), serde_json::json!({ "p50_ms": p50, "p95_ms": p95, "first_ms": first_ms }));
