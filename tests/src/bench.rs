@@ -70,3 +70,20 @@ pub async fn time_requests(http: &reqwest::Client, url: &str, cookie: &str, roun
     ms.sort_by(f64::total_cmp);
     Ok((ms, first))
 }
+
+/// A bench's kept state, `target/bench-state/<name>` (wiped first with
+/// `BENCH_FRESH=1`), and a backend (ClickHouse + collector) started on it.
+pub async fn backend(layout: &Layout, name: &str) -> anyhow::Result<(std::path::PathBuf, devstack::Backend)> {
+    let state = layout.root.join("target/bench-state").join(name);
+    if std::env::var("BENCH_FRESH").is_ok_and(|v| v == "1") {
+        let _ = std::fs::remove_dir_all(&state);
+    }
+    std::fs::create_dir_all(&state)?;
+    let backend = devstack::Backend::start(&state, devstack::Ports::free()?).await?;
+    Ok((state, backend))
+}
+
+/// A size from the environment (`BENCH_EVENTS=...`), or the default.
+pub fn size(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use dashboards::query::{Day, StatsQuery};
 use devstack::history::{self, Plan};
-use devstack::{logins, Backend, Layout, Ports};
-use mintmark_e2e::bench::{machine, percentile, time_requests, Dashboards};
+use devstack::{logins, Layout};
+use mintmark_e2e::bench::{self, machine, percentile, time_requests, Dashboards};
 use mintmark_e2e::dash::{login, password_of};
 
 const ROUNDS: usize = 15;
@@ -29,14 +29,9 @@ const FILTER: &str = "f=country:is:US";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let events = bench::size("BENCH_EVENTS", 10_000_000);
     let layout = Layout::discover()?;
-    let state = layout.root.join("target/bench-state/dashboards");
-    if std::env::var("BENCH_FRESH").is_ok_and(|v| v == "1") {
-        let _ = std::fs::remove_dir_all(&state);
-    }
-    std::fs::create_dir_all(&state)?;
-    let mut backend = Backend::start(&state, Ports::free()?).await?;
+    let (state, mut backend) = bench::backend(&layout, "dashboards").await?;
     let config = backend.config.clone();
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;

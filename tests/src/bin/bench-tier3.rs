@@ -19,8 +19,8 @@ use anyhow::Context;
 use dashboards::query::Day;
 use dashboards::tier3::{clusters, rfm, Tier3};
 use devstack::orders::{seed_orders, OrderPlan};
-use devstack::{logins, Backend, Layout, Ports};
-use mintmark_e2e::bench::{machine, percentile, time_requests, Dashboards};
+use devstack::{logins, Layout};
+use mintmark_e2e::bench::{self, machine, percentile, time_requests, Dashboards};
 use mintmark_e2e::dash::{login, password_of};
 
 const ROUNDS: usize = 15;
@@ -39,20 +39,11 @@ const VIEWS: &[&str] = &[
     "/commerce",
 ];
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (customers, orders, events) = (env("BENCH_CUSTOMERS", 100_000) as u32, env("BENCH_ORDERS", 1_000_000), env("BENCH_T3_EVENTS", 10_000_000));
+    let (customers, orders, events) = (bench::size("BENCH_CUSTOMERS", 100_000) as u32, bench::size("BENCH_ORDERS", 1_000_000), bench::size("BENCH_T3_EVENTS", 10_000_000));
     let layout = Layout::discover()?;
-    let state = layout.root.join("target/bench-state/tier3");
-    if std::env::var("BENCH_FRESH").is_ok_and(|v| v == "1") {
-        let _ = std::fs::remove_dir_all(&state);
-    }
-    std::fs::create_dir_all(&state)?;
-    let mut backend = Backend::start(&state, Ports::free()?).await?;
+    let (state, mut backend) = bench::backend(&layout, "tier3").await?;
     let config = backend.config.clone();
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
