@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     for line in &demo_logins {
         println!("                      {line}");
     }
-    println!("  collector         {}   (/healthz, POST /ingest)", u.collector);
+    println!("  collector         {}   (/healthz, POST /ingest, POST /consent/*, POST /orders)", u.collector);
     println!("  edge (workerd)    {}   (routed at the store's /store/_mm/ path)", u.edge);
     println!("  clickhouse        {}   (databases t2, t3, ledger)", u.clickhouse);
     println!();
