@@ -1,7 +1,10 @@
 //! Segments and clusters are recomputed at most every [`TTL_SECS`]: the
 //! pages and exports read the last result, so a page costs a lookup and
 //! the seconds of scoring or k-means are paid once (and measured in the
-//! bench). One computation at a time; others wait for it.
+//! bench). One computation at a time; others wait for it. The service keeps
+//! the default window and the clusters warm ([`Tier3Cache::warm`], every
+//! minute, recomputing what is older than half the TTL), so no reader waits
+//! for k-means.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,10 +34,25 @@ pub struct Tier3Cache {
 impl Tier3Cache {
     /// The segmentation of the `days` up to today.
     pub async fn segmentation(&self, t: &Tier3<'_>, days: i32) -> Result<(i64, Arc<Segmentation>), ComputeError> {
+        self.segmentation_within(t, days, TTL_SECS).await
+    }
+
+    pub async fn clustering(&self, t: &Tier3<'_>) -> Result<(i64, Arc<Clustering>), ComputeError> {
+        self.clustering_within(t, TTL_SECS).await
+    }
+
+    /// Recomputes the default segments and the clusters when older than half the TTL.
+    pub async fn warm(&self, t: &Tier3<'_>) -> Result<(), ComputeError> {
+        self.segmentation_within(t, super::MarketingQuery::default().days, TTL_SECS / 2).await?;
+        self.clustering_within(t, TTL_SECS / 2).await?;
+        Ok(())
+    }
+
+    async fn segmentation_within(&self, t: &Tier3<'_>, days: i32, max_age: i64) -> Result<(i64, Arc<Segmentation>), ComputeError> {
         let now = crate::accounts::now_secs();
         let mut cache = self.rfm.lock().await;
         if let Some((at, s)) = cache.get(&(t.today.0, days)) {
-            if now - at < TTL_SECS {
+            if now - at < max_age {
                 return Ok((*at, s.clone()));
             }
         }
@@ -45,11 +63,11 @@ impl Tier3Cache {
         Ok((now, s))
     }
 
-    pub async fn clustering(&self, t: &Tier3<'_>) -> Result<(i64, Arc<Clustering>), ComputeError> {
+    async fn clustering_within(&self, t: &Tier3<'_>, max_age: i64) -> Result<(i64, Arc<Clustering>), ComputeError> {
         let now = crate::accounts::now_secs();
         let mut cache = self.clusters.lock().await;
         if let Some((at, day, c)) = cache.as_ref() {
-            if now - at < TTL_SECS && *day == t.today.0 {
+            if now - at < max_age && *day == t.today.0 {
                 return Ok((*at, c.clone()));
             }
         }

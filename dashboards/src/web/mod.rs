@@ -163,6 +163,18 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let d = &app.config.dashboards;
     let recommendations =
         tokio::spawn(app.recommender.clone().keep_refreshing(app.clickhouse.clone(), app.dbs.t2.clone(), d.min_group_orders, d.crosssell_marketplace));
+    let warm = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                match app.tier3.warm(&app.tier3_reader(dashboard::today())).await {
+                    Ok(()) | Err(crate::tier3::cache::ComputeError::Cluster(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "warming segments and clusters failed; retrying"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            }
+        })
+    };
     let tallies = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -180,6 +192,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     rollup.abort();
     recommendations.abort();
     facts.abort();
+    warm.abort();
     tallies.abort();
     app.tally.flush(&app.audit).await;
     Ok(())
