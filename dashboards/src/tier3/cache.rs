@@ -7,6 +7,7 @@
 //! for k-means.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -25,10 +26,14 @@ pub enum ComputeError {
     Cluster(#[from] clusters::ClusterError),
 }
 
+/// Results are keyed by day and by the order facts' version: a rebuild of
+/// the facts ([`super::facts`]) makes every result stale at once.
 #[derive(Default)]
 pub struct Tier3Cache {
-    rfm: Mutex<HashMap<(i32, i32), (i64, Arc<Segmentation>)>>,
-    clusters: Mutex<Option<(i64, i32, Arc<Clustering>)>>,
+    /// Bumped by every rebuild of the order facts.
+    pub facts_version: Arc<AtomicU64>,
+    rfm: Mutex<HashMap<(i32, i32), (i64, u64, Arc<Segmentation>)>>,
+    clusters: Mutex<Option<(i64, i32, u64, Arc<Clustering>)>>,
 }
 
 impl Tier3Cache {
@@ -50,30 +55,32 @@ impl Tier3Cache {
 
     async fn segmentation_within(&self, t: &Tier3<'_>, days: i32, max_age: i64) -> Result<(i64, Arc<Segmentation>), ComputeError> {
         let now = crate::accounts::now_secs();
+        let version = self.facts_version.load(Ordering::Acquire);
         let mut cache = self.rfm.lock().await;
-        if let Some((at, s)) = cache.get(&(t.today.0, days)) {
-            if now - at < max_age {
+        if let Some((at, v, s)) = cache.get(&(t.today.0, days)) {
+            if now - at < max_age && *v == version {
                 return Ok((*at, s.clone()));
             }
         }
         let until = crate::query::Day(t.today.0 + 1).start_secs();
         let s = Arc::new(rfm::segmentation(t, until - days as i64 * 86_400, until).await?);
         cache.retain(|(day, _), _| *day == t.today.0);
-        cache.insert((t.today.0, days), (now, s.clone()));
+        cache.insert((t.today.0, days), (now, version, s.clone()));
         Ok((now, s))
     }
 
     async fn clustering_within(&self, t: &Tier3<'_>, max_age: i64) -> Result<(i64, Arc<Clustering>), ComputeError> {
         let now = crate::accounts::now_secs();
+        let version = self.facts_version.load(Ordering::Acquire);
         let mut cache = self.clusters.lock().await;
-        if let Some((at, day, c)) = cache.as_ref() {
-            if now - at < max_age && *day == t.today.0 {
+        if let Some((at, day, v, c)) = cache.as_ref() {
+            if now - at < max_age && *day == t.today.0 && *v == version {
                 return Ok((*at, c.clone()));
             }
         }
         let features = clusters::features(t).await?;
         let c = Arc::new(tokio::task::spawn_blocking(move || clusters::cluster(features)).await.expect("k-means does not panic")?);
-        *cache = Some((now, t.today.0, c.clone()));
+        *cache = Some((now, t.today.0, version, c.clone()));
         Ok((now, c))
     }
 }

@@ -42,8 +42,9 @@ pub async fn rebuild(client: &Client, dbs: &Databases) -> clickhouse::error::Res
     Ok(started.elapsed())
 }
 
-/// Rebuilds at start and whenever the orders change.
-pub async fn keep_fresh(client: Client, dbs: Databases) {
+/// Rebuilds at start and whenever the orders change; each rebuild bumps
+/// `version` (what the segment and cluster caches key on).
+pub async fn keep_fresh(client: Client, dbs: Databases, version: std::sync::Arc<std::sync::atomic::AtomicU64>) {
     let state_sql = format!("SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {}.orders", dbs.t3);
     let mut seen: Option<u64> = None;
     loop {
@@ -52,6 +53,7 @@ pub async fn keep_fresh(client: Client, dbs: Databases) {
                 Ok(took) => {
                     tracing::debug!(secs = took.as_secs_f64(), "order facts rebuilt");
                     seen = Some(state);
+                    version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
                 Err(e) => tracing::warn!(error = %e, "rebuilding the order facts failed; retrying"),
             },
