@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod orders;
 pub mod pseudonym;
+pub mod purge;
 pub mod replay;
 pub mod revocations;
 pub mod rows;

@@ -67,6 +67,7 @@ pub struct Pseudonyms {
     t2_session: HmacSha256,
     t2_order: HmacSha256,
     marketplace_order: HmacSha256,
+    purge_subject: HmacSha256,
 }
 
 impl std::fmt::Debug for Pseudonyms {
@@ -106,6 +107,7 @@ impl Pseudonyms {
             t2_session: derive(&key, "mintmark/t2/session_id"),
             t2_order: derive(&key, "mintmark/t2/order_key"),
             marketplace_order: derive(&key, "mintmark/marketplace/order_key"),
+            purge_subject: derive(&key, "mintmark/purge/subject"),
         })
     }
 
@@ -127,6 +129,12 @@ impl Pseudonyms {
     /// As [`Pseudonyms::t2_order`], for `{t2}.marketplace_orders`.
     pub fn marketplace_order(&self, order_id: &str) -> RowId {
         hash(&self.marketplace_order, &[order_id.as_bytes()])
+    }
+
+    /// The customer as the purge log names them: the evidence of an
+    /// erasure, without the identity.
+    pub fn purge_subject(&self, customer_ref: &str) -> RowId {
+        hash(&self.purge_subject, &[customer_ref.as_bytes()])
     }
 
     /// Empty for no session (anonymous).

@@ -124,7 +124,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         reader,
         ClickHouseSink::new(client.clone(), &dbs),
         enricher,
-        ids,
+        ids.clone(),
         WriterConfig {
             batch_rows: c.batch_rows,
             flush_interval: Duration::from_millis(c.flush_ms),
@@ -133,6 +133,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics.clone(),
         stop_rx,
     ));
+    // Erasure requests in the ledger are carried out here, with evidence.
+    let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), ids.clone(), Duration::from_secs(5)));
     let ingest = Arc::new(Ingest {
         signing: config.edge_signing_keys()?,
         window_secs: c.signature_window_secs,
@@ -163,6 +165,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     writer.await.context("writer task")?;
     order_writer.await.context("order writer task")?;
+    erasures.abort();
     tracing::info!("collector stopped");
     Ok(())
 }

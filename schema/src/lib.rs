@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (7, "visit_facet_pages", include_str!("../migrations/0007_visit_facet_pages.sql")),
     (8, "orders", include_str!("../migrations/0008_orders.sql")),
     (9, "order_facts", include_str!("../migrations/0009_order_facts.sql")),
+    (10, "purge_log", include_str!("../migrations/0010_purge_log.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.
