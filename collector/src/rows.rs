@@ -267,7 +267,12 @@ fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts, ids: &Pseudonyms)
         let item_skus: Vec<&str> = e.items.iter().map(|i| i.sku.as_str()).collect();
         let item_quantities: Vec<u32> = e.items.iter().map(|i| i.quantity).collect();
         let item_prices: Vec<f64> = e.items.iter().map(|i| i.price.unwrap_or(0.0)).collect();
-        if let (Tier::Tier3, Some(id)) = (batch.tier, &batch.identity) {
+        // An event recorded before the consent was given is not the
+        // customer's, even when it reaches us with their token (a page's
+        // last events are flushed on pagehide, after the opt-in response
+        // set the cookie): it keeps only its de-identified copy.
+        let before_consent = batch.identity.as_ref().is_some_and(|id| e.ts < id.consent_issued_at.saturating_mul(1000));
+        if let (Tier::Tier3, Some(id), false) = (batch.tier, &batch.identity, before_consent) {
             rows.t3.push(T3Row {
                 event_date,
                 ts,
@@ -368,6 +373,7 @@ mod tests {
                 customer_ref: "cust-1".into(),
                 consent_source: OptInSource::Purchase,
                 policy_version: 4,
+                consent_issued_at: 0,
             }),
             ip: ip.into(),
             user_agent: "UA".into(),
@@ -411,6 +417,22 @@ mod tests {
         for t3_value in [t3.event_id.as_str(), t3.visitor_id, t3.customer_ref, t3.ip] {
             assert!(!format!("{t2:?}").contains(t3_value), "{t3_value} of t3 is in the t2 copy: {t2:?}");
         }
+    }
+
+    #[test]
+    fn events_recorded_before_the_consent_are_not_linked_to_the_customer() {
+        let mut b = batch(Tier::Tier3, "203.0.113.77");
+        let mut late = b.events[0].clone();
+        late.id = "f".repeat(32);
+        late.ts = NOW;
+        b.events[0].ts = NOW - 5_000;
+        b.events.push(late);
+        b.identity.as_mut().unwrap().consent_issued_at = (NOW - 1_000) / 1000;
+        let prepared = Prepared::new(b, None);
+        let rows = prepared.rows(&ids());
+        assert_eq!(rows.t2.len(), 2, "both keep their de-identified copy");
+        assert_eq!(rows.t3.len(), 1, "only the event after the opt-in is the customer's");
+        assert_eq!(rows.t3[0].ts as u64, NOW / 1000);
     }
 
     #[test]

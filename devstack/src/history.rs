@@ -276,6 +276,7 @@ impl Generator {
                 customer_ref: format!("demo-customer-{customer:05}"),
                 consent_source: OptInSource::Registration,
                 policy_version: 1,
+                consent_issued_at: 0,
             }
         });
         let ip = if tier == Tier::Tier3 { format!("198.51.100.{}", r.random_range(1..255)) } else { "198.51.100.0".into() };

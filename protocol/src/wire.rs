@@ -199,6 +199,11 @@ pub struct Identity {
     pub customer_ref: String,
     pub consent_source: crate::consent::OptInSource,
     pub policy_version: u32,
+    /// When the consent token was issued (Unix seconds; 0 if unknown). An
+    /// event recorded before it (a page's last events flushed on `pagehide`
+    /// after the opt-in response set the cookie) is not the customer's.
+    #[serde(default)]
+    pub consent_issued_at: u64,
 }
 
 /// What the edge forwards to the collector, signed.
@@ -436,6 +441,7 @@ mod tests {
                 customer_ref: "cust-1".into(),
                 consent_source: crate::consent::OptInSource::Registration,
                 policy_version: 1,
+                consent_issued_at: 0,
             }),
             ip: ip.into(),
             user_agent: "Mozilla/5.0".into(),

@@ -51,6 +51,7 @@ pub fn batch(tag: u32, n: u64) -> EdgeBatch {
             customer_ref: format!("cust-{}", n % 100),
             consent_source: OptInSource::Purchase,
             policy_version: 1,
+            consent_issued_at: 0,
         }),
         ip: if tier == Tier::Tier3 { "203.0.113.77".into() } else { "203.0.113.0".into() },
         user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".into(),

@@ -28,6 +28,7 @@ fn batch(tier: Tier, ip: &str, event_id: &str) -> EdgeBatch {
             customer_ref: "cust-123".into(),
             consent_source: OptInSource::Registration,
             policy_version: 1,
+            consent_issued_at: 0,
         }),
         ip: ip.into(),
         user_agent: "Mozilla/5.0".into(),

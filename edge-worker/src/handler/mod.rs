@@ -203,6 +203,7 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
                 customer_ref: claims.customer_ref.clone(),
                 consent_source: claims.source,
                 policy_version: claims.policy_version,
+                consent_issued_at: claims.issued_at,
             })
         }
         _ => {
