@@ -140,7 +140,8 @@ async fn settle(client: &Client, db: &str, table: &str) -> Result<String, Erasur
 /// Erases one customer's identified rows and writes the evidence.
 pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, ErasureError> {
     let subject = ids.purge_subject(customer_ref).as_str().to_string();
-    let run_id = format!("erasure-{}-{:08x}", now(), rand_u32());
+    // One run per customer per pass: the time and the subject name it.
+    let run_id = format!("erasure-{}-{}", now(), &subject[..8]);
     let mut evidence = Vec::new();
     let mut outcome = Outcome { subject_hash: subject.clone(), datasets: Vec::new() };
     for dataset in DATASETS {
@@ -190,13 +191,6 @@ pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_
     });
     write(client, dbs, &evidence).await?;
     Ok(outcome)
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    h.finish() as u32
 }
 
 async fn write(client: &Client, dbs: &Databases, rows: &[PurgeRow]) -> Result<(), ErasureError> {

@@ -22,13 +22,12 @@ fn day(at: u32) -> Cell {
 }
 
 pub fn customers_table(rows: &[CustomerRow], days: i32) -> Table {
-    let period = |label: &'static str| label;
     let mut t = Table::new(
         "customers",
         "Customers",
         vec![
             Column::new("Customer", "customer"),
-            Column::new(period("Orders (period)"), "orders"),
+            Column::new("Orders (period)", "orders"),
             Column::new("Avg order (period)", "aov"),
             Column::new("Lifetime orders", "lifetime_orders"),
             Column::new("Lifetime avg order", "lifetime_aov"),
