@@ -40,24 +40,26 @@ pub struct ConsentApi {
     pub cookie_path: String,
 }
 
+/// The ledger's `action` Enum8.
 #[derive(Debug, Clone, Copy, Serialize_repr)]
 #[repr(i8)]
-enum Action {
+pub enum Action {
     OptIn = 1,
     OptOut = 2,
     ErasureRequested = 3,
 }
 
+/// A `{ledger}.consent_ledger` row (also what the demo seeds history with).
 #[derive(Row, Serialize)]
-struct LedgerRow {
-    at: u32,
-    action: Action,
-    customer_ref: String,
-    source: String,
-    policy_version: u32,
-    token_expires_at: u32,
-    api_key_id: String,
-    note: String,
+pub struct LedgerRow {
+    pub at: u32,
+    pub action: Action,
+    pub customer_ref: String,
+    pub source: String,
+    pub policy_version: u32,
+    pub token_expires_at: u32,
+    pub api_key_id: String,
+    pub note: String,
 }
 
 impl ConsentApi {

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod changes;
 pub mod query;
 pub mod recommend;
 pub mod roles;

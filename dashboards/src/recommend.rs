@@ -79,19 +79,24 @@ impl Recommender {
     /// Refreshes now, then whenever the orders change or [`REFRESH`] has
     /// passed; a failed refresh keeps serving the previous pairs.
     pub async fn keep_refreshing(self: Arc<Self>, client: clickhouse::Client, t2: String, min_orders: u32, marketplace: bool) {
-        let state_sql = format!(
-            "SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {t2}.orders{}",
-            if marketplace { format!(" UNION ALL SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {t2}.marketplace_orders") } else { String::new() }
-        );
-        let (mut seen, mut at): (Option<Vec<u64>>, Option<tokio::time::Instant>) = (None, None);
+        let mut tables = vec![format!("{t2}.orders")];
+        if marketplace {
+            tables.push(format!("{t2}.marketplace_orders"));
+        }
+        let mut changes = crate::changes::Changes::of(&tables);
+        let mut at: Option<tokio::time::Instant> = None;
         loop {
-            let state = client.query(&state_sql).fetch_all::<u64>().await.ok();
-            let due = at.is_none_or(|t| t.elapsed() >= REFRESH) || state.is_none() || state != seen;
+            // A failed check counts as a change: better a refresh too many.
+            let state = changes.check(&client).await;
+            let due = at.is_none_or(|t| t.elapsed() >= REFRESH) || !matches!(state, Ok(None));
             if due {
                 match self.refresh(&client, &t2, min_orders, marketplace).await {
                     Ok(n) => {
                         tracing::debug!(pairs = n, "recommendations refreshed");
-                        (seen, at) = (state, Some(tokio::time::Instant::now()));
+                        if let Ok(Some(state)) = state {
+                            changes.accept(state);
+                        }
+                        at = Some(tokio::time::Instant::now());
                     }
                     Err(e) => tracing::warn!(error = %e, "recommendations refresh failed; serving the previous ones"),
                 }

@@ -13,7 +13,7 @@
 //! partly refunded; a slice comes from a marketplace. Deterministic for a seed.
 
 use anyhow::Context;
-use clickhouse::Row;
+use collector::consent::{Action, LedgerRow};
 use collector::orders::feed::{Channel, OrderAction, OrderBatch, OrderEvent, OrderItem};
 use collector::orders::writer::OrderSink;
 use collector::pseudonym::Pseudonyms;
@@ -22,7 +22,6 @@ use rand::distr::Distribution;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Zipf;
-use serde::Serialize;
 
 const CATEGORIES: [&str; 12] = ["shoes", "shirts", "jackets", "bags", "hats", "socks", "kitchen", "garden", "toys", "books", "lamps", "gifts"];
 const PRODUCTS: u64 = 800;
@@ -60,18 +59,6 @@ pub struct OrdersSeeded {
     pub rows: [usize; 3],
 }
 
-#[derive(Row, Serialize)]
-struct LedgerRow {
-    at: u32,
-    action: i8,
-    customer_ref: String,
-    source: &'static str,
-    policy_version: u32,
-    token_expires_at: u32,
-    api_key_id: &'static str,
-    note: &'static str,
-}
-
 pub fn customer_ref(i: u32) -> String {
     format!("demo-customer-{i:05}")
 }
@@ -103,19 +90,29 @@ pub async fn seed_orders(
         insert
             .write(&LedgerRow {
                 at,
-                action: 1,
+                action: Action::OptIn,
                 customer_ref: customer.clone(),
-                source: sources[rng.random_range(0..3)],
+                source: sources[rng.random_range(0..3)].into(),
                 policy_version: 3,
                 token_expires_at: at + 365 * 86_400,
-                api_key_id: "demo",
-                note: "",
+                api_key_id: "demo".into(),
+                note: String::new(),
             })
             .await?;
         done.opted_in += 1;
         if rng.random_bool(0.05) {
             let out = rng.random_range(at as i64..plan.until) as u32;
-            insert.write(&LedgerRow { at: out, action: 2, customer_ref: customer, source: "", policy_version: 0, token_expires_at: 0, api_key_id: "demo", note: "" }).await?;
+            let opt_out = LedgerRow {
+                at: out,
+                action: Action::OptOut,
+                customer_ref: customer,
+                source: String::new(),
+                policy_version: 0,
+                token_expires_at: 0,
+                api_key_id: "demo".into(),
+                note: String::new(),
+            };
+            insert.write(&opt_out).await?;
         }
     }
     insert.end().await.context("writing the demo consent ledger")?;

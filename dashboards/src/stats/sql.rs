@@ -126,7 +126,12 @@ impl Sql {
         // `?` inside a bound string is not re-read by the crate, but `{t2}`
         // must be replaced before binding so a value can never be mistaken
         // for the placeholder.
-        let mut q = client.query(&self.text.replace("{t2}", t2));
+        self.bound(client, &self.text.replace("{t2}", t2))
+    }
+
+    /// `text` (this query's, its placeholders replaced) with every value bound.
+    fn bound(&self, client: &Client, text: &str) -> Query {
+        let mut q = client.query(text);
         for v in &self.values {
             q = match v {
                 Value::Int(i) => q.bind(*i),
@@ -135,9 +140,7 @@ impl Sql {
         }
         q
     }
-}
 
-impl Sql {
     /// [`Sql::literal`] over any of mintmark's databases.
     pub fn literal_in(&self, dbs: &mintmark_schema::Databases) -> String {
         Sql { text: dbs.render(&self.text), values: self.values.clone() }.literal(&dbs.t2)
@@ -146,14 +149,7 @@ impl Sql {
     /// A query over any of mintmark's databases: `{t2}`, `{t3}` and
     /// `{ledger}` replaced before binding, every value bound.
     pub fn query_in(&self, client: &Client, dbs: &mintmark_schema::Databases) -> Query {
-        let mut q = client.query(&dbs.render(&self.text));
-        for v in &self.values {
-            q = match v {
-                Value::Int(i) => q.bind(*i),
-                Value::Str(s) => q.bind(s.as_str()),
-            };
-        }
-        q
+        self.bound(client, &dbs.render(&self.text))
     }
 }
 

@@ -45,19 +45,18 @@ pub async fn rebuild(client: &Client, dbs: &Databases) -> clickhouse::error::Res
 /// Rebuilds at start and whenever the orders change; each rebuild bumps
 /// `version` (what the segment and cluster caches key on).
 pub async fn keep_fresh(client: Client, dbs: Databases, version: std::sync::Arc<std::sync::atomic::AtomicU64>) {
-    let state_sql = format!("SELECT toUInt64(count()) + toUInt64(max(received_at)) FROM {}.orders", dbs.t3);
-    let mut seen: Option<u64> = None;
+    let mut changes = crate::changes::Changes::of(&[format!("{}.orders", dbs.t3)]);
     loop {
-        match client.query(&state_sql).fetch_one::<u64>().await {
-            Ok(state) if Some(state) != seen => match rebuild(&client, &dbs).await {
+        match changes.check(&client).await {
+            Ok(Some(state)) => match rebuild(&client, &dbs).await {
                 Ok(took) => {
                     tracing::debug!(secs = took.as_secs_f64(), "order facts rebuilt");
-                    seen = Some(state);
+                    changes.accept(state);
                     version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
                 Err(e) => tracing::warn!(error = %e, "rebuilding the order facts failed; retrying"),
             },
-            Ok(_) => {}
+            Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "checking the orders failed; retrying"),
         }
         tokio::time::sleep(CHECK).await;

@@ -138,6 +138,16 @@ fn href(path: &str, q: &StatsQuery) -> String {
     }
 }
 
+/// Column `i` is right-aligned: a number, and not the label column.
+pub fn numeric_column(t: &Table, i: usize) -> bool {
+    i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric()))
+}
+
+/// A row's cells as the template shows them: `(text, numeric, column key)`.
+pub fn cells(t: &Table, r: &crate::table::Row) -> Vec<(String, bool, &'static str)> {
+    r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect()
+}
+
 /// `t` as the template shows it, the first `limit` rows (the folded row
 /// always kept), links keeping the rest of the state.
 pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -> TableView {
@@ -156,7 +166,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
                 (true, false) => "ascending",
                 _ => "",
             };
-            Header { label: c.label, key: c.key, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
+            Header { label: c.label, key: c.key, numeric: numeric_column(t, i), href, sorted }
         })
         .collect();
     let (named_rows, folded): (Vec<&crate::table::Row>, Vec<&crate::table::Row>) = t.rows.iter().partition(|r| !r.folded);
@@ -166,7 +176,7 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
         .take(limit.unwrap_or(usize::MAX))
         .chain(folded)
         .map(|r| RowView {
-            cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
+            cells: cells(t, r),
             href: r.link.clone().or_else(|| r.filter.as_ref().map(|f| href(path, &q.with_filter(f)))),
             folded: r.folded,
         })

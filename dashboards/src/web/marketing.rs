@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::auth::{AnalystView, Authorized, MarketingView};
-use super::dashboard::{chrome, today, Chrome, Choice, Header, RowView, TableView};
+use super::dashboard::{cells, chrome, numeric_column, today, Chrome, Choice, Header, RowView, TableView};
 use super::{chart, page, App};
 use crate::audit::AccessEntry;
 use crate::query::StatsQuery;
@@ -80,14 +80,14 @@ fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> Tab
                 }
                 None => (None, ""),
             };
-            Header { label: c.label, key: c.key, numeric: i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric())), href, sorted }
+            Header { label: c.label, key: c.key, numeric: numeric_column(t, i), href, sorted }
         })
         .collect();
     let rows = t
         .rows
         .iter()
         .map(|r| RowView {
-            cells: r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect(),
+            cells: cells(t, r),
             href: r.link.clone(),
             folded: r.folded,
         })
@@ -97,14 +97,8 @@ fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> Tab
 }
 
 fn marketing_chrome(who: &Authorized<MarketingView>, path: &str, title: &str) -> Chrome {
-    let mut c = chrome(&who.session, &StatsQuery::from_params(&[], today()).expect("defaults parse"), today(), path, title, None);
-    for n in c.nav.iter_mut() {
-        n.current = false;
-    }
-    for n in c.nav.iter_mut().filter(|n| n.href == path) {
-        n.current = true;
-    }
-    c
+    // No section is current; `chrome` marks the marketing page that is.
+    chrome(&who.session, &StatsQuery::from_params(&[], today()).expect("defaults parse"), today(), path, title, None)
 }
 
 fn periods(path: &str, q: &MarketingQuery) -> Vec<Choice> {
