@@ -29,6 +29,13 @@ enum Command {
     Serve,
     /// Apply pending schema migrations and exit.
     Migrate,
+    /// Purge what is past its retention (`[retention]`) and write the
+    /// evidence to the purge log, as the collector's schedule does.
+    Purge {
+        /// Show what is due, remove nothing, log nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Debug enrichment: JSON lines `{"ip":..,"ua":..}` on stdin, JSON lines
     /// with `country`, `region`, `network`, `os`, `browser`, `device` on stdout.
     /// Uses the configured databases unless given here; the config file is
@@ -67,6 +74,27 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => collector::server::run(config).await,
+        Command::Purge { dry_run } => {
+            mintmark_schema::migrate(&config.clickhouse).await?;
+            let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+            let client = mintmark_schema::client(&config.clickhouse);
+            let who = format!("collector purge (by {})", std::env::var("USER").unwrap_or_else(|_| "an operator".into()));
+            let reports = collector::purge::retention::run(&client, &dbs, &config.retention, &who, dry_run).await?;
+            println!("{:<16} {:>6} {:<10} {:>10} {:>10}", "dataset", "days", "cutoff", if dry_run { "due" } else { "removed" }, "left");
+            for r in &reports {
+                let removed = if dry_run { r.rows_due } else { r.rows_due - r.rows_left };
+                println!("{:<16} {:>6} {:<10} {:>10} {:>10}", r.dataset, r.retention_days, r.cutoff, removed, r.rows_left);
+                for s in &r.statements {
+                    println!("    {}{s}", if dry_run { "would run: " } else { "" });
+                }
+            }
+            if dry_run {
+                println!("dry run: nothing was removed and nothing was logged");
+            } else {
+                println!("evidence written to {}.purge_log", dbs.ledger);
+            }
+            Ok(())
+        }
         Command::Enrich { .. } => unreachable!("handled above"),
     }
 }

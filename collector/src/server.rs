@@ -135,6 +135,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     // Erasure requests in the ledger are carried out here, with evidence.
     let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), ids.clone(), Duration::from_secs(5)));
+    // So is the retention schedule.
+    let purges = tokio::spawn(crate::purge::retention::keep_purging(client.clone(), dbs.clone(), config.retention.clone()));
     let ingest = Arc::new(Ingest {
         signing: config.edge_signing_keys()?,
         window_secs: c.signature_window_secs,
@@ -166,6 +168,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     writer.await.context("writer task")?;
     order_writer.await.context("order writer task")?;
     erasures.abort();
+    purges.abort();
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -70,6 +70,8 @@ pub struct Config {
     #[serde(default)]
     pub dashboards: DashboardsSection,
     #[serde(default)]
+    pub retention: RetentionSection,
+    #[serde(default)]
     pub keys: KeysSection,
 }
 
@@ -239,6 +241,106 @@ impl Default for DashboardsSection {
     }
 }
 
+/// How long each dataset is kept, in days, and how often the purge runs.
+/// Six years for orders follows the store's records schedule (reference
+/// 003: "retained for 6 years after final payment or cancellation").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Raw Tier 2 events (`{t2}.events`).
+    pub t2_events_days: u32,
+    /// Tier 2 rollups (visits and what is built from them). They outlive
+    /// the raw events: a period whose raw events are gone is still shown.
+    pub t2_rollups_days: u32,
+    /// Tier 3 events.
+    pub t3_events_days: u32,
+    /// Tier 3 orders and what is derived from them.
+    pub t3_orders_days: u32,
+    /// Tier 2 and marketplace orders.
+    pub t2_orders_days: u32,
+    /// The consent ledger: the evidence behind every Tier 3 row, so at
+    /// least as long as any Tier 3 dataset.
+    pub consent_ledger_days: u32,
+    /// The dashboards' access audit.
+    pub access_audit_days: u32,
+    /// The purge log: the evidence of every purge, kept longest.
+    pub purge_log_days: u32,
+    /// The collector runs the purge this often (and once at start).
+    pub purge_every_hours: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            t2_events_days: 396,
+            t2_rollups_days: 2192,
+            t3_events_days: 365,
+            t3_orders_days: 2192,
+            t2_orders_days: 2192,
+            consent_ledger_days: 2557,
+            access_audit_days: 2192,
+            purge_log_days: 3653,
+            purge_every_hours: 24,
+        }
+    }
+}
+
+impl RetentionSection {
+    /// `(dataset, days)` in the order the purge runs them.
+    pub fn datasets(&self) -> [(&'static str, u32); 8] {
+        [
+            ("t2_events", self.t2_events_days),
+            ("t2_rollups", self.t2_rollups_days),
+            ("t3_events", self.t3_events_days),
+            ("t3_orders", self.t3_orders_days),
+            ("t2_orders", self.t2_orders_days),
+            ("consent_ledger", self.consent_ledger_days),
+            ("access_audit", self.access_audit_days),
+            ("purge_log", self.purge_log_days),
+        ]
+    }
+
+    /// Days kept for `dataset` (a name from [`RetentionSection::datasets`]).
+    pub fn days(&self, dataset: &str) -> Option<u32> {
+        self.datasets().into_iter().find(|(d, _)| *d == dataset).map(|(_, days)| days)
+    }
+
+    /// The first day (days since 1970) `dataset` still keeps at unix time
+    /// `now`: rows dated before it are due for purging.
+    pub fn cutoff_day(&self, dataset: &str, now: u64) -> Option<u32> {
+        self.days(dataset).map(|days| ((now / 86_400) as u32).saturating_sub(days))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some((name, _)) = self.datasets().into_iter().find(|(_, days)| *days == 0) {
+            return Err(format!("retention.{name}_days must be at least 1"));
+        }
+        if self.purge_every_hours == 0 {
+            return Err("retention.purge_every_hours must be at least 1".into());
+        }
+        let t3 = self.t3_events_days.max(self.t3_orders_days);
+        if self.consent_ledger_days < t3 {
+            return Err(format!(
+                "retention.consent_ledger_days ({}) must be at least the Tier 3 retention ({t3}): the ledger is the evidence behind every Tier 3 row",
+                self.consent_ledger_days
+            ));
+        }
+        if self.t2_rollups_days < self.t2_events_days {
+            return Err(format!(
+                "retention.t2_rollups_days ({}) must be at least t2_events_days ({}): the rollups are built from the raw events",
+                self.t2_rollups_days, self.t2_events_days
+            ));
+        }
+        if let Some((name, days)) = self.datasets().into_iter().find(|(_, days)| *days > self.purge_log_days) {
+            return Err(format!(
+                "retention.purge_log_days ({}) must be at least {name}_days ({days}): the purge log is the evidence of every purge",
+                self.purge_log_days
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One key as written in TOML: `{ id = "k1", secret = "<hex>" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -266,6 +368,11 @@ pub struct KeysSection {
     /// table, so `t2` and `t3` share no id. Keep it stable and identical on
     /// every collector; never give it to the edge or the dashboards.
     pub pseudonym: String,
+    /// Dashboards only: keys the hash by which the access audit names the
+    /// customers a read touched. The audit is hash-chained and never
+    /// rewritten, so it must not hold a reference an erasure would have to
+    /// remove; a privacy officer finds a customer's entries by reference.
+    pub audit: String,
 }
 
 fn ring(entries: &[KeyEntry]) -> Result<KeyRing, KeyError> {
@@ -329,6 +436,7 @@ impl Config {
                 "edge.session_idle_minutes, edge.visitor_max_age_days and edge.rate_limit_per_minute must be positive".into(),
             ));
         }
+        self.retention.check().map_err(ConfigError::Check)?;
         if !self.keys.edge_metrics_token.is_empty() && self.keys.edge_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.edge_metrics_token must be at least 16 characters (or empty to disable)".into()));
         }

@@ -23,29 +23,38 @@ pub fn generate_secrets_toml() -> String {
          consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
          edge_metrics_token = \"{}\"\n\
          consent_api = [{{ id = \"store-backend\", secret = \"{}\" }}]\n\
-         {}",
+         {}{}",
         random_hex(),
         random_hex(),
         random_hex(),
         random_hex(),
-        pseudonym_line()
+        late_line("pseudonym"),
+        late_line("audit"),
     )
 }
 
-/// The `[keys] pseudonym` line: a fresh secret for the stored ids.
-fn pseudonym_line() -> String {
-    format!("pseudonym = \"{}\"\n", random_hex())
+/// Keys added after the first release: a file that lacks one gains it.
+const LATE_KEYS: [&str; 2] = ["pseudonym", "audit"];
+
+/// A `[keys] <name> = "<fresh secret>"` line.
+fn late_line(name: &str) -> String {
+    format!("{name} = \"{}\"\n", random_hex())
 }
 
 /// Writes a freshly generated secrets file at `path` unless one exists.
 /// Returns true when it wrote one. A file from an older release that lacks
-/// a key added since (`pseudonym`) gets that key appended, nothing else.
+/// a key added since ([`LATE_KEYS`]) gets that key appended, nothing else.
 pub fn ensure_secrets_file(path: &Path) -> std::io::Result<bool> {
     if path.exists() {
         let text = std::fs::read_to_string(path)?;
-        if !text.lines().any(|l| l.trim_start().starts_with("pseudonym")) {
+        let missing: String = LATE_KEYS
+            .iter()
+            .filter(|k| !text.lines().any(|l| l.trim_start().strip_prefix(**k).is_some_and(|rest| rest.trim_start().starts_with('='))))
+            .map(|k| late_line(k))
+            .collect();
+        if !missing.is_empty() {
             let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
-            file.write_all(format!("{}{}", if text.ends_with('\n') { "" } else { "\n" }, pseudonym_line()).as_bytes())?;
+            file.write_all(format!("{}{missing}", if text.ends_with('\n') { "" } else { "\n" }).as_bytes())?;
             file.sync_all()?;
         }
         return Ok(false);

@@ -36,6 +36,38 @@ fn an_older_secrets_file_gains_the_pseudonym_key_and_keeps_the_rest() {
 }
 
 #[test]
+fn an_older_secrets_file_gains_the_audit_key_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("secrets.toml");
+    let old: String = generate_secrets_toml().lines().filter(|l| !l.starts_with("audit")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, &old).unwrap();
+    ensure_secrets_file(&p).unwrap();
+    let keys: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(keys["keys"]["audit"].as_str().unwrap().len(), 64);
+    assert_eq!(keys["keys"]["pseudonym"].as_str().unwrap().len(), 64, "the pseudonym line is not doubled");
+}
+
+#[test]
+fn retention_defaults_and_their_checks() {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml")).unwrap();
+    let config = Config::from_toml(&base).unwrap();
+    assert_eq!(config.retention, RetentionSection::default(), "the example states the defaults");
+    assert_eq!(config.retention.days("t3_orders"), Some(2192));
+    for (bad, says) in [
+        ("t3_events_days = 0", "t3_events_days must be at least 1"),
+        ("consent_ledger_days = 100", "evidence behind every Tier 3 row"),
+        ("t2_rollups_days = 30", "built from the raw events"),
+        ("purge_log_days = 400", "evidence of every purge"),
+        ("purge_every_hours = 0", "purge_every_hours"),
+    ] {
+        let key = bad.split(' ').next().unwrap();
+        let text: String = base.lines().map(|l| if l.starts_with(key) { format!("{bad}\n") } else { format!("{l}\n") }).collect();
+        let err = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn secrets_are_generated_once_and_differ() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("s.toml");

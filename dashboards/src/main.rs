@@ -153,7 +153,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Token(cmd)) => return manage_tokens(&config, cmd),
         Some(Command::Rollup) => {
             let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-            let r = dashboards::rollup::run(&mintmark_schema::client(&config.clickhouse), &dbs.t2).await?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            let raw_from = config.retention.cutoff_day("t2_events", now).unwrap_or(0);
+            let r = dashboards::rollup::run_kept(&mintmark_schema::client(&config.clickhouse), &dbs.t2, raw_from).await?;
             println!("rebuilt {} days in {:.1} s", r.days.len(), r.secs);
             return Ok(());
         }

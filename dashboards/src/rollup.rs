@@ -131,6 +131,14 @@ const PURCHASE_COLUMNS: &str = "event_date, ts, session_id, tier, kind, path, re
 
 /// Rebuilds the days of `t2` whose events changed since the last run.
 pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
+    run_kept(client, t2, 0).await
+}
+
+/// [`run`], never touching a day before `raw_from` (days since 1970): the
+/// raw events' retention cutoff. Before it the raw events are purged (or
+/// being purged), and the rollup is the only record of those days left;
+/// rebuilding one would empty it.
+pub async fn run_kept(client: &Client, t2: &str, raw_from: u32) -> Result<RunReport, RollupError> {
     let started = Instant::now();
     let raw: Vec<DayState> = client
         .query(&format!("SELECT toUInt16(event_date) AS day, toUInt64(count()) AS source_rows, toUInt32(max(received_at)) AS source_last FROM {t2}.events GROUP BY event_date"))
@@ -157,6 +165,7 @@ pub async fn run(client: &Client, t2: &str) -> Result<RunReport, RollupError> {
             days.insert(*day);
         }
     }
+    days.retain(|d| u32::from(*d) >= raw_from);
     if days.is_empty() {
         return Ok(RunReport { days: Vec::new(), secs: started.elapsed().as_secs_f64() });
     }
@@ -276,12 +285,13 @@ async fn build_days(client: &Client, t2: &str, staging: &[(&'static str, String)
 
 /// Runs [`run`] every [`INTERVAL`] until the process ends; failures are
 /// logged and retried on the next tick (the views show the last good build).
-pub async fn keep_running(client: Client, t2: String) {
+pub async fn keep_running(client: Client, t2: String, retention: mintmark_config::RetentionSection) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match run(&client, &t2).await {
+        let raw_from = retention.cutoff_day("t2_events", crate::accounts::now_secs() as u64).unwrap_or(0);
+        match run_kept(&client, &t2, raw_from).await {
             Ok(r) if !r.days.is_empty() => tracing::info!(days = r.days.len(), secs = r.secs, "rollup rebuilt"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "rollup failed; retrying next time"),

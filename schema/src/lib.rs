@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (8, "orders", include_str!("../migrations/0008_orders.sql")),
     (9, "order_facts", include_str!("../migrations/0009_order_facts.sql")),
     (10, "purge_log", include_str!("../migrations/0010_purge_log.sql")),
+    (11, "retention_chain", include_str!("../migrations/0011_retention_chain.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

@@ -2,8 +2,10 @@
 //! events, orders and order facts are deleted after `POST /consent/erasure`,
 //! another customer's are not, the de-identified Tier 2 copies stay, and the
 //! purge log holds the evidence (rows before and after, the statement and
-//! mutation) under a keyed hash, never the reference; a second request is a
-//! harmless second run.
+//! mutation) under a keyed hash, never the reference; the reference leaves
+//! the consent ledger and old audit entries too; a second request is a
+//! harmless second run; a run cut short by killing the collector completes
+//! after the restart.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,33 +53,89 @@ async fn erasure_deletes_every_identified_row_and_leaves_evidence() -> anyhow::R
     let client = mintmark_schema::client(&backend.config.clickhouse);
     dashboards::tier3::facts::rebuild(&client, &mintmark_schema::Databases::new("")?).await?;
     let t2_orders = count(&backend, "SELECT count() FROM t2.orders").await?;
+    // An access-audit entry from before the audit was chained listed references.
+    backend.query("INSERT INTO ledger.access_audit (at, user_name, route, customer_refs) VALUES (now(), 'mia', '/customers', ['c-gone', 'c-stays'])").await?;
 
     assert_eq!(post("/consent/erasure", json!({"customer_ref": "c-gone", "note": "account closed"})).await?.status().as_u16(), 202);
-    wait_for(&backend, "SELECT count() FROM ledger.purge_log WHERE done = 1", 1).await?;
+    wait_for(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1", 1).await?;
     for table in ["t3.events", "t3.orders", "t3.order_facts"] {
         assert_eq!(count(&backend, &format!("SELECT count() FROM {table} WHERE customer_ref = 'c-gone'")).await?, 0, "{table}");
         assert!(count(&backend, &format!("SELECT count() FROM {table} WHERE customer_ref = 'c-stays'")).await? > 0, "{table} keeps the other customer");
     }
     assert_eq!(count(&backend, "SELECT count() FROM t2.orders").await?, t2_orders, "de-identified data stays");
+    wait_for(&backend, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-gone'", 0).await?;
+    assert!(count(&backend, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-stays'").await? > 0);
+    assert_eq!(backend.query("SELECT customer_refs FROM ledger.access_audit").await?.trim(), "['c-stays']", "the reference leaves the old audit entry");
 
     // The evidence: per dataset, rows before and after, the statement and mutation, a hash for the customer.
-    let body = backend.query("SELECT dataset, rows_before, rows_after, statement, mutation_id, subject_hash, done FROM ledger.purge_log ORDER BY dataset FORMAT JSONEachRow").await?;
+    let everything = backend.query("SELECT * FROM ledger.purge_log FORMAT JSONEachRow").await?;
+    assert!(!everything.contains("c-gone"), "the purge log never holds the reference: {everything}");
+    let body = backend
+        .query("SELECT dataset, rows_before, rows_after, statement, mutation_id, subject_hash, done FROM ledger.purge_log WHERE kind = 'erasure' AND statement NOT LIKE 'started:%' ORDER BY dataset FORMAT JSONEachRow")
+        .await?;
     let log: Vec<Value> = body.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     let got: Vec<(&str, &str, &str, bool)> = log
         .iter()
         .map(|r| (r["dataset"].as_str().unwrap(), r["rows_before"].as_str().unwrap(), r["rows_after"].as_str().unwrap(), !r["mutation_id"].as_str().unwrap().is_empty()))
         .collect();
-    assert_eq!(got, [("*", "4", "0", false), ("t3.events", "2", "0", true), ("t3.order_facts", "1", "0", true), ("t3.orders", "1", "0", true)]);
-    assert!(log[1]["statement"].as_str().unwrap().starts_with("ALTER TABLE t3.events DELETE WHERE customer_ref = <subject "));
+    assert_eq!(
+        got,
+        [
+            ("*", "6", "0", false),
+            ("ledger.access_audit", "1", "0", true),
+            ("ledger.consent_ledger", "1", "0", true),
+            ("t3.events", "2", "0", true),
+            ("t3.order_facts", "1", "0", true),
+            ("t3.orders", "1", "0", true)
+        ]
+    );
+    assert!(log[3]["statement"].as_str().unwrap().starts_with("ALTER TABLE t3.events DELETE WHERE customer_ref = <subject "));
     let subject = log[0]["subject_hash"].as_str().unwrap();
     assert_eq!(subject.len(), 32);
-    assert!(!body.contains("c-gone"), "the purge log never holds the reference: {body}");
 
     // A second request for the same customer: a second run that finds nothing.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(post("/consent/erasure", json!({"customer_ref": "c-gone"})).await?.status().as_u16(), 202);
-    wait_for(&backend, "SELECT count() FROM ledger.purge_log WHERE done = 1", 2).await?;
-    assert_eq!(count(&backend, "SELECT toUInt64(max(rows_before)) FROM ledger.purge_log WHERE done = 1 AND at > (SELECT min(at) FROM ledger.purge_log WHERE done = 1)").await?, 0);
+    wait_for(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1", 2).await?;
+    wait_for(&backend, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-gone'", 0).await?;
+    assert_eq!(count(&backend, "SELECT toUInt64(max(rows_before)) FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1 AND at > (SELECT min(at) FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1)").await?, 0);
+    backend.stop();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_cut_short_by_a_collector_crash_completes_after_the_restart() -> anyhow::Result<()> {
+    let mut backend = Backend::start(&state_dir("erasure-crash")?, Ports::free()?).await?;
+    let http = reqwest::Client::new();
+    let key = backend.config.keys.consent_api[0].secret.clone();
+    let post = |path: &str, body: Value| http.post(format!("{}{path}", backend.collector_url)).bearer_auth(&key).json(&body).send();
+    assert!(post("/consent/opt-in", json!({"customer_ref": "c-big", "source": "registration", "policy_version": 1})).await?.status().is_success());
+    // Enough orders that their delete takes a while: the crash lands in it.
+    backend
+        .query(
+            "INSERT INTO t3.orders (order_date, order_id, event, customer_ref, received_at) \
+             SELECT today() - number % 300, concat('O-', toString(number)), 'placed', 'c-big', now() FROM system.numbers LIMIT 3000000",
+        )
+        .await?;
+    backend.query("INSERT INTO t3.events (event_date, ts, received_at, event_id, customer_ref, kind, path) VALUES (today(), now(), now(), 'e1', 'c-big', 'pageview', '/store/')").await?;
+    assert_eq!(post("/consent/erasure", json!({"customer_ref": "c-big"})).await?.status().as_u16(), 202);
+
+    // Kill the collector once the orders' delete has started.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND dataset = 't3.orders' AND statement LIKE 'started:%'").await? == 0 {
+        anyhow::ensure!(Instant::now() < deadline, "the erasure never started on t3.orders");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    backend.kill_collector();
+    assert_eq!(count(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1").await?, 0, "the kill came before the run completed");
+    assert_eq!(count(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND dataset = 't3.orders' AND rows_before = 3000000").await?, 1, "what was found is logged already");
+
+    backend.start_collector().await?;
+    wait_for(&backend, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1", 1).await?;
+    for table in ["t3.events", "t3.orders", "ledger.consent_ledger"] {
+        wait_for(&backend, &format!("SELECT count() FROM {table} WHERE customer_ref = 'c-big'"), 0).await?;
+    }
+    assert_eq!(count(&backend, "SELECT count(DISTINCT run_id) FROM ledger.purge_log WHERE kind = 'erasure'").await?, 2, "the cut-short run and the one that completed");
     backend.stop();
     Ok(())
 }

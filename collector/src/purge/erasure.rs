@@ -2,62 +2,59 @@
 //!
 //! A request is pending until the purge log holds a completed run (`done =
 //! 1`) for that customer's keyed hash, requested at or after it. A run, per
-//! identified dataset ([`DATASETS`]): count the customer's rows, delete
-//! them with a mutation (`ALTER TABLE … DELETE`, which ClickHouse 18.16 has),
-//! wait for the mutation to finish, count again, and log the dataset's
-//! evidence; then, if nothing is left anywhere, the completing row. The
-//! revocation at the edge was written by the consent API before the request
-//! reached the ledger, so no new Tier 3 row arrives meanwhile.
+//! place the reference is stored ([`steps`]: the Tier 3 tables, references
+//! in access-audit entries from before the audit was chained, the
+//! customer's consent history): count the customer's rows, remove them with
+//! a mutation (`ALTER TABLE … DELETE`/`UPDATE`, which ClickHouse 18.16 has),
+//! wait for it to finish, count again, and log that dataset's evidence;
+//! then, with nothing left anywhere, the completing row; then the request
+//! itself leaves the ledger. The revocation at the edge was written by the
+//! consent API before the request reached the ledger, so no new Tier 3 row
+//! arrives meanwhile, and an order that arrives later finds no opt-in.
 //!
 //! A run interrupted by a crash (of the collector or ClickHouse) leaves no
-//! completing row, so the next pass runs it again; deleting what is already
+//! completing row, so the next pass runs it again; removing what is already
 //! gone finds 0 rows and is harmless, as is a second request for the same
 //! customer. De-identified Tier 2 data is not touched: it never held them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clickhouse::{Client, Row};
 use mintmark_schema::Databases;
-use serde::{Deserialize, Serialize};
-use serde_repr::Serialize_repr;
+use serde::Deserialize;
 
+use super::{log, now, settle, Evidence, Kind, PurgeError};
 use crate::pseudonym::Pseudonyms;
 
-/// The identified datasets, `{t3}` tables keyed by `customer_ref`.
-pub const DATASETS: [&str; 3] = ["events", "orders", "order_facts"];
-/// How long a run waits for one mutation.
-const MUTATION_TIMEOUT: Duration = Duration::from_secs(300);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ErasureError {
-    #[error(transparent)]
-    ClickHouse(#[from] clickhouse::error::Error),
-    #[error("the delete on {0} did not finish within {MUTATION_TIMEOUT:?}; the run will be retried")]
-    Slow(String),
-    #[error("{left} rows of the customer remain in {dataset} after the delete; the run will be retried")]
-    Remaining { dataset: String, left: u64 },
+/// Where a customer's reference is stored, in the order a run removes it:
+/// `(database, table, rows of the customer, how they are removed)`. `{ref}`
+/// stands for the bound reference. The erasure request itself is removed
+/// from the ledger last, after the completing evidence ([`finish`]).
+fn steps(dbs: &Databases) -> [(&str, &'static str, &'static str, &'static str); 5] {
+    [
+        (&dbs.t3, "events", "customer_ref = {ref}", "DELETE"),
+        (&dbs.t3, "orders", "customer_ref = {ref}", "DELETE"),
+        (&dbs.t3, "order_facts", "customer_ref = {ref}", "DELETE"),
+        // Entries written before the audit was chained (seq 0) listed
+        // references; chained entries hold keyed hashes and are never rewritten.
+        (&dbs.ledger, "access_audit", "seq = 0 AND has(customer_refs, {ref})", "UPDATE customer_refs = arrayFilter(r -> r != {ref}, customer_refs)"),
+        (&dbs.ledger, "consent_ledger", "customer_ref = {ref} AND action != 'erasure_requested'", "DELETE"),
+    ]
 }
 
-#[derive(Debug, Clone, Copy, Serialize_repr)]
-#[repr(i8)]
-enum Kind {
-    Erasure = 1,
+/// The datasets an erasure reaches, as the purge log names them.
+pub fn datasets(dbs: &Databases) -> Vec<String> {
+    steps(dbs).iter().map(|(db, table, ..)| format!("{db}.{table}")).collect()
 }
 
-#[derive(Debug, Clone, Row, Serialize)]
-struct PurgeRow {
-    at: u32,
-    run_id: String,
-    kind: Kind,
-    subject_hash: String,
-    requested_at: u32,
-    dataset: String,
-    rows_before: u64,
-    rows_after: u64,
-    statement: String,
-    mutation_id: String,
-    run_by: String,
-    done: u8,
+/// `sql` with every `{ref}` bound to `customer_ref`.
+fn bound(client: &Client, sql: &str, customer_ref: &str) -> clickhouse::query::Query {
+    let parts: Vec<&str> = sql.split("{ref}").collect();
+    let mut query = client.query(&parts.join("?"));
+    for _ in 1..parts.len() {
+        query = query.bind(customer_ref);
+    }
+    query
 }
 
 #[derive(Row, Deserialize)]
@@ -79,12 +76,18 @@ pub struct Outcome {
     pub datasets: Vec<(String, u64, u64)>,
 }
 
-fn now() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
+/// An erasure request still in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub customer_ref: String,
+    pub requested_at: u32,
+    /// The purge log holds a completed run since the request: only the
+    /// request itself is left to remove.
+    pub complete: bool,
 }
 
-/// Erasure requests without a completed run since they were made.
-pub async fn pending(client: &Client, dbs: &Databases, ids: &Pseudonyms) -> Result<Vec<(String, u32)>, ErasureError> {
+/// The erasure requests still in the ledger.
+pub async fn pending(client: &Client, dbs: &Databases, ids: &Pseudonyms) -> Result<Vec<Pending>, PurgeError> {
     let requests: Vec<Request> = client
         .query(&dbs.render(
             "SELECT customer_ref, toUInt32(max(at)) AS requested_at FROM {ledger}.consent_ledger \
@@ -102,103 +105,77 @@ pub async fn pending(client: &Client, dbs: &Databases, ids: &Pseudonyms) -> Resu
     let done: std::collections::HashMap<String, u32> = done.into_iter().map(|c| (c.subject_hash, c.requested_at)).collect();
     Ok(requests
         .into_iter()
-        .filter(|r| done.get(ids.purge_subject(&r.customer_ref).as_str()).is_none_or(|at| *at < r.requested_at))
-        .map(|r| (r.customer_ref, r.requested_at))
+        .map(|r| {
+            let complete = done.get(ids.purge_subject(&r.customer_ref).as_str()).is_some_and(|at| *at >= r.requested_at);
+            Pending { customer_ref: r.customer_ref, requested_at: r.requested_at, complete }
+        })
         .collect())
 }
 
-async fn count(client: &Client, table: &str, customer_ref: &str) -> Result<u64, ErasureError> {
-    Ok(client.query(&format!("SELECT toUInt64(count()) FROM {table} WHERE customer_ref = ?")).bind(customer_ref).fetch_one().await?)
+async fn count(client: &Client, table: &str, rows: &str, customer_ref: &str) -> Result<u64, PurgeError> {
+    Ok(bound(client, &format!("SELECT toUInt64(count()) FROM {table} WHERE {rows}"), customer_ref).fetch_one().await?)
 }
 
-/// Waits until no mutation of `table` is left running; the id of its latest.
-async fn settle(client: &Client, db: &str, table: &str) -> Result<String, ErasureError> {
-    let deadline = Instant::now() + MUTATION_TIMEOUT;
-    loop {
-        let running: u64 = client
-            .query("SELECT toUInt64(count()) FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0")
-            .bind(db)
-            .bind(table)
-            .fetch_one()
-            .await?;
-        if running == 0 {
-            let ids: Vec<String> = client
-                .query("SELECT mutation_id FROM system.mutations WHERE database = ? AND table = ? ORDER BY create_time DESC, mutation_id DESC LIMIT 1")
-                .bind(db)
-                .bind(table)
-                .fetch_all()
-                .await?;
-            return Ok(ids.into_iter().next().unwrap_or_default());
-        }
-        if Instant::now() > deadline {
-            return Err(ErasureError::Slow(format!("{db}.{table}")));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Erases one customer's identified rows and writes the evidence.
-pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, ErasureError> {
+/// Erases one customer's identified rows and writes the evidence, one
+/// purge-log row per dataset as it is done (an interrupted run leaves what
+/// it did), then the completing row, then removes the request itself.
+pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, PurgeError> {
     let subject = ids.purge_subject(customer_ref).as_str().to_string();
     // One run per customer per pass: the time and the subject name it.
     let run_id = format!("erasure-{}-{}", now(), &subject[..8]);
-    let mut evidence = Vec::new();
     let mut outcome = Outcome { subject_hash: subject.clone(), datasets: Vec::new() };
-    for dataset in DATASETS {
-        let table = format!("{}.{dataset}", dbs.t3);
-        let before = count(client, &table, customer_ref).await?;
+    let evidence = |dataset: String, rows_before: u64, rows_after: u64, statement: String, mutation_id: String, done: u8| Evidence {
+        at: now(),
+        run_id: run_id.clone(),
+        kind: Kind::Erasure,
+        subject_hash: subject.clone(),
+        requested_at,
+        dataset,
+        rows_before,
+        rows_after,
+        statement,
+        mutation_id,
+        run_by: run_by.to_string(),
+        done,
+        cutoff: 0,
+        anchor: String::new(),
+    };
+    for (db, name, rows, action) in steps(dbs) {
+        let table = format!("{db}.{name}");
+        let before = count(client, &table, rows, customer_ref).await?;
         let (statement, mutation_id) = if before > 0 {
-            client.query(&format!("ALTER TABLE {table} DELETE WHERE customer_ref = ?")).bind(customer_ref).execute().await?;
-            let id = settle(client, &dbs.t3, dataset).await?;
-            (format!("ALTER TABLE {table} DELETE WHERE customer_ref = <subject {subject}>"), id)
+            let sql = format!("ALTER TABLE {table} {action} WHERE {rows}");
+            let logged = sql.replace("{ref}", &format!("<subject {subject}>"));
+            // What was found is logged before the mutation: a crash while it
+            // runs must not lose the count (the rerun finds the rows gone).
+            log(client, dbs, &[evidence(table.clone(), before, before, format!("started: {logged}"), String::new(), 0)]).await?;
+            bound(client, &sql, customer_ref).execute().await?;
+            let id = settle(client, db, name).await?;
+            (sql.replace("{ref}", &format!("<subject {subject}>")), id)
         } else {
             (String::new(), String::new())
         };
-        let after = count(client, &table, customer_ref).await?;
+        let after = count(client, &table, rows, customer_ref).await?;
         outcome.datasets.push((table.clone(), before, after));
-        evidence.push(PurgeRow {
-            at: now(),
-            run_id: run_id.clone(),
-            kind: Kind::Erasure,
-            subject_hash: subject.clone(),
-            requested_at,
-            dataset: table.clone(),
-            rows_before: before,
-            rows_after: after,
-            statement,
-            mutation_id,
-            run_by: run_by.to_string(),
-            done: 0,
-        });
+        log(client, dbs, &[evidence(table.clone(), before, after, statement, mutation_id, 0)]).await?;
         if after > 0 {
-            write(client, dbs, &evidence).await?;
-            return Err(ErasureError::Remaining { dataset: table, left: after });
+            return Err(PurgeError::Remaining { dataset: table, left: after });
         }
     }
-    evidence.push(PurgeRow {
-        at: now(),
-        run_id,
-        kind: Kind::Erasure,
-        subject_hash: subject,
-        requested_at,
-        dataset: "*".into(),
-        rows_before: outcome.datasets.iter().map(|d| d.1).sum(),
-        rows_after: 0,
-        statement: String::new(),
-        mutation_id: String::new(),
-        run_by: run_by.to_string(),
-        done: 1,
-    });
-    write(client, dbs, &evidence).await?;
+    let total = outcome.datasets.iter().map(|d| d.1).sum();
+    let closing = "then the erasure request itself is removed from the consent ledger".to_string();
+    log(client, dbs, &[evidence("*".into(), total, 0, closing, String::new(), 1)]).await?;
+    finish(client, dbs, customer_ref).await?;
     Ok(outcome)
 }
 
-async fn write(client: &Client, dbs: &Databases, rows: &[PurgeRow]) -> Result<(), ErasureError> {
-    let mut insert = client.insert_unescaped::<PurgeRow>(&format!("{}.purge_log", dbs.ledger)).await?;
-    for r in rows {
-        insert.write(r).await?;
-    }
-    insert.end().await?;
+/// Removes the erasure request of a customer whose erasure is complete:
+/// the last place their reference was kept. Run again by the next pass if
+/// a crash came between the completing evidence and this.
+async fn finish(client: &Client, dbs: &Databases, customer_ref: &str) -> Result<(), PurgeError> {
+    let table = format!("{}.consent_ledger", dbs.ledger);
+    bound(client, &format!("ALTER TABLE {table} DELETE WHERE customer_ref = {{ref}}"), customer_ref).execute().await?;
+    settle(client, &dbs.ledger, "consent_ledger").await?;
     Ok(())
 }
 
@@ -207,8 +184,14 @@ pub async fn keep_erasing(client: Client, dbs: Databases, ids: Pseudonyms, every
     loop {
         match pending(&client, &dbs, &ids).await {
             Ok(requests) => {
-                for (customer, requested_at) in requests {
-                    match erase(&client, &dbs, &ids, &customer, requested_at, "collector erasure job").await {
+                for p in requests {
+                    if p.complete {
+                        if let Err(e) = finish(&client, &dbs, &p.customer_ref).await {
+                            tracing::warn!(error = %e, "removing a completed erasure request failed; retrying next pass");
+                        }
+                        continue;
+                    }
+                    match erase(&client, &dbs, &ids, &p.customer_ref, p.requested_at, "collector erasure job").await {
                         Ok(o) => tracing::info!(subject = %o.subject_hash, rows = o.datasets.iter().map(|d| d.1).sum::<u64>(), "erasure carried out"),
                         Err(e) => tracing::warn!(error = %e, "erasure run failed; retrying next pass"),
                     }

@@ -158,7 +158,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listen = app.config.dashboards.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "dashboards listening");
-    let rollup = tokio::spawn(crate::rollup::keep_running(app.clickhouse.clone(), app.dbs.t2.clone()));
+    let rollup = tokio::spawn(crate::rollup::keep_running(app.clickhouse.clone(), app.dbs.t2.clone(), app.config.retention.clone()));
     let facts = tokio::spawn(crate::tier3::facts::keep_fresh(app.clickhouse.clone(), app.dbs.clone(), app.tier3.facts_version.clone()));
     let d = &app.config.dashboards;
     let recommendations =

@@ -1,0 +1,282 @@
+//! Retention: every dataset is kept for the days `[retention]` gives it,
+//! then purged, with evidence.
+//!
+//! A run takes each dataset in turn ([`RetentionSection::datasets`]), with
+//! its cutoff day (today minus its retention): rows dated before it are due.
+//! Per table: partitions whose newest row is due are dropped whole (cheap
+//! and immediate); rows still due in a partition that straddles the cutoff
+//! are deleted by a mutation, waited for. Rows due are counted before and
+//! after, and the run writes one purge-log row per dataset, also when
+//! nothing was due, so the log shows the job ran. ClickHouse 18.16 has no
+//! TTL; on current ClickHouse a `TTL <date> + INTERVAL n DAY DELETE` per
+//! table with `ttl_only_drop_parts = 1` would do the dropping, and this job
+//! would remain as the writer of the evidence (README, "Retention").
+//!
+//! The Tier 2 rollups outlive the raw events they were built from; the
+//! dashboards' rollup never rebuilds a day older than the raw events'
+//! cutoff, so a day whose raw events are purged keeps its visits.
+
+use std::time::Duration;
+
+use clickhouse::Client;
+use mintmark_config::RetentionSection;
+use mintmark_schema::Databases;
+use serde::Serialize;
+
+use super::{log, now, settle, Evidence, Kind, PurgeError};
+
+/// One table of a dataset: how its rows are dated and partitioned.
+struct Table {
+    db: Db,
+    name: &'static str,
+    /// An expression giving each row's `Date`.
+    day: &'static str,
+    /// The table's partition expression, when it is by time.
+    partition: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+enum Db {
+    T2,
+    T3,
+    Ledger,
+}
+
+const fn table(db: Db, name: &'static str, day: &'static str, partition: Option<&'static str>) -> Table {
+    Table { db, name, day, partition }
+}
+
+const MONTH_OF_EVENT: Option<&str> = Some("toYYYYMM(event_date)");
+const MONTH_OF_ORDER: Option<&str> = Some("toYYYYMM(order_date)");
+const MONTH_OF_AT: Option<&str> = Some("toYYYYMM(at)");
+
+/// The tables of each dataset named in `[retention]`.
+fn tables(dataset: &str) -> &'static [Table] {
+    const T2_EVENTS: &[Table] = &[table(Db::T2, "events", "event_date", MONTH_OF_EVENT)];
+    const T2_ROLLUPS: &[Table] = &[
+        table(Db::T2, "visits", "start_day", Some("start_day")),
+        table(Db::T2, "visit_hours", "start_day", Some("start_day")),
+        table(Db::T2, "visit_facets", "start_day", Some("start_day")),
+        table(Db::T2, "visit_facet_pages", "start_day", Some("start_day")),
+        table(Db::T2, "visit_groups", "start_day", Some("start_day")),
+        table(Db::T2, "purchases", "event_date", Some("event_date")),
+        table(Db::T2, "rollup_days", "day", None),
+    ];
+    const T3_EVENTS: &[Table] = &[table(Db::T3, "events", "event_date", MONTH_OF_EVENT)];
+    const T3_ORDERS: &[Table] = &[
+        table(Db::T3, "orders", "order_date", MONTH_OF_ORDER),
+        table(Db::T3, "order_facts", "toDate(toDateTime(placed_at))", None),
+    ];
+    const T2_ORDERS: &[Table] = &[
+        table(Db::T2, "orders", "order_date", MONTH_OF_ORDER),
+        table(Db::T2, "marketplace_orders", "order_date", MONTH_OF_ORDER),
+    ];
+    const CONSENT_LEDGER: &[Table] = &[table(Db::Ledger, "consent_ledger", "toDate(at)", MONTH_OF_AT)];
+    const ACCESS_AUDIT: &[Table] = &[table(Db::Ledger, "access_audit", "toDate(at)", MONTH_OF_AT)];
+    const PURGE_LOG: &[Table] = &[table(Db::Ledger, "purge_log", "toDate(at)", MONTH_OF_AT)];
+    match dataset {
+        "t2_events" => T2_EVENTS,
+        "t2_rollups" => T2_ROLLUPS,
+        "t3_events" => T3_EVENTS,
+        "t3_orders" => T3_ORDERS,
+        "t2_orders" => T2_ORDERS,
+        "consent_ledger" => CONSENT_LEDGER,
+        "access_audit" => ACCESS_AUDIT,
+        "purge_log" => PURGE_LOG,
+        other => unreachable!("no tables for retention dataset {other}"),
+    }
+}
+
+impl Db {
+    fn name(self, dbs: &Databases) -> &str {
+        match self {
+            Db::T2 => &dbs.t2,
+            Db::T3 => &dbs.t3,
+            Db::Ledger => &dbs.ledger,
+        }
+    }
+}
+
+/// What a run did (or, dry, would do) to one dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatasetReport {
+    pub dataset: String,
+    pub retention_days: u32,
+    /// `YYYY-MM-DD`: rows dated before it were due.
+    pub cutoff: String,
+    pub rows_due: u64,
+    pub rows_left: u64,
+    pub statements: Vec<String>,
+}
+
+/// A day as days since 1970, and as `YYYY-MM-DD`.
+fn cutoff_day(now: u32, days: u32) -> (u16, String) {
+    let day = (now / 86_400).saturating_sub(days);
+    let date = time::Date::from_julian_day(2_440_588 + day as i32).expect("in range");
+    (day as u16, format!("{:04}-{:02}-{:02}", date.year(), date.month() as u8, date.day()))
+}
+
+async fn due(client: &Client, table: &str, day: &str, cutoff: &str) -> Result<u64, PurgeError> {
+    Ok(client.query(&format!("SELECT toUInt64(count()) FROM {table} WHERE {day} < toDate(?)")).bind(cutoff).fetch_one().await?)
+}
+
+/// A partition value as a literal for `DROP PARTITION`: a month number or
+/// a quoted date, nothing else.
+fn partition_literal(value: &str, table: &str) -> Result<String, PurgeError> {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else if value.len() == 10 && value.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        Ok(format!("'{value}'"))
+    } else {
+        Err(PurgeError::Partition(value.to_string(), table.to_string()))
+    }
+}
+
+/// The access audit's last entry before `cutoff`, as `<seq> <hash>`: the
+/// chain check lets the remaining chain resume there.
+async fn audit_anchor(client: &Client, table: &str, cutoff: &str) -> Result<String, PurgeError> {
+    let last: Vec<(u64, String)> = client
+        .query(&format!("SELECT seq, entry_hash FROM {table} WHERE toDate(at) < toDate(?) AND seq > 0 ORDER BY seq DESC LIMIT 1"))
+        .bind(cutoff)
+        .fetch_all()
+        .await?;
+    Ok(last.into_iter().next().map(|(seq, hash)| format!("{seq} {hash}")).unwrap_or_default())
+}
+
+/// Purges one dataset (or, `dry`, only counts and plans).
+async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u32, at: u32, dry: bool) -> Result<(DatasetReport, String, Vec<String>), PurgeError> {
+    let (_, cutoff) = cutoff_day(at, days);
+    let mut report = DatasetReport { dataset: dataset.into(), retention_days: days, cutoff: cutoff.clone(), rows_due: 0, rows_left: 0, statements: Vec::new() };
+    let mut anchor = String::new();
+    let mut mutations = Vec::new();
+    for t in tables(dataset) {
+        let db = t.db.name(dbs);
+        let full = format!("{db}.{}", t.name);
+        let before = due(client, &full, t.day, &cutoff).await?;
+        report.rows_due += before;
+        if before == 0 {
+            continue;
+        }
+        if dataset == "access_audit" && anchor.is_empty() {
+            anchor = audit_anchor(client, &full, &cutoff).await?;
+        }
+        let mut in_whole = 0;
+        if let Some(partition) = t.partition {
+            let whole: Vec<(String, u64)> = client
+                .query(&format!(
+                    "SELECT p, rows FROM (SELECT toString({partition}) AS p, max({}) AS newest, toUInt64(count()) AS rows FROM {full} GROUP BY p) \
+                     WHERE newest < toDate(?) ORDER BY p",
+                    t.day
+                ))
+                .bind(cutoff.as_str())
+                .fetch_all()
+                .await?;
+            for (p, rows) in whole {
+                let sql = format!("ALTER TABLE {full} DROP PARTITION {}", partition_literal(&p, &full)?);
+                if !dry {
+                    client.query(&sql).execute().await?;
+                }
+                in_whole += rows;
+                report.statements.push(sql);
+            }
+        }
+        let straddling = if dry { before - in_whole.min(before) } else { due(client, &full, t.day, &cutoff).await? };
+        if straddling > 0 {
+            let sql = format!("ALTER TABLE {full} DELETE WHERE {} < toDate('{cutoff}')", t.day);
+            if !dry {
+                client.query(&sql).execute().await?;
+                mutations.push(settle(client, db, t.name).await?);
+            }
+            report.statements.push(sql);
+        }
+        if !dry {
+            report.rows_left += due(client, &full, t.day, &cutoff).await?;
+        }
+    }
+    if dry {
+        report.rows_left = report.rows_due;
+    }
+    Ok((report, anchor, mutations))
+}
+
+/// Runs the purge over every dataset. Unless `dry`, writes one purge-log
+/// row per dataset (also for those with nothing due) and errs if anything
+/// due is left. `dry` changes nothing and logs nothing.
+pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection, run_by: &str, dry: bool) -> Result<Vec<DatasetReport>, PurgeError> {
+    let started = now();
+    let run_id = format!("retention-{started}");
+    let mut reports = Vec::new();
+    for (dataset, days) in retention.datasets() {
+        let (report, anchor, mutations) = purge_dataset(client, dbs, dataset, days, started, dry).await?;
+        if !dry {
+            let evidence = Evidence {
+                at: now(),
+                run_id: run_id.clone(),
+                kind: Kind::Retention,
+                subject_hash: String::new(),
+                requested_at: started,
+                dataset: dataset.to_string(),
+                rows_before: report.rows_due,
+                rows_after: report.rows_left,
+                statement: report.statements.join(";\n"),
+                mutation_id: mutations.join(" "),
+                run_by: run_by.to_string(),
+                done: u8::from(report.rows_left == 0),
+                cutoff: cutoff_day(started, days).0,
+                anchor,
+            };
+            log(client, dbs, &[evidence]).await?;
+            if report.rows_left > 0 {
+                return Err(PurgeError::Remaining { dataset: dataset.to_string(), left: report.rows_left });
+            }
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Runs the purge at start and then every `retention.purge_every_hours`.
+pub async fn keep_purging(client: Client, dbs: Databases, retention: RetentionSection) {
+    let every = Duration::from_secs(u64::from(retention.purge_every_hours) * 3600);
+    loop {
+        let wait = match run(&client, &dbs, &retention, "collector retention schedule", false).await {
+            Ok(reports) => {
+                tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
+                every
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutoff_days_are_calendar_days() {
+        // 2026-11-24T12:00:00Z, 396 days back.
+        assert_eq!(cutoff_day(1_795_521_600, 396).1, "2025-10-24");
+        assert_eq!(cutoff_day(1_795_521_600, 1).1, "2026-11-23");
+    }
+
+    #[test]
+    fn only_month_numbers_and_dates_become_partition_literals() {
+        assert_eq!(partition_literal("202601", "t").unwrap(), "202601");
+        assert_eq!(partition_literal("2026-01-31", "t").unwrap(), "'2026-01-31'");
+        for bad in ["", "2026'; DROP", "tuple()", "2026-01-31x"] {
+            assert!(partition_literal(bad, "t").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_configured_dataset_has_tables() {
+        for (dataset, _) in RetentionSection::default().datasets() {
+            assert!(!tables(dataset).is_empty());
+        }
+    }
+}
