@@ -82,6 +82,16 @@ pub struct StoreSection {
     pub origins: Vec<String>,
     /// Path prefixes that are the store, e.g. `/store`.
     pub path_prefixes: Vec<String>,
+    /// The store's name, as the public notice says it.
+    #[serde(default = "default_store_name")]
+    pub name: String,
+    /// Who answers privacy questions and access requests (the notice shows it).
+    #[serde(default)]
+    pub privacy_contact: String,
+}
+
+fn default_store_name() -> String {
+    "the online store".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

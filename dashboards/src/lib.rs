@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod changes;
+pub mod privacy;
 pub mod query;
 pub mod recommend;
 pub mod roles;

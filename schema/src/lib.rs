@@ -10,6 +10,8 @@
 //! Statements use only what ClickHouse 18.16 (Debian's server) and current
 //! releases both accept.
 
+pub mod retention;
+
 use clickhouse::Client;
 use mintmark_config::ClickHouseSection;
 

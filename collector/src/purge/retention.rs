@@ -20,82 +20,11 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use mintmark_config::RetentionSection;
+use mintmark_schema::retention::tables;
 use mintmark_schema::Databases;
 use serde::Serialize;
 
 use super::{log, now, settle, Evidence, Kind, PurgeError};
-
-/// One table of a dataset: how its rows are dated and partitioned.
-struct Table {
-    db: Db,
-    name: &'static str,
-    /// An expression giving each row's `Date`.
-    day: &'static str,
-    /// The table's partition expression, when it is by time.
-    partition: Option<&'static str>,
-}
-
-#[derive(Clone, Copy)]
-enum Db {
-    T2,
-    T3,
-    Ledger,
-}
-
-const fn table(db: Db, name: &'static str, day: &'static str, partition: Option<&'static str>) -> Table {
-    Table { db, name, day, partition }
-}
-
-const MONTH_OF_EVENT: Option<&str> = Some("toYYYYMM(event_date)");
-const MONTH_OF_ORDER: Option<&str> = Some("toYYYYMM(order_date)");
-const MONTH_OF_AT: Option<&str> = Some("toYYYYMM(at)");
-
-/// The tables of each dataset named in `[retention]`.
-fn tables(dataset: &str) -> &'static [Table] {
-    const T2_EVENTS: &[Table] = &[table(Db::T2, "events", "event_date", MONTH_OF_EVENT)];
-    const T2_ROLLUPS: &[Table] = &[
-        table(Db::T2, "visits", "start_day", Some("start_day")),
-        table(Db::T2, "visit_hours", "start_day", Some("start_day")),
-        table(Db::T2, "visit_facets", "start_day", Some("start_day")),
-        table(Db::T2, "visit_facet_pages", "start_day", Some("start_day")),
-        table(Db::T2, "visit_groups", "start_day", Some("start_day")),
-        table(Db::T2, "purchases", "event_date", Some("event_date")),
-        table(Db::T2, "rollup_days", "day", None),
-    ];
-    const T3_EVENTS: &[Table] = &[table(Db::T3, "events", "event_date", MONTH_OF_EVENT)];
-    const T3_ORDERS: &[Table] = &[
-        table(Db::T3, "orders", "order_date", MONTH_OF_ORDER),
-        table(Db::T3, "order_facts", "toDate(toDateTime(placed_at))", None),
-    ];
-    const T2_ORDERS: &[Table] = &[
-        table(Db::T2, "orders", "order_date", MONTH_OF_ORDER),
-        table(Db::T2, "marketplace_orders", "order_date", MONTH_OF_ORDER),
-    ];
-    const CONSENT_LEDGER: &[Table] = &[table(Db::Ledger, "consent_ledger", "toDate(at)", MONTH_OF_AT)];
-    const ACCESS_AUDIT: &[Table] = &[table(Db::Ledger, "access_audit", "toDate(at)", MONTH_OF_AT)];
-    const PURGE_LOG: &[Table] = &[table(Db::Ledger, "purge_log", "toDate(at)", MONTH_OF_AT)];
-    match dataset {
-        "t2_events" => T2_EVENTS,
-        "t2_rollups" => T2_ROLLUPS,
-        "t3_events" => T3_EVENTS,
-        "t3_orders" => T3_ORDERS,
-        "t2_orders" => T2_ORDERS,
-        "consent_ledger" => CONSENT_LEDGER,
-        "access_audit" => ACCESS_AUDIT,
-        "purge_log" => PURGE_LOG,
-        other => unreachable!("no tables for retention dataset {other}"),
-    }
-}
-
-impl Db {
-    fn name(self, dbs: &Databases) -> &str {
-        match self {
-            Db::T2 => &dbs.t2,
-            Db::T3 => &dbs.t3,
-            Db::Ledger => &dbs.ledger,
-        }
-    }
-}
 
 /// What a run did (or, dry, would do) to one dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,10 +202,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_configured_dataset_has_tables() {
-        for (dataset, _) in RetentionSection::default().datasets() {
-            assert!(!tables(dataset).is_empty());
-        }
-    }
 }

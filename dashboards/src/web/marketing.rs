@@ -203,6 +203,10 @@ pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingVie
     })
 }
 
+/// How the audit names the customer page: the reference itself is in the
+/// entry's customer list, as a keyed hash, never in the route.
+const CUSTOMER_ROUTE: &str = "/marketing/customers/{customer}";
+
 pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Path(customer_ref): Path<String>) -> Response {
     if customer_ref.is_empty() || customer_ref.len() > 128 || customer_ref.chars().any(char::is_control) {
         return bad_request("not a customer reference");
@@ -214,12 +218,12 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
     };
     if file.is_empty() {
         // Still audited: asking about somebody is itself a Tier 3 read.
-        if let Err(r) = audit(&app, &who, &path, "", 0, vec![customer_ref.clone()], 1).await {
+        if let Err(r) = audit(&app, &who, CUSTOMER_ROUTE, "", 0, vec![customer_ref.clone()], 1).await {
             return r;
         }
         return page::error(StatusCode::NOT_FOUND, "No such customer", "There is no Tier 3 data for that customer reference (never opted in, or erased).");
     }
-    if let Err(r) = audit(&app, &who, &path, "", file.rows(), vec![customer_ref.clone()], 1).await {
+    if let Err(r) = audit(&app, &who, CUSTOMER_ROUTE, "", file.rows(), vec![customer_ref.clone()], 1).await {
         return r;
     }
     let lead = match file.first_event {

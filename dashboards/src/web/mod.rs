@@ -50,7 +50,7 @@ impl App {
         let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
         let clickhouse = mintmark_schema::client(&config.clickhouse);
         Ok(App {
-            audit: Audit::new(clickhouse.clone(), &dbs.ledger),
+            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.audit)?,
             clickhouse,
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },

@@ -1,0 +1,315 @@
+//! The live invariant report: each privacy promise of DESIGN.md ("Tiers
+//! and identity") as a query that must count 0, with a drill-down to the
+//! offending rows. Run on request, on a schedule (exported as Prometheus
+//! gauges), and by the tests, which plant a bad row for every check.
+//!
+//! The checks read every table, not just the column a promise is about:
+//! the Tier 2 pattern checks take every `String` and `Array(String)`
+//! column of every Tier 2 table from `system.columns`, so a column added
+//! later is covered without touching this file.
+
+use clickhouse::{Client, Row};
+use mintmark_config::RetentionSection;
+use mintmark_schema::retention::tables;
+use mintmark_schema::Databases;
+use serde::{Deserialize, Serialize};
+
+/// Personal data a Tier 2 value must never look like. The boundaries keep
+/// the keyed ids (32 hex digits) and truncated addresses (last IPv4 octet
+/// 0, IPv6 cut after 48 bits) from matching.
+const PATTERNS: [(&str, &str, &str); 4] = [
+    ("t2_email", "Tier 2 values that hold an e-mail address", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    ("t2_phone", "Tier 2 values that hold a phone number", r"(^|[^0-9A-Za-z])(\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}([^0-9A-Za-z]|$)"),
+    ("t2_card", "Tier 2 values that hold a card-like number", r"(^|[^0-9A-Za-z])[0-9]([ -]?[0-9]){12,18}([^0-9A-Za-z]|$)"),
+    (
+        "t2_ip",
+        "Tier 2 values that hold a full IP address",
+        r"(^|[^0-9.])([0-9]{1,3}\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]?)([^0-9.]|$)|(^|[^0-9A-Za-z:])(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,6}:([0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4})([^0-9A-Za-z:]|$)",
+    ),
+];
+
+/// Every check, `(id, what it counts)`, in report order.
+pub const CHECKS: [(&str, &str); 11] = [
+    ("t2_email", PATTERNS[0].1),
+    ("t2_phone", PATTERNS[1].1),
+    ("t2_card", PATTERNS[2].1),
+    ("t2_ip", PATTERNS[3].1),
+    ("t2_customer_ref", "Tier 2 values equal to a known customer reference"),
+    ("t3_without_opt_in", "Tier 3 rows with no opt-in in the ledger at or before them"),
+    ("t3_after_opt_out", "Tier 3 rows after an opt-out, an erasure request or the opt-in's expiry"),
+    ("t3_session_ids", "Tier 3 values equal to a Tier 2 session id"),
+    ("marketplace_linked", "Marketplace orders holding a customer reference or a Tier 3 order number"),
+    ("t3_erased", "Tier 3 rows of customers whose erasure was asked for over 15 minutes ago"),
+    ("past_retention", "Rows past their retention by more than a purge interval"),
+];
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub id: &'static str,
+    pub what: &'static str,
+    pub violations: u64,
+    /// Why the check could not run, if it could not.
+    pub error: Option<String>,
+}
+
+/// One offending value, as the drill-down shows it.
+#[derive(Debug, Clone, PartialEq, Row, Deserialize, Serialize)]
+pub struct Offence {
+    pub place: String,
+    pub column: String,
+    pub value: String,
+}
+
+/// Offending rows a drill-down shows at most.
+pub const DRILL_ROWS: usize = 50;
+
+pub struct Checker<'a> {
+    pub client: &'a Client,
+    pub dbs: &'a Databases,
+    pub retention: &'a RetentionSection,
+    pub now: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct StringColumn {
+    table: String,
+    name: String,
+    is_array: u8,
+}
+
+/// A column test as SQL over one value `{v}`: pattern checks and the
+/// customer-reference check are both "does this string offend".
+fn test(check: &str, dbs: &Databases) -> Option<String> {
+    if let Some((_, _, re)) = PATTERNS.iter().find(|(id, ..)| *id == check) {
+        // The pattern is ours; quotes and backslashes escaped for the
+        // literal, and `?` doubled: the client reads a lone one as a bind.
+        return Some(format!("match({{v}}, '{}')", re.replace('\\', "\\\\").replace('\'', "\\'").replace('?', "??")));
+    }
+    match check {
+        "t2_customer_ref" => Some(dbs.render("{v} IN (SELECT customer_ref FROM {ledger}.consent_ledger UNION ALL SELECT customer_ref FROM {t3}.orders)")),
+        "t3_session_ids" => Some(dbs.render("{v} IN (SELECT session_id FROM {t2}.events WHERE session_id != '')")),
+        "marketplace_linked" => Some(dbs.render(
+            "{v} IN (SELECT customer_ref FROM {ledger}.consent_ledger UNION ALL SELECT customer_ref FROM {t3}.orders UNION ALL SELECT order_id FROM {t3}.orders)",
+        )),
+        _ => None,
+    }
+}
+
+/// `test` over a column: a `String` directly, an `Array(String)` by any element.
+fn over(column: &StringColumn, test: &str) -> String {
+    let col = format!("`{}`", column.name.replace('`', ""));
+    if column.is_array == 1 {
+        format!("arrayExists(x -> {}, {col})", test.replace("{v}", "x"))
+    } else {
+        test.replace("{v}", &col)
+    }
+}
+
+impl Checker<'_> {
+    /// The string columns of `db`'s tables (staging tables left out).
+    async fn string_columns(&self, db: &str, only: Option<&str>) -> clickhouse::error::Result<Vec<StringColumn>> {
+        let mut q = "SELECT table, name, toUInt8(type = 'Array(String)') AS is_array FROM system.columns \
+                     WHERE database = ? AND type IN ('String', 'Array(String)') AND position(table, '_build_') = 0"
+            .to_string();
+        if only.is_some() {
+            q.push_str(" AND table = ?");
+        }
+        let mut query = self.client.query(&format!("{q} ORDER BY table, name")).bind(db);
+        if let Some(t) = only {
+            query = query.bind(t);
+        }
+        query.fetch_all().await
+    }
+
+    /// Where a value-test check looks.
+    fn scope(&self, check: &str) -> Option<(&str, Option<&'static str>)> {
+        match check {
+            "t3_session_ids" => Some((&self.dbs.t3, None)),
+            "marketplace_linked" => Some((&self.dbs.t2, Some("marketplace_orders"))),
+            c if test(c, self.dbs).is_some() => Some((&self.dbs.t2, None)),
+            _ => None,
+        }
+    }
+
+    async fn value_check(&self, check: &str, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
+        let (db, only) = self.scope(check).expect("a value check");
+        let test = test(check, self.dbs).expect("a value check");
+        let columns = self.string_columns(db, only).await?;
+        let mut total = 0;
+        let mut offences = Vec::new();
+        let mut by_table: Vec<(&str, Vec<&StringColumn>)> = Vec::new();
+        for c in &columns {
+            match by_table.last_mut() {
+                Some((t, cols)) if *t == c.table => cols.push(c),
+                _ => by_table.push((&c.table, vec![c])),
+            }
+        }
+        for (table, cols) in by_table {
+            let any = cols.iter().map(|c| over(c, &test)).collect::<Vec<_>>().join(" OR ");
+            let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) FROM {db}.`{table}` WHERE {any}")).fetch_one().await?;
+            total += n;
+            if drill && n > 0 {
+                for c in cols {
+                    if offences.len() >= DRILL_ROWS {
+                        break;
+                    }
+                    let value = if c.is_array == 1 { format!("arrayStringConcat(`{}`, ' | ')", c.name) } else { format!("`{}`", c.name) };
+                    let rows: Vec<Offence> = self
+                        .client
+                        .query(&format!(
+                            "SELECT ? AS place, ? AS column, {value} AS value FROM {db}.`{table}` WHERE {} LIMIT {}",
+                            over(c, &test),
+                            DRILL_ROWS - offences.len()
+                        ))
+                        .bind(format!("{db}.{table}"))
+                        .bind(c.name.as_str())
+                        .fetch_all()
+                        .await?;
+                    offences.extend(rows);
+                }
+            }
+        }
+        Ok((total, offences))
+    }
+
+    /// Tier 3 rows whose customer's consent state at the row's time is
+    /// wrong: `bad` over `{last}` (the latest ledger action at or before the
+    /// row) and `{expires}` (that opt-in's token expiry).
+    async fn consent_check(&self, bad: &str, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
+        let mut total = 0;
+        let mut offences = Vec::new();
+        for (table, time, id) in [("events", "ts", "event_id"), ("orders", "at", "concat(order_id, ' ', toString(event))")] {
+            let from = self.dbs.render(&format!(
+                "FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
+                 ANY LEFT JOIN (SELECT customer_ref AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
+                 groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY customer_ref) AS c \
+                 USING ref WHERE ({bad})"
+            ))
+            .replace("{last}", "arrayElement(arrayFilter((a, t) -> t <= row_at, c_act, c_at), -1)")
+            .replace("{expires}", "arrayElement(arrayFilter((e, t) -> t <= row_at, c_exp, c_at), -1)");
+            let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) {from}")).fetch_one().await?;
+            total += n;
+            if drill && n > 0 && offences.len() < DRILL_ROWS {
+                let rows: Vec<Offence> = self
+                    .client
+                    .query(&format!(
+                        "SELECT ? AS place, concat(ref, ' at ', toString(toDateTime(row_at))) AS column, row_id AS value {from} LIMIT {}",
+                        DRILL_ROWS - offences.len()
+                    ))
+                    .bind(format!("{}.{table}", self.dbs.t3))
+                    .fetch_all()
+                    .await?;
+                offences.extend(rows);
+            }
+        }
+        Ok((total, offences))
+    }
+
+    async fn erased_check(&self, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
+        let mut total = 0;
+        let mut offences = Vec::new();
+        for table in ["events", "orders", "order_facts"] {
+            let from = self.dbs.render(&format!(
+                "FROM {{t3}}.{table} WHERE customer_ref IN (SELECT customer_ref FROM {{ledger}}.consent_ledger \
+                 WHERE action = 'erasure_requested' AND at < now() - 900)"
+            ));
+            let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) {from}")).fetch_one().await?;
+            total += n;
+            if drill && n > 0 {
+                let rows: Vec<Offence> = self
+                    .client
+                    .query(&format!("SELECT ? AS place, 'customer_ref' AS column, customer_ref AS value {from} LIMIT {DRILL_ROWS}"))
+                    .bind(format!("{}.{table}", self.dbs.t3))
+                    .fetch_all()
+                    .await?;
+                offences.extend(rows);
+            }
+        }
+        Ok((total, offences))
+    }
+
+    /// Rows older than their cutoff by more than one purge interval (and a
+    /// day): the purge should have taken them.
+    async fn retention_check(&self) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
+        let grace = u64::from(self.retention.purge_every_hours).div_ceil(24) + 1;
+        let mut total = 0;
+        let mut offences = Vec::new();
+        for (dataset, _) in self.retention.datasets() {
+            let cutoff = u64::from(self.retention.cutoff_day(dataset, self.now).unwrap_or(0)).saturating_sub(grace);
+            for t in tables(dataset) {
+                let table = format!("{}.{}", t.db.name(self.dbs), t.name);
+                let n: u64 = self
+                    .client
+                    .query(&format!("SELECT toUInt64(count()) FROM {table} WHERE {} < toDate(toDateTime(?))", t.day))
+                    .bind(cutoff * 86_400)
+                    .fetch_one()
+                    .await?;
+                if n > 0 {
+                    total += n;
+                    offences.push(Offence { place: table, column: dataset.to_string(), value: format!("{n} rows") });
+                }
+            }
+        }
+        Ok((total, offences))
+    }
+
+    /// Runs one check; with `drill`, also lists offending rows.
+    pub async fn run(&self, check: &str, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
+        match check {
+            "t3_without_opt_in" => self.consent_check("{last} = ''", drill).await,
+            "t3_after_opt_out" => self.consent_check("{last} IN ('opt_out', 'erasure_requested') OR ({last} = 'opt_in' AND {expires} < row_at)", drill).await,
+            "t3_erased" => self.erased_check(drill).await,
+            "past_retention" => self.retention_check().await,
+            other => self.value_check(other, drill).await,
+        }
+    }
+
+    /// Every check, counted.
+    pub async fn report(&self) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        for (id, what) in CHECKS {
+            let (violations, error) = match self.run(id, false).await {
+                Ok((n, _)) => (n, None),
+                Err(e) => (0, Some(e.to_string())),
+            };
+            out.push(Outcome { id, what, violations, error });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(check: &str, s: &str) -> bool {
+        let re = regex::Regex::new(PATTERNS.iter().find(|(id, ..)| *id == check).unwrap().2).unwrap();
+        re.is_match(s)
+    }
+
+    #[test]
+    fn patterns_catch_personal_data_and_spare_what_tier_2_holds() {
+        assert!(matches("t2_email", "/store/account/jane.doe@example.com"));
+        assert!(matches("t2_phone", "call 703-555-0147"));
+        assert!(matches("t2_phone", "(703) 555 0147"));
+        assert!(matches("t2_card", "4111 1111 1111 1111"));
+        assert!(matches("t2_ip", "from 198.51.100.23"));
+        assert!(matches("t2_ip", "2001:db8:1:2:3:4:5:6"));
+        assert!(matches("t2_ip", "2001:db8::7"));
+        for clean in ["198.51.100.0", "2001:db8:1::", "5f3c9a0d1e2b4c6f8a7b9c0d1e2f3a4b", "/store/product/mug-1", "Chrome", "120.0.0.0", "12:30:45"] {
+            for (id, ..) in PATTERNS {
+                assert!(!matches(id, clean), "{id} flagged {clean:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_check_has_a_way_to_run() {
+        let dbs = Databases::new("").unwrap();
+        for (id, _) in CHECKS {
+            let known = test(id, &dbs).is_some() || ["t3_without_opt_in", "t3_after_opt_out", "t3_erased", "past_retention"].contains(&id);
+            assert!(known, "{id}");
+        }
+    }
+}
