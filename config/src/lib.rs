@@ -234,6 +234,9 @@ pub struct DashboardsSection {
     pub session_idle_minutes: u64,
     /// ...and after this long in any case.
     pub session_max_hours: u64,
+    /// The privacy invariant report runs this often (and its result is
+    /// exported at `/metrics`).
+    pub invariants_every_minutes: u64,
 }
 
 impl Default for DashboardsSection {
@@ -247,6 +250,7 @@ impl Default for DashboardsSection {
             crosssell_marketplace: false,
             session_idle_minutes: 30,
             session_max_hours: 12,
+            invariants_every_minutes: 15,
         }
     }
 }

@@ -61,8 +61,8 @@ async fn every_route_for_every_role_and_for_nobody() {
                 Some(name) => session_of(&s, name).await,
                 None => String::new(),
             };
-            // Path parameters get a real value: a report, a token id, a user.
-            let path = route.path.replace("{name}", if route.path.starts_with("/admin/") { "ana" } else { "pages" }).replace("{id}", "1");
+            // Path parameters get a real value: a report, a token id, a user, a check, a customer.
+            let path = route.path.replace("{name}", if route.path.starts_with("/admin/") { "ana" } else { "pages" }).replace("{id}", "1").replace("{check}", "t2_email").replace("{customer}", "c-1");
             let url = format!("{}{}", s.base, path);
             let req = match route.method {
                 "GET" => s.http.get(&url),

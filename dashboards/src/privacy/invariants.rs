@@ -279,6 +279,64 @@ impl Checker<'_> {
     }
 }
 
+/// The latest report, kept for the overview page and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Unix seconds.
+    pub ran_at: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    pub fn failing(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.violations > 0 || o.error.is_some()).count()
+    }
+}
+
+/// The report as Prometheus gauges: violations per check (-1 when the
+/// check could not run), checks failing, and when it last ran.
+pub struct Gauges {
+    registry: prometheus::Registry,
+    violations: prometheus::IntGaugeVec,
+    failing: prometheus::IntGauge,
+    last_run: prometheus::IntGauge,
+}
+
+impl Default for Gauges {
+    fn default() -> Gauges {
+        let registry = prometheus::Registry::new_custom(Some("mintmark_dashboards".into()), None).expect("valid prefix");
+        let violations = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new("invariant_violations", "Rows breaking each privacy invariant at the last run (-1: the check failed to run)"),
+            &["check"],
+        )
+        .expect("valid gauge");
+        let failing = prometheus::IntGauge::new("invariant_checks_failing", "Privacy invariant checks not at 0 at the last run").expect("valid gauge");
+        let last_run = prometheus::IntGauge::new("invariant_last_run_timestamp_seconds", "When the invariant report last ran").expect("valid gauge");
+        for c in [Box::new(violations.clone()) as Box<dyn prometheus::core::Collector>, Box::new(failing.clone()), Box::new(last_run.clone())] {
+            registry.register(c).expect("registered once");
+        }
+        Gauges { registry, violations, failing, last_run }
+    }
+}
+
+impl Gauges {
+    pub fn set(&self, report: &Report) {
+        for o in &report.outcomes {
+            let v = if o.error.is_some() { -1 } else { o.violations as i64 };
+            self.violations.with_label_values(&[o.id]).set(v);
+        }
+        self.failing.set(report.failing() as i64);
+        self.last_run.set(report.ran_at as i64);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

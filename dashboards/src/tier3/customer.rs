@@ -46,6 +46,8 @@ pub struct ConsentLine {
     pub action: String,
     pub source: String,
     pub policy_version: u32,
+    /// The opt-in token's expiry (0 for other actions).
+    pub expires: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -108,7 +110,8 @@ pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Resul
     .int(INTEREST_ROWS)
     .raw(" BY how)");
     let consent = Sql::new(
-        "SELECT toUInt32(at) AS at, toString(action) AS action, source, policy_version FROM {ledger}.consent_ledger WHERE customer_ref = ",
+        "SELECT toUInt32(at) AS at, toString(action) AS action, source, policy_version, toUInt32(token_expires_at) AS expires \
+         FROM {ledger}.consent_ledger WHERE customer_ref = ",
     )
     .text_value(customer_ref)
     .raw(" ORDER BY at, action");

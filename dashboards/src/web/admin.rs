@@ -18,15 +18,15 @@ use crate::roles::{Role, Roles};
 use crate::sessions::LoginSession;
 use crate::tokens::TokenInfo;
 
-fn pairs(body: &Bytes) -> Vec<(String, String)> {
+pub(super) fn pairs(body: &Bytes) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 
-fn bare_chrome(who: &LoginSession, path: &str, title: &str) -> Chrome {
+pub(super) fn bare_chrome(who: &LoginSession, path: &str, title: &str) -> Chrome {
     let q = StatsQuery::from_params(&[], today()).expect("the default query is valid");
     chrome(who, &q, today(), path, title, None)
 }

@@ -156,6 +156,11 @@ impl Need for MarketingView {
     const ROLE: Role = Role::Marketing;
 }
 
+pub struct PrivacyView;
+impl Need for PrivacyView {
+    const ROLE: Role = Role::PrivacyOfficer;
+}
+
 pub struct AdminView;
 impl Need for AdminView {
     const ROLE: Role = Role::Admin;
@@ -177,6 +182,20 @@ impl<N: Need> FromRequestParts<Arc<App>> for Authorized<N> {
         }
         Ok(Authorized { session, _need: PhantomData })
     }
+}
+
+/// Where a user lands after logging in: the first page their roles open.
+pub fn home(roles: crate::roles::Roles) -> String {
+    if roles.allow(Role::Analyst) {
+        "/"
+    } else if roles.has(Role::PrivacyOfficer) {
+        "/privacy"
+    } else if roles.has(Role::Admin) {
+        "/admin/users"
+    } else {
+        "/account"
+    }
+    .to_string()
 }
 
 /// Only a local path: never an open redirect to another site.
@@ -268,6 +287,7 @@ pub async fn login(
     match attempt {
         Ok(Ok(Attempt::In { token, session })) => {
             tracing::info!(user = %session.user.name, "logged in");
+            let next = if next == "/" { home(session.user.roles) } else { next.to_string() };
             let mut resp = Redirect::to(&next).into_response();
             let h = resp.headers_mut();
             h.append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &token, "/", None).parse().expect("header value"));

@@ -330,12 +330,20 @@ pub fn chrome(who: &crate::sessions::LoginSession, q: &StatsQuery, today: Day, p
             Chip { text: format!("{} {} {}", f.dimension.name(), f.op.label(), f.value), remove: href(path, &without) }
         })
         .collect();
-    let mut nav: Vec<Choice> = Section::ALL
-        .into_iter()
-        .map(|s| Choice { label: s.title().into(), href: href(s.path(), q), current: Some(s) == current })
-        .collect();
-    if who.user.roles.has(crate::roles::Role::Marketing) {
-        nav.extend(super::marketing::PAGES.iter().map(|(p, label)| Choice { label: (*label).into(), href: (*p).into(), current: *p == path }));
+    // Each user sees the sections their roles open, nothing they would be refused.
+    let roles = who.user.roles;
+    let mut nav: Vec<Choice> = Vec::new();
+    if roles.allow(crate::roles::Role::Analyst) {
+        nav.extend(Section::ALL.into_iter().map(|s| Choice { label: s.title().into(), href: href(s.path(), q), current: Some(s) == current }));
+    }
+    let pages = |list: &[(&'static str, &'static str)]| -> Vec<Choice> {
+        list.iter().map(|(p, label)| Choice { label: (*label).into(), href: (*p).into(), current: *p == path }).collect()
+    };
+    if roles.has(crate::roles::Role::Marketing) {
+        nav.extend(pages(&super::marketing::PAGES));
+    }
+    if roles.has(crate::roles::Role::PrivacyOfficer) {
+        nav.extend(pages(&super::privacy::PAGES));
     }
     Chrome {
         user: who.user.name.clone(),

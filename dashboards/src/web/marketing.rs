@@ -64,7 +64,7 @@ fn with(path: &str, q: &MarketingQuery) -> String {
 }
 
 /// `t` as the template shows it; `sorting` makes the customer list's headers links.
-fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> TableView {
+pub(super) fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> TableView {
     let headers = t
         .columns
         .iter()
@@ -233,6 +233,8 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
         ),
         None => "No browsing has been recorded for this customer since they opted in; only orders and consent are shown.".into(),
     };
+    let consent: Vec<(u32, &str, u32)> = file.consent.iter().map(|c| (c.at, c.action.as_str(), c.expires)).collect();
+    let lead = format!("{} {lead}", crate::privacy::record::status(&consent, crate::accounts::now_secs() as u32));
     let tables = tables::customer_tables(&file).iter().map(|t| view(t, String::new(), None)).collect();
     render(Marketing {
         chrome: marketing_chrome(&who, &path, &format!("Customer {customer_ref}")),

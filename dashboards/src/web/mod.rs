@@ -13,6 +13,7 @@ pub mod chart;
 pub mod dashboard;
 pub mod marketing;
 pub mod page;
+pub mod privacy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct App {
     pub recommender: Arc<crate::recommend::Recommender>,
     pub tally: Arc<crate::audit::Tally>,
     pub tier3: crate::tier3::cache::Tier3Cache,
+    /// The latest invariant report, and its gauges for `/metrics`.
+    pub invariants: tokio::sync::RwLock<Option<crate::privacy::invariants::Report>>,
+    pub invariant_gauges: crate::privacy::invariants::Gauges,
 }
 
 impl App {
@@ -58,6 +62,8 @@ impl App {
             recommender: Arc::default(),
             tally: Arc::default(),
             tier3: Default::default(),
+            invariants: Default::default(),
+            invariant_gauges: Default::default(),
             accounts: Arc::new(accounts),
             config,
         })
@@ -123,6 +129,18 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/marketing/customers/{customer}", Access::Role(Role::Marketing)), get(marketing::customer)),
         (route("GET", "/marketing/export/{name}", Access::Role(Role::Marketing)), get(marketing::export)),
         (route("GET", "/api/v1/recommendations", Access::Role(Role::Analyst)), get(marketing::recommendations)),
+        (route("GET", "/privacy", Access::Role(Role::PrivacyOfficer)), get(privacy::overview)),
+        (route("POST", "/privacy/invariants", Access::Role(Role::PrivacyOfficer)), post(privacy::run_now)),
+        (route("GET", "/privacy/invariants/{check}", Access::Role(Role::PrivacyOfficer)), get(privacy::drill)),
+        (route("GET", "/privacy/consent", Access::Role(Role::PrivacyOfficer)), get(privacy::consent)),
+        (route("GET", "/privacy/purges", Access::Role(Role::PrivacyOfficer)), get(privacy::purges)),
+        (route("GET", "/privacy/audit", Access::Role(Role::PrivacyOfficer)), get(privacy::access_audit)),
+        (route("GET", "/privacy/customers/{customer}", Access::Role(Role::PrivacyOfficer)), get(privacy::customer)),
+        (route("POST", "/privacy/customers/{customer}/export", Access::Role(Role::PrivacyOfficer)), post(privacy::export_record)),
+        (route("GET", "/privacy/export/{name}", Access::Role(Role::PrivacyOfficer)), get(privacy::export)),
+        (route("GET", "/notice", Access::Public), get(privacy::notice_page)),
+        (route("GET", "/notice.md", Access::Public), get(privacy::notice_markdown)),
+        (route("GET", "/metrics", Access::Public), get(privacy::metrics)),
         (route("GET", "/account", Access::SignedIn), get(admin::account)),
         (route("POST", "/account/tokens", Access::SignedIn), post(admin::create_token)),
         (route("POST", "/account/tokens/{id}/revoke", Access::SignedIn), post(admin::revoke_token)),
@@ -175,6 +193,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
             }
         })
     };
+    let invariants = tokio::spawn(privacy::keep_checking(app.clone()));
     let tallies = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -194,6 +213,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     facts.abort();
     warm.abort();
     tallies.abort();
+    invariants.abort();
     app.tally.flush(&app.audit).await;
     Ok(())
 }

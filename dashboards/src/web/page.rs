@@ -32,6 +32,19 @@ pub struct MarketingPage {
 }
 
 #[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyPage {
+    pub p: super::privacy::Privacy,
+}
+
+/// The public notice: HTML rendered from our own Markdown, config values escaped.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct Notice {
+    pub html: String,
+}
+
+#[derive(Template)]
 #[template(path = "account.html")]
 pub struct Account {
     pub chrome: super::dashboard::Chrome,

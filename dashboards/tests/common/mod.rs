@@ -48,9 +48,11 @@ pub async fn start() -> Server {
         format!(
             "[store]\norigins = [\"https://shop.example.gov\"]\npath_prefixes = [\"/store\"]\n\
              [clickhouse]\nurl = \"http://127.0.0.1:{}\"\n\
-             [dashboards]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n",
+             [dashboards]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{}",
             free_port(),
-            data.display()
+            data.display(),
+            // Fresh keys (the audit's among them), as a first run generates.
+            mintmark_config::generate_secrets_toml()
         ),
     )
     .unwrap();
