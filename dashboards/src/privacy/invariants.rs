@@ -180,14 +180,20 @@ impl Checker<'_> {
         let mut total = 0;
         let mut offences = Vec::new();
         for (table, time, id) in [("events", "ts", "event_id"), ("orders", "at", "concat(order_id, ' ', toString(event))")] {
+            // ClickHouse 18.16 cannot capture a column in a lambda over
+            // joined arrays, so the row's time is passed as an array too.
+            let at_or_before = |of: &str| format!("arrayElement(arrayFilter((x, t, r) -> t <= r, {of}, c_at, arrayResize([row_at], length(c_at), row_at)), -1)");
             let from = self.dbs.render(&format!(
-                "FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
+                "FROM (SELECT ref, row_at, row_id, {} AS s_last, {} AS s_expires \
+                 FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
                  ANY LEFT JOIN (SELECT customer_ref AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
                  groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY customer_ref) AS c \
-                 USING ref WHERE ({bad})"
+                 USING ref) AS j WHERE ({bad})",
+                at_or_before("c_act"),
+                at_or_before("c_exp")
             ))
-            .replace("{last}", "arrayElement(arrayFilter((a, t) -> t <= row_at, c_act, c_at), -1)")
-            .replace("{expires}", "arrayElement(arrayFilter((e, t) -> t <= row_at, c_exp, c_at), -1)");
+            .replace("{last}", "s_last")
+            .replace("{expires}", "s_expires");
             let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) {from}")).fetch_one().await?;
             total += n;
             if drill && n > 0 && offences.len() < DRILL_ROWS {
