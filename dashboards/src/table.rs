@@ -19,6 +19,8 @@ pub enum Cell {
     Decimal(f64),
     /// A bucket start, Unix seconds (UTC), with how wide the bucket is.
     Time(i64, crate::query::Interval),
+    /// An exact moment, Unix seconds (UTC): when something happened.
+    Moment(i64),
 }
 
 /// `1234567` → `1,234,567`.
@@ -51,6 +53,16 @@ pub fn money(v: f64) -> String {
     format!("{sign}{}.{:02}", thousands((cents.abs() / 100) as u64), cents.abs() % 100)
 }
 
+fn moment_text(at: i64, for_people: bool) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (d, h, m, sec) = (crate::query::Day::from_unix(at), t.hour(), t.minute(), t.second());
+    if for_people {
+        format!("{d} {h:02}:{m:02}:{sec:02}")
+    } else {
+        format!("{d}T{h:02}:{m:02}:{sec:02}Z")
+    }
+}
+
 fn time_text(at: i64, interval: crate::query::Interval, for_people: bool) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let (d, h) = (crate::query::Day::from_unix(at), t.hour());
@@ -73,6 +85,7 @@ impl Cell {
             Cell::Duration(v) => duration(*v),
             Cell::Decimal(v) => format!("{v:.2}"),
             Cell::Time(at, i) => time_text(*at, *i, true),
+            Cell::Moment(at) => moment_text(*at, true),
         }
     }
 
@@ -83,6 +96,7 @@ impl Cell {
             Cell::Count(n) => Value::from(*n),
             Cell::Share(v) | Cell::Money(v) | Cell::Duration(v) | Cell::Decimal(v) => Value::from(*v),
             Cell::Time(at, i) => Value::String(time_text(*at, *i, false)),
+            Cell::Moment(at) => Value::String(moment_text(*at, false)),
         }
     }
 
@@ -93,6 +107,7 @@ impl Cell {
             Cell::Share(v) | Cell::Duration(v) | Cell::Decimal(v) => format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string(),
             Cell::Money(v) => format!("{v:.2}"),
             Cell::Time(at, i) => time_text(*at, *i, false),
+            Cell::Moment(at) => moment_text(*at, false),
         }
     }
 

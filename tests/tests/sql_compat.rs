@@ -92,7 +92,11 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         rfm::measures_sql(0, Day(20001).start_secs()),
         crosssell::pairs_sql(w, true, 1),
     ];
+    let tier3_at = queries.len();
     queries.extend(tier3_reads.iter().map(|r| r.literal_in(&dbs)));
+    // The privacy invariants that join the consent ledger.
+    let consent_at = queries.len();
+    queries.extend(dashboards::privacy::invariants::consent_count_sql(&dbs));
     std::fs::write(dir.join("statements.json"), serde_json::to_vec(&statements)?)?;
     std::fs::write(dir.join("queries.json"), serde_json::to_vec(&queries)?)?;
     let out = Command::new("python3")
@@ -122,10 +126,13 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         assert!(answer.is_array(), "read {i} answered");
     }
     let answers = a.as_array().unwrap();
-    let customers = &answers[answers.len() - 6];
+    let customers = &answers[tier3_at];
     assert_eq!((customers[0]["customer_ref"].as_str(), customers[0]["c_lifetime_total"].as_f64()), (Some("c1"), Some(25.0)), "{customers}");
-    let measures = &answers[answers.len() - 2];
+    let measures = &answers[tier3_at + 4];
     assert_eq!(n(&measures[0]["r_orders"]), 1, "{measures}");
+    // c1's orders have no opt-in in the ledger: the consent check finds both events.
+    let consent: Vec<u64> = answers[consent_at..consent_at + 4].iter().map(|a| n(&a[0]["n"])).collect();
+    assert_eq!(consent, [0, 2, 0, 0], "no opt-in (events, orders), after opt-out (events, orders)");
     eprintln!("schema ran on ClickHouse {version}: {} statements", report["statements"]);
     Ok(())
 }

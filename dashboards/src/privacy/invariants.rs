@@ -106,6 +106,41 @@ fn over(column: &StringColumn, test: &str) -> String {
     }
 }
 
+/// The consent checks' tables: `(table, time column, row id)`.
+const CONSENT_TABLES: [(&str, &str, &str); 2] = [("events", "ts", "event_id"), ("orders", "at", "concat(order_id, ' ', toString(event))")];
+
+/// `FROM … WHERE` of the Tier 3 rows of `table` whose customer's consent
+/// state at the row's time is wrong: `bad` over `{last}` (the latest ledger
+/// action at or before the row) and `{expires}` (that opt-in's token expiry).
+pub fn consent_rows(dbs: &Databases, table: &str, time: &str, id: &str, bad: &str) -> String {
+    // ClickHouse 18.16 cannot capture a column in a lambda over joined
+    // arrays, so the row's time is passed as an array too.
+    let at_or_before = |of: &str| format!("arrayElement(arrayFilter((x, t, r) -> t <= r, {of}, c_at, arrayResize([row_at], length(c_at), row_at)), -1)");
+    dbs.render(&format!(
+        "FROM (SELECT ref, row_at, row_id, {} AS s_last, {} AS s_expires \
+         FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
+         ANY LEFT JOIN (SELECT customer_ref AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
+         groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY customer_ref) AS c \
+         USING ref) AS j WHERE ({bad})",
+        at_or_before("c_act"),
+        at_or_before("c_exp")
+    ))
+    .replace("{last}", "s_last")
+    .replace("{expires}", "s_expires")
+}
+
+/// The `bad` condition of each consent check.
+pub const NO_OPT_IN: &str = "{last} = ''";
+pub const AFTER_OPT_OUT: &str = "{last} IN ('opt_out', 'erasure_requested') OR ({last} = 'opt_in' AND {expires} < row_at)";
+
+/// Every consent check's count query (the SQL-compatibility test runs them on current ClickHouse).
+pub fn consent_count_sql(dbs: &Databases) -> Vec<String> {
+    [NO_OPT_IN, AFTER_OPT_OUT]
+        .iter()
+        .flat_map(|bad| CONSENT_TABLES.iter().map(move |(t, time, id)| format!("SELECT toUInt64(count()) AS n {}", consent_rows(dbs, t, time, id, bad))))
+        .collect()
+}
+
 impl Checker<'_> {
     /// The string columns of `db`'s tables (staging tables left out).
     async fn string_columns(&self, db: &str, only: Option<&str>) -> clickhouse::error::Result<Vec<StringColumn>> {
@@ -174,26 +209,12 @@ impl Checker<'_> {
     }
 
     /// Tier 3 rows whose customer's consent state at the row's time is
-    /// wrong: `bad` over `{last}` (the latest ledger action at or before the
-    /// row) and `{expires}` (that opt-in's token expiry).
+    /// wrong ([`consent_rows`]).
     async fn consent_check(&self, bad: &str, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
         let mut total = 0;
         let mut offences = Vec::new();
-        for (table, time, id) in [("events", "ts", "event_id"), ("orders", "at", "concat(order_id, ' ', toString(event))")] {
-            // ClickHouse 18.16 cannot capture a column in a lambda over
-            // joined arrays, so the row's time is passed as an array too.
-            let at_or_before = |of: &str| format!("arrayElement(arrayFilter((x, t, r) -> t <= r, {of}, c_at, arrayResize([row_at], length(c_at), row_at)), -1)");
-            let from = self.dbs.render(&format!(
-                "FROM (SELECT ref, row_at, row_id, {} AS s_last, {} AS s_expires \
-                 FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
-                 ANY LEFT JOIN (SELECT customer_ref AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
-                 groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY customer_ref) AS c \
-                 USING ref) AS j WHERE ({bad})",
-                at_or_before("c_act"),
-                at_or_before("c_exp")
-            ))
-            .replace("{last}", "s_last")
-            .replace("{expires}", "s_expires");
+        for (table, time, id) in CONSENT_TABLES {
+            let from = consent_rows(self.dbs, table, time, id, bad);
             let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) {from}")).fetch_one().await?;
             total += n;
             if drill && n > 0 && offences.len() < DRILL_ROWS {
@@ -263,8 +284,8 @@ impl Checker<'_> {
     /// Runs one check; with `drill`, also lists offending rows.
     pub async fn run(&self, check: &str, drill: bool) -> clickhouse::error::Result<(u64, Vec<Offence>)> {
         match check {
-            "t3_without_opt_in" => self.consent_check("{last} = ''", drill).await,
-            "t3_after_opt_out" => self.consent_check("{last} IN ('opt_out', 'erasure_requested') OR ({last} = 'opt_in' AND {expires} < row_at)", drill).await,
+            "t3_without_opt_in" => self.consent_check(NO_OPT_IN, drill).await,
+            "t3_after_opt_out" => self.consent_check(AFTER_OPT_OUT, drill).await,
             "t3_erased" => self.erased_check(drill).await,
             "past_retention" => self.retention_check().await,
             other => self.value_check(other, drill).await,

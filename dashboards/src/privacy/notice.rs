@@ -29,9 +29,9 @@ fn code(s: &str) -> String {
 }
 
 fn years(days: u32) -> String {
-    if days % 365 <= 2 && days >= 365 {
-        let y = days / 365;
-        format!("{days} days (about {y} year{})", if y == 1 { "" } else { "s" })
+    let y = (f64::from(days) / 365.25).round();
+    if y >= 1.0 && (f64::from(days) - y * 365.25).abs() <= 3.0 {
+        format!("{days} days (about {y} year{})", if y == 1.0 { "" } else { "s" })
     } else {
         format!("{days} days")
     }

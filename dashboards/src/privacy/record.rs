@@ -90,7 +90,7 @@ impl Record {
                 Column::new("Detail", "detail"),
             ],
         );
-        let time = |at: u32| Cell::Time(at.into(), crate::query::Interval::Hour);
+        let time = |at: u32| Cell::Moment(at.into());
         let text = |s: &str| Cell::Text(s.to_string());
         t.rows.push(TableRow::new(vec![text("status"), time(self.generated_at), text(&self.status), text(&self.customer_ref), text(""), text(NOTE)]));
         for c in &self.consent {
@@ -117,7 +117,7 @@ impl Record {
 
 /// The customer's consent status from their ledger lines (oldest first).
 pub fn status(lines: &[(u32, &str, u32)], now: u32) -> String {
-    let at = |t: u32| Cell::Time(t.into(), crate::query::Interval::Hour).display();
+    let at = |t: u32| Cell::Moment(t.into()).display();
     match lines.iter().filter(|(t, ..)| *t <= now).next_back() {
         None => "No consent on record: never opted in, or erased.".into(),
         Some((t, "opt_in", expires)) if *expires > now => format!("Opted in since {} (until {}).", at(*t), at(*expires)),

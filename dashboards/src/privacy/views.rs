@@ -21,7 +21,7 @@ pub struct Reader<'a> {
 }
 
 fn when(at: u32) -> Cell {
-    Cell::Time(at.into(), Interval::Hour)
+    Cell::Moment(at.into())
 }
 
 fn text(s: impl Into<String>) -> Cell {
@@ -377,7 +377,7 @@ pub fn retention_table(lines: &[RetentionLine], every_hours: u32) -> Table {
         })
         .collect();
     t.note = Some(
-        "The collector purges on its schedule; rows past retention are removed by the next run. `collector purge --dry-run` shows what is due.".into(),
+        "The collector purges on its schedule; rows past retention are removed by the next run; collector purge --dry-run shows what is due.".into(),
     );
     t
 }

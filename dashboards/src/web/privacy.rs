@@ -189,7 +189,7 @@ fn chain_view(r: &crate::audit::chain::Report) -> ChainView {
     ChainView {
         ok: r.intact(),
         summary,
-        breaks: r.breaks.iter().map(|b| format!("Entry {} ({}): {}", b.seq, crate::table::Cell::Time(b.at.into(), crate::query::Interval::Hour).display(), b.what)).collect(),
+        breaks: r.breaks.iter().map(|b| format!("Entry {} ({}): {}", b.seq, crate::table::Cell::Moment(b.at.into()).display(), b.what)).collect(),
     }
 }
 
@@ -222,7 +222,7 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<PrivacyView>)
             error: o.error.clone(),
         })
         .collect();
-    p.checks_ran = crate::table::Cell::Time(report.ran_at as i64, crate::query::Interval::Hour).display();
+    p.checks_ran = crate::table::Cell::Moment(report.ran_at as i64).display();
     p.chain = Some(chain_view(&chain));
     p.lead = Some(format!(
         "{} of {} invariant checks pass. Each is a query that must count 0; a failing one links to the offending rows.",
