@@ -130,17 +130,24 @@ impl BackendApi {
                     Err(e) => failed("send the marketplace order", e),
                 }
             }
-            "opt-out" => {
+            // Opting out and closing the account both end Tier 3 and forget
+            // the customer's cookies; closing also asks for erasure.
+            "opt-out" | "close-account" => {
                 let Some(who) = customer else { return back("/store/", &[]) };
-                match self.call(http, "/consent/opt-out", json!({"customer_ref": who})).await {
+                let (path, body, done, what) = if action == "opt-out" {
+                    ("/consent/opt-out", json!({"customer_ref": who}), "/store/?opted_out=1", "record the opt-out")
+                } else {
+                    ("/consent/erasure", json!({"customer_ref": who, "note": "account closed on the demo store"}), "/store/?closed=1", "request the erasure")
+                };
+                match self.call(http, path, body).await {
                     Ok(_) => back(
-                        "/store/?opted_out=1",
+                        done,
                         &[
                             format!("{}=; Path=/store; Max-Age=0; Secure; HttpOnly; SameSite=Lax", self.consent_cookie),
                             format!("{CUSTOMER_COOKIE}=; Path=/store; Max-Age=0; HttpOnly; SameSite=Lax"),
                         ],
                     ),
-                    Err(e) => failed("record the opt-out", e),
+                    Err(e) => failed(what, e),
                 }
             }
             _ => StatusCode::NOT_FOUND.into_response(),

@@ -31,6 +31,8 @@ await run(out, launchAsChrome, async (browser) => {
   out.order = new URL(page.url()).searchParams.get("ordered");
   await Promise.all([page.waitForURL((u) => u.searchParams.has("marketplace")), page.click("#marketplace")]);
   await page.screenshot({ path: `${shots}/demo-store-account.png`, fullPage: true });
+  // The browser's cookies, for the account-closing run (demo_store_close.mjs).
+  out.jar = await context.cookies();
   // Leaving the page flushes the beacon's last batch.
   await page.goto("about:blank");
 });

@@ -4,6 +4,9 @@
 //! on as Tier 3, buys (the backend sends the order to the feed), and a
 //! marketplace order arrives: the order is the customer's in `t3`, what they
 //! did before the opt-in is not, and the marketplace order is only in its own dataset.
+//! Then they close the account: every Tier 3 row of theirs is erased with
+//! evidence in the purge log, the Tier 2 copies stay, and a visit with the
+//! old consent cookie is Tier 2 and loses the persistent cookie.
 
 use std::time::Duration;
 
@@ -37,6 +40,33 @@ async fn a_visitor_becomes_a_customer_through_the_demo_backend() -> anyhow::Resu
     let t3_total = stack.clickhouse_query("SELECT count() FROM t3.events").await?;
     assert_eq!(t3_total.trim().parse::<u64>()?, paths.len() as u64, "nothing else is identified");
     assert!(shots.join("demo-store-account.png").exists());
+
+    // The customer closes the account: erasure, then a visit with the old consent cookie.
+    let tier3_copies = stack.clickhouse_query("SELECT count() FROM t2.events WHERE tier = 'tier3'").await?.trim().parse::<u64>()?;
+    let jar = serde_json::to_string(&out["jar"])?;
+    let consent = stack.config.edge.consent_cookie.clone();
+    let visitor = stack.config.edge.visitor_cookie.clone();
+    let closed = run_browser("demo_store_close.mjs", &[&stack.urls.store, &prefix, shots.to_str().unwrap(), &jar, &consent]).await?;
+    let names = |k: &str| closed[k].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(!names("after_close").contains(&consent), "the store forgot the consent cookie: {closed}");
+    assert!(!names("after_stale_token").contains(&visitor), "the old consent cookie gets the persistent cookie deleted: {closed}");
+    assert!(closed["beacons"].as_array().unwrap().iter().all(|s| s == 204), "{closed}");
+    wait_for_count(&stack, &format!("SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1"), Duration::from_secs(60), |n| n == 1).await?;
+    for table in ["t3.events", "t3.orders", "t3.order_facts", "ledger.consent_ledger"] {
+        wait_for_count(&stack, &format!("SELECT count() FROM {table} WHERE customer_ref = '{customer}'"), Duration::from_secs(30), |n| n == 0).await?;
+    }
+    let evidence = rows(&stack, "SELECT dataset, rows_before, rows_after FROM ledger.purge_log WHERE kind = 'erasure' AND statement NOT LIKE 'started:%' ORDER BY dataset").await?;
+    let of = |d: &str| evidence.iter().find(|r| r["dataset"] == d).map(|r| (r["rows_before"].as_str().unwrap().parse::<u64>().unwrap(), r["rows_after"].clone()));
+    assert_eq!(of("t3.orders"), Some((1, "0".into())), "{evidence:?}");
+    assert!(of("t3.events").unwrap().0 >= 2 && of("t3.events").unwrap().1 == "0", "{evidence:?}");
+    // What stays: the de-identified copies of the journey, and the visit after it, as Tier 2.
+    wait_for_count(&stack, "SELECT count() FROM t2.events WHERE tier = 'tier2' AND path = '/store/products/mug.html'", Duration::from_secs(30), |n| n >= 2).await?;
+    let copies = stack.clickhouse_query("SELECT count() FROM t2.events WHERE tier = 'tier3'").await?.trim().parse::<u64>()?;
+    // (The closing run's first page, still opted in, adds one.)
+    assert!(copies >= tier3_copies, "the Tier 2 copies of the Tier 3 period stay: {copies} < {tier3_copies}");
+    assert_eq!(stack.clickhouse_query("SELECT count() FROM t2.orders").await?.trim(), "1", "the order's de-identified copy stays");
+    assert_eq!(stack.clickhouse_query("SELECT count() FROM t3.events").await?.trim(), "0", "nothing identified after the erasure");
+    assert!(shots.join("demo-store-closed.png").exists());
     stack.stop();
     Ok(())
 }
