@@ -174,6 +174,22 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let purges = get("/privacy/purges?kind=retention", &pia).await?.text().await?;
     assert!(purges.contains("t2_events") && purges.contains("collector retention schedule"), "the collector's scheduled run is on record");
 
+    // Every privacy route that was used left its entry.
+    let routes = rows(&stack, "SELECT DISTINCT route FROM ledger.access_audit WHERE user_name = 'privacy'").await?;
+    let routes: Vec<&str> = routes.iter().map(|r| r["route"].as_str().unwrap()).collect();
+    for route in [
+        "/privacy",
+        "/privacy/invariants",
+        "/privacy/invariants/t3_erased",
+        "/privacy/consent",
+        "/privacy/purges",
+        "/privacy/customers/{customer}",
+        "/privacy/customers/{customer}/export",
+        "/privacy/export/consent_ledger",
+    ] {
+        assert!(routes.contains(&route), "{route} not audited: {routes:?}");
+    }
+
     // The notice, public.
     let notice = get("/notice", "").await?;
     assert_eq!(notice.status().as_u16(), 200);
