@@ -50,3 +50,13 @@ export async function logIn(page, user, password) {
   await page.fill("#password", password);
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click("button[type=submit]")]);
 }
+
+// A desktop-sized page, watched (see `watch`), logged in to the dashboards at `base`.
+export async function loggedInPage(browser, base, user, password, out) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  watch(page, out);
+  await page.goto(`${base}/login`);
+  await logIn(page, user, password);
+  return page;
+}

@@ -3,7 +3,7 @@
 // Logs in, opens every marketing page (screenshots), sorts and pages the
 // customer list, follows a customer link, watches for dialogs and CSP
 // violations, and prints one JSON object for the Rust test.
-import { launch, logIn, run, watch } from "./chromium.mjs";
+import { launch, loggedInPage, run } from "./chromium.mjs";
 
 const [base, user, password, shots] = process.argv.slice(2);
 const VIEWS = ["/marketing", "/marketing/geography", "/marketing/segments", "/marketing/clusters"];
@@ -24,11 +24,7 @@ async function describe(page) {
 }
 
 await run(out, () => launch(), async (browser) => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  watch(page, out);
-  await page.goto(`${base}/login`);
-  await logIn(page, user, password);
+  const page = await loggedInPage(browser, base, user, password, out);
 
   for (const view of VIEWS) {
     await page.goto(`${base}${view}`);

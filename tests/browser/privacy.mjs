@@ -4,7 +4,7 @@
 // customer's page (screenshots), runs the invariant report from its
 // button, watches for dialogs and CSP violations, and prints one JSON
 // object for the Rust test.
-import { launch, logIn, run, watch } from "./chromium.mjs";
+import { launch, loggedInPage, run } from "./chromium.mjs";
 
 const [base, user, password, shots, customer] = process.argv.slice(2);
 const VIEWS = ["/privacy", "/privacy/consent", "/privacy/purges", "/privacy/audit", `/privacy/customers/${encodeURIComponent(customer)}`, "/notice"];
@@ -22,11 +22,7 @@ async function describe(page) {
 }
 
 await run(out, () => launch(), async (browser) => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  watch(page, out);
-  await page.goto(`${base}/login`);
-  await logIn(page, user, password);
+  const page = await loggedInPage(browser, base, user, password, out);
   out.landed = new URL(page.url()).pathname;
   await Promise.all([page.waitForURL((u) => u.pathname === "/privacy"), page.click(".checks button[type=submit]")]);
   for (const view of VIEWS) {

@@ -28,6 +28,12 @@ fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
+/// `select` (ending in `WHERE `) limited to the period's `at` window.
+fn in_period(select: &'static str, q: &PrivacyQuery) -> Sql {
+    let (from, until) = q.window();
+    Sql::new(select).raw("at >= toDateTime(").int(from).raw(") AND at < toDateTime(").int(until).raw(")")
+}
+
 /// `LIMIT ? OFFSET ?` for page `q.page` of `rows`.
 fn page(sql: Sql, q: &PrivacyQuery, rows: u64) -> Sql {
     sql.raw(" LIMIT ").int(rows as i64).raw(" OFFSET ").int(((q.page - 1) * rows) as i64)
@@ -47,15 +53,11 @@ pub struct LedgerLine {
 
 /// The consent ledger in the period, newest first, by customer, source, action.
 pub async fn ledger(r: &Reader<'_>, q: &PrivacyQuery, rows: u64) -> clickhouse::error::Result<Vec<LedgerLine>> {
-    let (from, until) = q.window();
-    let mut sql = Sql::new(
+    let mut sql = in_period(
         "SELECT toUInt32(at) AS at, toString(action) AS action, customer_ref, source, policy_version, toUInt32(token_expires_at) AS expires, \
-         api_key_id, note FROM {ledger}.consent_ledger WHERE at >= toDateTime(",
-    )
-    .int(from)
-    .raw(") AND at < toDateTime(")
-    .int(until)
-    .raw(")");
+         api_key_id, note FROM {ledger}.consent_ledger WHERE ",
+        q,
+    );
     if let Some(c) = &q.customer {
         sql = sql.raw(" AND customer_ref = ").text_value(c);
     }
@@ -129,16 +131,12 @@ pub struct PurgeLine {
 /// erasure by the customer's hash (`subject`, computed by the collector's
 /// key, so here only an exact hash matches).
 pub async fn purges(r: &Reader<'_>, q: &PrivacyQuery, rows: u64) -> clickhouse::error::Result<Vec<PurgeLine>> {
-    let (from, until) = q.window();
-    let mut sql = Sql::new(
+    let mut sql = in_period(
         "SELECT toUInt32(at) AS at, run_id, toString(kind) AS kind, subject_hash, toUInt32(requested_at) AS requested_at, dataset, rows_before, \
          rows_after, statement, mutation_id, run_by, done, if(cutoff = toDate(0), '', toString(cutoff)) AS cutoff FROM {ledger}.purge_log \
-         WHERE at >= toDateTime(",
-    )
-    .int(from)
-    .raw(") AND at < toDateTime(")
-    .int(until)
-    .raw(")");
+         WHERE ",
+        q,
+    );
     if let Some(k) = q.kind {
         sql = sql.raw(" AND kind = ").text_value(k);
     }
@@ -190,32 +188,18 @@ pub fn purges_table(lines: &[PurgeLine]) -> Table {
     t
 }
 
-#[derive(Debug, Clone, PartialEq, Row, Deserialize)]
-pub struct AuditLine {
-    pub at: u32,
-    pub seq: u64,
-    pub user_name: String,
-    pub roles: String,
-    pub route: String,
-    pub params: String,
-    pub rows_returned: u64,
-    pub customers_touched: u64,
-    pub customer_refs: Vec<String>,
-}
+/// An audit entry as stored (the chain's own row type).
+pub type AuditLine = crate::audit::chain::Stored;
 
 /// The access audit in the period, newest first, by user and by the
 /// customer's keyed hash (`subject`: [`crate::audit::Audit::subject`] of
 /// the reference the officer typed).
 pub async fn audit(r: &Reader<'_>, q: &PrivacyQuery, subject: Option<&str>, rows: u64) -> clickhouse::error::Result<Vec<AuditLine>> {
-    let (from, until) = q.window();
-    let mut sql = Sql::new(
-        "SELECT toUInt32(at) AS at, seq, user_name, roles, route, params, rows_returned, customers_touched, customer_refs \
-         FROM {ledger}.access_audit WHERE at >= toDateTime(",
-    )
-    .int(from)
-    .raw(") AND at < toDateTime(")
-    .int(until)
-    .raw(")");
+    let mut sql = in_period(
+        "SELECT toUInt32(at) AS at, user_name, roles, route, params, rows_returned, customers_touched, customer_refs, seq, prev_hash, entry_hash \
+         FROM {ledger}.access_audit WHERE ",
+        q,
+    );
     if let Some(u) = &q.user {
         sql = sql.raw(" AND user_name = ").text_value(u);
     }
