@@ -194,7 +194,9 @@ fn chain_view(r: &crate::audit::chain::Report) -> ChainView {
 }
 
 pub async fn overview(State(app): State<Arc<App>>, who: Authorized<PrivacyView>) -> Response {
-    let report = match app.invariants.read().await.clone() {
+    // The read guard must be gone before a run takes the write lock.
+    let cached = app.invariants.read().await.clone();
+    let report = match cached {
         Some(r) => r,
         None => run_invariants(&app).await,
     };
