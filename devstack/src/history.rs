@@ -125,6 +125,9 @@ struct Generator {
     categories: Zipf<f64>,
     searches: Zipf<f64>,
     first_day: i64,
+    /// The plan's seed and end: the demo consent schedule's inputs.
+    seed: u64,
+    until: i64,
 }
 
 /// One visit: its batch and where it came from.
@@ -157,6 +160,8 @@ impl Generator {
             categories: Zipf::new(CATEGORIES.len() as f64, 1.0).expect("valid Zipf"),
             searches: Zipf::new(SEARCHES.len() as f64, 1.2).expect("valid Zipf"),
             first_day,
+            seed: plan.seed,
+            until: plan.until,
         }
     }
 
@@ -268,16 +273,19 @@ impl Generator {
             }
         }
         let r = &mut self.rng;
+        // A customer's visit is Tier 3 only inside their opt-in (the demo
+        // ledger says the same); otherwise it is an ordinary Tier 2 visit.
+        let customer = r.random_range(0..20_000u32);
+        let (first_ms, last_ms) = (events.first().map_or(0, |e| e.ts), events.last().map_or(0, |e| e.ts));
+        let consent = crate::orders::demo_consent(customer, self.seed, self.until).filter(|c| c.covers(first_ms, last_ms));
+        let tier = if tier == Tier::Tier3 && consent.is_none() { Tier::Tier2 } else { tier };
         let session = (tier != Tier::Anonymous).then(|| hex_id(r));
-        let identity = (tier == Tier::Tier3).then(|| {
-            let customer = r.random_range(0..20_000u32);
-            Identity {
-                visitor_id: format!("{:032x}", customer as u128 * 0x9e37_79b9_7f4a_7c15),
-                customer_ref: format!("demo-customer-{customer:05}"),
-                consent_source: OptInSource::Registration,
-                policy_version: 1,
-                consent_issued_at: 0,
-            }
+        let identity = consent.filter(|_| tier == Tier::Tier3).map(|c| Identity {
+            visitor_id: format!("{:032x}", customer as u128 * 0x9e37_79b9_7f4a_7c15),
+            customer_ref: crate::orders::customer_ref(customer),
+            consent_source: OptInSource::Registration,
+            policy_version: 3,
+            consent_issued_at: u64::from(c.opt_in),
         });
         let ip = if tier == Tier::Tier3 { format!("198.51.100.{}", r.random_range(1..255)) } else { "198.51.100.0".into() };
         let received_at = events.last().map(|e| e.ts).unwrap_or(ts as u64) + 500;
@@ -374,6 +382,12 @@ mod tests {
         for v in &visits {
             assert_eq!(v.batch.session_id.is_some(), v.batch.tier != Tier::Anonymous);
             assert_eq!(v.batch.identity.is_some(), v.batch.tier == Tier::Tier3);
+            if let Some(id) = &v.batch.identity {
+                let n: u32 = id.customer_ref.trim_start_matches("demo-customer-").parse().unwrap();
+                let (first, last) = (v.batch.events[0].ts, v.batch.events.last().unwrap().ts);
+                let consent = crate::orders::demo_consent(n, plan.seed, plan.until).expect("only opted-in customers are Tier 3");
+                assert!(consent.covers(first, last) && id.consent_issued_at == u64::from(consent.opt_in), "{id:?} {consent:?}");
+            }
             assert!(v.batch.validate().is_ok(), "{:?}", v.batch.validate());
         }
         let again: Vec<String> = { let mut g = Generator::new(&plan); (0..10).map(|_| g.visit(plan.until).batch.events[0].id.clone()).collect() };

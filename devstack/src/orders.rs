@@ -59,6 +59,41 @@ pub struct OrdersSeeded {
     pub rows: [usize; 3],
 }
 
+/// How far back the demo's opt-ins go.
+pub const CONSENT_SPAN_DAYS: i64 = 545;
+
+/// A demo customer's consent: when they opted in and, for some, out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoConsent {
+    pub opt_in: u32,
+    pub opt_out: Option<u32>,
+}
+
+impl DemoConsent {
+    /// Whether a visit from `first` to `last` (Unix ms) lies inside the
+    /// opt-in: after it, before any opt-out, before the token expires.
+    pub fn covers(&self, first_ms: u64, last_ms: u64) -> bool {
+        let ms = |s: u32| u64::from(s) * 1000;
+        ms(self.opt_in) <= first_ms && self.opt_out.is_none_or(|o| last_ms < ms(o)) && last_ms < ms(self.opt_in + 365 * 86_400)
+    }
+}
+
+/// Customer `i`'s consent under `seed`, up to the day of `until`: a
+/// function of the customer alone (not of a random stream), so the
+/// browsing history (`history`) and the ledger written here agree, and the
+/// demo's data keeps every privacy invariant. 80 % opted in, 5 % of them
+/// out again.
+pub fn demo_consent(i: u32, seed: u64, until: i64) -> Option<DemoConsent> {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(i));
+    if rng.random_bool(0.2) {
+        return None;
+    }
+    let today = until - until.rem_euclid(86_400);
+    let opt_in = rng.random_range(today - CONSENT_SPAN_DAYS * 86_400..today - 86_400) as u32;
+    let opt_out = rng.random_bool(0.05).then(|| rng.random_range(i64::from(opt_in) + 3600..today) as u32);
+    Some(DemoConsent { opt_in, opt_out })
+}
+
 pub fn customer_ref(i: u32) -> String {
     format!("demo-customer-{i:05}")
 }
@@ -82,17 +117,15 @@ pub async fn seed_orders(
     let sources = ["registration", "purchase", "email_subscription"];
     let mut insert = client.insert_unescaped::<LedgerRow>(&format!("{}.consent_ledger", dbs.ledger)).await?;
     for i in 0..plan.customers {
-        if rng.random_bool(0.2) {
-            continue; // never opted in
-        }
-        let at = rng.random_range(first - 180 * 86_400..plan.until - 86_400) as u32;
+        let Some(consent) = demo_consent(i, plan.seed, plan.until) else { continue };
+        let at = consent.opt_in;
         let customer = customer_ref(i);
         insert
             .write(&LedgerRow {
                 at,
                 action: Action::OptIn,
                 customer_ref: customer.clone(),
-                source: sources[rng.random_range(0..3)].into(),
+                source: sources[(i % 3) as usize].into(),
                 policy_version: 3,
                 token_expires_at: at + 365 * 86_400,
                 api_key_id: "demo".into(),
@@ -100,8 +133,7 @@ pub async fn seed_orders(
             })
             .await?;
         done.opted_in += 1;
-        if rng.random_bool(0.05) {
-            let out = rng.random_range(at as i64..plan.until) as u32;
+        if let Some(out) = consent.opt_out {
             let opt_out = LedgerRow {
                 at: out,
                 action: Action::OptOut,
