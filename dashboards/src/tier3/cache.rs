@@ -46,6 +46,15 @@ impl Tier3Cache {
         self.clustering_within(t, TTL_SECS).await
     }
 
+    /// The last segmentation of `days` and the last clustering, if any,
+    /// without computing or waiting for a computation under way: for a
+    /// page that only mentions them.
+    pub fn latest(&self, days: i32) -> (Option<Arc<Segmentation>>, Option<Arc<Clustering>>) {
+        let rfm = self.rfm.try_lock().ok().and_then(|c| c.iter().filter(|((_, d), _)| *d == days).max_by_key(|((day, _), _)| *day).map(|(_, (_, _, s))| s.clone()));
+        let clusters = self.clusters.try_lock().ok().and_then(|c| c.as_ref().map(|(.., c)| c.clone()));
+        (rfm, clusters)
+    }
+
     /// Recomputes the default segments and the clusters when older than half the TTL.
     pub async fn warm(&self, t: &Tier3<'_>) -> Result<(), ComputeError> {
         self.segmentation_within(t, super::MarketingQuery::default().days, TTL_SECS / 2).await?;

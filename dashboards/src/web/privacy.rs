@@ -368,19 +368,23 @@ fn customer_ok(c: &str) -> bool {
     !c.is_empty() && c.len() <= 128 && !c.chars().any(char::is_control)
 }
 
-/// A customer's full record, with what the dashboards' segments say.
-async fn full_record(app: &App, customer: &str) -> Result<record::Record, Response> {
+/// A customer's full record, with what the dashboards' segments say:
+/// computed if need be (`fresh`, for an export), else the last results.
+async fn full_record(app: &App, customer: &str, fresh: bool) -> Result<record::Record, Response> {
     let mut rec = record::read(&reader(app), customer, now() as u32).await.map_err(unavailable)?;
-    let t3 = app.tier3_reader(today());
-    if let Ok((_, s)) = app.tier3.segmentation(&t3, crate::tier3::MarketingQuery::default().days).await {
-        rec.segment = s.scored.iter().find(|x| x.m.customer_ref == customer).map(|x| x.segment.label().to_string());
-    }
-    if let Ok((_, c)) = app.tier3.clustering(&t3).await {
-        rec.cluster = c.features.customers.iter().position(|r| r == customer).map(|i| {
-            let k = c.membership[i];
-            format!("cluster {}: {}", k + 1, c.clusters[k].description)
-        });
-    }
+    let days = crate::tier3::MarketingQuery::default().days;
+    let (segments, clusters) = if fresh {
+        let t3 = app.tier3_reader(today());
+        (app.tier3.segmentation(&t3, days).await.ok().map(|(_, s)| s), app.tier3.clustering(&t3).await.ok().map(|(_, c)| c))
+    } else {
+        app.tier3.latest(days)
+    };
+    rec.segment = segments.and_then(|s| s.scored.iter().find(|x| x.m.customer_ref == customer).map(|x| x.segment.label().to_string()));
+    rec.cluster = clusters.and_then(|c| {
+        let i = c.features.customers.iter().position(|r| r == customer)?;
+        let k = c.membership[i];
+        Some(format!("cluster {}: {}", k + 1, c.clusters[k].description))
+    });
     Ok(rec)
 }
 
@@ -388,7 +392,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<PrivacyView>,
     if !customer_ok(&customer) {
         return bad_request("not a customer reference");
     }
-    let rec = match full_record(&app, &customer).await {
+    let rec = match full_record(&app, &customer, false).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -432,7 +436,7 @@ pub async fn export_record(State(app): State<Arc<App>>, who: Authorized<PrivacyV
         Ok(Err(e)) => return unavailable(e),
         Err(r) => return r.into_response(),
     }
-    let rec = match full_record(&app, &customer).await {
+    let rec = match full_record(&app, &customer, true).await {
         Ok(r) => r,
         Err(r) => return r,
     };
