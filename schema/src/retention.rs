@@ -66,6 +66,24 @@ pub fn tables(dataset: &str) -> &'static [Table] {
     }
 }
 
+impl Table {
+    /// `database.table`.
+    pub fn full_name(&self, dbs: &Databases) -> String {
+        format!("{}.{}", self.db.name(dbs), self.name)
+    }
+
+    /// A condition true for rows dated before the cutoff bound as `?`
+    /// (Unix seconds of the cutoff day's start).
+    pub fn due(&self) -> String {
+        format!("{} < toDate(toDateTime(?))", self.day)
+    }
+
+    /// Counts the rows dated before the cutoff bound as `?` (as [`Table::due`]).
+    pub fn count_due_sql(&self, dbs: &Databases) -> String {
+        format!("SELECT toUInt64(count()) FROM {} WHERE {}", self.full_name(dbs), self.due())
+    }
+}
+
 impl Db {
     pub fn name(self, dbs: &Databases) -> &str {
         match self {

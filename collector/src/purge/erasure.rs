@@ -23,7 +23,8 @@ use clickhouse::{Client, Row};
 use mintmark_schema::Databases;
 use serde::Deserialize;
 
-use super::{log, now, settle, Evidence, Kind, PurgeError};
+use super::{log, settle, Evidence, Kind, PurgeError};
+use crate::ingest::unix_now;
 use crate::pseudonym::Pseudonyms;
 
 /// Where a customer's reference is stored, in the order a run removes it:
@@ -40,11 +41,6 @@ fn steps(dbs: &Databases) -> [(&str, &'static str, &'static str, &'static str); 
         (&dbs.ledger, "access_audit", "seq = 0 AND has(customer_refs, {ref})", "UPDATE customer_refs = arrayFilter(r -> r != {ref}, customer_refs)"),
         (&dbs.ledger, "consent_ledger", "customer_ref = {ref} AND action != 'erasure_requested'", "DELETE"),
     ]
-}
-
-/// The datasets an erasure reaches, as the purge log names them.
-pub fn datasets(dbs: &Databases) -> Vec<String> {
-    steps(dbs).iter().map(|(db, table, ..)| format!("{db}.{table}")).collect()
 }
 
 /// `sql` with every `{ref}` bound to `customer_ref`.
@@ -122,10 +118,10 @@ async fn count(client: &Client, table: &str, rows: &str, customer_ref: &str) -> 
 pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, PurgeError> {
     let subject = ids.purge_subject(customer_ref).as_str().to_string();
     // One run per customer per pass: the time and the subject name it.
-    let run_id = format!("erasure-{}-{}", now(), &subject[..8]);
+    let run_id = format!("erasure-{}-{}", unix_now(), &subject[..8]);
     let mut outcome = Outcome { subject_hash: subject.clone(), datasets: Vec::new() };
     let evidence = |dataset: String, rows_before: u64, rows_after: u64, statement: String, mutation_id: String, done: u8| Evidence {
-        at: now(),
+        at: unix_now() as u32,
         run_id: run_id.clone(),
         kind: Kind::Erasure,
         subject_hash: subject.clone(),

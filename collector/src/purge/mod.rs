@@ -58,10 +58,6 @@ pub struct Evidence {
     pub anchor: String,
 }
 
-pub fn now() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
-}
-
 /// Appends `rows` to the purge log.
 pub async fn log(client: &Client, dbs: &Databases, rows: &[Evidence]) -> Result<(), PurgeError> {
     let mut insert = client.insert_unescaped::<Evidence>(&format!("{}.purge_log", dbs.ledger)).await?;

@@ -20,11 +20,12 @@ use std::time::Duration;
 
 use clickhouse::Client;
 use mintmark_config::RetentionSection;
-use mintmark_schema::retention::tables;
+use mintmark_schema::retention::{tables, Table};
 use mintmark_schema::Databases;
 use serde::Serialize;
 
-use super::{log, now, settle, Evidence, Kind, PurgeError};
+use super::{log, settle, Evidence, Kind, PurgeError};
+use crate::ingest::unix_now;
 
 /// What a run did (or, dry, would do) to one dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,15 +39,15 @@ pub struct DatasetReport {
     pub statements: Vec<String>,
 }
 
-/// A day as days since 1970, and as `YYYY-MM-DD`.
-fn cutoff_day(now: u32, days: u32) -> (u16, String) {
-    let day = (now / 86_400).saturating_sub(days);
+/// A day (days since 1970) as `YYYY-MM-DD`, for the statements and reports.
+fn date_of(day: u32) -> String {
     let date = time::Date::from_julian_day(2_440_588 + day as i32).expect("in range");
-    (day as u16, format!("{:04}-{:02}-{:02}", date.year(), date.month() as u8, date.day()))
+    format!("{:04}-{:02}-{:02}", date.year(), date.month() as u8, date.day())
 }
 
-async fn due(client: &Client, table: &str, day: &str, cutoff: &str) -> Result<u64, PurgeError> {
-    Ok(client.query(&format!("SELECT toUInt64(count()) FROM {table} WHERE {day} < toDate(?)")).bind(cutoff).fetch_one().await?)
+/// Rows of `t` dated before the cutoff (Unix seconds of its first day).
+async fn due(client: &Client, dbs: &Databases, t: &Table, cutoff_secs: u64) -> Result<u64, PurgeError> {
+    Ok(client.query(&t.count_due_sql(dbs)).bind(cutoff_secs).fetch_one().await?)
 }
 
 /// A partition value as a literal for `DROP PARTITION`: a month number or
@@ -63,41 +64,41 @@ fn partition_literal(value: &str, table: &str) -> Result<String, PurgeError> {
 
 /// The access audit's last entry before `cutoff`, as `<seq> <hash>`: the
 /// chain check lets the remaining chain resume there.
-async fn audit_anchor(client: &Client, table: &str, cutoff: &str) -> Result<String, PurgeError> {
+async fn audit_anchor(client: &Client, table: &str, cutoff_secs: u64) -> Result<String, PurgeError> {
     let last: Vec<(u64, String)> = client
-        .query(&format!("SELECT seq, entry_hash FROM {table} WHERE toDate(at) < toDate(?) AND seq > 0 ORDER BY seq DESC LIMIT 1"))
-        .bind(cutoff)
+        .query(&format!("SELECT seq, entry_hash FROM {table} WHERE toDate(at) < toDate(toDateTime(?)) AND seq > 0 ORDER BY seq DESC LIMIT 1"))
+        .bind(cutoff_secs)
         .fetch_all()
         .await?;
     Ok(last.into_iter().next().map(|(seq, hash)| format!("{seq} {hash}")).unwrap_or_default())
 }
 
 /// Purges one dataset (or, `dry`, only counts and plans).
-async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u32, at: u32, dry: bool) -> Result<(DatasetReport, String, Vec<String>), PurgeError> {
-    let (_, cutoff) = cutoff_day(at, days);
+async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u32, cutoff_day: u32, dry: bool) -> Result<(DatasetReport, String, Vec<String>), PurgeError> {
+    let (cutoff, cutoff_secs) = (date_of(cutoff_day), u64::from(cutoff_day) * 86_400);
     let mut report = DatasetReport { dataset: dataset.into(), retention_days: days, cutoff: cutoff.clone(), rows_due: 0, rows_left: 0, statements: Vec::new() };
     let mut anchor = String::new();
     let mut mutations = Vec::new();
     for t in tables(dataset) {
         let db = t.db.name(dbs);
-        let full = format!("{db}.{}", t.name);
-        let before = due(client, &full, t.day, &cutoff).await?;
+        let full = t.full_name(dbs);
+        let before = due(client, dbs, t, cutoff_secs).await?;
         report.rows_due += before;
         if before == 0 {
             continue;
         }
         if dataset == "access_audit" && anchor.is_empty() {
-            anchor = audit_anchor(client, &full, &cutoff).await?;
+            anchor = audit_anchor(client, &full, cutoff_secs).await?;
         }
         let mut in_whole = 0;
         if let Some(partition) = t.partition {
             let whole: Vec<(String, u64)> = client
                 .query(&format!(
                     "SELECT p, rows FROM (SELECT toString({partition}) AS p, max({}) AS newest, toUInt64(count()) AS rows FROM {full} GROUP BY p) \
-                     WHERE newest < toDate(?) ORDER BY p",
+                     WHERE newest < toDate(toDateTime(?)) ORDER BY p",
                     t.day
                 ))
-                .bind(cutoff.as_str())
+                .bind(cutoff_secs)
                 .fetch_all()
                 .await?;
             for (p, rows) in whole {
@@ -109,7 +110,7 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
                 report.statements.push(sql);
             }
         }
-        let straddling = if dry { before - in_whole.min(before) } else { due(client, &full, t.day, &cutoff).await? };
+        let straddling = if dry { before - in_whole.min(before) } else { due(client, dbs, t, cutoff_secs).await? };
         if straddling > 0 {
             let sql = format!("ALTER TABLE {full} DELETE WHERE {} < toDate('{cutoff}')", t.day);
             if !dry {
@@ -119,7 +120,7 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
             report.statements.push(sql);
         }
         if !dry {
-            report.rows_left += due(client, &full, t.day, &cutoff).await?;
+            report.rows_left += due(client, dbs, t, cutoff_secs).await?;
         }
     }
     if dry {
@@ -132,14 +133,15 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
 /// row per dataset (also for those with nothing due) and errs if anything
 /// due is left. `dry` changes nothing and logs nothing.
 pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection, run_by: &str, dry: bool) -> Result<Vec<DatasetReport>, PurgeError> {
-    let started = now();
+    let started = unix_now() as u32;
     let run_id = format!("retention-{started}");
     let mut reports = Vec::new();
     for (dataset, days) in retention.datasets() {
-        let (report, anchor, mutations) = purge_dataset(client, dbs, dataset, days, started, dry).await?;
+        let cutoff_day = retention.cutoff_day(dataset, u64::from(started)).expect("a configured dataset");
+        let (report, anchor, mutations) = purge_dataset(client, dbs, dataset, days, cutoff_day, dry).await?;
         if !dry {
             let evidence = Evidence {
-                at: now(),
+                at: unix_now() as u32,
                 run_id: run_id.clone(),
                 kind: Kind::Retention,
                 subject_hash: String::new(),
@@ -151,7 +153,7 @@ pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection,
                 mutation_id: mutations.join(" "),
                 run_by: run_by.to_string(),
                 done: u8::from(report.rows_left == 0),
-                cutoff: cutoff_day(started, days).0,
+                cutoff: cutoff_day as u16,
                 anchor,
             };
             log(client, dbs, &[evidence]).await?;
@@ -188,9 +190,10 @@ mod tests {
 
     #[test]
     fn cutoff_days_are_calendar_days() {
-        // 2026-11-24T12:00:00Z, 396 days back.
-        assert_eq!(cutoff_day(1_795_521_600, 396).1, "2025-10-24");
-        assert_eq!(cutoff_day(1_795_521_600, 1).1, "2026-11-23");
+        // 2026-11-24T12:00:00Z, 396 days back and one.
+        let r = RetentionSection { t2_events_days: 396, t3_events_days: 1, ..RetentionSection::default() };
+        assert_eq!(date_of(r.cutoff_day("t2_events", 1_795_521_600).unwrap()), "2025-10-24");
+        assert_eq!(date_of(r.cutoff_day("t3_events", 1_795_521_600).unwrap()), "2026-11-23");
     }
 
     #[test]
