@@ -129,6 +129,9 @@ pub fn neutralise(s: &str) -> String {
     }
 }
 
+/// The most rows one CSV export of a list (customers, ledgers, audit) carries.
+pub const EXPORT_ROWS: u64 = 100_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     pub label: &'static str,

@@ -8,29 +8,17 @@
 //! consent ledger searched and exported; the public notice; and the pages
 //! in headless Chromium (screenshots `target/screenshots/privacy-*`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use devstack::{logins, Layout};
 use mintmark_e2e::dash::{login, password_of};
-use mintmark_e2e::{rows, run_browser, start_stack};
+use mintmark_e2e::{rows, run_browser, start_stack, wait_for_count};
 use serde_json::{json, Value};
 
 /// The CSRF token a page's forms carry.
 fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF field") + 19;
     html[at..].split('"').next().unwrap().to_string()
-}
-
-async fn wait_for(stack: &devstack::Stack, sql: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = stack.clickhouse_query(sql).await?;
-        if got.trim() == want {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{sql}: {got}, expected {want}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// `mintmark_dashboards_invariant_violations{check="<id>"} <n>` → n.
@@ -75,7 +63,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let order = json!({"order_id": "O-1", "event": "placed", "at": at, "channel": "web", "customer_ref": "c-alice", "value": 24.5, "currency": "USD",
                        "items": [{"sku": "MUG-1", "quantity": 2, "unit_price": 12.25}], "state": "VA", "zip": "22030"});
     assert_eq!(post("/orders", order).await?.status().as_u16(), 202);
-    wait_for(&stack, "SELECT count() FROM t3.orders", "1").await?;
+    wait_for_count(&stack, "SELECT count() FROM t3.orders", Duration::from_secs(60), |n| n == 1).await?;
     stack.clickhouse_query("INSERT INTO t3.events (event_date, ts, received_at, event_id, customer_ref, kind, path, title) VALUES (today(), now() + 2, now(), 'e-a1', 'c-alice', 'pageview', '/store/mugs', 'Mugs')").await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(post("/consent/opt-out", json!({"customer_ref": "c-bob"})).await?.status().is_success());
@@ -216,11 +204,11 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
 
     // The chain: altered in place, then a row deleted, both found and placed.
     stack.clickhouse_query("ALTER TABLE ledger.access_audit UPDATE rows_returned = 999 WHERE seq = 2").await?;
-    wait_for(&stack, "SELECT count() FROM system.mutations WHERE database = 'ledger' AND table = 'access_audit' AND is_done = 0", "0").await?;
+    wait_for_count(&stack, "SELECT count() FROM system.mutations WHERE database = 'ledger' AND table = 'access_audit' AND is_done = 0", Duration::from_secs(60), |n| n == 0).await?;
     let page = get("/privacy/audit", &pia).await?.text().await?;
     assert!(page.contains("Access audit chain broken") && page.contains("entry 2 was altered after it was written"), "{page}");
     stack.clickhouse_query("ALTER TABLE ledger.access_audit DELETE WHERE seq = 5").await?;
-    wait_for(&stack, "SELECT count() FROM system.mutations WHERE database = 'ledger' AND table = 'access_audit' AND is_done = 0", "0").await?;
+    wait_for_count(&stack, "SELECT count() FROM system.mutations WHERE database = 'ledger' AND table = 'access_audit' AND is_done = 0", Duration::from_secs(60), |n| n == 0).await?;
     let page = get("/privacy/audit", &pia).await?.text().await?;
     assert!(page.contains("entries 5 to 5 are missing"), "{page}");
     stack.stop();

@@ -290,16 +290,10 @@ impl Checker<'_> {
         for (dataset, _) in self.retention.datasets() {
             let cutoff = u64::from(self.retention.cutoff_day(dataset, self.now).unwrap_or(0)).saturating_sub(grace);
             for t in tables(dataset) {
-                let table = format!("{}.{}", t.db.name(self.dbs), t.name);
-                let n: u64 = self
-                    .client
-                    .query(&format!("SELECT toUInt64(count()) FROM {table} WHERE {} < toDate(toDateTime(?))", t.day))
-                    .bind(cutoff * 86_400)
-                    .fetch_one()
-                    .await?;
+                let n: u64 = self.client.query(&t.count_due_sql(self.dbs)).bind(cutoff * 86_400).fetch_one().await?;
                 if n > 0 {
                     total += n;
-                    offences.push(Offence { place: table, column: dataset.to_string(), value: format!("{n} rows") });
+                    offences.push(Offence { place: t.full_name(self.dbs), column: dataset.to_string(), value: format!("{n} rows") });
                 }
             }
         }
@@ -365,7 +359,7 @@ impl Checker<'_> {
 /// The latest report, kept for the overview page and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// Unix seconds.
+    /// When the run finished, Unix seconds.
     pub ran_at: u64,
     pub outcomes: Vec<Outcome>,
 }

@@ -15,8 +15,6 @@ use crate::query::Day;
 
 /// Rows per page of the ledger, purge log and audit lists.
 pub const PAGE_ROWS: u64 = 100;
-/// The most rows one CSV export of them carries.
-pub const EXPORT_ROWS: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {

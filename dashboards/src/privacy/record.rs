@@ -6,7 +6,7 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use super::views::{LedgerLine, Reader};
+use super::views::{text, when, LedgerLine, Reader};
 use crate::stats::sql::Sql;
 use crate::table::{Cell, Column, Row as TableRow, Table};
 
@@ -90,25 +90,23 @@ impl Record {
                 Column::new("Detail", "detail"),
             ],
         );
-        let time = |at: u32| Cell::Moment(at.into());
-        let text = |s: &str| Cell::Text(s.to_string());
-        t.rows.push(TableRow::new(vec![text("status"), time(self.generated_at), text(&self.status), text(&self.customer_ref), text(""), text(NOTE)]));
+        t.rows.push(TableRow::new(vec![text("status"), when(self.generated_at), text(&self.status), text(&self.customer_ref), text(""), text(NOTE)]));
         for c in &self.consent {
-            let expires = c.token_expires_at.map(|e| format!("token expires {}", time(e).display())).unwrap_or_default();
-            t.rows.push(TableRow::new(vec![text("consent"), time(c.at), text(&c.action), text(&c.source), Cell::Count(c.policy_version.into()), text(&expires)]));
+            let expires = c.token_expires_at.map(|e| format!("token expires {}", when(e).display())).unwrap_or_default();
+            t.rows.push(TableRow::new(vec![text("consent"), when(c.at), text(&c.action), text(&c.source), Cell::Count(c.policy_version.into()), text(&expires)]));
         }
         for e in &self.events {
             let detail = format!("url {} | title {} | referrer {} | target {} | ip {} | consent {}", e.url, e.title, e.referrer_domain, e.target, e.ip, e.consent_source);
-            t.rows.push(TableRow::new(vec![text("event"), time(e.at), text(&e.kind), text(&e.path), text(""), text(&detail)]));
+            t.rows.push(TableRow::new(vec![text("event"), when(e.at), text(&e.kind), text(&e.path), text(""), text(&detail)]));
         }
         for o in &self.orders {
             let items: Vec<String> = o.item_skus.iter().zip(&o.item_quantities).map(|(s, q)| format!("{q} × {s}")).collect();
             let detail = format!("{} | {} | {} {}", o.channel, items.join(", "), o.state, o.zip);
-            t.rows.push(TableRow::new(vec![text("order"), time(o.at), text(&o.event), text(&o.order_id), Cell::Money(o.value), text(&detail)]));
+            t.rows.push(TableRow::new(vec![text("order"), when(o.at), text(&o.event), text(&o.order_id), Cell::Money(o.value), text(&detail)]));
         }
         for (what, v) in [("rfm segment", &self.segment), ("behaviour cluster", &self.cluster)] {
             if let Some(v) = v {
-                t.rows.push(TableRow::new(vec![text("segment"), time(self.generated_at), text(what), text(v), text(""), text("")]));
+                t.rows.push(TableRow::new(vec![text("segment"), when(self.generated_at), text(what), text(v), text(""), text("")]));
             }
         }
         t
@@ -117,7 +115,7 @@ impl Record {
 
 /// The customer's consent status from their ledger lines (oldest first).
 pub fn status(lines: &[(u32, &str, u32)], now: u32) -> String {
-    let at = |t: u32| Cell::Moment(t.into()).display();
+    let at = |t: u32| when(t).display();
     match lines.iter().filter(|(t, ..)| *t <= now).next_back() {
         None => "No consent on record: never opted in, or erased.".into(),
         Some((t, "opt_in", expires)) if *expires > now => format!("Opted in since {} (until {}).", at(*t), at(*expires)),

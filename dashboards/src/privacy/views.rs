@@ -20,11 +20,11 @@ pub struct Reader<'a> {
     pub dbs: &'a Databases,
 }
 
-fn when(at: u32) -> Cell {
+pub(super) fn when(at: u32) -> Cell {
     Cell::Moment(at.into())
 }
 
-fn text(s: impl Into<String>) -> Cell {
+pub(super) fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
@@ -297,10 +297,10 @@ pub async fn retention(r: &Reader<'_>, retention: &RetentionSection, now: u64) -
             let held: Held = r
                 .client
                 .query(&format!(
-                    "SELECT toUInt64(count()) AS rows, toUInt32(min(toUInt16({day}))) AS oldest, toUInt64(countIf({day} < toDate(toDateTime(?)))) AS due FROM {}.{}",
-                    t.db.name(r.dbs),
-                    t.name,
-                    day = t.day
+                    "SELECT toUInt64(count()) AS rows, toUInt32(min(toUInt16({}))) AS oldest, toUInt64(countIf({})) AS due FROM {}",
+                    t.day,
+                    t.due(),
+                    t.full_name(r.dbs)
                 ))
                 .bind(u64::from(cutoff) * 86_400)
                 .fetch_one()

@@ -18,7 +18,7 @@ use super::dashboard::{cells, chrome, numeric_column, today, Chrome, Choice, Hea
 use super::{chart, page, App};
 use crate::audit::AccessEntry;
 use crate::query::StatsQuery;
-use crate::table::Table;
+use crate::table::{Table, EXPORT_ROWS};
 use crate::tier3::customers::{self, Geo};
 use crate::tier3::{self, tables, CustomerSort, MarketingQuery, PAGE_ROWS};
 
@@ -26,8 +26,6 @@ use crate::tier3::{self, tables, CustomerSort, MarketingQuery, PAGE_ROWS};
 pub const PAGES: [(&str, &str); 4] =
     [("/marketing", "Customers"), ("/marketing/geography", "Geography"), ("/marketing/segments", "Segments"), ("/marketing/clusters", "Clusters")];
 
-/// The most rows one CSV export carries.
-const EXPORT_ROWS: u64 = 100_000;
 
 pub struct Pager {
     pub text: String,

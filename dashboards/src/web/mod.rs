@@ -46,6 +46,8 @@ pub struct App {
     /// The latest invariant report, and its gauges for `/metrics`.
     pub invariants: tokio::sync::RwLock<Option<crate::privacy::invariants::Report>>,
     pub invariant_gauges: crate::privacy::invariants::Gauges,
+    /// Held while a report runs: one at a time.
+    pub invariant_run: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
             tier3: Default::default(),
             invariants: Default::default(),
             invariant_gauges: Default::default(),
+            invariant_run: Default::default(),
             accounts: Arc::new(accounts),
             config,
         })
