@@ -146,6 +146,21 @@ async fn the_purge_removes_what_is_past_retention_and_logs_every_dataset() -> an
     let statements = backend.query(&format!("SELECT statement FROM ledger.purge_log WHERE run_id = '{run}' AND dataset = 't2_rollups'")).await?;
     assert!(statements.contains("ALTER TABLE t2.visits DROP PARTITION "), "{statements}");
     assert!(statements.contains("ALTER TABLE t2.rollup_days DELETE WHERE day < toDate("), "{statements}");
+    // Two runs started in the same second (the schedule's and an
+    // operator's, or two collectors') keep their entries apart.
+    let client = mintmark_schema::client(&backend.config.clickhouse);
+    let dbs = mintmark_schema::Databases::new("")?;
+    let retention = &backend.config.retention;
+    let (a, b) = tokio::join!(
+        collector::purge::retention::run(&client, &dbs, retention, "test a", false),
+        collector::purge::retention::run(&client, &dbs, retention, "test b", false)
+    );
+    a?;
+    b?;
+    let runs = backend
+        .query("SELECT count() FROM (SELECT run_id, count() AS n FROM ledger.purge_log WHERE kind = 'retention' GROUP BY run_id HAVING n = 8)")
+        .await?;
+    assert_eq!(runs.trim(), "4", "the scheduled run, the one by hand and the two at once, 8 entries each");
     backend.stop();
     Ok(())
 }

@@ -134,7 +134,13 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
 /// due is left. `dry` changes nothing and logs nothing.
 pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection, run_by: &str, dry: bool) -> Result<Vec<DatasetReport>, PurgeError> {
     let started = unix_now() as u32;
-    let run_id = format!("retention-{started}");
+    // Nanoseconds, not seconds: the schedule and `collector purge` (or two
+    // collectors) can start runs in the same second, and each run's
+    // entries must stay apart.
+    let run_id = format!(
+        "retention-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
+    );
     let mut reports = Vec::new();
     for (dataset, days) in retention.datasets() {
         let cutoff_day = retention.cutoff_day(dataset, u64::from(started)).expect("a configured dataset");
