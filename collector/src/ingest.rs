@@ -1,9 +1,12 @@
 //! The source: the HTTP endpoint the edge forwards signed batches to.
 //!
-//! A batch is trusted only after its signature verifies within the time
-//! window and has not been seen before; it is then parsed and validated
-//! (tier invariants included) by the shared protocol crate, appended to the
-//! spool, and acknowledged once it is on disk. Every refusal is a 4xx (or a
+//! A request is trusted only after its signature verifies within the time
+//! window and has not been seen before; its batches are then parsed and
+//! validated (tier invariants included) by the shared protocol crate,
+//! appended to the spool, and acknowledged once they are on disk. A request
+//! is one batch (answered 204) or a bundle of them from the edge's queue
+//! consumer (answered 200 with a receipt naming any batch refused, so one
+//! bad batch does not refuse its neighbours). Every refusal is a 4xx (or a
 //! 503 when the spool is full) with a JSON reason, and is counted.
 
 use std::sync::Arc;
@@ -16,8 +19,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mintmark_protocol::keys::KeyRing;
-use mintmark_protocol::signing::{BatchSignature, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use mintmark_protocol::wire::EdgeBatch;
+use mintmark_protocol::bundle::{self, Receipt, Refused};
+use mintmark_protocol::signing::{BatchSignature, Payload, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use mintmark_protocol::wire::{EdgeBatch, WireError};
 
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
@@ -58,36 +62,84 @@ pub async fn ingest(
     State(app): State<Arc<Ingest>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<StatusCode, IngestError> {
+) -> Result<Response, IngestError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let refuse = |status, reason| {
         app.metrics.rejected.with_label_values(&[reason]).inc();
         tracing::warn!(reason, "batch refused");
         IngestError { status, reason }
     };
-    // The body limit layer stops reading past MAX_EDGE_BYTES; say so in our terms.
+    // The body limit layer stops reading past MAX_BUNDLE_BYTES; say so in our terms.
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         _ => refuse(StatusCode::BAD_REQUEST, "unreadable_body"),
     })?;
+    let payload = match header(header::CONTENT_TYPE.as_str()) {
+        Some(t) if t.starts_with(bundle::CONTENT_TYPE) => Payload::Bundle,
+        _ => Payload::Batch,
+    };
     let now = unix_now();
     let sig = BatchSignature::from_headers(header(HEADER_KEY_ID), header(HEADER_TIMESTAMP), header(HEADER_SIGNATURE))
-        .and_then(|sig| sig.verify(&app.signing, &body, now, app.window_secs).map(|_| sig))
+        .and_then(|sig| sig.verify_payload(&app.signing, payload, &body, now, app.window_secs).map(|_| sig))
         .map_err(|e| refuse(StatusCode::UNAUTHORIZED, e.reason()))?;
-    let batch = EdgeBatch::from_json(&body).map_err(|e| {
+    let wire_refusal = |e: WireError| {
         let status = if e.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
-        refuse(status, e.reason())
-    })?;
+        (status, e.reason())
+    };
+    // Each batch's bytes, as parsed or refused.
+    let parts: Vec<(&[u8], Result<EdgeBatch, WireError>)> = match payload {
+        Payload::Batch => {
+            let batch = EdgeBatch::from_json(&body).map_err(|e| {
+                let (status, reason) = wire_refusal(e);
+                refuse(status, reason)
+            })?;
+            vec![(&body[..], Ok(batch))]
+        }
+        Payload::Bundle => bundle::split(&body)
+            .map_err(|e| {
+                let (status, reason) = wire_refusal(e);
+                refuse(status, reason)
+            })?
+            .into_iter()
+            .map(|raw| (raw, EdgeBatch::from_json(raw)))
+            .collect(),
+    };
     if !app.replay.first_time(&sig.mac_hex, now) {
         return Err(refuse(StatusCode::CONFLICT, "replayed"));
     }
-    let events = batch.events.len() as u64;
-    let tier = batch.tier.as_str();
-    app.spool.append(body.to_vec(), Some(Arc::new(batch))).await.map_err(|e| match e {
-        SpoolError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_full"),
-        SpoolError::Io(_) | SpoolError::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_unavailable"),
-    })?;
-    app.metrics.accepted_batches.inc();
-    app.metrics.accepted_events.with_label_values(&[tier]).inc_by(events);
-    Ok(StatusCode::NO_CONTENT)
+    // A bundle's refused batches are named in its receipt; the others are kept.
+    let mut receipt = Receipt::default();
+    let mut records = Vec::with_capacity(parts.len());
+    let mut counts = Vec::with_capacity(parts.len());
+    for (index, (raw, parsed)) in parts.into_iter().enumerate() {
+        match parsed {
+            Ok(batch) => {
+                counts.push((batch.tier.as_str(), batch.events.len() as u64));
+                records.push((raw.to_vec(), Some(Arc::new(batch))));
+            }
+            Err(e) => {
+                let (status, reason) = wire_refusal(e);
+                app.metrics.rejected.with_label_values(&[reason]).inc();
+                tracing::warn!(reason, index, "batch in a bundle refused");
+                receipt.refused.push(Refused { index: index as u32, status: status.as_u16(), reason: reason.to_string() });
+            }
+        }
+    }
+    if !records.is_empty() {
+        // A refusal here may leave a prefix on disk; the sender retries the
+        // whole request and the replayed batches collapse on event id.
+        app.spool.append_all(records).await.map_err(|e| match e {
+            SpoolError::Full(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_full"),
+            SpoolError::Io(_) | SpoolError::Closed => refuse(StatusCode::SERVICE_UNAVAILABLE, "spool_unavailable"),
+        })?;
+    }
+    for (tier, events) in counts {
+        app.metrics.accepted_batches.inc();
+        app.metrics.accepted_events.with_label_values(&[tier]).inc_by(events);
+        receipt.accepted += 1;
+    }
+    Ok(match payload {
+        Payload::Batch => StatusCode::NO_CONTENT.into_response(),
+        Payload::Bundle => Json(receipt).into_response(),
+    })
 }

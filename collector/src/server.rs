@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mintmark_config::Config;
-use mintmark_protocol::wire::MAX_EDGE_BYTES;
+use mintmark_protocol::limits::{MAX_BUNDLE_BYTES, MAX_EDGE_BYTES};
 use tokio::sync::watch;
 
 use crate::consent::{self, ConsentApi};
@@ -41,7 +41,11 @@ pub struct App {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let ingest_routes = Router::new().route("/ingest", post(ingest::ingest)).with_state(app.ingest.clone());
+    // A bundle from the edge's queue consumer holds up to 100 batches.
+    let ingest_routes = Router::new()
+        .route("/ingest", post(ingest::ingest))
+        .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
+        .with_state(app.ingest.clone());
     let consent_routes = Router::new()
         .route("/consent/opt-in", post(consent::opt_in))
         .route("/consent/opt-out", post(consent::opt_out))
@@ -56,9 +60,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app)
-        .merge(ingest_routes)
         .merge(consent_routes)
         .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
+        .merge(ingest_routes)
         .merge(order_routes)
 }
 

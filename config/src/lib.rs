@@ -19,7 +19,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use mintmark_protocol::keys::{KeyError, KeyRing};
 use mintmark_protocol::scope::StoreScope;
-use mintmark_protocol::settings::EdgeSettings;
+use mintmark_protocol::settings::{DeliverySettings, EdgeSettings};
 use serde::{Deserialize, Serialize};
 
 mod secrets;
@@ -111,6 +111,79 @@ pub struct EdgeSection {
     pub revocations_kv_id: String,
     /// Name of the deployed worker.
     pub worker_name: String,
+    /// The durable queue between the edge and the collector.
+    pub delivery: DeliverySection,
+}
+
+/// `[edge.delivery]`: the queue every accepted batch goes through. The
+/// queue's settings are Cloudflare Queues' (written to `wrangler.toml`, and
+/// to the local runtime's config by devstack); the retry schedule is the
+/// worker's own (its `EDGE_CONFIG`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySection {
+    /// Queue the edge sends every accepted batch to.
+    pub queue: String,
+    /// Queue of batches the collector refused (4xx) or that ran out of attempts.
+    pub dead_letter_queue: String,
+    /// Messages per consumer invocation (at most 100).
+    pub max_batch_size: u32,
+    /// Longest wait for a batch to fill, in seconds (at most 60).
+    pub max_batch_timeout_secs: u32,
+    /// Attempts after the first before the platform dead-letters a message (at most 100).
+    pub max_retries: u32,
+    /// First retry's delay; doubled on each further attempt.
+    pub retry_base_secs: u32,
+    /// Longest delay between two attempts.
+    pub retry_max_secs: u32,
+    /// Per-request limit on the collector's answer.
+    pub timeout_ms: u32,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        DeliverySection {
+            queue: "mintmark-delivery".into(),
+            dead_letter_queue: "mintmark-dead-letters".into(),
+            max_batch_size: 100,
+            max_batch_timeout_secs: 1,
+            max_retries: 100,
+            retry_base_secs: 2,
+            retry_max_secs: 300,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl DeliverySection {
+    /// How long the collector may be unreachable before a batch runs out of
+    /// attempts: the sum of every retry delay.
+    pub fn outage_covered_secs(&self) -> u64 {
+        let d = self.settings();
+        (1..=self.max_retries).map(|a| u64::from(d.retry_delay_secs(a))).sum()
+    }
+
+    /// The worker's part.
+    pub fn settings(&self) -> DeliverySettings {
+        DeliverySettings { retry_base_secs: self.retry_base_secs, retry_max_secs: self.retry_max_secs, timeout_ms: self.timeout_ms }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let name_ok = |n: &str| !n.is_empty() && n.len() <= 63 && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok(&self.queue) || !name_ok(&self.dead_letter_queue) || self.queue == self.dead_letter_queue {
+            return Err("edge.delivery.queue and edge.delivery.dead_letter_queue must be two different names of lowercase letters, digits and '-'".into());
+        }
+        if !(1..=100).contains(&self.max_batch_size) || self.max_batch_timeout_secs > 60 || self.max_retries > 100 {
+            return Err("edge.delivery: max_batch_size must be 1..=100, max_batch_timeout_secs at most 60 and max_retries at most 100 (Cloudflare Queues' limits)".into());
+        }
+        if self.retry_base_secs == 0 || self.retry_max_secs < self.retry_base_secs || self.retry_max_secs > 43_200 {
+            return Err("edge.delivery: retry_base_secs must be positive and retry_max_secs between it and 43200 (12 h, the platform's longest delay)".into());
+        }
+        if self.timeout_ms < 100 {
+            return Err("edge.delivery.timeout_ms must be at least 100".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for EdgeSection {
@@ -127,6 +200,7 @@ impl Default for EdgeSection {
             rate_limit_per_minute: 120,
             revocations_kv_id: String::new(),
             worker_name: "mintmark-edge".into(),
+            delivery: DeliverySection::default(),
         }
     }
 }
@@ -450,6 +524,7 @@ impl Config {
                 "edge.session_idle_minutes, edge.visitor_max_age_days and edge.rate_limit_per_minute must be positive".into(),
             ));
         }
+        e.delivery.check().map_err(ConfigError::Check)?;
         self.retention.check().map_err(ConfigError::Check)?;
         if !self.keys.edge_metrics_token.is_empty() && self.keys.edge_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.edge_metrics_token must be at least 16 characters (or empty to disable)".into()));
@@ -485,6 +560,7 @@ impl Config {
             session_idle_secs: e.session_idle_minutes * 60,
             visitor_max_age_secs: e.visitor_max_age_days * 86_400,
             rate_limit_per_minute: e.rate_limit_per_minute,
+            delivery: e.delivery.settings(),
         }
     }
 

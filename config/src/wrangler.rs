@@ -7,7 +7,9 @@
 //! store, and the browser still sends the store's cookies to it. Secrets are
 //! never written here; the file says which `wrangler secret put` to run.
 
-use mintmark_protocol::settings::{KV_REVOCATIONS, SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN, VAR_EDGE_CONFIG};
+use mintmark_protocol::settings::{
+    KV_REVOCATIONS, QUEUE_DEAD_LETTERS, QUEUE_DELIVERY, SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN, VAR_EDGE_CONFIG,
+};
 
 use crate::{Config, ConfigError};
 
@@ -45,6 +47,10 @@ pub fn wrangler_toml(config: &Config, main: &str) -> Result<String, ConfigError>
 #   wrangler secret put {SECRET_CONSENT_KEYS}         # id:hex,id:hex  (all verify)
 #   wrangler secret put {SECRET_METRICS_TOKEN}   # optional
 # `mintmark-config secrets --config <file>` prints their values from your config.
+#
+# The two queues must exist once per account:
+#   wrangler queues create {queue}
+#   wrangler queues create {dlq}
 name = {name}
 main = {main}
 compatibility_date = "{COMPATIBILITY_DATE}"
@@ -63,9 +69,32 @@ routes = [
 binding = "{KV_REVOCATIONS}"
 id = {kv}
 
+# Delivery: the worker answers the browser once a batch is in this queue,
+# and its own queue consumer signs and forwards batches to the collector.
+[[queues.producers]]
+binding = "{QUEUE_DELIVERY}"
+queue = {queue}
+
+# Batches the collector refused (4xx), sent here by the consumer.
+[[queues.producers]]
+binding = "{QUEUE_DEAD_LETTERS}"
+queue = {dlq}
+
+[[queues.consumers]]
+queue = {queue}
+max_batch_size = {batch}
+max_batch_timeout = {timeout}
+max_retries = {retries}
+dead_letter_queue = {dlq}
+
 [observability]
 enabled = true
 "#,
+        queue = toml_string(&e.delivery.queue),
+        dlq = toml_string(&e.delivery.dead_letter_queue),
+        batch = e.delivery.max_batch_size,
+        timeout = e.delivery.max_batch_timeout_secs,
+        retries = e.delivery.max_retries,
         name = toml_string(&e.worker_name),
         main = toml_string(main),
         routes = routes.join("\n"),

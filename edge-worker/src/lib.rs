@@ -6,10 +6,13 @@
 //! signed batch to forward, whose IP is already truncated unless the visitor
 //! is Tier 3. [`runtime`] is the thin glue to the Workers platform: it holds
 //! the per-isolate state ([`ratelimit`], [`metrics`]), looks up consent
-//! revocations, answers at once and forwards in `waitUntil`.
+//! revocations, hands the batch to the delivery queue and answers. The
+//! same worker consumes that queue: [`delivery`] decides how queued batches
+//! become signed collector requests and what becomes of each message.
 
 pub mod bots;
 pub mod cookies;
+pub mod delivery;
 pub mod handler;
 pub mod keys;
 pub mod metrics;

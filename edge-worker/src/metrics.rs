@@ -45,6 +45,21 @@ impl Counters {
     }
 }
 
+/// Gauge samples `(name, labels, value)` in Prometheus text format, one
+/// type line per name.
+pub fn render_gauges(mut samples: Vec<(&'static str, String, f64)>) -> String {
+    samples.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out = String::new();
+    let mut last = "";
+    for (name, labels, v) in samples {
+        if name != last {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            last = name;
+        }
+        out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -61,5 +76,18 @@ mod tests {
         assert!(text.contains("mintmark_edge_requests_total{outcome=\"accepted\"} 2\n"));
         assert!(text.contains("mintmark_edge_requests_total{outcome=\"rejected\",reason=\"too_large\"} 1\n"));
         assert_eq!(c.get("mintmark_edge_requests_total", "outcome=\"accepted\""), 2);
+    }
+
+    #[test]
+    fn gauges_have_one_type_line_per_name() {
+        let text = render_gauges(vec![
+            ("b_age", "queue=\"x\"".into(), 1.5),
+            ("a_backlog", "queue=\"y\"".into(), 2.0),
+            ("a_backlog", "queue=\"x\"".into(), 3.0),
+        ]);
+        assert_eq!(
+            text,
+            "# TYPE a_backlog gauge\na_backlog{queue=\"x\"} 3\na_backlog{queue=\"y\"} 2\n# TYPE b_age gauge\nb_age{queue=\"x\"} 1.5\n"
+        );
     }
 }

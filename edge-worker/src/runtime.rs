@@ -1,29 +1,38 @@
-//! Glue to the Workers runtime: read the request, answer at once, forward
-//! the signed batch in `waitUntil` so the browser never waits on us.
+//! Glue to the Workers runtime: read the request, hand the batch to the
+//! delivery queue, answer; and, as that queue's consumer, sign and send
+//! queued batches to the collector as [`crate::delivery`] decides.
 //!
-//! Per-isolate state lives here: parsed settings and keys, the rate limiter
-//! and the counters. Logs are one JSON object per line and never carry an IP.
+//! The browser gets its 2xx only once the platform has the batch (a queue
+//! send is durable when it resolves); if the send fails it gets a 503 and
+//! its beacon keeps the batch. Per-isolate state lives here: parsed
+//! settings and keys, the rate limiter and the counters. Logs are one JSON
+//! object per line and never carry an IP.
 
 use std::cell::{OnceCell, RefCell};
-use std::time::Duration;
 
+use js_sys::{Array, Date, Function, Promise, Reflect};
+use mintmark_protocol::bundle;
 use mintmark_protocol::consent::revocation_key;
 use mintmark_protocol::ip;
-use mintmark_protocol::settings::{KV_REVOCATIONS, SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN, VAR_EDGE_CONFIG};
-use mintmark_protocol::signing::{self, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use worker::{console_error, console_log, event, Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use mintmark_protocol::settings::{
+    KV_REVOCATIONS, QUEUE_DEAD_LETTERS, QUEUE_DELIVERY, SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN, VAR_EDGE_CONFIG,
+};
+use mintmark_protocol::signing::{self, Payload, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{console_error, console_log, event, Context, Env, Fetch, Headers, Method, QueueContentType, RawMessageBuilder, Request, RequestInit, Response};
 
+use crate::delivery::{self, Answer, Settle};
 use crate::handler::{self, Incoming, Outcome, Reply};
-use crate::metrics::Counters;
+use crate::metrics::{render_gauges, Counters};
 use mintmark_protocol::keys::constant_time_eq;
 use crate::ratelimit::RateLimiter;
 use crate::tier::{self, Consent};
 use crate::EdgeKeys;
 
-/// Attempts to reach the collector before the batch is given up.
-const FORWARD_ATTEMPTS: u32 = 4;
-/// Per-attempt limit; Workers allow `waitUntil` work 30 s after the response.
-const FORWARD_TIMEOUT_MS: u32 = 5_000;
+/// What the browser is told to wait when the queue refuses a send.
+const QUEUE_RETRY_AFTER_SECS: u64 = 5;
 
 thread_local! {
     // Parsed once per isolate: settings and keys do not change under it.
@@ -124,7 +133,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<R
     let method = req.method().to_string();
 
     if path == keys.metrics_path() && method == "GET" {
-        return metrics(&keys, header("authorization").as_deref());
+        return metrics(&keys, &env, header("authorization").as_deref()).await;
     }
     // Only read a body we might accept; precheck re-checks the limit.
     let body = if method == "POST" && path == keys.settings.beacon_path { req.bytes().await.unwrap_or_default() } else { Vec::new() };
@@ -167,15 +176,39 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<R
             }
         }
     };
+    let reply = match &reply.forward {
+        None => reply,
+        Some(batch) => {
+            let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            match send_text(&env, QUEUE_DELIVERY, body).await {
+                Ok(()) => {
+                    count("mintmark_edge_queued_total", String::new());
+                    reply
+                }
+                Err(e) => {
+                    console_error!("{{\"event\":\"queue_send_failed\",\"error\":{}}}", json_str(&e.to_string()));
+                    Reply::unavailable(QUEUE_RETRY_AFTER_SECS)
+                }
+            }
+        }
+    };
+    let _ = ctx;
     record(&reply.outcome);
-    if let Some(batch) = &reply.forward {
-        let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        ctx.wait_until(forward(keys, body));
-    }
     respond(&reply)
 }
 
-fn metrics(keys: &EdgeKeys, authorization: Option<&str>) -> worker::Result<Response> {
+fn json_str(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// Sends `body` as a text message on the queue bound as `binding`; resolved
+/// means the platform has it durably.
+async fn send_text(env: &Env, binding: &str, body: String) -> worker::Result<()> {
+    let queue = env.queue(binding)?;
+    queue.send_raw(RawMessageBuilder::new(JsValue::from_str(&body)).build_with_content_type(QueueContentType::Text)).await
+}
+
+async fn metrics(keys: &EdgeKeys, env: &Env, authorization: Option<&str>) -> worker::Result<Response> {
     let allowed = match (&keys.metrics_token, authorization.and_then(|a| a.strip_prefix("Bearer "))) {
         (Some(expected), Some(given)) => constant_time_eq(given.as_bytes(), expected.as_bytes()),
         _ => false,
@@ -183,52 +216,171 @@ fn metrics(keys: &EdgeKeys, authorization: Option<&str>) -> worker::Result<Respo
     if !allowed {
         return respond(&Reply::rejected(404, "not_found"));
     }
-    let text = COUNTERS.with(|c| c.borrow().render());
+    let mut text = COUNTERS.with(|c| c.borrow().render());
+    let mut samples = Vec::new();
+    for (binding, queue) in [(QUEUE_DELIVERY, "delivery"), (QUEUE_DEAD_LETTERS, "dead_letters")] {
+        queue_gauges(env, binding, queue, &mut samples).await;
+    }
+    text.push_str(&render_gauges(samples));
     let headers = Headers::new();
     headers.set("content-type", "text/plain; version=0.0.4")?;
     headers.set("cache-control", "no-store")?;
     Ok(Response::ok(text)?.with_headers(headers))
 }
 
-/// Signs and sends one batch, retrying 5xx, timeouts and network errors
-/// with backoff (0.2 s, 0.8 s, 3.2 s). A batch still undelivered after that
-/// is logged and counted as dropped; see README for what closes this gap.
-async fn forward(keys: EdgeKeys, body: String) {
-    let url = keys.settings.collector_url.clone();
-    for attempt in 0..FORWARD_ATTEMPTS {
-        if attempt > 0 {
-            Delay::from(Duration::from_millis(200 * 4u64.pow(attempt - 1))).await;
-        }
-        match send_once(&keys, &url, &body).await {
-            Ok(status) if status < 300 => {
-                count("mintmark_edge_forward_total", "result=\"ok\"".into());
-                return;
-            }
-            Ok(status) if status < 500 => {
-                count("mintmark_edge_forward_total", "result=\"refused\"".into());
-                console_error!("{{\"event\":\"forward_refused\",\"status\":{status}}}");
-                return;
-            }
-            Ok(status) => console_error!("{{\"event\":\"forward_retry\",\"status\":{status},\"attempt\":{attempt}}}"),
-            Err(e) => console_error!("{{\"event\":\"forward_retry\",\"error\":\"{}\",\"attempt\":{attempt}}}", e.to_string().replace('"', "'")),
-        }
-        count("mintmark_edge_forward_total", "result=\"retry\"".into());
-    }
-    count("mintmark_edge_forward_total", "result=\"dropped\"".into());
-    console_error!("{{\"event\":\"forward_dropped\",\"attempts\":{FORWARD_ATTEMPTS}}}");
+/// The queue's own view, read at scrape time: backlog and the age of the
+/// oldest message not yet delivered. Nothing where the platform's binding
+/// has no `metrics()` (its dashboard shows the backlog then).
+async fn queue_gauges(env: &Env, binding: &str, queue: &str, out: &mut Vec<(&'static str, String, f64)>) {
+    let Ok(q) = env.queue(binding) else { return };
+    let q: &JsValue = q.as_ref();
+    let Some(read) = Reflect::get(q, &"metrics".into()).ok().and_then(|f| f.dyn_into::<Function>().ok()) else { return };
+    let Some(m) = read.call0(q).ok().and_then(|p| p.dyn_into::<Promise>().ok()) else { return };
+    let Ok(m) = JsFuture::from(m).await else { return };
+    let num = |name: &str| Reflect::get(&m, &name.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let oldest = Reflect::get(&m, &"oldestMessageTimestamp".into())
+        .ok()
+        .and_then(|v| v.as_f64().or_else(|| v.dyn_ref::<Date>().map(|d| d.get_time())))
+        .filter(|t| *t > 0.0);
+    let labels = format!("queue=\"{queue}\"");
+    out.push(("mintmark_edge_queue_backlog_messages", labels.clone(), num("backlogCount")));
+    out.push(("mintmark_edge_queue_backlog_bytes", labels.clone(), num("backlogBytes")));
+    let age = oldest.map(|t| ((Date::now() - t) / 1000.0).max(0.0)).unwrap_or(0.0);
+    out.push(("mintmark_edge_queue_oldest_age_seconds", labels, age));
 }
 
-async fn send_once(keys: &EdgeKeys, url: &str, body: &str) -> worker::Result<u16> {
+// The queue consumer. The worker crate's message type does not expose
+// `attempts`, which the backoff needs, so the batch is read through these.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(extends = js_sys::Object)]
+    pub type QueueBatch;
+    #[wasm_bindgen(method, getter)]
+    fn messages(this: &QueueBatch) -> Array;
+
+    #[wasm_bindgen(extends = js_sys::Object)]
+    pub type QueueMessage;
+    #[wasm_bindgen(method, getter)]
+    fn id(this: &QueueMessage) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn timestamp(this: &QueueMessage) -> Date;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &QueueMessage) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    fn attempts(this: &QueueMessage) -> Option<f64>;
+    #[wasm_bindgen(method)]
+    fn ack(this: &QueueMessage);
+    #[wasm_bindgen(method)]
+    fn retry(this: &QueueMessage, options: &JsValue);
+}
+
+/// The `queue` handler (the shim calls it): delivers one queue batch.
+/// Every message is settled explicitly; none is left to the platform's
+/// default, so nothing is acknowledged that the collector does not have.
+#[wasm_bindgen]
+pub async fn deliver(batch: QueueBatch, env: Env) {
+    let keys = match KEYS.with(|cell| cell.get_or_init(|| load_keys(&env)).clone()) {
+        Ok(keys) => keys,
+        Err(e) => {
+            // Misconfigured: keep everything queued for a fixed worker.
+            console_error!("mintmark edge misconfigured: {e}");
+            for m in batch.messages().iter() {
+                m.unchecked_into::<QueueMessage>().retry(&retry_options(60));
+            }
+            return;
+        }
+    };
+    let messages: Vec<QueueMessage> = batch.messages().iter().map(|m| m.unchecked_into()).collect();
+    let bodies: Vec<Option<String>> = messages.iter().map(|m| m.body().as_string()).collect();
+    let attempts: Vec<u32> = messages.iter().map(|m| m.attempts().unwrap_or(1.0).max(1.0) as u32).collect();
+    let now = Date::now();
+    if let Some(oldest) = messages.iter().map(|m| m.timestamp().get_time()).reduce(f64::min) {
+        console_log!("{{\"event\":\"delivery\",\"messages\":{},\"oldest_age_ms\":{}}}", messages.len(), (now - oldest).max(0.0) as u64);
+    }
+    let plan = delivery::plan(&bodies.iter().map(|b| b.as_deref()).collect::<Vec<_>>());
+    for &i in &plan.unreadable {
+        let letter = delivery::dead_letter(0, "unreadable", bodies[i].as_deref());
+        settle_one(&env, &messages[i], Settle::DeadLetter { status: 0, reason: "unreadable".into() }, letter).await;
+    }
+    for group in plan.bundles {
+        let body = bundle::assemble(group.iter().filter_map(|&i| bodies[i].as_deref()));
+        let answer = post_bundle(&keys, &body).await;
+        let label = match &answer {
+            Answer::Status { status, .. } => status.to_string(),
+            Answer::Failed { cause } => (*cause).to_string(),
+        };
+        count("mintmark_edge_delivery_requests_total", format!("answer=\"{label}\""));
+        let group_attempts: Vec<u32> = group.iter().map(|&i| attempts[i]).collect();
+        let settles = delivery::settle(&answer, &group_attempts, &keys.settings.delivery);
+        for (&i, s) in group.iter().zip(settles) {
+            let letter = match &s {
+                Settle::DeadLetter { status, reason } => delivery::dead_letter(*status, reason, bodies[i].as_deref()),
+                _ => String::new(),
+            };
+            settle_one(&env, &messages[i], s, letter).await;
+        }
+    }
+}
+
+fn retry_options(delay_secs: u32) -> JsValue {
+    let o = js_sys::Object::new();
+    let _ = Reflect::set(&o, &"delaySeconds".into(), &JsValue::from(delay_secs));
+    o.into()
+}
+
+async fn settle_one(env: &Env, m: &QueueMessage, settle: Settle, letter: String) {
+    match settle {
+        Settle::Delivered => {
+            m.ack();
+            count("mintmark_edge_delivered_total", String::new());
+        }
+        Settle::Retry { delay_secs, cause } => {
+            m.retry(&retry_options(delay_secs));
+            count("mintmark_edge_delivery_retries_total", format!("cause=\"{cause}\""));
+        }
+        Settle::DeadLetter { status, reason } => match send_text(env, QUEUE_DEAD_LETTERS, letter).await {
+            Ok(()) => {
+                m.ack();
+                count("mintmark_edge_dead_lettered_total", format!("reason=\"{reason}\""));
+                console_error!("{{\"event\":\"dead_lettered\",\"message\":{},\"status\":{status},\"reason\":{}}}", json_str(&m.id()), json_str(&reason));
+            }
+            Err(e) => {
+                // Not acknowledged: it stays queued and comes back.
+                m.retry(&retry_options(10));
+                count("mintmark_edge_delivery_retries_total", "cause=\"dead_letter_send\"".into());
+                console_error!("{{\"event\":\"dead_letter_failed\",\"error\":{}}}", json_str(&e.to_string()));
+            }
+        },
+    }
+}
+
+/// Signs `body` now, as a bundle, and sends it once.
+async fn post_bundle(keys: &EdgeKeys, body: &str) -> Answer {
+    match send_signed(keys, body).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let text = e.to_string();
+            let cause = if text.contains("abort") || text.contains("timed out") || text.contains("Timeout") { "timeout" } else { "network" };
+            console_error!("{{\"event\":\"delivery_failed\",\"cause\":\"{cause}\",\"error\":{}}}", json_str(&text));
+            Answer::Failed { cause }
+        }
+    }
+}
+
+async fn send_signed(keys: &EdgeKeys, body: &str) -> worker::Result<Answer> {
     let now = worker::Date::now().as_millis() / 1000;
-    let sig = signing::sign(&keys.signing, now, body.as_bytes());
+    let sig = signing::sign_payload(&keys.signing, Payload::Bundle, now, body.as_bytes());
     let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
+    headers.set("content-type", bundle::CONTENT_TYPE)?;
     headers.set(HEADER_KEY_ID, &sig.key_id)?;
     headers.set(HEADER_TIMESTAMP, &sig.timestamp.to_string())?;
     headers.set(HEADER_SIGNATURE, &sig.mac_hex)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-    let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(FORWARD_TIMEOUT_MS));
-    let resp = Fetch::Request(Request::new_with_init(url, &init)?).send_with_signal(&signal).await?;
-    Ok(resp.status_code())
+    let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(keys.settings.delivery.timeout_ms));
+    let url = &keys.settings.collector_url;
+    let mut resp = Fetch::Request(Request::new_with_init(url, &init)?).send_with_signal(&signal).await?;
+    let status = resp.status_code();
+    let body = resp.text().await.unwrap_or_default();
+    Ok(Answer::Status { status, body })
 }

@@ -2,7 +2,8 @@
 //!
 //! Everything the beacon, the edge worker and the collector must agree on
 //! lives here, once: what a batch looks like on the wire and how big it may
-//! be ([`wire`]), how an IP address loses its identifying bits ([`ip`]),
+//! be ([`wire`]) and how the queue consumer sends several at once
+//! ([`bundle`]), how an IP address loses its identifying bits ([`ip`]),
 //! which pages belong to the store ([`scope`]), what looks personal ([`pii`])
 //! and what of a URL is kept ([`clean`]), how a visitor's opt-in is
 //! carried ([`consent`]) and how the collector knows a batch came from our
@@ -22,6 +23,8 @@ pub mod limits;
 pub mod pii;
 pub mod scope;
 
+#[cfg(feature = "wire")]
+pub mod bundle;
 #[cfg(feature = "wire")]
 pub mod redact;
 #[cfg(feature = "wire")]

@@ -7,6 +7,11 @@
 pub const MAX_BEACON_BYTES: usize = 64 * 1024;
 /// Largest edge batch the collector reads (beacon body plus what the edge adds).
 pub const MAX_EDGE_BYTES: usize = 96 * 1024;
+/// Largest bundle the collector reads: several edge batches the queue
+/// consumer sends in one request.
+pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
+/// Edge batches in one bundle (a queue delivers at most 100 messages).
+pub const MAX_BUNDLE_BATCHES: usize = 100;
 /// Events in one batch.
 pub const MAX_EVENTS: usize = 100;
 pub const MAX_URL_LEN: usize = 2048;

@@ -18,7 +18,24 @@ pub const HEADER_SIGNATURE: &str = "x-mintmark-signature";
 /// How far a signature's timestamp may be from the verifier's clock.
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
 
-const DOMAIN: &[u8] = b"mintmark-batch-v1\n";
+/// What a signature covers. Each kind has its own MAC domain, so a
+/// signature over one kind of body never verifies as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// One edge batch (the edge's direct forward, load tools).
+    Batch,
+    /// A [`crate::bundle`] of edge batches (the edge's queue consumer).
+    Bundle,
+}
+
+impl Payload {
+    fn domain(self) -> &'static [u8] {
+        match self {
+            Payload::Batch => b"mintmark-batch-v1\n",
+            Payload::Bundle => b"mintmark-bundle-v1\n",
+        }
+    }
+}
 
 /// The three header values that travel with a signed batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +69,9 @@ impl SignatureError {
     }
 }
 
-fn mac_for(key: &Key, timestamp: u64, body: &[u8]) -> crate::keys::HmacSha256 {
+fn mac_for(key: &Key, payload: Payload, timestamp: u64, body: &[u8]) -> crate::keys::HmacSha256 {
     let mut mac = key.mac();
-    mac.update(DOMAIN);
+    mac.update(payload.domain());
     mac.update(key.id().as_bytes());
     mac.update(b"\n");
     mac.update(timestamp.to_string().as_bytes());
@@ -65,11 +82,16 @@ fn mac_for(key: &Key, timestamp: u64, body: &[u8]) -> crate::keys::HmacSha256 {
 
 /// Signs `body` with the ring's signing key at `timestamp` (Unix seconds).
 pub fn sign(ring: &KeyRing, timestamp: u64, body: &[u8]) -> BatchSignature {
+    sign_payload(ring, Payload::Batch, timestamp, body)
+}
+
+/// Signs `body` as a `payload` with the ring's signing key at `timestamp`.
+pub fn sign_payload(ring: &KeyRing, payload: Payload, timestamp: u64, body: &[u8]) -> BatchSignature {
     let key = ring.signing_key();
     BatchSignature {
         key_id: key.id().to_string(),
         timestamp,
-        mac_hex: hex::encode(mac_for(key, timestamp, body).finalize().into_bytes()),
+        mac_hex: hex::encode(mac_for(key, payload, timestamp, body).finalize().into_bytes()),
     }
 }
 
@@ -86,8 +108,13 @@ impl BatchSignature {
         Ok(BatchSignature { key_id: key_id.trim().to_string(), timestamp, mac_hex: mac_hex.trim().to_string() })
     }
 
-    /// Checks the signature against `body` at time `now`.
+    /// Checks the signature against a single batch's `body` at time `now`.
     pub fn verify(&self, ring: &KeyRing, body: &[u8], now: u64, window_secs: u64) -> Result<(), SignatureError> {
+        self.verify_payload(ring, Payload::Batch, body, now, window_secs)
+    }
+
+    /// Checks the signature against `body` read as a `payload` at time `now`.
+    pub fn verify_payload(&self, ring: &KeyRing, payload: Payload, body: &[u8], now: u64, window_secs: u64) -> Result<(), SignatureError> {
         let key = ring
             .get(&self.key_id)
             .ok_or_else(|| SignatureError::UnknownKey(self.key_id.chars().take(32).collect()))?;
@@ -95,7 +122,7 @@ impl BatchSignature {
             return Err(SignatureError::Stale);
         }
         let expected = hex::decode(&self.mac_hex).map_err(|_| SignatureError::Malformed)?;
-        mac_for(key, self.timestamp, body)
+        mac_for(key, payload, self.timestamp, body)
             .verify_slice(&expected)
             .map_err(|_| SignatureError::Mismatch)
     }
@@ -142,6 +169,15 @@ mod tests {
         assert_eq!(sig.verify(&ring(), b"body", 1000, 300), Err(SignatureError::Mismatch));
         let other_id = sign(&KeyRing::parse([("edge2", K1)]).unwrap(), 1000, b"body");
         assert_eq!(other_id.verify(&ring(), b"body", 1000, 300), Err(SignatureError::UnknownKey("edge2".into())));
+    }
+
+    #[test]
+    fn a_batch_signature_is_not_a_bundle_signature() {
+        let batch = sign(&ring(), 1000, b"body");
+        assert_eq!(batch.verify_payload(&ring(), Payload::Bundle, b"body", 1000, 300), Err(SignatureError::Mismatch));
+        let bundle = sign_payload(&ring(), Payload::Bundle, 1000, b"body");
+        assert_eq!(bundle.verify(&ring(), b"body", 1000, 300), Err(SignatureError::Mismatch));
+        assert_eq!(bundle.verify_payload(&ring(), Payload::Bundle, b"body", 1000, 300), Ok(()));
     }
 
     #[test]

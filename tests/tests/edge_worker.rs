@@ -10,7 +10,7 @@ use mintmark_config::Config;
 use mintmark_e2e::{state_dir, FakeCollector};
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::{Key, KeyRing};
-use mintmark_protocol::signing::DEFAULT_WINDOW_SECS;
+use mintmark_protocol::signing::{Payload, DEFAULT_WINDOW_SECS};
 use serde_json::Value;
 
 const STORE: &str = "https://shop.example.gov";
@@ -43,6 +43,11 @@ path_prefixes = ["/store"]
 collector_url = "{url}"
 rate_limit_per_minute = {rate_limit_per_minute}
 visitor_max_age_days = 30
+[edge.delivery]
+max_batch_timeout_secs = 1
+retry_base_secs = 1
+retry_max_secs = 2
+timeout_ms = 2000
 [keys]
 edge_signing = [{{ id = "e1", secret = "{EDGE_KEY}" }}]
 consent = [{{ id = "c2", secret = "{CONSENT_NEW}" }}, {{ id = "c1", secret = "{CONSENT_OLD}" }}]
@@ -323,32 +328,108 @@ async fn bad_requests_bots_and_limits_are_refused_and_counted() -> anyhow::Resul
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_batches_are_signed_and_retried() -> anyhow::Result<()> {
+async fn queued_batches_are_signed_at_delivery_and_retried() -> anyhow::Result<()> {
     let t = setup("edge_signing", 1000).await?;
     let ring = t.config.edge_signing_keys()?;
     let (_, _) = t.forwarded(None, "203.0.113.7", beacon(true, "https://shop.example.gov/store/", None)).await;
     let got = t.collector.received();
+    assert_eq!(got[0].payload, Payload::Bundle, "the queue consumer sends bundles");
     let sig = got[0].signature.clone().expect("signature headers present");
     assert_eq!(sig.key_id, "e1");
     // The collector's verifier accepts it …
-    sig.verify(&ring, &got[0].body, now(), DEFAULT_WINDOW_SECS)?;
-    // … and refuses the same signature over a tampered body or from another key.
-    let mut tampered = got[0].body.clone();
+    sig.verify_payload(&ring, Payload::Bundle, &got[0].signed, now(), DEFAULT_WINDOW_SECS)?;
+    // … and refuses the same signature over a tampered body, as a single
+    // batch, or from another key.
+    let mut tampered = got[0].signed.to_vec();
     let pos = tampered.windows(4).position(|w| w == b"tier").unwrap();
     tampered[pos] = b'T';
-    assert!(sig.verify(&ring, &tampered, now(), DEFAULT_WINDOW_SECS).is_err());
+    assert!(sig.verify_payload(&ring, Payload::Bundle, &tampered, now(), DEFAULT_WINDOW_SECS).is_err());
+    assert!(sig.verify(&ring, &got[0].signed, now(), DEFAULT_WINDOW_SECS).is_err());
     let other = KeyRing::parse([("e1", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")])?;
-    assert!(sig.verify(&other, &got[0].body, now(), DEFAULT_WINDOW_SECS).is_err());
+    assert!(sig.verify_payload(&other, Payload::Bundle, &got[0].signed, now(), DEFAULT_WINDOW_SECS).is_err());
 
-    // The collector fails twice: the edge retries in waitUntil and the batch arrives.
+    // The collector fails twice: the consumer retries with backoff, signing
+    // each attempt anew, and the batch arrives once.
     t.collector.fail_next(2);
     let attempts_before = t.collector.attempts();
     let a = t.beacon(None, "203.0.113.7", beacon(true, "https://shop.example.gov/store/", None)).await;
-    assert_eq!(a.status, 204, "the browser is answered at once, whatever the collector does");
-    t.collector.wait_for(2, Duration::from_secs(15)).await?;
+    assert_eq!(a.status, 204, "the browser is answered once the batch is queued, whatever the collector does");
+    t.collector.wait_for(2, Duration::from_secs(20)).await?;
     assert_eq!(t.collector.attempts() - attempts_before, 3, "two failures, one success");
-    let m = t.metrics().await;
-    assert!(m.contains("mintmark_edge_forward_total{result=\"retry\"} 2"), "{m}");
-    assert!(m.contains("mintmark_edge_forward_total{result=\"ok\"} 2"), "{m}");
+    assert_ne!(t.collector.received()[1].signature, t.collector.received()[0].signature);
+    let m = wait_for_metric(&t, "mintmark_edge_delivered_total", 2).await;
+    assert_eq!(counter(&m, "mintmark_edge_queued_total"), 2, "{m}");
+    assert_eq!(counter(&m, "mintmark_edge_delivery_retries_total{cause=\"status_503\"}"), 2, "{m}");
+    assert_eq!(counter(&m, "mintmark_edge_queue_backlog_messages{queue=\"delivery\"}"), 0, "{m}");
+    assert!(m.contains("# TYPE mintmark_edge_queue_oldest_age_seconds gauge"), "{m}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(t.collector.received().len(), 2, "nothing delivered twice");
+    Ok(())
+}
+
+/// Polls the edge's metrics until `series` reaches `at_least`.
+async fn wait_for_metric(t: &EdgeTest, series: &str, at_least: u64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = t.metrics().await;
+        if counter(&m, series) >= at_least {
+            return m;
+        }
+        assert!(std::time::Instant::now() < deadline, "{series} did not reach {at_least}:\n{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_batches_go_to_the_dead_letter_queue_and_nothing_else_does() -> anyhow::Result<()> {
+    let t = setup("edge_dead_letters", 1000).await?;
+    let page = "https://shop.example.gov/store/";
+
+    // A request refused whole (a key the collector does not know: 401) is
+    // not retried: its batch is dead-lettered and counted.
+    t.collector.refuse_next(1, 401);
+    assert_eq!(t.beacon(None, "203.0.113.7", beacon(true, page, None)).await.status, 204);
+    let m = wait_for_metric(&t, "mintmark_edge_dead_lettered_total{reason=\"refused_by_test\"}", 1).await;
+    assert_eq!(counter(&m, "mintmark_edge_delivery_retries_total{cause=\"status_401\"}"), 0, "{m}");
+
+    // One batch of a bundle refused in the receipt: only it goes.
+    t.collector.refuse_batches_containing(Some("poison"));
+    for url in [page, "https://shop.example.gov/store/poison", "https://shop.example.gov/store/cart"] {
+        assert_eq!(t.beacon(None, "203.0.113.7", beacon(true, url, None)).await.status, 204);
+    }
+    let got = t.collector.wait_for(2, Duration::from_secs(20)).await?;
+    let m = wait_for_metric(&t, "mintmark_edge_dead_lettered_total{reason=\"bad_event\"}", 1).await;
+    assert_eq!(counter(&m, "mintmark_edge_delivered_total"), 2, "{m}");
+    assert_eq!(counter(&m, "mintmark_edge_queue_backlog_messages{queue=\"dead_letters\"}"), 2, "both dead letters wait in their queue:\n{m}");
+    assert_eq!(counter(&m, "mintmark_edge_queue_backlog_messages{queue=\"delivery\"}"), 0, "{m}");
+    let urls: Vec<String> = got.iter().map(|r| r.json()["events"][0]["url"].as_str().unwrap().to_string()).collect();
+    assert!(urls.iter().all(|u| !u.contains("poison")), "{urls:?}");
+    assert_eq!(urls.len(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_batches_survive_a_runtime_restart() -> anyhow::Result<()> {
+    let mut t = setup("edge_restart", 1000).await?;
+    // The collector is away: everything accepted waits in the queue.
+    t.collector.fail_next(usize::MAX);
+    for i in 0..5 {
+        let url = format!("https://shop.example.gov/store/p{i}");
+        assert_eq!(t.beacon(None, "203.0.113.7", beacon(true, &url, None)).await.status, 204);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while t.collector.attempts() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Killed mid-backoff; on start the queue's alarm fires again.
+    t.edge.restart().await?;
+    t.collector.fail_next(0);
+    let got = t.collector.wait_for(5, Duration::from_secs(30)).await?;
+    let mut urls: Vec<String> = got.iter().map(|r| r.json()["events"][0]["url"].as_str().unwrap().to_string()).collect();
+    urls.sort();
+    assert_eq!(urls, (0..5).map(|i| format!("https://shop.example.gov/store/p{i}")).collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(t.collector.received().len(), 5, "each once");
     Ok(())
 }

@@ -217,6 +217,26 @@ impl<A: Send + 'static> Spool<A> {
         wait.await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::Io)
     }
 
+    /// Appends several records, all of them or (on a refusal) a prefix;
+    /// returns once every one is on disk. Sent together, they share the
+    /// writer's group commit: one `fdatasync` for a bundle of batches.
+    pub async fn append_all(&self, records: Vec<(Vec<u8>, Option<A>)>) -> Result<(), SpoolError> {
+        let pending = self.pending_bytes();
+        if pending >= self.shared.max_bytes {
+            return Err(SpoolError::Full(pending));
+        }
+        let mut waits = Vec::with_capacity(records.len());
+        for (payload, attachment) in records {
+            let (done, wait) = oneshot::channel();
+            self.tx.send(AppendRequest { payload, attachment, done }).await.map_err(|_| SpoolError::Closed)?;
+            waits.push(wait);
+        }
+        for wait in waits {
+            wait.await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::Io)?;
+        }
+        Ok(())
+    }
+
     pub fn pending_bytes(&self) -> u64 {
         self.shared.pending_bytes.load(Ordering::Relaxed)
     }

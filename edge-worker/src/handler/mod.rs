@@ -82,6 +82,13 @@ impl Reply {
         Reply { status: 204, headers, body: None, forward: None, outcome }
     }
 
+    /// The batch could not be queued: the beacon keeps it and tries again.
+    pub fn unavailable(retry_after_secs: u64) -> Reply {
+        let mut r = Reply::rejected(503, "queue_unavailable");
+        r.headers.push(("retry-after", retry_after_secs.to_string()));
+        r
+    }
+
     pub fn rate_limited(retry_after_secs: u64) -> Reply {
         let mut r = Reply::rejected(429, "rate_limited");
         r.headers.push(("retry-after", retry_after_secs.to_string()));

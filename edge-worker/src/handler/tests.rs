@@ -4,7 +4,7 @@ use crate::tier::{apply_revocation, read_consent};
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::KeyRing;
 use mintmark_protocol::scope::StoreScope;
-use mintmark_protocol::settings::EdgeSettings;
+use mintmark_protocol::settings::{DeliverySettings, EdgeSettings};
 
 const NOW_MS: u64 = 1_800_000_000_000;
 const NOW: u64 = NOW_MS / 1000;
@@ -26,6 +26,7 @@ fn keys() -> EdgeKeys {
             session_idle_secs: 1800,
             visitor_max_age_secs: 365 * 86_400,
             rate_limit_per_minute: 60,
+            delivery: DeliverySettings { retry_base_secs: 2, retry_max_secs: 300, timeout_ms: 10_000 },
         },
         signing: KeyRing::parse([("e1", "abababababababababababababababababababababababababababababababab")]).unwrap(),
         consent: KeyRing::parse([("c1", "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd")]).unwrap(),
