@@ -49,11 +49,15 @@ impl Backend {
     }
 
     pub async fn start_collector(&mut self) -> anyhow::Result<()> {
-        let mut child = Supervised::spawn(
-            "collector",
-            Command::new(self.layout.binary("collector")).arg("--config").arg(&self.config_path).arg("serve"),
-            &self.dirs.logs,
-        )?;
+        self.start_collector_with_env(&[]).await
+    }
+
+    /// Starts the collector with config overrides (`MINTMARK_…` variables)
+    /// for this one process, e.g. a key ring a test wants it to disagree on.
+    pub async fn start_collector_with_env(&mut self, env: &[(&str, &str)]) -> anyhow::Result<()> {
+        let mut cmd = Command::new(self.layout.binary("collector"));
+        cmd.arg("--config").arg(&self.config_path).arg("serve").envs(env.iter().copied());
+        let mut child = Supervised::spawn("collector", &mut cmd, &self.dirs.logs)?;
         wait_for_http(&format!("{}/healthz", self.collector_url), START_TIMEOUT, Some(&mut child)).await?;
         self.collector = Some(child);
         Ok(())

@@ -6,6 +6,12 @@
 //! does (and dropping any the client sent). So beacon requests are
 //! same-origin, under the store path, and carry the store's cookies, exactly
 //! as with a `shop.example.gov/store/*` route in production.
+//!
+//! Like the platform's request log, it remembers each beacon POST it passed
+//! on, its fetch mode and the edge's status: `GET /_demo/beacons` lists
+//! them, so a test (or someone watching the demo) sees what the browser
+//! sent, `sendBeacon` on `pagehide` included, which the browser's own
+//! tooling does not report.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
@@ -17,6 +23,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
+/// Beacon exchanges remembered for `GET /_demo/beacons`.
+const BEACON_LOG: usize = 10_000;
 /// Headers passed from browser to edge.
 const FORWARDED: &[&str] = &["cookie", "origin", "user-agent", "content-type", "referer", "accept-language"];
 /// Headers passed from edge back to browser.
@@ -39,11 +47,13 @@ pub struct DemoFront {
 struct Front {
     cfg: DemoFront,
     http: reqwest::Client,
+    /// Beacon POSTs passed to the edge: `{status, body}`.
+    beacons: std::sync::Mutex<Vec<serde_json::Value>>,
 }
 
 pub async fn serve(cfg: DemoFront) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
-    let state = Arc::new(Front { cfg, http: reqwest::Client::new() });
+    let state = Arc::new(Front { cfg, http: reqwest::Client::new(), beacons: Default::default() });
     let app = Router::new().fallback(handle).with_state(state).into_make_service_with_connect_info::<SocketAddr>();
     Ok(tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -54,9 +64,18 @@ async fn handle(State(front): State<Arc<Front>>, ConnectInfo(peer): ConnectInfo<
     let path = req.uri().path().to_string();
     if path.starts_with(&front.cfg.edge_prefix) {
         let ip = front.cfg.client_ip.unwrap_or(peer.ip());
-        return proxy_to_edge(&front, req, ip).await.unwrap_or_else(|e| {
-            (StatusCode::BAD_GATEWAY, format!("edge unreachable: {e}")).into_response()
-        });
+        // Its own task: a browser that goes away mid-request (a beacon sent
+        // on pagehide, then the browser closed) does not cancel it.
+        let task = tokio::spawn(async move { proxy_to_edge(&front, req, ip).await });
+        return match task.await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => (StatusCode::BAD_GATEWAY, format!("edge unreachable: {e}")).into_response(),
+            Err(e) => (StatusCode::BAD_GATEWAY, format!("edge proxy failed: {e}")).into_response(),
+        };
+    }
+    if path == "/_demo/beacons" && req.method() == Method::GET {
+        let list = front.beacons.lock().map(|b| b.clone()).unwrap_or_default();
+        return axum::Json(list).into_response();
     }
     if let (true, Some(action)) = (req.method() == Method::POST, path.strip_prefix("/store/account/")) {
         let action = action.to_string();
@@ -88,7 +107,10 @@ async fn proxy_to_edge(front: &Front, req: Request, client_ip: IpAddr) -> anyhow
     }
     // The platform, not the client, says who is connecting.
     out.insert("cf-connecting-ip", client_ip.to_string().parse()?);
-    let resp = front.http.request(parts.method, url).headers(out).body(body).send().await?;
+    let is_post = parts.method == Method::POST;
+    // `no-cors` is a sendBeacon; the tracker's fetches are `cors`.
+    let mode = parts.headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let resp = front.http.request(parts.method, url).headers(out).body(body.clone()).send().await?;
     let mut headers = HeaderMap::new();
     for name in RETURNED {
         for v in resp.headers().get_all(*name) {
@@ -96,6 +118,16 @@ async fn proxy_to_edge(front: &Front, req: Request, client_ip: IpAddr) -> anyhow
         }
     }
     let status = resp.status();
+    if is_post {
+        let entry = serde_json::json!({ "status": status.as_u16(), "mode": mode, "body": String::from_utf8_lossy(&body) });
+        if let Ok(mut log) = front.beacons.lock() {
+            // A long `make up` keeps only the latest.
+            if log.len() >= BEACON_LOG {
+                log.drain(..BEACON_LOG / 2);
+            }
+            log.push(entry);
+        }
+    }
     let mut out = Response::new(Body::from(resp.bytes().await?));
     *out.status_mut() = status;
     *out.headers_mut() = headers;

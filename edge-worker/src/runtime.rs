@@ -183,6 +183,7 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<R
             match send_text(&env, QUEUE_DELIVERY, body).await {
                 Ok(()) => {
                     count("mintmark_edge_queued_total", String::new());
+                    count_n("mintmark_edge_queued_events_total", String::new(), batch.events.len() as u64);
                     reply
                 }
                 Err(e) => {

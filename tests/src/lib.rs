@@ -92,3 +92,23 @@ pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() ->
     }
     Ok(())
 }
+
+/// The edge's Prometheus text (metrics path beside the beacon path).
+pub async fn edge_metrics(edge_url: &str, config: &mintmark_config::Config) -> anyhow::Result<String> {
+    let dir = config.edge.beacon_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let resp = reqwest::Client::new()
+        .get(format!("{edge_url}{dir}/metrics"))
+        .bearer_auth(&config.keys.edge_metrics_token)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().as_u16() == 200, "edge metrics answered {}", resp.status());
+    Ok(resp.text().await?)
+}
+
+/// The value of one series (`name{labels}` exactly) in Prometheus text; 0 if absent.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).filter(|rest| rest.starts_with(' ')).and_then(|rest| rest.trim().parse::<f64>().ok()))
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}

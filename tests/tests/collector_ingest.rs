@@ -8,7 +8,8 @@ use mintmark_e2e::{rows, start_stack, wait_for_count};
 use mintmark_protocol::consent::OptInSource;
 use mintmark_protocol::keys::KeyRing;
 use mintmark_e2e::load::signed_post;
-use mintmark_protocol::signing::{self, BatchSignature};
+use mintmark_protocol::bundle::{self, Receipt, Refused};
+use mintmark_protocol::signing::{self, BatchSignature, Payload};
 use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, EventKind, Identity, PageContext, Tier};
 
 const SID: &str = "5e55105e55105e55105e55105e55105e";
@@ -132,6 +133,32 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     }
     let ready = reqwest::get(format!("{}/readyz", stack.urls.collector)).await?;
     assert_eq!(ready.status().as_u16(), 200);
+
+    // A bundle (the edge's queue consumer): each batch judged alone.
+    let parts = [
+        serde_json::to_string(&batch(Tier::Tier2, "203.0.113.0", &"7".repeat(32)))?,
+        serde_json::to_string(&batch(Tier::Tier2, "203.0.113.77", &"8".repeat(32)))?,
+        serde_json::to_string(&batch(Tier::Anonymous, "203.0.113.0", &"9".repeat(32)))?,
+    ];
+    let bundled = bundle::assemble(parts.iter().map(String::as_str)).into_bytes();
+    let send_bundle = |payload: Payload, timestamp: u64| {
+        let sig = signing::sign_payload(&ring, payload, timestamp, &bundled);
+        signed_post(&reqwest::Client::new(), &ingest, &sig, bundled.clone()).header("content-type", bundle::CONTENT_TYPE).send()
+    };
+    let now = now_ms() / 1000;
+    let r = send_bundle(Payload::Bundle, now).await?;
+    assert_eq!(r.status().as_u16(), 200);
+    let receipt: Receipt = r.json().await?;
+    assert_eq!(receipt, Receipt { accepted: 2, refused: vec![Refused { index: 1, status: 422, reason: "tier_violation".into() }] });
+    // The very request again is a replay; a batch signature does not pass for a bundle's.
+    assert_eq!(send_bundle(Payload::Bundle, now).await?.status().as_u16(), 409);
+    assert_eq!(send_bundle(Payload::Batch, now - 2).await?.status().as_u16(), 401);
+    // A redelivery signed anew is accepted, and collapses on event id.
+    let again: Receipt = send_bundle(Payload::Bundle, now - 1).await?.json().await?;
+    assert_eq!(again.accepted, 2);
+    wait_for_count(&stack, "SELECT count() FROM t2.events", Duration::from_secs(10), |n| n >= 6).await?;
+    let t2 = rows(&stack, "SELECT tier FROM t2.events FINAL").await?;
+    assert_eq!(t2.len(), 6, "two bundled batches kept once each, the refused one not at all: {t2:?}");
 
     stack.stop();
     Ok(())

@@ -123,10 +123,7 @@ impl EdgeTest {
 
 /// The value of one counter line (`name{labels}`) in Prometheus text.
 fn counter(metrics: &str, series: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-        .unwrap_or(0)
+    mintmark_e2e::metric(metrics, series)
 }
 
 fn attrs(cookie: &str) -> Vec<&str> {
