@@ -21,7 +21,7 @@ pub mod orders;
 mod process;
 mod workerd;
 
-pub use workerd::{start_edge, Edge};
+pub use workerd::{queue_binding, start_edge, Edge, QueuePlatform};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

@@ -46,6 +46,10 @@ beacon_path = "/store/_mm/collect"
 collector_url = "http://127.0.0.1:{collector}/ingest"
 cookie_path = "/store"
 
+[edge.delivery]
+# A local collector restart is noticed within 30 s (production: 300).
+retry_max_secs = 30
+
 [collector]
 listen = "127.0.0.1:{collector}"
 spool_dir = "{spool}"

@@ -112,3 +112,18 @@ pub fn metric(text: &str, series: &str) -> u64 {
         .map(|v| v as u64)
         .unwrap_or(0)
 }
+
+/// Polls the edge's metrics until `series` reaches `at_least`; returns them.
+pub async fn wait_for_edge_metric(edge_url: &str, config: &mintmark_config::Config, series: &str, at_least: u64, timeout: Duration) -> anyhow::Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = edge_metrics(edge_url, config).await?;
+        if metric(&m, series) >= at_least {
+            return Ok(m);
+        }
+        if Instant::now() > deadline {
+            bail!("after {timeout:?}, {series} is below {at_least}:\n{m}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

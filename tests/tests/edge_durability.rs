@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use collector::pseudonym::Pseudonyms;
 use devstack::Stack;
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
-use mintmark_e2e::{edge_metrics, metric, run_browser, start_stack, wait_for_count};
+use mintmark_e2e::{edge_metrics, metric, run_browser, start_stack, wait_for_count, wait_for_edge_metric};
 use mintmark_protocol::signing;
 
 /// Retries every 1, 2, 4, 4 … s: a returning collector is seen within 4 s.
@@ -87,15 +87,8 @@ async fn a_collector_outage_with_a_runtime_restart_loses_nothing() -> anyhow::Re
     stack.edge.as_mut().unwrap().restart().await?;
     let m = metrics(&stack).await?;
     assert_eq!(metric(&m, "mintmark_edge_queue_backlog_messages{queue=\"delivery\"}"), journey.beacons as u64, "all still queued: {m}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let m = loop {
-        let m = metrics(&stack).await?;
-        if metric(&m, "mintmark_edge_delivery_retries_total{cause=\"network\"}") >= 1 || Instant::now() > deadline {
-            break m;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert!(metric(&m, "mintmark_edge_delivery_retries_total{cause=\"network\"}") >= 1, "the restarted runtime retries: {m}");
+    // The restarted runtime retries.
+    let m = wait_for_edge_metric(&stack.urls.edge, &stack.config, "mintmark_edge_delivery_retries_total{cause=\"network\"}", 1, Duration::from_secs(30)).await?;
     let age = metric(&m, "mintmark_edge_queue_oldest_age_seconds{queue=\"delivery\"}");
     assert!(age >= 1, "the oldest message's age is visible: {m}");
 
@@ -142,15 +135,8 @@ async fn a_collector_answering_503_loses_nothing() -> anyhow::Result<()> {
     assert!(acked > 0 && acked < 2000, "the spool filled after {acked} batches");
 
     let journey = shop(&stack).await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let m = metrics(&stack).await?;
-        if metric(&m, "mintmark_edge_delivery_retries_total{cause=\"status_503\"}") >= 2 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the consumer never met the 503:\n{m}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The consumer meets the 503s and keeps the batches.
+    wait_for_edge_metric(&stack.urls.edge, &stack.config, "mintmark_edge_delivery_retries_total{cause=\"status_503\"}", 2, Duration::from_secs(30)).await?;
     // ClickHouse returns, the spool drains, the 503s stop.
     stack.backend.start_clickhouse().await?;
     assert_stored_once(&stack, &journey.event_ids, acked * EVENTS_PER_BATCH as u64, Duration::from_secs(60)).await?;
@@ -199,15 +185,8 @@ async fn a_refused_batch_is_dead_lettered_and_counted_and_nothing_else_is_affect
     stack.backend.start_collector_with_env(&[("MINTMARK_KEYS__EDGE_SIGNING", &rotated)]).await?;
     let (_refused, body) = beacon("/store/refused");
     send(body).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let m = loop {
-        let m = metrics(&stack).await?;
-        if metric(&m, "mintmark_edge_dead_lettered_total{reason=\"signature_unknown_key\"}") >= 1 {
-            break m;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "not dead-lettered:\n{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let series = "mintmark_edge_dead_lettered_total{reason=\"signature_unknown_key\"}";
+    let m = wait_for_edge_metric(&stack.urls.edge, &stack.config, series, 1, Duration::from_secs(20)).await?;
     assert_eq!(metric(&m, "mintmark_edge_queue_backlog_messages{queue=\"dead_letters\"}"), 1, "{m}");
     assert_eq!(metric(&m, "mintmark_edge_queue_backlog_messages{queue=\"delivery\"}"), 0, "not retried forever: {m}");
     let collector_metrics = reqwest::get(format!("{}/metrics", stack.urls.collector)).await?.text().await?;

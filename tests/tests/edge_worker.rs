@@ -364,17 +364,8 @@ async fn queued_batches_are_signed_at_delivery_and_retried() -> anyhow::Result<(
     Ok(())
 }
 
-/// Polls the edge's metrics until `series` reaches `at_least`.
 async fn wait_for_metric(t: &EdgeTest, series: &str, at_least: u64) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = t.metrics().await;
-        if counter(&m, series) >= at_least {
-            return m;
-        }
-        assert!(std::time::Instant::now() < deadline, "{series} did not reach {at_least}:\n{m}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    mintmark_e2e::wait_for_edge_metric(&t.edge.url, &t.config, series, at_least, Duration::from_secs(20)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

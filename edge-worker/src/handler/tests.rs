@@ -276,3 +276,13 @@ fn personal_props_that_slip_past_a_beacon_are_dropped_and_counted() {
     assert_eq!((props.pii_dropped_by_beacon, props.pii_dropped_by_edge.get(PiiField::Props), props.beacon_errors), (3, 2, 1));
     assert_eq!(props.pii_dropped_by_edge.total(), 2);
 }
+
+#[test]
+fn a_batch_the_queue_refused_is_a_503_the_beacon_retries() {
+    let r = Reply::unavailable(5);
+    assert_eq!(r.status, 503);
+    assert!(r.headers.contains(&("retry-after", "5".to_string())));
+    assert_eq!(r.body.as_deref(), Some(r#"{"error":"queue_unavailable"}"#));
+    assert!(r.forward.is_none());
+    assert!(matches!(r.outcome, Outcome::Rejected("queue_unavailable")));
+}
