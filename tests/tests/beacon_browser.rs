@@ -164,10 +164,15 @@ async fn events_queued_before_leaving_or_hiding_still_arrive() -> anyhow::Result
         beacons.iter().filter(|b| b.json()["events"].as_array().unwrap().iter().any(|e| e["target"] == target)).collect()
     };
     let leaving = carrying("before_leaving");
-    assert_eq!(leaving.len(), 1, "one batch carries the three events: {}", bodies(&site));
+    // One batch carries the three events. When the beacon's timed fetch of
+    // that very batch is still in flight at `pagehide`, the batch also goes
+    // by sendBeacon (the fetch is not acknowledged yet): the same body twice,
+    // which the event ids make harmless. Seen once under CI load.
+    assert!(!leaving.is_empty(), "the events arrived: {}", bodies(&site));
+    assert!(leaving.iter().all(|b| b.body == leaving[0].body), "copies of one batch only: {}", bodies(&site));
     assert_eq!(leaving[0].json()["events"].as_array().unwrap().iter().filter(|e| e["target"] == "before_leaving").count(), 3);
     // `sendBeacon` requests are no-cors; the beacon's own fetches are cors.
-    assert_eq!(leaving[0].fetch_mode, "no-cors", "sent with sendBeacon on pagehide");
+    assert!(leaving.iter().any(|b| b.fetch_mode == "no-cors"), "sent with sendBeacon on pagehide: {}", bodies(&site));
     let hiding = carrying("before_hiding");
     assert_eq!((hiding.len(), hiding[0].fetch_mode.as_str()), (1, "no-cors"), "sent with sendBeacon when hidden");
     Ok(())
