@@ -19,8 +19,10 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# --- Debian: ClickHouse server, Chromium for browser tests, Node for tooling.
-apt_install clickhouse-server chromium ca-certificates
+# --- Debian: ClickHouse server, ZooKeeper for the local cluster (its jars;
+# run unprivileged by devstack, no service), Chromium for browser tests,
+# Node for tooling.
+apt_install clickhouse-server zookeeper chromium ca-certificates
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
 # --- Rust toolchain for wasm32: rustup target, else Debian's rustc-web + build-std.

@@ -1,5 +1,6 @@
 //! A private ClickHouse server: own config, own data dir, loopback only.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ fn server_binary() -> anyhow::Result<&'static str> {
         .context("clickhouse-server is not installed (scripts/bootstrap.sh installs Debian's clickhouse-server)")
 }
 
-fn config_xml(dirs: &StateDirs, ports: &Ports) -> String {
-    let d = dirs.clickhouse.display();
+/// One server's config: its own directory and ports, loopback only, plus
+/// `extra` XML (a cluster member's ZooKeeper, macros and peers).
+pub fn config_xml(dir: &Path, http: u16, tcp: u16, extra: &str) -> String {
+    let d = dir.display();
     format!(
         r#"<yandex>
   <logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/error.log</errorlog><console>0</console></logger>
@@ -37,10 +40,8 @@ fn config_xml(dirs: &StateDirs, ports: &Ports) -> String {
   <default_database>default</default_database>
   <mark_cache_size>536870912</mark_cache_size>
   <max_concurrent_queries>64</max_concurrent_queries>
-</yandex>
-"#,
-        http = ports.clickhouse_http,
-        tcp = ports.clickhouse_tcp,
+{extra}</yandex>
+"#
     )
 }
 
@@ -52,17 +53,20 @@ const USERS_XML: &str = r#"<yandex>
 "#;
 
 pub async fn start(dirs: &StateDirs, ports: &Ports) -> anyhow::Result<Supervised> {
-    let config = dirs.clickhouse.join("config.xml");
-    std::fs::write(&config, config_xml(dirs, ports))?;
-    std::fs::write(dirs.clickhouse.join("users.xml"), USERS_XML)?;
-    let mut child = Supervised::spawn(
-        "clickhouse",
-        Command::new(server_binary()?).arg(format!("--config-file={}", config.display())),
-        &dirs.logs,
-    )?;
-    let ping = format!("http://127.0.0.1:{}/ping", ports.clickhouse_http);
+    start_server("clickhouse", &dirs.clickhouse, &dirs.logs, ports.clickhouse_http, &config_xml(&dirs.clickhouse, ports.clickhouse_http, ports.clickhouse_tcp, "")).await
+}
+
+/// Starts a server from `config` in `dir` (logs to `<logs>/<name>.log`)
+/// and waits until it answers `/ping`; the error carries its error log.
+pub async fn start_server(name: &str, dir: &Path, logs: &Path, http: u16, config: &str) -> anyhow::Result<Supervised> {
+    let path = dir.join("config.xml");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(&path, config)?;
+    std::fs::write(dir.join("users.xml"), USERS_XML)?;
+    let mut child = Supervised::spawn(name, Command::new(server_binary()?).arg(format!("--config-file={}", path.display())), logs)?;
+    let ping = format!("http://127.0.0.1:{http}/ping");
     if let Err(e) = wait_for_http(&ping, Duration::from_secs(60), Some(&mut child)).await {
-        let errors = std::fs::read_to_string(dirs.clickhouse.join("log/error.log")).unwrap_or_default();
+        let errors = std::fs::read_to_string(dir.join("log/error.log")).unwrap_or_default();
         let tail: Vec<&str> = errors.lines().rev().take(10).collect();
         bail!("{e}\nclickhouse error.log:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }

@@ -11,6 +11,7 @@
 
 mod backend;
 mod clickhouse;
+pub mod cluster;
 mod demo;
 mod demo_backend;
 pub mod history;
@@ -20,6 +21,7 @@ pub mod logins;
 pub mod orders;
 mod process;
 mod workerd;
+pub mod zookeeper;
 
 pub use workerd::{queue_binding, start_edge, Edge, QueuePlatform};
 
@@ -30,6 +32,7 @@ use std::time::Duration;
 use mintmark_config::Config;
 
 pub use backend::Backend;
+pub use cluster::{Cluster, ClusterSpec};
 pub use layout::Layout;
 pub use process::{free_port, wait_for_http, Supervised};
 

@@ -9,14 +9,15 @@ use anyhow::{bail, Context};
 
 /// A child process with its log file; killed on drop.
 pub struct Supervised {
-    pub name: &'static str,
+    pub name: String,
     child: Child,
     pub log: std::path::PathBuf,
 }
 
 impl Supervised {
     /// Spawns `cmd` with stdout and stderr appended to `<logs>/<name>.log`.
-    pub fn spawn(name: &'static str, cmd: &mut Command, logs: &Path) -> anyhow::Result<Supervised> {
+    pub fn spawn(name: impl Into<String>, cmd: &mut Command, logs: &Path) -> anyhow::Result<Supervised> {
+        let name = name.into();
         let log = logs.join(format!("{name}.log"));
         let out = File::options().create(true).append(true).open(&log).with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone()?;
