@@ -272,6 +272,10 @@ pub struct ClickHouseSection {
     /// Prefix for the project's databases (`t2`, `t3`, `ledger`): lets tests
     /// and several deployments share one server.
     pub database_prefix: String,
+    /// The cluster's name in the servers' `remote_servers`; empty for a
+    /// single server. With a name, tables are replicated and sharded and
+    /// every migration runs `ON CLUSTER` (see README, "Production topology").
+    pub cluster: String,
 }
 
 impl Default for ClickHouseSection {
@@ -281,6 +285,7 @@ impl Default for ClickHouseSection {
             user: "default".into(),
             password: String::new(),
             database_prefix: String::new(),
+            cluster: String::new(),
         }
     }
 }

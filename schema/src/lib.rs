@@ -10,7 +10,10 @@
 //! Statements use only what ClickHouse 18.16 (Debian's server) and current
 //! releases both accept.
 
+pub mod layout;
 pub mod retention;
+
+pub use layout::Layout;
 
 use clickhouse::Client;
 use mintmark_config::ClickHouseSection;
@@ -20,6 +23,8 @@ use mintmark_config::ClickHouseSection;
 pub enum SchemaError {
     #[error("clickhouse.database_prefix may only hold [A-Za-z0-9_], got {0:?}")]
     BadPrefix(String),
+    #[error("schema layout: {0}")]
+    Layout(String),
     #[error("{what} on {url}: {source}")]
     Query {
         what: String,
@@ -96,35 +101,91 @@ pub fn statements(sql: &str) -> Vec<String> {
 }
 
 /// What must exist before migrations can be tracked: the databases and
-/// `{ledger}.schema_migrations`.
-pub fn bootstrap_statements(dbs: &Databases) -> Vec<String> {
-    let mut out: Vec<String> = [&dbs.t2, &dbs.t3, &dbs.ledger].iter().map(|db| format!("CREATE DATABASE IF NOT EXISTS {db}")).collect();
-    out.push(dbs.render(
-        "CREATE TABLE IF NOT EXISTS {ledger}.schema_migrations \
-         (version UInt32, name String, applied_at DateTime DEFAULT now()) \
-         ENGINE = MergeTree ORDER BY version",
-    ));
+/// `{ledger}.schema_migrations` (templated, like the migrations).
+pub fn bootstrap_statements() -> Vec<String> {
+    let mut out: Vec<String> = ["{t2}", "{t3}", "{ledger}"].iter().map(|db| format!("CREATE DATABASE IF NOT EXISTS {db}")).collect();
+    out.push(
+        "CREATE TABLE IF NOT EXISTS {ledger}.schema_migrations\n(version UInt32, name String, applied_at DateTime DEFAULT now())\nENGINE = MergeTree\nORDER BY version"
+            .to_string(),
+    );
     out
 }
 
-/// Every statement a fresh install runs, in order (for compatibility checks
-/// against other ClickHouse versions).
+/// Every statement a fresh install runs on a single server, in order (for
+/// compatibility checks against other ClickHouse versions).
 pub fn all_statements(dbs: &Databases) -> Vec<String> {
-    let mut out = bootstrap_statements(dbs);
-    for (_, _, sql) in MIGRATIONS {
-        out.extend(statements(&dbs.render(sql)));
-    }
-    out
+    layout_statements(dbs, &Layout::Single).expect("every migration has a single-server form")
 }
+
+/// Every statement a fresh install runs in `layout`, in order.
+pub fn layout_statements(dbs: &Databases, layout: &Layout) -> Result<Vec<String>, SchemaError> {
+    let mut out = Vec::new();
+    for stmt in bootstrap_statements().into_iter().chain(MIGRATIONS.iter().flat_map(|(_, _, sql)| statements(sql))) {
+        out.extend(layout.apply(&stmt)?.iter().map(|s| dbs.render(s)));
+    }
+    Ok(out)
+}
+
+/// A lock older than this was left by a migrator that died: taken over.
+const LOCK_STALE_SECS: u64 = 600;
 
 /// Applies pending migrations; returns how many ran.
+///
+/// Safe when several collectors start at once, on one server or a cluster:
+/// the one whose `CREATE TABLE {ledger}.schema_lock` succeeds migrates
+/// (creating a table that exists fails, on every server of a cluster in the
+/// same order, since `ON CLUSTER` DDL is one ordered queue), the others
+/// wait until it drops the lock and then find everything applied.
 pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
     let dbs = Databases::new(&ch.database_prefix)?;
+    let layout = Layout::new(&ch.cluster)?;
     let client = client(ch);
     let failed = |what: String| move |source| SchemaError::Query { what, url: ch.url.clone(), source };
-    for stmt in bootstrap_statements(&dbs) {
-        client.query(&stmt).execute().await.map_err(failed(format!("preparing the schema ({stmt})")))?;
+    for stmt in bootstrap_statements() {
+        for stmt in layout.apply(&stmt)? {
+            let stmt = dbs.render(&stmt);
+            client.query(&stmt).execute().await.map_err(failed(format!("preparing the schema ({stmt})")))?;
+        }
     }
+    lock(&client, &dbs, &layout).await.map_err(failed("taking the migration lock".into()))?;
+    let ran = apply_pending(&client, &dbs, &layout, &ch.url).await;
+    let unlock = dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()));
+    let dropped = client.query(&unlock).execute().await.map_err(failed("dropping the migration lock".into()));
+    let ran = ran?;
+    dropped?;
+    Ok(ran)
+}
+
+async fn lock(client: &Client, dbs: &Databases, layout: &Layout) -> Result<(), clickhouse::error::Error> {
+    let create = dbs.render(&format!("CREATE TABLE {{ledger}}.schema_lock{} (at DateTime) ENGINE = TinyLog", layout.on_cluster()));
+    let age = dbs.render("SELECT toUInt64(now() - metadata_modification_time) FROM system.tables WHERE database = '{ledger}' AND name = 'schema_lock'");
+    let mut waited = false;
+    loop {
+        match client.query(&create).execute().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("already exists") => {
+                if !waited {
+                    tracing::info!("another migrator holds the schema lock; waiting");
+                    waited = true;
+                }
+                let held: Vec<u64> = client.query(&age).fetch_all().await?;
+                match held.first() {
+                    Some(&secs) if secs > LOCK_STALE_SECS => {
+                        tracing::warn!(secs, "the schema lock is stale; taking it over");
+                        client.query(&dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()))).execute().await?;
+                    }
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn apply_pending(client: &Client, dbs: &Databases, layout: &Layout, url: &str) -> Result<usize, SchemaError> {
+    let failed = |what: String| move |source| SchemaError::Query { what, url: url.to_string(), source };
+    // Read under the lock: a migrator that held it before us has recorded
+    // everything it applied (the records are written synchronously).
     let applied: Vec<u32> = client
         .query(&dbs.render("SELECT version FROM {ledger}.schema_migrations"))
         .fetch_all()
@@ -135,10 +196,22 @@ pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
         if applied.contains(&version) {
             continue;
         }
-        for stmt in statements(&dbs.render(sql)) {
-            client.query(&stmt).execute().await.map_err(failed(format!("migration {version} ({name})")))?;
+        for stmt in statements(sql) {
+            for stmt in layout.apply(&stmt)? {
+                let stmt = dbs.render(&stmt);
+                match client.query(&stmt).execute().await {
+                    Ok(()) => {}
+                    Err(e) if e.to_string().contains("already exists") && added_everywhere(client, layout, &stmt).await.unwrap_or(false) => {
+                        tracing::debug!(version, "replicas that got the column through replication said so");
+                    }
+                    Err(e) => return Err(failed(format!("migration {version} ({name})"))(e)),
+                }
+            }
         }
+        // Synchronous on a cluster: the next migrator reads it at once.
         client
+            .clone()
+            .with_setting("insert_distributed_sync", "1")
             .query(&dbs.render("INSERT INTO {ledger}.schema_migrations (version, name) VALUES (?, ?)"))
             .bind(version)
             .bind(name)
@@ -149,6 +222,28 @@ pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
         ran += 1;
     }
     Ok(ran)
+}
+
+/// Whether every server of the cluster has the columns `stmt` adds
+/// (see [`layout::added_columns`]).
+async fn added_everywhere(client: &Client, layout: &Layout, stmt: &str) -> Result<bool, clickhouse::error::Error> {
+    let (Layout::Cluster { name }, Some((table, columns))) = (layout, layout::added_columns(stmt)) else { return Ok(false) };
+    let Some((db, table)) = table.split_once('.') else { return Ok(false) };
+    let members: Vec<(String, u16)> =
+        client.query("SELECT host_address, port FROM system.clusters WHERE cluster = ?").bind(name.as_str()).fetch_all().await?;
+    for (host, port) in &members {
+        let found: Vec<u64> = client
+            .query(&format!("SELECT count() FROM remote('{host}:{port}', system.columns) WHERE database = ? AND table = ? AND has(?, name)"))
+            .bind(db)
+            .bind(table)
+            .bind(&columns)
+            .fetch_all()
+            .await?;
+        if found.first().copied().unwrap_or(0) != columns.len() as u64 {
+            return Ok(false);
+        }
+    }
+    Ok(!members.is_empty())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! and 2 shards × 2 replicas on loopback, each server knowing all four,
 //! `ON CLUSTER` DDL reaching every server, a write through a `Distributed`
 //! table landing on one replica per shard and replicated to the other, and
-//! a restarted replica catching up.
+//! a restarted replica catching up; the schema's migrations applied to it by
+//! two collectors at once, once, the same on all four servers.
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,34 @@ async fn a_two_by_two_cluster_shards_and_replicates() -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "the restarted replica has {} rows, want {want}", n.trim());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Two collectors' migrations at once, against different servers: one
+    // applies, the other waits and finds everything applied.
+    let section = |i: usize| mintmark_config::ClickHouseSection { url: cluster.members[i].url(), cluster: "mintmark".into(), ..Default::default() };
+    let (a, b) = (section(0), section(3));
+    let (ran_a, ran_b) = tokio::join!(mintmark_schema::migrate(&a), mintmark_schema::migrate(&b));
+    let (ran_a, ran_b) = (ran_a?, ran_b?);
+    assert_eq!(ran_a + ran_b, mintmark_schema::MIGRATIONS.len(), "applied once in all: {ran_a} + {ran_b}");
+    let recorded = cluster.query(1, "SELECT count(), uniqExact(version) FROM ledger.schema_migrations").await?;
+    let n = mintmark_schema::MIGRATIONS.len();
+    assert_eq!(recorded.split_whitespace().collect::<Vec<_>>(), [n.to_string(), n.to_string()], "recorded once each");
+    assert_eq!(mintmark_schema::migrate(&section(2)).await?, 0, "a later start finds nothing to do");
+    // The same schema on all four servers: each table stored per server
+    // (replicated) under a Distributed table of the name readers use.
+    let schemas = cluster
+        .query_each(
+            "SELECT database, name, engine FROM system.tables WHERE database IN ('t2', 't3', 'ledger') ORDER BY database, name FORMAT TSV",
+        )
+        .await?;
+    assert!(schemas.iter().all(|s| *s == schemas[0]), "{schemas:#?}");
+    assert!(schemas[0].contains("t2\tevents\tDistributed") && schemas[0].contains("t2\tevents_local\tReplicatedReplacingMergeTree"), "{}", schemas[0]);
+    assert!(!schemas[0].contains("schema_lock"), "the lock is gone");
+    let columns = cluster
+        .query_each("SELECT database, table, name, type FROM system.columns WHERE database IN ('t2', 't3', 'ledger') ORDER BY database, table, name FORMAT TSV")
+        .await?;
+    assert!(columns.iter().all(|c| *c == columns[0]), "columns differ between servers");
+    assert!(columns[0].contains("ledger\taccess_audit\tentry_hash\tString"), "the last migration's columns are there");
+
     cluster.stop();
     Ok(())
 }
