@@ -72,9 +72,17 @@ impl Databases {
 }
 
 /// A client for the configured server. Schema validation is off: the crate's
-/// check sends a setting ClickHouse 18.16 does not know.
+/// check sends a setting ClickHouse 18.16 does not know. On a cluster an
+/// insert into a Distributed table returns only once a replica of every
+/// shard it touches has the rows: an acknowledged write is then on a
+/// server's disk, not in the Distributed table's local send queue.
 pub fn client(ch: &ClickHouseSection) -> Client {
-    Client::default().with_url(&ch.url).with_user(&ch.user).with_password(&ch.password).with_validation(false)
+    let client = Client::default().with_url(&ch.url).with_user(&ch.user).with_password(&ch.password).with_validation(false);
+    if ch.cluster.is_empty() {
+        client
+    } else {
+        client.with_setting("insert_distributed_sync", "1")
+    }
 }
 
 /// Splits a migration file into statements: `;` at the end of a line ends
