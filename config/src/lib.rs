@@ -99,6 +99,8 @@ fn default_store_name() -> String {
 pub struct EdgeSection {
     pub beacon_path: String,
     pub collector_url: String,
+    /// More collectors, tried in order when the one before is away or busy.
+    pub collector_failover_urls: Vec<String>,
     pub cookie_path: String,
     pub consent_cookie: String,
     pub session_cookie: String,
@@ -191,6 +193,7 @@ impl Default for EdgeSection {
         EdgeSection {
             beacon_path: "/store/_mm/collect".into(),
             collector_url: "http://127.0.0.1:8091/ingest".into(),
+            collector_failover_urls: Vec::new(),
             cookie_path: "/store".into(),
             consent_cookie: "mm_consent".into(),
             session_cookie: "mm_sid".into(),
@@ -558,6 +561,7 @@ impl Config {
             scope: self.scope(),
             beacon_path: e.beacon_path.clone(),
             collector_url: e.collector_url.clone(),
+            collector_failover_urls: e.collector_failover_urls.clone(),
             cookie_path: e.cookie_path.clone(),
             consent_cookie: e.consent_cookie.clone(),
             session_cookie: e.session_cookie.clone(),

@@ -59,6 +59,24 @@ pub enum Answer {
     Failed { cause: &'static str },
 }
 
+impl Answer {
+    /// The collector away or busy: worth another collector, or a retry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Answer::Failed { .. } => true,
+            Answer::Status { status, .. } => is_transient(*status),
+        }
+    }
+
+    /// A metric label: the status, or why there was none.
+    pub fn label(&self) -> String {
+        match self {
+            Answer::Status { status, .. } => status.to_string(),
+            Answer::Failed { cause } => (*cause).to_string(),
+        }
+    }
+}
+
 /// What to do with one message after its bundle's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settle {

@@ -306,11 +306,6 @@ pub async fn deliver(batch: QueueBatch, env: Env) {
     for group in plan.bundles {
         let body = bundle::assemble(group.iter().filter_map(|&i| bodies[i].as_deref()));
         let answer = post_bundle(&keys, &body).await;
-        let label = match &answer {
-            Answer::Status { status, .. } => status.to_string(),
-            Answer::Failed { cause } => (*cause).to_string(),
-        };
-        count("mintmark_edge_delivery_requests_total", format!("answer=\"{label}\""));
         let group_attempts: Vec<u32> = group.iter().map(|&i| attempts[i]).collect();
         let settles = delivery::settle(&answer, &group_attempts, &keys.settings.delivery);
         for (&i, s) in group.iter().zip(settles) {
@@ -355,20 +350,30 @@ async fn settle_one(env: &Env, m: &QueueMessage, settle: Settle, letter: String)
     }
 }
 
-/// Signs `body` now, as a bundle, and sends it once.
+/// Sends `body` to each collector in turn until one gives a verdict (an
+/// answer that is not transient); returns the last answer. Each request
+/// is signed when it is sent.
 async fn post_bundle(keys: &EdgeKeys, body: &str) -> Answer {
-    match send_signed(keys, body).await {
-        Ok(answer) => answer,
-        Err(e) => {
-            let text = e.to_string();
-            let cause = if text.contains("abort") || text.contains("timed out") || text.contains("Timeout") { "timeout" } else { "network" };
-            console_error!("{{\"event\":\"delivery_failed\",\"cause\":\"{cause}\",\"error\":{}}}", json_str(&text));
-            Answer::Failed { cause }
+    let mut last = Answer::Failed { cause: "network" };
+    for (i, url) in keys.settings.collector_urls().enumerate() {
+        last = match send_signed(keys, url, body).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let text = e.to_string();
+                let cause = if text.contains("abort") || text.contains("timed out") || text.contains("Timeout") { "timeout" } else { "network" };
+                console_error!("{{\"event\":\"delivery_failed\",\"collector\":{i},\"cause\":\"{cause}\",\"error\":{}}}", json_str(&text));
+                Answer::Failed { cause }
+            }
+        };
+        count("mintmark_edge_delivery_requests_total", format!("collector=\"{i}\",answer=\"{}\"", last.label()));
+        if !last.is_transient() {
+            break;
         }
     }
+    last
 }
 
-async fn send_signed(keys: &EdgeKeys, body: &str) -> worker::Result<Answer> {
+async fn send_signed(keys: &EdgeKeys, url: &str, body: &str) -> worker::Result<Answer> {
     let now = worker::Date::now().as_millis() / 1000;
     let sig = signing::sign_payload(&keys.signing, Payload::Bundle, now, body.as_bytes());
     let headers = Headers::new();
@@ -379,7 +384,6 @@ async fn send_signed(keys: &EdgeKeys, body: &str) -> worker::Result<Answer> {
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
     let signal = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(keys.settings.delivery.timeout_ms));
-    let url = &keys.settings.collector_url;
     let mut resp = Fetch::Request(Request::new_with_init(url, &init)?).send_with_signal(&signal).await?;
     let status = resp.status_code();
     let body = resp.text().await.unwrap_or_default();

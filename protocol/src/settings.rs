@@ -24,6 +24,9 @@ pub struct EdgeSettings {
     pub beacon_path: String,
     /// Where signed batches go.
     pub collector_url: String,
+    /// Collectors tried in order when the one before is away or busy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collector_failover_urls: Vec<String>,
     /// Path attribute of every cookie we set.
     pub cookie_path: String,
     /// Name of the store backend's consent cookie.
@@ -67,6 +70,13 @@ impl DeliverySettings {
 pub const QUEUE_DELIVERY: &str = "DELIVERY";
 /// Name of the queue binding batches the collector refused are sent to.
 pub const QUEUE_DEAD_LETTERS: &str = "DEAD_LETTERS";
+
+impl EdgeSettings {
+    /// Every collector, in the order a delivery tries them.
+    pub fn collector_urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.collector_url.as_str()).chain(self.collector_failover_urls.iter().map(String::as_str))
+    }
+}
 
 /// Name of the KV binding holding consent revocations.
 pub const KV_REVOCATIONS: &str = "REVOCATIONS";

@@ -33,7 +33,13 @@ fn now() -> u64 {
 }
 
 async fn setup(name: &str, rate_limit_per_minute: u32) -> anyhow::Result<EdgeTest> {
+    setup_with(name, rate_limit_per_minute, &[]).await
+}
+
+/// The edge in front of a fake collector, and `failover` collectors after it.
+async fn setup_with(name: &str, rate_limit_per_minute: u32, failover: &[&str]) -> anyhow::Result<EdgeTest> {
     let collector = FakeCollector::start().await?;
+    let failover = failover.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", ");
     let config = Config::from_toml(&format!(
         r#"
 [store]
@@ -41,6 +47,7 @@ origins = ["{STORE}"]
 path_prefixes = ["/store"]
 [edge]
 collector_url = "{url}"
+collector_failover_urls = [{failover}]
 rate_limit_per_minute = {rate_limit_per_minute}
 visitor_max_age_days = 30
 [edge.delivery]
@@ -393,6 +400,34 @@ async fn refused_batches_go_to_the_dead_letter_queue_and_nothing_else_does() -> 
     let urls: Vec<String> = got.iter().map(|r| r.json()["events"][0]["url"].as_str().unwrap().to_string()).collect();
     assert!(urls.iter().all(|u| !u.contains("poison")), "{urls:?}");
     assert_eq!(urls.len(), 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_away_hands_its_batches_to_the_next() -> anyhow::Result<()> {
+    let second = FakeCollector::start().await?;
+    let t = setup_with("edge_failover", 1000, &[&second.url]).await?;
+    // The first collector is down for good: every bundle goes to the second,
+    // in the same delivery, without waiting for a retry.
+    t.collector.fail_next(usize::MAX);
+    for i in 0..3 {
+        let url = format!("https://shop.example.gov/store/f{i}");
+        assert_eq!(t.beacon(None, "203.0.113.7", beacon(true, &url, None)).await.status, 204);
+    }
+    let got = second.wait_for(3, Duration::from_secs(20)).await?;
+    assert_eq!(got.len(), 3);
+    assert!(t.collector.received().is_empty());
+    let m = wait_for_metric(&t, "mintmark_edge_delivered_total", 3).await;
+    assert!(counter(&m, "mintmark_edge_delivery_requests_total{collector=\"0\",answer=\"503\"}") >= 1, "{m}");
+    assert!(counter(&m, "mintmark_edge_delivery_requests_total{collector=\"1\",answer=\"200\"}") >= 1, "{m}");
+    assert_eq!(counter(&m, "mintmark_edge_delivery_retries_total{cause=\"status_503\"}"), 0, "no retry was needed: {m}");
+    // A verdict is final: a refusal by the second is not tried elsewhere.
+    t.collector.fail_next(0);
+    second.refuse_next(1, 401);
+    t.collector.refuse_next(1, 401);
+    assert_eq!(t.beacon(None, "203.0.113.7", beacon(true, "https://shop.example.gov/store/r", None)).await.status, 204);
+    let m = wait_for_metric(&t, "mintmark_edge_dead_lettered_total{reason=\"refused_by_test\"}", 1).await;
+    assert_eq!(counter(&m, "mintmark_edge_delivery_requests_total{collector=\"1\",answer=\"401\"}"), 0, "{m}");
     Ok(())
 }
 

@@ -19,6 +19,7 @@ fn keys() -> EdgeKeys {
             scope: StoreScope::new([STORE], ["/store"]),
             beacon_path: "/store/_mm/collect".into(),
             collector_url: "http://127.0.0.1:1/ingest".into(),
+            collector_failover_urls: Vec::new(),
             cookie_path: "/store".into(),
             consent_cookie: "mm_consent".into(),
             session_cookie: "mm_sid".into(),
