@@ -12,6 +12,7 @@
 mod backend;
 mod clickhouse;
 pub mod cluster;
+mod cluster_collectors;
 mod demo;
 mod demo_backend;
 pub mod history;
@@ -33,6 +34,7 @@ use mintmark_config::Config;
 
 pub use backend::Backend;
 pub use cluster::{Cluster, ClusterSpec};
+pub use cluster_collectors::ClusterCollectors;
 pub use layout::Layout;
 pub use process::{free_port, wait_for_http, Supervised};
 
