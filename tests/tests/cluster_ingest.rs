@@ -1,6 +1,8 @@
-//! Several collectors writing into the 2 × 2 cluster: every acknowledged
-//! event is stored exactly once, read through the Distributed tables and
-//! per shard, and both replicas of each shard hold the same rows.
+//! Several collectors writing into the 2 × 2 cluster while a replica and a
+//! collector are SIGKILLed and restarted: every acknowledged event is stored
+//! exactly once, read through the Distributed tables and per shard, and the
+//! restarted replica catches up (both replicas of each shard hold the same
+//! rows).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use collector::pseudonym::Pseudonyms;
 use devstack::{Cluster, ClusterCollectors, ClusterSpec};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
-use mintmark_e2e::state_dir;
+use mintmark_e2e::{state_dir, wait_until};
 
 /// Batches per collector (20 events each); `CLUSTER_INGEST_BATCHES` overrides.
 const BATCHES: u64 = 2_500;
@@ -20,9 +22,9 @@ fn count(body: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Result<()> {
     let root = state_dir("cluster_ingest")?;
-    let cluster = Cluster::start(&root.join("cluster"), &ClusterSpec::default()).await?;
+    let mut cluster = Cluster::start(&root.join("cluster"), &ClusterSpec::default()).await?;
     // Started together: their migrations race for the lock.
-    let collectors = ClusterCollectors::start(&root, &cluster, 2).await?;
+    let mut collectors = ClusterCollectors::start(&root, &cluster, 2).await?;
     let config = collectors.config()?;
     let ring = config.edge_signing_keys()?;
     let batches = mintmark_e2e::bench::size("CLUSTER_INGEST_BATCHES", BATCHES);
@@ -34,21 +36,37 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
         .enumerate()
         .map(|(i, url)| load::start(format!("{url}/ingest"), ring.clone(), 10 + i as u32, 4, batches))
         .collect();
+    let acked_total = || runs.iter().map(|(s, _)| s.acked()).sum::<u64>();
+    let total = 2 * batches;
+
+    // During the load: one replica of shard 1 is SIGKILLed and comes back,
+    // then collector 1 is SIGKILLed and comes back on its spool.
+    wait_until("a fifth of the load", Duration::from_secs(120), || acked_total() >= total / 5).await?;
+    cluster.kill(1);
+    let at_kill = acked_total();
+    wait_until("acks with a replica down", Duration::from_secs(120), || acked_total() >= at_kill + total / 10).await?;
+    cluster.start_member(1).await?;
+    wait_until("half the load", Duration::from_secs(120), || acked_total() >= total / 2).await?;
+    collectors.kill(1);
+    collectors.start_one(1).await?;
+
     let mut acked = HashSet::new();
+    let mut failed = 0;
     for (stats, workers) in runs {
         for w in workers {
             w.await?;
         }
-        assert_eq!(stats.acked(), batches, "every batch acknowledged ({} failed attempts)", stats.failed.load(std::sync::atomic::Ordering::SeqCst));
+        failed += stats.failed.load(std::sync::atomic::Ordering::SeqCst);
         acked.extend(stats.acked_ids.lock().unwrap().iter().cloned());
     }
+    // What a killed collector had not acknowledged, its senders saw fail.
     let want = acked.len() as u64;
-    assert_eq!(want, 2 * batches * EVENTS_PER_BATCH as u64);
+    assert!(want > total * EVENTS_PER_BATCH as u64 / 2, "most of the load acknowledged: {want} events, {failed} failed sends");
 
     // Through the Distributed table, from any server.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let n = count(&cluster.query(1, "SELECT count() FROM t2.events").await?);
+        let n = count(&cluster.query(1, "SELECT uniqExact(event_id) FROM t2.events").await?);
         if n >= want {
             break;
         }
@@ -56,8 +74,12 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let took = started.elapsed();
-    let exact = cluster.query(2, "SELECT count(), uniqExact(event_id) FROM t2.events FINAL").await?;
-    assert_eq!(exact.split_whitespace().map(count).collect::<Vec<_>>(), [want, want], "exactly once through Distributed");
+    let exact: Vec<u64> = cluster.query(2, "SELECT count(), uniqExact(event_id) FROM t2.events FINAL").await?.split_whitespace().map(count).collect();
+    assert_eq!(exact[0], exact[1], "no event twice through Distributed: {exact:?}");
+    // A send the killed collector had spooled but not answered is stored
+    // though its sender saw it fail: at most the failed sends' events more.
+    assert!(exact[0] >= want && exact[0] <= want + failed * EVENTS_PER_BATCH as u64, "{exact:?} against {want} acknowledged");
+    let stored = exact[0];
     // Each acknowledged id is there (a sample: the check is per id).
     let ids = Pseudonyms::from_secret(&config.keys.pseudonym)?;
     let sample: Vec<String> = acked.iter().take(500).map(|id| format!("'{}'", ids.t2_event(id).as_str())).collect();
@@ -74,10 +96,13 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!((local[0], local[2]), (local[1], local[3]), "replicas agree: {local:?}");
-    assert_eq!(local[0] + local[2], want, "the shards hold every event once: {local:?}");
-    assert!(local[0] > want / 4 && local[2] > want / 4, "both shards take a share: {local:?}");
+    assert_eq!(local[0] + local[2], stored, "the shards hold every event once: {local:?}");
+    assert!(local[0] > stored / 4 && local[2] > stored / 4, "both shards take a share: {local:?}");
     let t3 = cluster.query(0, "SELECT count() - uniqExact(event_id) FROM t3.events FINAL").await?;
     assert_eq!(count(&t3), 0);
-    eprintln!("cluster ingest: {want} events through 2 collectors into 2 x 2 in {:.1} s ({:.0} events/s); shards {local:?}", took.as_secs_f64(), want as f64 / took.as_secs_f64());
+    eprintln!(
+        "cluster ingest: {want} events acknowledged, {stored} stored ({failed} sends failed) through 2 collectors into 2 x 2 with a replica and a collector killed, stored in {:.1} s; shards {local:?}",
+        took.as_secs_f64()
+    );
     Ok(())
 }
