@@ -84,8 +84,26 @@ impl Drop for Supervised {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// Ports handed out by [`free_port`]: below Linux's ephemeral range
+/// (32768–60999), where outgoing connections take their local ports, so a
+/// port picked here and bound a moment later is not taken by a client
+/// connection meanwhile (the clean-clone CI once lost a test to that).
+const PICK_FROM: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port that was free a moment ago on 127.0.0.1, and is not handed out
+/// twice by this process.
 pub fn free_port() -> anyhow::Result<u16> {
+    use rand::Rng;
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rng = rand::rng();
+    for _ in 0..200 {
+        let port = rng.random_range(PICK_FROM);
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
