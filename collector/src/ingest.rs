@@ -86,20 +86,18 @@ pub async fn ingest(
         let status = if e.reason() == "too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::UNPROCESSABLE_ENTITY };
         (status, e.reason())
     };
+    let refuse_wire = |e: WireError| {
+        let (status, reason) = wire_refusal(e);
+        refuse(status, reason)
+    };
     // Each batch's bytes, as parsed or refused.
     let parts: Vec<(&[u8], Result<EdgeBatch, WireError>)> = match payload {
         Payload::Batch => {
-            let batch = EdgeBatch::from_json(&body).map_err(|e| {
-                let (status, reason) = wire_refusal(e);
-                refuse(status, reason)
-            })?;
+            let batch = EdgeBatch::from_json(&body).map_err(refuse_wire)?;
             vec![(&body[..], Ok(batch))]
         }
         Payload::Bundle => bundle::split(&body)
-            .map_err(|e| {
-                let (status, reason) = wire_refusal(e);
-                refuse(status, reason)
-            })?
+            .map_err(refuse_wire)?
             .into_iter()
             .map(|raw| (raw, EdgeBatch::from_json(raw)))
             .collect(),

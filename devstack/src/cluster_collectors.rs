@@ -116,8 +116,10 @@ impl ClusterCollectors {
     }
 
     pub fn stop(&mut self) {
-        for c in self.children.iter_mut().filter_map(Option::take).collect::<Vec<_>>().iter_mut() {
-            c.stop();
+        for child in &mut self.children {
+            if let Some(mut c) = child.take() {
+                c.stop();
+            }
         }
     }
 }

@@ -119,7 +119,7 @@ async fn revoked_at(env: &Env, customer_ref: &str) -> Result<Option<u64>, ()> {
 }
 
 #[event(fetch)]
-pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let keys = match KEYS.with(|cell| cell.get_or_init(|| load_keys(&env)).clone()) {
         Ok(keys) => keys,
         Err(e) => {
@@ -193,7 +193,6 @@ pub async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<R
             }
         }
     };
-    let _ = ctx;
     record(&reply.outcome);
     respond(&reply)
 }

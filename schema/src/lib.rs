@@ -157,11 +157,14 @@ pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
     }
     lock(&client, &dbs, &layout).await.map_err(failed("taking the migration lock".into()))?;
     let ran = apply_pending(&client, &dbs, &layout, &ch.url).await;
-    let unlock = dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()));
-    let dropped = client.query(&unlock).execute().await.map_err(failed("dropping the migration lock".into()));
+    let dropped = client.query(&unlock_statement(&dbs, &layout)).execute().await.map_err(failed("dropping the migration lock".into()));
     let ran = ran?;
     dropped?;
     Ok(ran)
+}
+
+fn unlock_statement(dbs: &Databases, layout: &Layout) -> String {
+    dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()))
 }
 
 async fn lock(client: &Client, dbs: &Databases, layout: &Layout) -> Result<(), clickhouse::error::Error> {
@@ -180,7 +183,7 @@ async fn lock(client: &Client, dbs: &Databases, layout: &Layout) -> Result<(), c
                 match held.first() {
                     Some(&secs) if secs > LOCK_STALE_SECS => {
                         tracing::warn!(secs, "the schema lock is stale; taking it over");
-                        client.query(&dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()))).execute().await?;
+                        client.query(&unlock_statement(dbs, layout)).execute().await?;
                     }
                     _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
                 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use devstack::{free_port, start_edge, Layout};
 use mintmark_config::Config;
+use mintmark_e2e::bench::percentile;
 use mintmark_e2e::{state_dir, FakeCollector};
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 
@@ -56,10 +57,6 @@ fn batch(now_ms: u64) -> String {
         r#"{{"v":1,"cookies":true,"context":{{"screen_width":1920,"screen_height":1080,"color_depth":24,"language":"en-US","time_zone":"America/New_York","connection_type":"4g","downlink_mbps":10.0}},"events":[{}]}}"#,
         events.join(",")
     )
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn gzip_bytes(dir: &Path) -> anyhow::Result<u64> {
@@ -158,13 +155,6 @@ const config :Workerd.Config = (
     let url = format!("http://127.0.0.1:{port}");
     devstack::wait_for_http(&url, Duration::from_secs(30), Some(&mut child)).await?;
     Ok((child, url))
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_default()
 }
 
 struct Run {
@@ -380,7 +370,7 @@ consent = [{{ id = "c2", secret = "{consent_secret}" }}]
         "events_per_request": 10,
         "goal_cpu_ms_p50": 1.0,
         "harness": "workerd CPU time from /proc/<pid>/task/*/schedstat (all threads). request_cpu_ms: before the request to its 204, which comes once the batch is in the local queue (HTTP parsing, the handler, the queue send and the queue shard's SQLite insert, which on Cloudflare is the platform's, not the worker's). delivery_cpu_ms_per_batch: the queue consumer's CPU (bundling, signing, the collector subrequest, acks) per queued batch, measured per block of 100 requests from the block's last answer until the fake collector had it all. cpu_ms_* = request_cpu_ms_* + delivery_cpu_ms_per_batch. Sequential keep-alive requests on loopback; Tier 2 with an existing session unless prefixed tier3_; baseline_ is a plain JS worker that only reads the body, answers 204 and forwards it in waitUntil, sampled until the fake collector had it (the runtime's own floor for the same traffic); baseline_queued_ is the floor of the durable path: a plain JS worker that sends the body to the same local queue and answers 204, and as the consumer posts each queue batch as one unsigned bundle and acks it, measured like ours. worker_cpu_ms_p50_over_baseline = ours (request p50 + delivery per batch) minus baseline_queued_ (the same); durable_path_cpu_ms_p50_over_direct_baseline = ours minus the direct-forward floor, i.e. what the queue itself costs on this runtime. delivery_lag_ms: from the edge's 204 to the event's row being readable in t2.events (real collector, flush_ms 200, ClickHouse polled every 50 ms), one-event beacons at delivery_lag_rate_per_s with the default queue settings (max_batch_timeout 1 s)",
-        "machine": format!("{} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), cpu_model()),
+        "machine": format!("{} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), mintmark_e2e::bench::machine().unwrap_or_default()),
     });
     let out_dir = layout.target.join("bench");
     std::fs::create_dir_all(&out_dir)?;
