@@ -1,6 +1,7 @@
 # mintmark: the two commands are `make up` and `make test`.
 #
 #   make up      install what is missing, build, run the whole system locally
+#   make up-cluster  the same on a local 2 x 2 ClickHouse cluster with two collectors
 #   make test    install what is missing, build, run every test
 #   make bench   run the benchmarks (JSON in target/bench/)
 
@@ -8,7 +9,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up test bench bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up up-cluster test bench bench-cluster bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -33,10 +34,14 @@ build: build-native build-wasm
 up: bootstrap build
 	$(CARGO) run -q -p devstack --bin devstack -- up --state-dir .dev
 
+# The same on a local cluster: ZooKeeper, 2 shards x 2 replicas, two collectors.
+up-cluster: bootstrap build
+	$(CARGO) run -q -p devstack --bin devstack -- up-cluster --state-dir .dev-cluster
+
 test: bootstrap build
 	$(CARGO) test --workspace
 
-bench: bench-beacon bench-edge bench-collector bench-dashboards bench-tier3
+bench: bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bench-cluster
 
 bench-beacon: bootstrap build-beacon
 	@scripts/bench-beacon.sh
@@ -51,6 +56,10 @@ bench-collector: bootstrap
 bench-dashboards: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-dashboards
 	DEVSTACK_PROFILE=release target/release/bench-dashboards
+
+bench-cluster: bootstrap
+	$(CARGO) build --release -p collector -p mintmark-e2e --bin collector --bin bench-cluster
+	DEVSTACK_PROFILE=release target/release/bench-cluster
 
 bench-tier3: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-tier3

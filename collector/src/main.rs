@@ -79,7 +79,8 @@ async fn main() -> anyhow::Result<()> {
             let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
             let client = mintmark_schema::client(&config.clickhouse);
             let who = format!("collector purge (by {})", std::env::var("USER").unwrap_or_else(|_| "an operator".into()));
-            let reports = collector::purge::retention::run(&client, &dbs, &config.retention, &who, dry_run).await?;
+            let layout = mintmark_schema::Layout::new(&config.clickhouse.cluster)?;
+            let reports = collector::purge::retention::run(&client, &dbs, &layout, &config.retention, &who, dry_run).await?;
             println!("{:<16} {:>6} {:<10} {:>10} {:>10}", "dataset", "days", "cutoff", if dry_run { "due" } else { "removed" }, "left");
             for r in &reports {
                 let removed = if dry_run { r.rows_due } else { r.rows_due - r.rows_left };

@@ -172,8 +172,8 @@ pub async fn run_kept(client: &Client, t2: &str, raw_from: u32) -> Result<RunRep
     // Staging tables of this run only: another process rolling up at the
     // same time builds in its own.
     let staging = staging(&crate::sessions::random_token()[..12]);
-    for (table, build) in &staging {
-        client.query(&format!("CREATE TABLE {t2}.{build} AS {t2}.{table}")).execute().await.map_err(ctx("creating a staging table"))?;
+    for create in create_staging(t2, &staging) {
+        client.query(&create).execute().await.map_err(ctx("creating a staging table"))?;
     }
     let result = build_days(client, t2, &staging, &days, &now).await;
     for (_, build) in &staging {
@@ -238,6 +238,18 @@ fn groups_sql(build_visits: &str, build_groups: &str) -> Vec<String> {
 /// every table in [`TABLES`].
 pub fn staging(run_id: &str) -> Vec<(&'static str, String)> {
     TABLES.iter().map(|t| (*t, format!("{t}_build_{run_id}"))).collect()
+}
+
+/// The statements creating a run's staging tables: each empty, with its
+/// table's columns and plain (never replicated) engine.
+pub fn create_staging(t2: &str, staging: &[(&'static str, String)]) -> Vec<String> {
+    staging
+        .iter()
+        .map(|(table, build)| {
+            let create = mintmark_schema::staging_statement(&format!("{{t2}}.{table}"), &format!("{{t2}}.{build}")).expect("a rollup table has a migration");
+            create.replace("{t2}", t2)
+        })
+        .collect()
 }
 
 /// Every statement that rebuilds `day` of `t2` through `staging` and

@@ -34,7 +34,7 @@ impl Backend {
         let layout = Layout::discover()?;
         layout.check_built(&["collector"])?;
         let dirs = StateDirs::create(state_dir)?;
-        let config_path = local_config::ensure(&dirs, &ports, &layout.root)?;
+        let config_path = local_config::ensure(&dirs, &ports, &layout.root, &local_config::Scale::default())?;
         let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
         let collector_url = format!("http://{}", config.collector.listen);
         let mut backend = Backend { config, config_path, dirs, ports, collector_url, clickhouse: None, collector: None, layout };

@@ -54,6 +54,13 @@ impl ClusterCollectors {
     /// Writes `n` configs under `root` (`collector-<i>/`, one `secrets.toml`)
     /// and starts the collectors together, so their migrations race.
     pub async fn start(root: &Path, cluster: &Cluster, n: usize) -> anyhow::Result<ClusterCollectors> {
+        let servers: Vec<String> = cluster.members.iter().map(|m| m.url()).collect();
+        ClusterCollectors::start_on(root, &servers, &cluster.name, n).await
+    }
+
+    /// As [`ClusterCollectors::start`], in front of `servers` of the
+    /// cluster `cluster` (empty: one server, as a bench's baseline).
+    pub async fn start_on(root: &Path, servers: &[String], cluster: &str, n: usize) -> anyhow::Result<ClusterCollectors> {
         let layout = Layout::discover()?;
         layout.check_built(&["collector"])?;
         let root = std::path::absolute(root)?;
@@ -67,10 +74,10 @@ impl ClusterCollectors {
             let dir = root.join(format!("collector-{i}"));
             std::fs::create_dir_all(&dir)?;
             let port = free_port()?;
-            // Spread over the servers: collector i talks to member i·(m/n).
-            let member = &cluster.members[(i * cluster.members.len() / n.max(1)) % cluster.members.len()];
+            // Spread over the servers: collector i talks to server i·(m/n).
+            let server = &servers[(i * servers.len() / n.max(1)) % servers.len()];
             let path = dir.join("mintmark.toml");
-            std::fs::write(&path, render(port, &dir, &root, &layout.root, &member.url(), &cluster.name))
+            std::fs::write(&path, render(port, &dir, &root, &layout.root, server, cluster))
                 .with_context(|| format!("writing {}", path.display()))?;
             urls.push(format!("http://127.0.0.1:{port}"));
             configs.push(path);
@@ -108,6 +115,11 @@ impl ClusterCollectors {
         if let Some(mut c) = self.children[i].take() {
             c.kill();
         }
+    }
+
+    /// The collectors' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().flatten().map(|c| c.pid()).collect()
     }
 
     /// The config every collector shares but for its port, spool and server.

@@ -13,6 +13,7 @@ mod backend;
 mod clickhouse;
 pub mod cluster;
 mod cluster_collectors;
+mod cluster_stack;
 mod demo;
 mod demo_backend;
 pub mod history;
@@ -35,6 +36,7 @@ use mintmark_config::Config;
 pub use backend::Backend;
 pub use cluster::{Cluster, ClusterSpec};
 pub use cluster_collectors::ClusterCollectors;
+pub use cluster_stack::ClusterStack;
 pub use layout::Layout;
 pub use process::{free_port, wait_for_http, Supervised};
 
@@ -105,6 +107,43 @@ pub struct Stack {
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+impl Urls {
+    fn new(store_addr: SocketAddr, edge: String, collector: String, dashboards: String, clickhouse: String) -> Urls {
+        let store = format!("http://{store_addr}");
+        Urls { out_of_scope_page: format!("{store}/about/"), store: format!("{store}/store/"), edge, collector, dashboards, clickhouse }
+    }
+}
+
+/// The dashboards on `config_path`, once they answer.
+async fn start_dashboards(layout: &Layout, config_path: &std::path::Path, config: &Config, logs: &std::path::Path) -> anyhow::Result<(Supervised, String)> {
+    let mut dashboards = Supervised::spawn("dashboards", std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(config_path), logs)?;
+    let url = format!("http://{}", config.dashboards.listen);
+    wait_for_http(&format!("{url}/healthz"), START_TIMEOUT, Some(&mut dashboards)).await?;
+    Ok((dashboards, url))
+}
+
+/// The demo store's front door on `port`, routing the beacon path to the
+/// edge at `edge_url` and the store's account forms to the collector.
+async fn serve_demo(layout: &Layout, config: &Config, port: u16, edge_url: &str, client_ip: Option<IpAddr>) -> anyhow::Result<(tokio::task::JoinHandle<()>, SocketAddr)> {
+    let store_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let demo = demo::serve(demo::DemoFront {
+        addr: store_addr,
+        site_dir: layout.demo_site(),
+        tracker_dir: layout.tracker_dist(),
+        edge_url: edge_url.to_string(),
+        edge_prefix: format!("{}/", config.edge.beacon_path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")),
+        store_origin: format!("http://{store_addr}"),
+        client_ip,
+        backend: demo_backend::BackendApi {
+            collector_url: format!("http://{}", config.collector.listen),
+            api_key: config.keys.consent_api.first().map(|k| k.secret.clone()).unwrap_or_default(),
+            consent_cookie: config.edge.consent_cookie.clone(),
+        },
+    })
+    .await?;
+    Ok((demo, store_addr))
+}
+
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
         let layout = Layout::discover()?;
@@ -112,44 +151,14 @@ impl Stack {
         let backend = Backend::start(&opts.state_dir, opts.ports).await?;
         let config = backend.config.clone();
 
-        let mut dashboards = Supervised::spawn(
-            "dashboards",
-            std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(&backend.config_path),
-            &backend.dirs.logs,
-        )?;
-        let dashboards_url = format!("http://{}", config.dashboards.listen);
-        wait_for_http(&format!("{dashboards_url}/healthz"), START_TIMEOUT, Some(&mut dashboards)).await?;
+        let (dashboards, dashboards_url) = start_dashboards(&layout, &backend.config_path, &config, &backend.dirs.logs).await?;
 
         let edge = start_edge(&backend.dirs.root, &config, opts.ports.edge).await?;
         let edge_url = edge.url.clone();
 
-        let store_addr = SocketAddr::from(([127, 0, 0, 1], opts.ports.store));
-        let demo = demo::serve(demo::DemoFront {
-            addr: store_addr,
-            site_dir: layout.demo_site(),
-            tracker_dir: layout.tracker_dist(),
-            edge_url: edge_url.clone(),
-            edge_prefix: format!("{}/", config.edge.beacon_path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("")),
-            store_origin: format!("http://{store_addr}"),
-            client_ip: opts.client_ip,
-            backend: demo_backend::BackendApi {
-                collector_url: format!("http://{}", config.collector.listen),
-                api_key: config.keys.consent_api.first().map(|k| k.secret.clone()).unwrap_or_default(),
-                consent_cookie: config.edge.consent_cookie.clone(),
-            },
-        })
-        .await?;
-
-        let store = format!("http://{store_addr}");
+        let (demo, store_addr) = serve_demo(&layout, &config, opts.ports.store, &edge_url, opts.client_ip).await?;
         Ok(Stack {
-            urls: Urls {
-                out_of_scope_page: format!("{store}/about/"),
-                store: format!("{store}/store/"),
-                edge: edge_url,
-                collector: backend.collector_url.clone(),
-                dashboards: dashboards_url,
-                clickhouse: config.clickhouse.url.clone(),
-            },
+            urls: Urls::new(store_addr, edge_url, backend.collector_url.clone(), dashboards_url, config.clickhouse.url.clone()),
             config,
             state_dir: opts.state_dir,
             demo,

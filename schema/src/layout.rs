@@ -9,7 +9,13 @@
 //! `ON CLUSTER`. Each table's sharding key ([`SHARD_KEYS`]) keeps together
 //! the rows a query must see together: all rows of one event id (so replays
 //! collapse), of one session (Tier 2 visits), of one customer (Tier 3 and
-//! the consent ledger), of one rolled-up day (rebuilt as a whole).
+//! the consent ledger).
+//!
+//! What the dashboards derive and swap in whole (the rollups, the order
+//! facts: [`ON_EVERY_SERVER`]) is not sharded but kept complete on every
+//! server, one replicated table across all of them: `REPLACE PARTITION`
+//! only works between tables of one server, and a swap on any server then
+//! reaches every other through ZooKeeper, atomically per server.
 
 use crate::SchemaError;
 
@@ -27,19 +33,31 @@ pub const SHARD_KEYS: &[(&str, &str)] = &[
     ("{ledger}.access_audit", "cityHash64(user_name)"),
     ("{ledger}.purge_log", "cityHash64(run_id)"),
     ("{ledger}.schema_migrations", "version"),
-    // Rollup tables are rebuilt a day at a time.
-    ("{t2}.visits", "toUInt32(start_day)"),
-    ("{t2}.visit_hours", "toUInt32(start_day)"),
-    ("{t2}.visit_facets", "toUInt32(start_day)"),
-    ("{t2}.visit_groups", "toUInt32(start_day)"),
-    ("{t2}.visit_facet_pages", "toUInt32(start_day)"),
-    ("{t2}.purchases", "toUInt32(event_date)"),
-    ("{t2}.rollup_days", "toUInt32(day)"),
     ("{t2}.orders", "cityHash64(order_key)"),
     ("{t2}.marketplace_orders", "cityHash64(order_key)"),
     ("{t3}.orders", "cityHash64(customer_ref)"),
-    ("{t3}.order_facts", "cityHash64(customer_ref)"),
 ];
+
+/// Tables kept whole on every server of a cluster (one replicated table,
+/// every server a replica): derived tables the dashboards rebuild and swap
+/// in with `REPLACE PARTITION`. Their short names are unique across the
+/// databases (a test checks), so a rendered name is recognised.
+pub const ON_EVERY_SERVER: &[&str] = &[
+    "{t2}.visits",
+    "{t2}.visit_hours",
+    "{t2}.visit_facets",
+    "{t2}.visit_groups",
+    "{t2}.visit_facet_pages",
+    "{t2}.purchases",
+    "{t2}.rollup_days",
+    "{t3}.order_facts",
+];
+
+/// Whether `table` (templated or rendered `db.name`) is in [`ON_EVERY_SERVER`].
+pub fn on_every_server(table: &str) -> bool {
+    let short = |t: &str| t.rsplit('.').next().unwrap_or(t).to_string();
+    ON_EVERY_SERVER.iter().any(|t| short(t) == short(table))
+}
 
 /// Where the schema lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +88,23 @@ impl Layout {
     }
 
     /// The table that holds `table`'s rows on each server, for statements
-    /// that act on stored parts (mutations, partitions), with `ON CLUSTER`.
+    /// that act on stored parts (mutations, partitions): on a cluster the
+    /// local tables `ON CLUSTER`, or, for a table on every server, the
+    /// table itself (its replication carries the change to every server).
     pub fn storage(&self, table: &str) -> String {
         match self {
-            Layout::Single => table.to_string(),
-            Layout::Cluster { name } => format!("{table}{LOCAL_SUFFIX} ON CLUSTER {name}"),
+            Layout::Cluster { name } if !on_every_server(table) => format!("{table}{LOCAL_SUFFIX} ON CLUSTER {name}"),
+            _ => table.to_string(),
+        }
+    }
+
+    /// The name of the table that stores `table`'s rows on a server
+    /// (`events_local` under a Distributed `events`), without the database.
+    pub fn stored_name<'a>(&self, table: &'a str) -> std::borrow::Cow<'a, str> {
+        let short = table.rsplit('.').next().unwrap_or(table);
+        match self {
+            Layout::Cluster { .. } if !on_every_server(table) => format!("{short}{LOCAL_SUFFIX}").into(),
+            _ => short.into(),
         }
     }
 
@@ -88,7 +118,10 @@ impl Layout {
         }
         if let Some(rest) = stmt.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
             let (table, body) = rest.split_once(|c: char| c.is_whitespace()).ok_or_else(unsupported)?;
-            shard_key(table)?;
+            let everywhere = on_every_server(table);
+            if !everywhere {
+                shard_key(table)?;
+            }
             let (columns, engine_and_rest) = body.split_once("ENGINE = ").ok_or_else(unsupported)?;
             let engine_end = engine_and_rest.find(|c: char| c == '(' || c.is_whitespace()).unwrap_or(engine_and_rest.len());
             let engine = &engine_and_rest[..engine_end];
@@ -100,15 +133,26 @@ impl Layout {
                 Some(a) => a.split_once(')').map(|(a, t)| (a.trim(), t)).ok_or_else(unsupported)?,
                 None => ("", after),
             };
-            let zk = format!("'/clickhouse/tables/{{shard}}/{table}', '{{replica}}'");
+            let zk = if everywhere {
+                // One replica set of every server: the replica names must
+                // differ across shards too.
+                format!("'/clickhouse/tables/all/{table}', '{{shard}}-{{replica}}'")
+            } else {
+                format!("'/clickhouse/tables/{{shard}}/{table}', '{{replica}}'")
+            };
             let args = if args.is_empty() { zk } else { format!("{zk}, {args}") };
+            if everywhere {
+                return Ok(vec![format!("CREATE TABLE IF NOT EXISTS {table} ON CLUSTER {name}\n{}ENGINE = Replicated{engine}({args}){tail}", columns)]);
+            }
             return Ok(vec![
                 format!("CREATE TABLE IF NOT EXISTS {table}{LOCAL_SUFFIX} ON CLUSTER {name}\n{}ENGINE = Replicated{engine}({args}){tail}", columns),
                 distributed(name, table)?,
             ]);
         }
         if let Some(table) = stmt.strip_prefix("TRUNCATE TABLE ") {
-            return Ok(vec![format!("TRUNCATE TABLE {}{LOCAL_SUFFIX} ON CLUSTER {name}", table.trim())]);
+            let table = table.trim();
+            let stored = if on_every_server(table) { table.to_string() } else { format!("{table}{LOCAL_SUFFIX}") };
+            return Ok(vec![format!("TRUNCATE TABLE {stored} ON CLUSTER {name}")]);
         }
         if let Some(rest) = stmt.strip_prefix("ALTER TABLE ") {
             // The stored table changes (once per shard, replicated), then
@@ -118,6 +162,9 @@ impl Layout {
             let (table, ops) = rest.split_once(|c: char| c.is_whitespace()).ok_or_else(unsupported)?;
             if !ops.trim_start().starts_with("ADD COLUMN") {
                 return Err(unsupported());
+            }
+            if on_every_server(table) {
+                return Ok(vec![format!("ALTER TABLE {table} ON CLUSTER {name} {}", ops.trim_start())]);
             }
             let mut out = vec![
                 format!("ALTER TABLE {table}{LOCAL_SUFFIX} ON CLUSTER {name} {}", ops.trim_start()),
@@ -140,8 +187,9 @@ fn distributed(cluster: &str, table: &str) -> Result<String, SchemaError> {
     ))
 }
 
-/// For a cluster's `ALTER TABLE <t>_local ON CLUSTER … ADD COLUMN …`: the
-/// stored table (`db.t_local`, rendered as given) and the columns it adds.
+/// For a cluster's `ALTER TABLE <stored> ON CLUSTER … ADD COLUMN …` (the
+/// `_local` table or one on every server): the stored table, rendered as
+/// given, and the columns it adds.
 ///
 /// ClickHouse 18.16 runs such an ALTER on every replica, though the first
 /// one's change already reaches the others through ZooKeeper, so the
@@ -150,7 +198,7 @@ fn distributed(cluster: &str, table: &str) -> Result<String, SchemaError> {
 pub fn added_columns(stmt: &str) -> Option<(String, Vec<String>)> {
     let rest = stmt.strip_prefix("ALTER TABLE ")?;
     let (table, ops) = rest.split_once(" ON CLUSTER ")?;
-    if !table.ends_with(LOCAL_SUFFIX) {
+    if !table.ends_with(LOCAL_SUFFIX) && !on_every_server(table) {
         return None;
     }
     let columns: Vec<String> = ops
@@ -215,7 +263,7 @@ mod tests {
             ]
         );
         assert_eq!(cluster().storage("t2.events"), "t2.events_local ON CLUSTER mm");
-        assert_eq!(cluster().apply("TRUNCATE TABLE {t2}.rollup_days").unwrap(), vec!["TRUNCATE TABLE {t2}.rollup_days_local ON CLUSTER mm"]);
+        assert_eq!(cluster().apply("TRUNCATE TABLE {t2}.events").unwrap(), vec!["TRUNCATE TABLE {t2}.events_local ON CLUSTER mm"]);
     }
 
     #[test]
@@ -223,6 +271,28 @@ mod tests {
         let out = cluster().apply("ALTER TABLE {ledger}.access_audit\n    ADD COLUMN seq UInt64,\n    ADD COLUMN prev_hash String").unwrap();
         assert_eq!(added_columns(&out[0]), Some(("{ledger}.access_audit_local".to_string(), vec!["seq".to_string(), "prev_hash".to_string()])));
         assert_eq!(added_columns(&out[1]), None, "the Distributed table's ALTER runs once per server");
+    }
+
+    #[test]
+    fn derived_tables_are_one_replica_set_of_every_server() {
+        let s = "CREATE TABLE IF NOT EXISTS {t2}.visits\n(start_day Date)\nENGINE = MergeTree\nPARTITION BY start_day\nORDER BY start_day";
+        assert_eq!(
+            cluster().apply(s).unwrap(),
+            vec!["CREATE TABLE IF NOT EXISTS {t2}.visits ON CLUSTER mm\n(start_day Date)\n\
+                  ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{t2}.visits', '{shard}-{replica}')\nPARTITION BY start_day\nORDER BY start_day"]
+        );
+        assert_eq!(cluster().storage("t2.visits"), "t2.visits", "a swap or a mutation on one replica reaches all");
+        assert_eq!(cluster().stored_name("t2.visits"), "visits");
+        assert_eq!(cluster().stored_name("t2.events"), "events_local");
+        assert_eq!(Layout::Single.stored_name("t2.events"), "events");
+        assert_eq!(cluster().apply("TRUNCATE TABLE {t2}.rollup_days").unwrap(), vec!["TRUNCATE TABLE {t2}.rollup_days ON CLUSTER mm"]);
+        let alter = cluster().apply("ALTER TABLE {t3}.order_facts ADD COLUMN x UInt8").unwrap();
+        assert_eq!(alter, vec!["ALTER TABLE {t3}.order_facts ON CLUSTER mm ADD COLUMN x UInt8"]);
+        assert_eq!(added_columns(&alter[0]), Some(("{t3}.order_facts".to_string(), vec!["x".to_string()])));
+        let short = |t: &str| t.rsplit('.').next().unwrap().to_string();
+        for t in ON_EVERY_SERVER {
+            assert!(SHARD_KEYS.iter().all(|(s, _)| short(s) != short(t)), "{t}'s short name is unique");
+        }
     }
 
     #[test]
@@ -236,10 +306,11 @@ mod tests {
     #[test]
     fn every_migration_has_a_cluster_form_and_renders_cleanly() {
         let dbs = Databases::new("").unwrap();
-        let mut tables = 0;
+        let (mut tables, mut everywhere) = (0, 0);
         for stmt in bootstrap_statements().into_iter().chain(MIGRATIONS.iter().flat_map(|(_, _, sql)| statements(sql))) {
             let out = cluster().apply(&stmt).unwrap_or_else(|e| panic!("{e}"));
             tables += out.iter().filter(|s| s.contains("ENGINE = Distributed(") && !out.iter().any(|o| o.starts_with("DROP"))).count();
+            everywhere += out.iter().filter(|s| s.contains("'/clickhouse/tables/all/")).count();
             for s in out {
                 let rendered = dbs.render(&s);
                 assert!(!rendered.contains("{t2}") && !rendered.contains("{ledger}") && !rendered.contains("{t3}"), "{rendered}");
@@ -247,5 +318,6 @@ mod tests {
             }
         }
         assert_eq!(tables, SHARD_KEYS.len(), "every sharding key belongs to a table and every table has one");
+        assert_eq!(everywhere, ON_EVERY_SERVER.len(), "every table on every server exists");
     }
 }

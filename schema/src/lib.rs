@@ -11,9 +11,11 @@
 //! releases both accept.
 
 pub mod layout;
+pub mod replicas;
 pub mod retention;
 
 pub use layout::Layout;
+pub use replicas::{replicas, Replica};
 
 use clickhouse::Client;
 use mintmark_config::ClickHouseSection;
@@ -47,6 +49,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (9, "order_facts", include_str!("../migrations/0009_order_facts.sql")),
     (10, "purge_log", include_str!("../migrations/0010_purge_log.sql")),
     (11, "retention_chain", include_str!("../migrations/0011_retention_chain.sql")),
+    (12, "purge_replicas", include_str!("../migrations/0012_purge_replicas.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.
@@ -75,13 +78,16 @@ impl Databases {
 /// check sends a setting ClickHouse 18.16 does not know. On a cluster an
 /// insert into a Distributed table returns only once a replica of every
 /// shard it touches has the rows: an acknowledged write is then on a
-/// server's disk, not in the Distributed table's local send queue.
+/// server's disk, not in the Distributed table's local send queue. A
+/// subquery over a Distributed table inside a query over another runs
+/// once, its result sent to every shard (`GLOBAL`): exact whatever the
+/// two tables' sharding keys, where 18.16's default refuses the query.
 pub fn client(ch: &ClickHouseSection) -> Client {
     let client = Client::default().with_url(&ch.url).with_user(&ch.user).with_password(&ch.password).with_validation(false);
     if ch.cluster.is_empty() {
         client
     } else {
-        client.with_setting("insert_distributed_sync", "1")
+        client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "global")
     }
 }
 
@@ -106,6 +112,20 @@ pub fn statements(sql: &str) -> Vec<String> {
         out.push(current.trim().to_string());
     }
     out
+}
+
+/// `CREATE TABLE <build> AS <table> ENGINE = …`: an empty table of this
+/// server with `table`'s columns (as they are now, after every migration)
+/// and the plain engine, partitioning and order its migration gave it,
+/// for building a partition to swap into `table` with `REPLACE PARTITION`.
+/// On a cluster `table` is replicated; copying its engine would make the
+/// build another replica of it. Templated in, templated out; `None` for a
+/// table no migration creates.
+pub fn staging_statement(table: &str, build: &str) -> Option<String> {
+    let head = format!("CREATE TABLE IF NOT EXISTS {table}");
+    let create = MIGRATIONS.iter().flat_map(|(_, _, sql)| statements(sql)).find(|s| s.starts_with(&head) && s[head.len()..].starts_with(char::is_whitespace))?;
+    let engine = &create[create.find("ENGINE = ")?..];
+    Some(format!("CREATE TABLE {build} AS {table} {engine}"))
 }
 
 /// What must exist before migrations can be tracked: the databases and
@@ -238,13 +258,12 @@ async fn apply_pending(client: &Client, dbs: &Databases, layout: &Layout, url: &
 /// Whether every server of the cluster has the columns `stmt` adds
 /// (see [`layout::added_columns`]).
 async fn added_everywhere(client: &Client, layout: &Layout, stmt: &str) -> Result<bool, clickhouse::error::Error> {
-    let (Layout::Cluster { name }, Some((table, columns))) = (layout, layout::added_columns(stmt)) else { return Ok(false) };
+    let (Layout::Cluster { .. }, Some((table, columns))) = (layout, layout::added_columns(stmt)) else { return Ok(false) };
     let Some((db, table)) = table.split_once('.') else { return Ok(false) };
-    let members: Vec<(String, u16)> =
-        client.query("SELECT host_address, port FROM system.clusters WHERE cluster = ?").bind(name.as_str()).fetch_all().await?;
-    for (host, port) in &members {
+    let members = replicas(client, layout).await?;
+    for r in &members {
         let found: Vec<u64> = client
-            .query(&format!("SELECT count() FROM remote('{host}:{port}', system.columns) WHERE database = ? AND table = ? AND has(?, name)"))
+            .query(&format!("SELECT count() FROM {} WHERE database = ? AND table = ? AND has(?, name)", layout.on_replica(r, "system", "columns")))
             .bind(db)
             .bind(table)
             .bind(&columns)
@@ -260,6 +279,18 @@ async fn added_everywhere(client: &Client, layout: &Layout, stmt: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staging_table_takes_the_columns_and_the_plain_engine() {
+        assert_eq!(
+            staging_statement("{t3}.order_facts", "{t3}.b1").unwrap(),
+            "CREATE TABLE {t3}.b1 AS {t3}.order_facts ENGINE = MergeTree\nPARTITION BY tuple()\nORDER BY (customer_ref, order_id)"
+        );
+        assert!(staging_statement("{t2}.visit", "{t2}.b").is_none(), "a prefix of a table's name is not the table");
+        for t in layout::ON_EVERY_SERVER {
+            assert!(staging_statement(t, "{t2}.b").is_some(), "{t}");
+        }
+    }
 
     #[test]
     fn statements_split_on_line_final_semicolons() {

@@ -116,3 +116,32 @@ pub fn start(url: String, ring: KeyRing, tag: u32, workers: usize, max_batches: 
         .collect();
     (stats, handles)
 }
+
+/// Sends every prepared batch with `in_flight` workers, worker `w` to
+/// `urls[w % urls.len()]`; every answer must be a 2xx. Returns the
+/// client-side ack latencies (ms).
+pub async fn send_all(urls: &[String], prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>, in_flight: usize) -> Vec<f64> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(in_flight).build().unwrap();
+    let next = Arc::new(AtomicU64::new(0));
+    let acks = Arc::new(Mutex::new(Vec::with_capacity(prepared.len())));
+    let workers: Vec<_> = (0..in_flight)
+        .map(|w| {
+            let (prepared, next, acks, http, url) = (prepared.clone(), next.clone(), acks.clone(), http.clone(), urls[w % urls.len()].clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((body, sig)) = prepared.get(i) else { return };
+                    let t = std::time::Instant::now();
+                    let resp = signed_post(&http, &url, sig, body.clone()).send().await.expect("server answers");
+                    assert!(resp.status().is_success(), "batch {i} refused: {}", resp.status());
+                    acks.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("sender task");
+    }
+    let acks = acks.lock().unwrap().clone();
+    acks
+}

@@ -152,8 +152,8 @@ async fn the_purge_removes_what_is_past_retention_and_logs_every_dataset() -> an
     let dbs = mintmark_schema::Databases::new("")?;
     let retention = &backend.config.retention;
     let (a, b) = tokio::join!(
-        collector::purge::retention::run(&client, &dbs, retention, "test a", false),
-        collector::purge::retention::run(&client, &dbs, retention, "test b", false)
+        collector::purge::retention::run(&client, &dbs, &mintmark_schema::Layout::Single, retention, "test a", false),
+        collector::purge::retention::run(&client, &dbs, &mintmark_schema::Layout::Single, retention, "test b", false)
     );
     a?;
     b?;

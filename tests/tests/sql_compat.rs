@@ -42,9 +42,7 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
          (20000, 1728000090, 100, 'e', 'anonymous', '', 'pageview', '/store/', '203.0.113.0', 'DE', 0, '', [], [], [], '')"
     ));
     let staging = rollup::staging("compat");
-    for (table, build) in &staging {
-        statements.push(format!("CREATE TABLE t2.{build} AS t2.{table}"));
-    }
+    statements.extend(rollup::create_staging("t2", &staging));
     let day = Day(20000);
     statements.extend(rollup::day_statements("t2", &staging, day));
     // The reads the views make, with and without filters.

@@ -20,10 +20,10 @@
 use std::time::Duration;
 
 use clickhouse::{Client, Row};
-use mintmark_schema::Databases;
+use mintmark_schema::{Databases, Layout};
 use serde::Deserialize;
 
-use super::{log, settle, Evidence, Kind, PurgeError};
+use super::{log, nothing_left, on_every_replica, replicas_text, settle, Evidence, Kind, PurgeError};
 use crate::ingest::unix_now;
 use crate::pseudonym::Pseudonyms;
 
@@ -115,12 +115,12 @@ async fn count(client: &Client, table: &str, rows: &str, customer_ref: &str) -> 
 /// Erases one customer's identified rows and writes the evidence, one
 /// purge-log row per dataset as it is done (an interrupted run leaves what
 /// it did), then the completing row, then removes the request itself.
-pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, PurgeError> {
+pub async fn erase(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudonyms, customer_ref: &str, requested_at: u32, run_by: &str) -> Result<Outcome, PurgeError> {
     let subject = ids.purge_subject(customer_ref).as_str().to_string();
     // One run per customer per pass: the time and the subject name it.
     let run_id = format!("erasure-{}-{}", unix_now(), &subject[..8]);
     let mut outcome = Outcome { subject_hash: subject.clone(), datasets: Vec::new() };
-    let evidence = |dataset: String, rows_before: u64, rows_after: u64, statement: String, mutation_id: String, done: u8| Evidence {
+    let evidence = |dataset: String, rows_before: u64, rows_after: u64, statement: String, mutation_id: String, done: u8, replicas: String| Evidence {
         at: unix_now() as u32,
         run_id: run_id.clone(),
         kind: Kind::Erasure,
@@ -135,59 +135,65 @@ pub async fn erase(client: &Client, dbs: &Databases, ids: &Pseudonyms, customer_
         done,
         cutoff: 0,
         anchor: String::new(),
+        replicas,
     };
     for (db, name, rows, action) in steps(dbs) {
         let table = format!("{db}.{name}");
         let before = count(client, &table, rows, customer_ref).await?;
         let (statement, mutation_id) = if before > 0 {
-            let sql = format!("ALTER TABLE {table} {action} WHERE {rows}");
+            let sql = format!("ALTER TABLE {} {action} WHERE {rows}", layout.storage(&table));
             let logged = sql.replace("{ref}", &format!("<subject {subject}>"));
             // What was found is logged before the mutation: a crash while it
             // runs must not lose the count (the rerun finds the rows gone).
-            log(client, dbs, &[evidence(table.clone(), before, before, format!("started: {logged}"), String::new(), 0)]).await?;
+            log(client, dbs, &[evidence(table.clone(), before, before, format!("started: {logged}"), String::new(), 0, String::new())]).await?;
             bound(client, &sql, customer_ref).execute().await?;
-            let id = settle(client, db, name).await?;
-            (sql.replace("{ref}", &format!("<subject {subject}>")), id)
+            let id = settle(client, layout, db, name).await?;
+            (logged, id)
         } else {
             (String::new(), String::new())
         };
         let after = count(client, &table, rows, customer_ref).await?;
         outcome.datasets.push((table.clone(), before, after));
-        log(client, dbs, &[evidence(table.clone(), before, after, statement, mutation_id, 0)]).await?;
         if after > 0 {
+            log(client, dbs, &[evidence(table.clone(), before, after, statement, mutation_id, 0, String::new())]).await?;
             return Err(PurgeError::Remaining { dataset: table, left: after });
         }
+        // Through the Distributed table one replica per shard answered;
+        // every copy is counted for the evidence.
+        let copies = on_every_replica(client, layout, db, name, |from| bound(client, &format!("SELECT toUInt64(count()) FROM {from} WHERE {rows}"), customer_ref)).await?;
+        log(client, dbs, &[evidence(table.clone(), before, after, statement, mutation_id, 0, replicas_text(&copies))]).await?;
+        nothing_left(&table, &copies)?;
     }
     let total = outcome.datasets.iter().map(|d| d.1).sum();
     let closing = "then the erasure request itself is removed from the consent ledger".to_string();
-    log(client, dbs, &[evidence("*".into(), total, 0, closing, String::new(), 1)]).await?;
-    finish(client, dbs, customer_ref).await?;
+    log(client, dbs, &[evidence("*".into(), total, 0, closing, String::new(), 1, String::new())]).await?;
+    finish(client, dbs, layout, customer_ref).await?;
     Ok(outcome)
 }
 
 /// Removes the erasure request of a customer whose erasure is complete:
 /// the last place their reference was kept. Run again by the next pass if
 /// a crash came between the completing evidence and this.
-async fn finish(client: &Client, dbs: &Databases, customer_ref: &str) -> Result<(), PurgeError> {
-    let table = format!("{}.consent_ledger", dbs.ledger);
+async fn finish(client: &Client, dbs: &Databases, layout: &Layout, customer_ref: &str) -> Result<(), PurgeError> {
+    let table = layout.storage(&format!("{}.consent_ledger", dbs.ledger));
     bound(client, &format!("ALTER TABLE {table} DELETE WHERE customer_ref = {{ref}}"), customer_ref).execute().await?;
-    settle(client, &dbs.ledger, "consent_ledger").await?;
+    settle(client, layout, &dbs.ledger, "consent_ledger").await?;
     Ok(())
 }
 
 /// Carries out pending erasures every `every`, for as long as the collector runs.
-pub async fn keep_erasing(client: Client, dbs: Databases, ids: Pseudonyms, every: Duration) {
+pub async fn keep_erasing(client: Client, dbs: Databases, layout: Layout, ids: Pseudonyms, every: Duration) {
     loop {
         match pending(&client, &dbs, &ids).await {
             Ok(requests) => {
                 for p in requests {
                     if p.complete {
-                        if let Err(e) = finish(&client, &dbs, &p.customer_ref).await {
+                        if let Err(e) = finish(&client, &dbs, &layout, &p.customer_ref).await {
                             tracing::warn!(error = %e, "removing a completed erasure request failed; retrying next pass");
                         }
                         continue;
                     }
-                    match erase(&client, &dbs, &ids, &p.customer_ref, p.requested_at, "collector erasure job").await {
+                    match erase(&client, &dbs, &layout, &ids, &p.customer_ref, p.requested_at, "collector erasure job").await {
                         Ok(o) => tracing::info!(subject = %o.subject_hash, rows = o.datasets.iter().map(|d| d.1).sum::<u64>(), "erasure carried out"),
                         Err(e) => tracing::warn!(error = %e, "erasure run failed; retrying next pass"),
                     }

@@ -2,14 +2,21 @@
 //! account cancelled): every Tier 3 row of the customer is deleted.
 //! [`retention`] removes what is past its retention. Both write what they
 //! found, did and left to `{ledger}.purge_log` ([`Evidence`]).
+//!
+//! On a cluster a purge's mutations and partition drops act on the stored
+//! tables `ON CLUSTER` ([`Layout::storage`]), it waits for the mutations on
+//! every replica, and its evidence counts what is left on every replica
+//! ([`on_every_replica`]), not only through the Distributed table (which
+//! reads one replica per shard).
 
 pub mod erasure;
 pub mod retention;
 
 use std::time::{Duration, Instant};
 
+use clickhouse::query::Query;
 use clickhouse::{Client, Row};
-use mintmark_schema::Databases;
+use mintmark_schema::{replicas, Databases, Layout};
 use serde::Serialize;
 use serde_repr::Serialize_repr;
 
@@ -24,6 +31,8 @@ pub enum PurgeError {
     Slow(String),
     #[error("{left} rows remain in {dataset} after the delete; the run will be retried")]
     Remaining { dataset: String, left: u64 },
+    #[error("rows remain on a replica of {dataset} after the delete ({counts}); the run will be retried")]
+    RemainingOnReplica { dataset: String, counts: String },
     #[error("unexpected partition value {0:?} in {1}")]
     Partition(String, String),
 }
@@ -56,6 +65,9 @@ pub struct Evidence {
     pub cutoff: u16,
     /// Access-audit retention: `<seq> <hash>` of the last entry removed.
     pub anchor: String,
+    /// What each copy held afterwards: `s1r1 0, s1r2 0, …` (`server 0` on
+    /// a single server); empty where nothing was due.
+    pub replicas: String,
 }
 
 /// Appends `rows` to the purge log.
@@ -68,28 +80,66 @@ pub async fn log(client: &Client, dbs: &Databases, rows: &[Evidence]) -> Result<
     Ok(())
 }
 
-/// Waits until no mutation of `db.table` is left running; the id of its latest.
-pub async fn settle(client: &Client, db: &str, table: &str) -> Result<String, PurgeError> {
+/// Waits until no mutation of `db.table` is left running on any replica;
+/// the id of its latest (per replica on a cluster: `s1r1 0000000003 …`).
+pub async fn settle(client: &Client, layout: &Layout, db: &str, table: &str) -> Result<String, PurgeError> {
     let deadline = Instant::now() + MUTATION_TIMEOUT;
+    let stored = layout.stored_name(table).into_owned();
+    let copies = replicas(client, layout).await?;
     loop {
-        let running: u64 = client
-            .query("SELECT toUInt64(count()) FROM system.mutations WHERE database = ? AND table = ? AND is_done = 0")
-            .bind(db)
-            .bind(table)
-            .fetch_one()
-            .await?;
-        if running == 0 {
-            let ids: Vec<String> = client
-                .query("SELECT mutation_id FROM system.mutations WHERE database = ? AND table = ? ORDER BY create_time DESC, mutation_id DESC LIMIT 1")
+        let mut running = 0;
+        for r in &copies {
+            running += client
+                .query(&format!("SELECT toUInt64(count()) FROM {} WHERE database = ? AND table = ? AND is_done = 0", layout.on_replica(r, "system", "mutations")))
                 .bind(db)
-                .bind(table)
-                .fetch_all()
+                .bind(&stored)
+                .fetch_one::<u64>()
                 .await?;
-            return Ok(ids.into_iter().next().unwrap_or_default());
+        }
+        if running == 0 {
+            let mut ids = Vec::new();
+            for r in &copies {
+                let latest: Vec<String> = client
+                    .query(&format!(
+                        "SELECT mutation_id FROM {} WHERE database = ? AND table = ? ORDER BY create_time DESC, mutation_id DESC LIMIT 1",
+                        layout.on_replica(r, "system", "mutations")
+                    ))
+                    .bind(db)
+                    .bind(&stored)
+                    .fetch_all()
+                    .await?;
+                let id = latest.into_iter().next().unwrap_or_default();
+                ids.push(if copies.len() == 1 { id } else { format!("{} {id}", r.label()) });
+            }
+            return Ok(ids.join(" "));
         }
         if Instant::now() > deadline {
             return Err(PurgeError::Slow(format!("{db}.{table}")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// What each replica of `db.table` holds of the rows `count` counts, given
+/// the `FROM` source that reads one replica: `[("s1r1", 0), …]`.
+pub async fn on_every_replica(client: &Client, layout: &Layout, db: &str, table: &str, count: impl Fn(&str) -> Query) -> Result<Vec<(String, u64)>, PurgeError> {
+    let stored = layout.stored_name(&format!("{db}.{table}")).into_owned();
+    let mut out = Vec::new();
+    for r in replicas(client, layout).await? {
+        out.push((r.label(), count(&layout.on_replica(&r, db, &stored)).fetch_one::<u64>().await?));
+    }
+    Ok(out)
+}
+
+/// Per-replica counts as evidence text: `s1r1 0, s1r2 0, …`.
+pub fn replicas_text(counts: &[(String, u64)]) -> String {
+    counts.iter().map(|(label, n)| format!("{label} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// An error if any copy of `dataset` still holds rows.
+pub fn nothing_left(dataset: &str, counts: &[(String, u64)]) -> Result<(), PurgeError> {
+    if counts.iter().any(|(_, n)| *n > 0) {
+        return Err(PurgeError::RemainingOnReplica { dataset: dataset.to_string(), counts: replicas_text(counts) });
+    }
+    Ok(())
 }

@@ -21,10 +21,10 @@ use std::time::Duration;
 use clickhouse::Client;
 use mintmark_config::RetentionSection;
 use mintmark_schema::retention::{tables, Table};
-use mintmark_schema::Databases;
+use mintmark_schema::{Databases, Layout};
 use serde::Serialize;
 
-use super::{log, settle, Evidence, Kind, PurgeError};
+use super::{log, nothing_left, on_every_replica, replicas_text, settle, Evidence, Kind, PurgeError};
 use crate::ingest::unix_now;
 
 /// What a run did (or, dry, would do) to one dataset.
@@ -73,12 +73,20 @@ async fn audit_anchor(client: &Client, table: &str, cutoff_secs: u64) -> Result<
     Ok(last.into_iter().next().map(|(seq, hash)| format!("{seq} {hash}")).unwrap_or_default())
 }
 
+/// What a purge of one dataset did besides its report.
+#[derive(Default)]
+struct Done {
+    anchor: String,
+    mutations: Vec<String>,
+    /// `<table>: <per-replica counts>` for every table that had rows due.
+    replicas: Vec<String>,
+}
+
 /// Purges one dataset (or, `dry`, only counts and plans).
-async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u32, cutoff_day: u32, dry: bool) -> Result<(DatasetReport, String, Vec<String>), PurgeError> {
+async fn purge_dataset(client: &Client, dbs: &Databases, layout: &Layout, dataset: &str, days: u32, cutoff_day: u32, dry: bool) -> Result<(DatasetReport, Done), PurgeError> {
     let (cutoff, cutoff_secs) = (date_of(cutoff_day), u64::from(cutoff_day) * 86_400);
     let mut report = DatasetReport { dataset: dataset.into(), retention_days: days, cutoff: cutoff.clone(), rows_due: 0, rows_left: 0, statements: Vec::new() };
-    let mut anchor = String::new();
-    let mut mutations = Vec::new();
+    let mut done = Done::default();
     for t in tables(dataset) {
         let db = t.db.name(dbs);
         let full = t.full_name(dbs);
@@ -87,8 +95,8 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
         if before == 0 {
             continue;
         }
-        if dataset == "access_audit" && anchor.is_empty() {
-            anchor = audit_anchor(client, &full, cutoff_secs).await?;
+        if dataset == "access_audit" && done.anchor.is_empty() {
+            done.anchor = audit_anchor(client, &full, cutoff_secs).await?;
         }
         let mut in_whole = 0;
         if let Some(partition) = t.partition {
@@ -102,7 +110,7 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
                 .fetch_all()
                 .await?;
             for (p, rows) in whole {
-                let sql = format!("ALTER TABLE {full} DROP PARTITION {}", partition_literal(&p, &full)?);
+                let sql = format!("ALTER TABLE {} DROP PARTITION {}", layout.storage(&full), partition_literal(&p, &full)?);
                 if !dry {
                     client.query(&sql).execute().await?;
                 }
@@ -112,27 +120,37 @@ async fn purge_dataset(client: &Client, dbs: &Databases, dataset: &str, days: u3
         }
         let straddling = if dry { before - in_whole.min(before) } else { due(client, dbs, t, cutoff_secs).await? };
         if straddling > 0 {
-            let sql = format!("ALTER TABLE {full} DELETE WHERE {} < toDate('{cutoff}')", t.day);
+            let sql = format!("ALTER TABLE {} DELETE WHERE {} < toDate('{cutoff}')", layout.storage(&full), t.day);
             if !dry {
                 client.query(&sql).execute().await?;
-                mutations.push(settle(client, db, t.name).await?);
+                done.mutations.push(settle(client, layout, db, t.name).await?);
             }
             report.statements.push(sql);
         }
         if !dry {
-            report.rows_left += due(client, dbs, t, cutoff_secs).await?;
+            let left = due(client, dbs, t, cutoff_secs).await?;
+            report.rows_left += left;
+            if left == 0 {
+                // Every copy, not only the replica per shard that answered.
+                let copies = on_every_replica(client, layout, db, t.name, |from| {
+                    client.query(&format!("SELECT toUInt64(count()) FROM {from} WHERE {}", t.due())).bind(cutoff_secs)
+                })
+                .await?;
+                done.replicas.push(format!("{}: {}", t.name, replicas_text(&copies)));
+                nothing_left(&full, &copies)?;
+            }
         }
     }
     if dry {
         report.rows_left = report.rows_due;
     }
-    Ok((report, anchor, mutations))
+    Ok((report, done))
 }
 
 /// Runs the purge over every dataset. Unless `dry`, writes one purge-log
 /// row per dataset (also for those with nothing due) and errs if anything
 /// due is left. `dry` changes nothing and logs nothing.
-pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection, run_by: &str, dry: bool) -> Result<Vec<DatasetReport>, PurgeError> {
+pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, retention: &RetentionSection, run_by: &str, dry: bool) -> Result<Vec<DatasetReport>, PurgeError> {
     let started = unix_now() as u32;
     // Nanoseconds, not seconds: the schedule and `collector purge` (or two
     // collectors) can start runs in the same second, and each run's
@@ -144,7 +162,7 @@ pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection,
     let mut reports = Vec::new();
     for (dataset, days) in retention.datasets() {
         let cutoff_day = retention.cutoff_day(dataset, u64::from(started)).expect("a configured dataset");
-        let (report, anchor, mutations) = purge_dataset(client, dbs, dataset, days, cutoff_day, dry).await?;
+        let (report, done) = purge_dataset(client, dbs, layout, dataset, days, cutoff_day, dry).await?;
         if !dry {
             let evidence = Evidence {
                 at: unix_now() as u32,
@@ -156,11 +174,12 @@ pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection,
                 rows_before: report.rows_due,
                 rows_after: report.rows_left,
                 statement: report.statements.join(";\n"),
-                mutation_id: mutations.join(" "),
+                mutation_id: done.mutations.join(" "),
                 run_by: run_by.to_string(),
                 done: u8::from(report.rows_left == 0),
                 cutoff: cutoff_day as u16,
-                anchor,
+                anchor: done.anchor,
+                replicas: done.replicas.join("; "),
             };
             log(client, dbs, &[evidence]).await?;
             if report.rows_left > 0 {
@@ -173,10 +192,10 @@ pub async fn run(client: &Client, dbs: &Databases, retention: &RetentionSection,
 }
 
 /// Runs the purge at start and then every `retention.purge_every_hours`.
-pub async fn keep_purging(client: Client, dbs: Databases, retention: RetentionSection) {
+pub async fn keep_purging(client: Client, dbs: Databases, layout: Layout, retention: RetentionSection) {
     let every = Duration::from_secs(u64::from(retention.purge_every_hours) * 3600);
     loop {
-        let wait = match run(&client, &dbs, &retention, "collector retention schedule", false).await {
+        let wait = match run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await {
             Ok(reports) => {
                 tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
                 every

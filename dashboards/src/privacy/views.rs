@@ -125,6 +125,8 @@ pub struct PurgeLine {
     pub run_by: String,
     pub done: u8,
     pub cutoff: String,
+    /// What every copy held afterwards (`s1r1 0, …`).
+    pub replicas: String,
 }
 
 /// The purge log in the period, newest first, by kind; `customer` finds an
@@ -133,7 +135,7 @@ pub struct PurgeLine {
 pub async fn purges(r: &Reader<'_>, q: &PrivacyQuery, rows: u64) -> clickhouse::error::Result<Vec<PurgeLine>> {
     let mut sql = in_period(
         "SELECT toUInt32(at) AS at, run_id, toString(kind) AS kind, subject_hash, toUInt32(requested_at) AS requested_at, dataset, rows_before, \
-         rows_after, statement, mutation_id, run_by, done, if(cutoff = toDate(0), '', toString(cutoff)) AS cutoff FROM {ledger}.purge_log \
+         rows_after, statement, mutation_id, run_by, done, if(cutoff = toDate(0), '', toString(cutoff)) AS cutoff, replicas FROM {ledger}.purge_log \
          WHERE ",
         q,
     );
@@ -156,6 +158,7 @@ pub fn purges_table(lines: &[PurgeLine]) -> Table {
             Column::new("Dataset", "dataset"),
             Column::new("Rows found", "rows_before"),
             Column::new("Rows left", "rows_after"),
+            Column::new("Left per copy", "replicas"),
             Column::new("Complete", "done"),
             Column::new("Customer (keyed hash)", "subject_hash"),
             Column::new("Requested / cutoff", "requested_or_cutoff"),
@@ -175,6 +178,7 @@ pub fn purges_table(lines: &[PurgeLine]) -> Table {
                 text(if l.dataset == "*" { "all (the run completed)" } else { &l.dataset }),
                 Cell::Count(l.rows_before),
                 Cell::Count(l.rows_after),
+                text(&l.replicas),
                 text(if l.done == 1 { "yes" } else { "no" }),
                 text(&l.subject_hash),
                 text(asked),

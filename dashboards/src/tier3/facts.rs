@@ -21,7 +21,7 @@ pub fn rebuild_statements(dbs: &Databases, build: &str) -> Vec<String> {
     let t3 = &dbs.t3;
     vec![
         format!("DROP TABLE IF EXISTS {t3}.{build}"),
-        format!("CREATE TABLE {t3}.{build} AS {t3}.order_facts"),
+        dbs.render(&mintmark_schema::staging_statement("{t3}.order_facts", &format!("{{t3}}.{build}")).expect("order_facts has a migration")),
         format!(
             "INSERT INTO {t3}.{build} SELECT customer_ref, order_id, placed_at, net, o_state, o_zip, o_channel FROM {}",
             dbs.render(super::orders(None, None).text())

@@ -1,9 +1,10 @@
-//! `devstack up`: the whole system locally, until Ctrl-C.
+//! `devstack up` / `devstack up-cluster`: the whole system locally, on one
+//! ClickHouse server or on a local cluster, until Ctrl-C.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use devstack::{logins, Layout, Ports, Stack, StackOptions};
+use devstack::{logins, ClusterStack, Layout, Ports, Stack, StackOptions, Urls};
 
 #[derive(Parser)]
 #[command(name = "devstack", about = "Run mintmark locally: ClickHouse, collector, edge (workerd), dashboards, demo store")]
@@ -20,6 +21,13 @@ enum Command {
         #[arg(long, default_value = ".dev")]
         state_dir: PathBuf,
     },
+    /// The same on a local cluster: ZooKeeper, 2 shards × 2 replicas of
+    /// ClickHouse, two collectors (the edge fails over between them), the
+    /// dashboards on the cluster; until Ctrl-C.
+    UpCluster {
+        #[arg(long, default_value = ".dev-cluster")]
+        state_dir: PathBuf,
+    },
 }
 
 /// About 30 days of a small store.
@@ -28,41 +36,64 @@ const DEMO_EVENTS: u64 = 300_000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
-    let Command::Up { state_dir } = Cli::parse().command;
-    println!("starting mintmark (state in {}) ...", state_dir.display());
-    let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
-    let demo_logins = logins::ensure(&Layout::discover()?, &stack.state_dir, &stack.backend.config_path)?;
+    match Cli::parse().command {
+        Command::Up { state_dir } => {
+            println!("starting mintmark (state in {}) ...", state_dir.display());
+            let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
+            let logins = demo_data(&stack.config, &stack.state_dir, &stack.backend.config_path).await?;
+            print_urls(&stack.urls, &stack.state_dir, &logins, "(databases t2, t3, ledger)");
+            devstack_wait().await;
+            println!("stopping ...");
+            stack.stop();
+        }
+        Command::UpCluster { state_dir } => {
+            println!("starting mintmark on a local cluster (state in {}) ...", state_dir.display());
+            let stack = ClusterStack::start(state_dir, Ports::well_known()).await?;
+            let logins = demo_data(&stack.config, &stack.state_dir, &stack.config_path).await?;
+            print_urls(&stack.urls, &stack.state_dir, &logins, "(shard 1: first two, shard 2: last two)");
+            println!("  zookeeper         127.0.0.1:{}", stack.cluster.zookeeper.port);
+            println!();
+            devstack_wait().await;
+            println!("stopping ...");
+            stack.stop();
+        }
+    }
+    println!("stopped.");
+    Ok(())
+}
+
+/// Demo logins, history and orders, written the first time.
+async fn demo_data(config: &mintmark_config::Config, state_dir: &Path, config_path: &Path) -> anyhow::Result<Vec<String>> {
+    let demo_logins = logins::ensure(&Layout::discover()?, state_dir, config_path)?;
     println!("checking for demo history ...");
-    if let Some(seeded) = devstack::history::seed_demo(&stack.config, DEMO_EVENTS).await? {
+    if let Some(seeded) = devstack::history::seed_demo(config, DEMO_EVENTS).await? {
         println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see README, \"Demo data\")", seeded.visits, seeded.t2_events);
     }
-    if let Some(o) = devstack::orders::seed_demo_orders(&stack.config).await? {
+    if let Some(o) = devstack::orders::seed_demo_orders(config).await? {
         println!(
             "wrote a year of demo orders: {} orders, {} customers opted in; {} identified, {} de-identified, {} marketplace rows",
             o.orders, o.opted_in, o.rows[0], o.rows[1], o.rows[2]
         );
     }
-    let u = &stack.urls;
+    Ok(demo_logins)
+}
+
+fn print_urls(u: &Urls, state_dir: &Path, demo_logins: &[String], clickhouse_note: &str) {
     println!();
     println!("  demo store        {}", u.store);
     println!("  outside the store {}   (the beacon sends nothing here)", u.out_of_scope_page);
-    println!("  dashboards        {}   demo logins (user password, also in {}/{}):", u.dashboards, stack.state_dir.display(), logins::LOGINS_FILE);
-    for line in &demo_logins {
+    println!("  dashboards        {}   demo logins (user password, also in {}/{}):", u.dashboards, state_dir.display(), logins::LOGINS_FILE);
+    for line in demo_logins {
         println!("                      {line}");
     }
     println!("  collector         {}   (/healthz, POST /ingest, POST /consent/*, POST /orders)", u.collector);
     println!("  edge (workerd)    {}   (routed at the store's /store/_mm/ path)", u.edge);
-    println!("  clickhouse        {}   (databases t2, t3, ledger)", u.clickhouse);
+    println!("  clickhouse        {}   {clickhouse_note}", u.clickhouse);
     println!();
-    println!("  config  {}/mintmark.toml   secrets {}/secrets.toml", stack.state_dir.display(), stack.state_dir.display());
-    println!("  logs    {}/logs/", stack.state_dir.display());
+    println!("  config  {}/mintmark.toml   secrets {}/secrets.toml", state_dir.display(), state_dir.display());
+    println!("  logs    {}/logs/", state_dir.display());
     println!();
     println!("Ctrl-C stops everything.");
-    devstack_wait().await;
-    println!("stopping ...");
-    stack.stop();
-    println!("stopped.");
-    Ok(())
 }
 
 async fn devstack_wait() {

@@ -7,73 +7,20 @@
 //! `events_per_s` runs from the first send to the moment ClickHouse holds
 //! every event. Writes `target/bench/collector.json`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use collector::rows::{self, T2Row};
 use devstack::{Backend, Layout, Ports};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
+use mintmark_e2e::bench::{cpu_secs, peak_rss_mb, percentile};
 use mintmark_e2e::state_dir;
 use mintmark_protocol::signing;
 
 const BATCHES: usize = 50_000;
 const IN_FLIGHT: usize = 64;
 const RAW_BATCH_ROWS: usize = 100_000;
-
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-/// Sends every prepared batch to `url` with IN_FLIGHT workers; returns the
-/// client-side ack latencies (ms).
-async fn send_all(url: &str, prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>) -> Vec<f64> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build().unwrap();
-    let next = Arc::new(AtomicUsize::new(0));
-    let acks = Arc::new(Mutex::new(Vec::with_capacity(prepared.len())));
-    let workers: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let (prepared, next, acks, http, url) = (prepared.clone(), next.clone(), acks.clone(), http.clone(), url.to_string());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((body, sig)) = prepared.get(i) else { return };
-                    let t = Instant::now();
-                    let resp = load::signed_post(&http, &url, sig, body.clone())
-                        .send()
-                        .await
-                        .expect("server answers");
-                    assert_eq!(resp.status().as_u16(), 204, "batch {i} refused");
-                    acks.lock().unwrap().push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.expect("sender task");
-    }
-    let acks = acks.lock().unwrap().clone();
-    acks
-}
 
 /// The harness's own ceiling: the same sends to a server that does nothing.
 async fn harness_ceiling(prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>) -> anyhow::Result<f64> {
@@ -85,7 +32,7 @@ async fn harness_ceiling(prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>
         let _ = axum::serve(listener, app).await;
     });
     let started = Instant::now();
-    send_all(&url, prepared).await;
+    load::send_all(&[url], prepared, IN_FLIGHT).await;
     let secs = started.elapsed().as_secs_f64();
     server.abort();
     Ok((prepared.len() * EVENTS_PER_BATCH) as f64 / secs)
@@ -120,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let me = std::process::id();
     let cpu0 = (cpu_secs(pid), cpu_secs(ch_pid), cpu_secs(me));
     let started = Instant::now();
-    let mut acks = send_all(&url, &prepared).await;
+    let mut acks = load::send_all(&[url.clone()], &prepared, IN_FLIGHT).await;
     let acked_in = started.elapsed();
     loop {
         let n: u64 = backend.query("SELECT count() FROM t2.events").await?.trim().parse()?;
