@@ -1,4 +1,4 @@
-//! Several collectors writing into the 2 × 2 cluster while a replica and a
+//! 1 M events through two collectors into the 2 × 2 cluster while a replica and a
 //! collector are SIGKILLed and restarted and ZooKeeper is away for 30 s:
 //! every acknowledged event is stored
 //! exactly once, read through the Distributed tables and per shard, and the
@@ -13,8 +13,9 @@ use devstack::{Cluster, ClusterCollectors, ClusterSpec};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
 use mintmark_e2e::{state_dir, wait_until};
 
-/// Batches per collector (20 events each); `CLUSTER_INGEST_BATCHES` overrides.
-const BATCHES: u64 = 2_500;
+/// Batches per collector (20 events each): 1 M events through the two;
+/// `CLUSTER_INGEST_BATCHES` overrides.
+const BATCHES: u64 = 25_000;
 
 fn count(body: &str) -> u64 {
     body.trim().parse().unwrap_or_else(|_| panic!("not a count: {body:?}"))
