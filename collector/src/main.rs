@@ -80,7 +80,16 @@ async fn main() -> anyhow::Result<()> {
             let client = mintmark_schema::client(&config.clickhouse);
             let who = format!("collector purge (by {})", std::env::var("USER").unwrap_or_else(|_| "an operator".into()));
             let layout = mintmark_schema::Layout::new(&config.clickhouse.cluster)?;
-            let reports = collector::purge::retention::run(&client, &dbs, &layout, &config.retention, &who, dry_run).await?;
+            // The collectors' own purges wait meanwhile (a dry run changes nothing).
+            let lock = collector::purge::purge_lock(&dbs, &layout, "");
+            if !dry_run {
+                lock.take(&client).await?;
+            }
+            let reports = collector::purge::retention::run(&client, &dbs, &layout, &config.retention, &who, dry_run).await;
+            if !dry_run {
+                lock.release(&client).await?;
+            }
+            let reports = reports?;
             println!("{:<16} {:>6} {:<10} {:>10} {:>10}", "dataset", "days", "cutoff", if dry_run { "due" } else { "removed" }, "left");
             for r in &reports {
                 let removed = if dry_run { r.rows_due } else { r.rows_due - r.rows_left };

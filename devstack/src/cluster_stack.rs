@@ -12,7 +12,7 @@ use mintmark_config::Config;
 use crate::cluster::{Cluster, ClusterSpec};
 use crate::cluster_collectors::ClusterCollectors;
 use crate::local_config::{self, Scale, StateDirs};
-use crate::{serve_demo, start_dashboards, start_edge, Edge, Layout, Ports, Supervised, Urls};
+use crate::{serve_demo, start_dashboards, start_edge, stop_front, Edge, Layout, Ports, Supervised, Urls};
 
 /// A running system on a cluster. Dropping it stops everything.
 pub struct ClusterStack {
@@ -70,13 +70,7 @@ impl ClusterStack {
     }
 
     fn shutdown(&mut self) {
-        self.demo.abort();
-        if let Some(mut edge) = self.edge.take() {
-            edge.child.stop();
-        }
-        if let Some(mut d) = self.dashboards.take() {
-            d.stop();
-        }
+        stop_front(&self.demo, &mut self.edge, &mut self.dashboards);
         self.collectors.stop();
         self.cluster.stop();
     }

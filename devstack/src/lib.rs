@@ -114,6 +114,18 @@ impl Urls {
     }
 }
 
+/// Stops what faces the store and the analysts, first when a stack stops:
+/// the demo front, the edge, the dashboards.
+fn stop_front(demo: &tokio::task::JoinHandle<()>, edge: &mut Option<Edge>, dashboards: &mut Option<Supervised>) {
+    demo.abort();
+    if let Some(mut edge) = edge.take() {
+        edge.child.stop();
+    }
+    if let Some(mut d) = dashboards.take() {
+        d.stop();
+    }
+}
+
 /// The dashboards on `config_path`, once they answer.
 async fn start_dashboards(layout: &Layout, config_path: &std::path::Path, config: &Config, logs: &std::path::Path) -> anyhow::Result<(Supervised, String)> {
     let mut dashboards = Supervised::spawn("dashboards", std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(config_path), logs)?;
@@ -174,13 +186,7 @@ impl Stack {
     }
 
     fn shutdown(&mut self) {
-        self.demo.abort();
-        if let Some(mut edge) = self.edge.take() {
-            edge.child.stop();
-        }
-        if let Some(mut d) = self.dashboards.take() {
-            d.stop();
-        }
+        stop_front(&self.demo, &mut self.edge, &mut self.dashboards);
         self.backend.stop();
     }
 

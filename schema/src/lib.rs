@@ -11,10 +11,12 @@
 //! releases both accept.
 
 pub mod layout;
+pub mod lock;
 pub mod replicas;
 pub mod retention;
 
 pub use layout::Layout;
+pub use lock::Lock;
 pub use replicas::{replicas, Replica};
 
 use clickhouse::Client;
@@ -160,10 +162,8 @@ const LOCK_STALE_SECS: u64 = 600;
 /// Applies pending migrations; returns how many ran.
 ///
 /// Safe when several collectors start at once, on one server or a cluster:
-/// the one whose `CREATE TABLE {ledger}.schema_lock` succeeds migrates
-/// (creating a table that exists fails, on every server of a cluster in the
-/// same order, since `ON CLUSTER` DDL is one ordered queue), the others
-/// wait until it drops the lock and then find everything applied.
+/// the one that takes the `schema` [`Lock`] migrates, the others wait
+/// until it is released and then find everything applied.
 pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
     let dbs = Databases::new(&ch.database_prefix)?;
     let layout = Layout::new(&ch.cluster)?;
@@ -175,42 +175,15 @@ pub async fn migrate(ch: &ClickHouseSection) -> Result<usize, SchemaError> {
             client.query(&stmt).execute().await.map_err(failed(format!("preparing the schema ({stmt})")))?;
         }
     }
-    lock(&client, &dbs, &layout).await.map_err(failed("taking the migration lock".into()))?;
+    // No holder name: a migrator restarted after a crash waits like any
+    // other (the lock goes stale), as migrations are not resumable midway.
+    let lock = Lock::new(&dbs, &layout, "schema", LOCK_STALE_SECS, "");
+    lock.take(&client).await.map_err(failed("taking the migration lock".into()))?;
     let ran = apply_pending(&client, &dbs, &layout, &ch.url).await;
-    let dropped = client.query(&unlock_statement(&dbs, &layout)).execute().await.map_err(failed("dropping the migration lock".into()));
+    let dropped = lock.release(&client).await.map_err(failed("dropping the migration lock".into()));
     let ran = ran?;
     dropped?;
     Ok(ran)
-}
-
-fn unlock_statement(dbs: &Databases, layout: &Layout) -> String {
-    dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.schema_lock{}", layout.on_cluster()))
-}
-
-async fn lock(client: &Client, dbs: &Databases, layout: &Layout) -> Result<(), clickhouse::error::Error> {
-    let create = dbs.render(&format!("CREATE TABLE {{ledger}}.schema_lock{} (at DateTime) ENGINE = TinyLog", layout.on_cluster()));
-    let age = dbs.render("SELECT toUInt64(now() - metadata_modification_time) FROM system.tables WHERE database = '{ledger}' AND name = 'schema_lock'");
-    let mut waited = false;
-    loop {
-        match client.query(&create).execute().await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.to_string().contains("already exists") => {
-                if !waited {
-                    tracing::info!("another migrator holds the schema lock; waiting");
-                    waited = true;
-                }
-                let held: Vec<u64> = client.query(&age).fetch_all().await?;
-                match held.first() {
-                    Some(&secs) if secs > LOCK_STALE_SECS => {
-                        tracing::warn!(secs, "the schema lock is stale; taking it over");
-                        client.query(&unlock_statement(dbs, layout)).execute().await?;
-                    }
-                    _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 async fn apply_pending(client: &Client, dbs: &Databases, layout: &Layout, url: &str) -> Result<usize, SchemaError> {

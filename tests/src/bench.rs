@@ -11,6 +11,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// For the ingest benches: release binaries, and the collector's
+/// production batching with room to spool the whole load.
+pub fn release_collectors() {
+    std::env::set_var("DEVSTACK_PROFILE", "release");
+    std::env::set_var("MINTMARK_COLLECTOR__FLUSH_MS", "1000");
+    std::env::set_var("MINTMARK_COLLECTOR__SPOOL_MAX_MB", "4096");
+}
+
 /// A process's peak resident memory so far (VmHWM), in MiB.
 pub fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

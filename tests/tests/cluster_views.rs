@@ -2,7 +2,8 @@
 //! written to a single server and to the cluster gives the same top
 //! metrics, breakdowns and Tier 3 views, the rollup built through one
 //! server is read the same through another, and an erasure and a retention
-//! purge leave nothing on any replica, with evidence naming every replica.
+//! purge leave nothing on any replica, with evidence naming every replica,
+//! and the purge lock is one for the whole cluster.
 
 use std::time::{Duration, Instant};
 
@@ -152,6 +153,19 @@ async fn views_and_purges_on_the_cluster_match_a_single_server() -> anyhow::Resu
     assert!(kept.iter().all(|n| n != "0"), "{kept:?}");
     let logged = cluster.query(0, "SELECT replicas FROM ledger.purge_log WHERE kind = 'retention' AND dataset = 't2_events' FORMAT TSV").await?;
     assert_eq!(logged.trim(), "events: s1r1 0, s1r2 0, s2r1 0, s2r2 0");
+
+    // Two collectors never purge at once: the purge lock is one for the
+    // whole cluster, whichever server is asked.
+    let lock = collector::purge::purge_lock(&dbs, &layout, "collector-a");
+    let other = collector::purge::purge_lock(&dbs, &layout, "collector-b");
+    assert!(lock.try_take(&cluster_client).await?, "free");
+    assert!(!other.try_take(&fourth).await?, "held, seen from another server");
+    assert!(!other.try_take(&fourth).await?, "still held");
+    // A holder restarted after a crash takes its own lock back.
+    assert!(!lock.try_take(&fourth).await? && lock.try_take(&fourth).await?, "taken back by its holder");
+    lock.release(&cluster_client).await?;
+    assert!(other.try_take(&fourth).await?, "free again");
+    other.release(&fourth).await?;
 
     cluster.stop();
     single.stop();

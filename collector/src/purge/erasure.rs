@@ -182,25 +182,41 @@ async fn finish(client: &Client, dbs: &Databases, layout: &Layout, customer_ref:
 }
 
 /// Carries out pending erasures every `every`, for as long as the collector runs.
-pub async fn keep_erasing(client: Client, dbs: Databases, layout: Layout, ids: Pseudonyms, every: Duration) {
+pub async fn keep_erasing(client: Client, dbs: Databases, layout: Layout, ids: Pseudonyms, every: Duration, holder: String) {
+    let lock = super::purge_lock(&dbs, &layout, &holder);
     loop {
-        match pending(&client, &dbs, &ids).await {
-            Ok(requests) => {
-                for p in requests {
-                    if p.complete {
-                        if let Err(e) = finish(&client, &dbs, &layout, &p.customer_ref).await {
-                            tracing::warn!(error = %e, "removing a completed erasure request failed; retrying next pass");
-                        }
-                        continue;
-                    }
-                    match erase(&client, &dbs, &layout, &ids, &p.customer_ref, p.requested_at, "collector erasure job").await {
-                        Ok(o) => tracing::info!(subject = %o.subject_hash, rows = o.datasets.iter().map(|d| d.1).sum::<u64>(), "erasure carried out"),
-                        Err(e) => tracing::warn!(error = %e, "erasure run failed; retrying next pass"),
-                    }
+        match lock.try_take(&client).await {
+            Ok(true) => {
+                erase_pending(&client, &dbs, &layout, &ids).await;
+                if let Err(e) = lock.release(&client).await {
+                    tracing::warn!(error = %e, "releasing the purge lock failed; it goes stale in an hour");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "reading erasure requests failed; retrying"),
+            // Another collector is purging; its pass covers these requests.
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "taking the purge lock failed; retrying"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// One pass over the pending requests.
+async fn erase_pending(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudonyms) {
+    match pending(client, dbs, ids).await {
+        Ok(requests) => {
+            for p in requests {
+                if p.complete {
+                    if let Err(e) = finish(client, dbs, layout, &p.customer_ref).await {
+                        tracing::warn!(error = %e, "removing a completed erasure request failed; retrying next pass");
+                    }
+                    continue;
+                }
+                match erase(client, dbs, layout, ids, &p.customer_ref, p.requested_at, "collector erasure job").await {
+                    Ok(o) => tracing::info!(subject = %o.subject_hash, rows = o.datasets.iter().map(|d| d.1).sum::<u64>(), "erasure carried out"),
+                    Err(e) => tracing::warn!(error = %e, "erasure run failed; retrying next pass"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading erasure requests failed; retrying"),
     }
 }

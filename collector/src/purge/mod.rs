@@ -20,6 +20,25 @@ use mintmark_schema::{replicas, Databases, Layout};
 use serde::Serialize;
 use serde_repr::Serialize_repr;
 
+/// The lock every purge runs under ([`purge_lock`]); a holder that died is
+/// taken over after this.
+pub const PURGE_LOCK_STALE_SECS: u64 = 3600;
+
+/// The lock erasure and retention runs hold, so that of several collectors
+/// one purges at a time and the evidence has one run per request. `holder`
+/// names this collector the same across restarts ([`holder`]), so one
+/// restarted after a crash mid-purge takes its lock back at once.
+pub fn purge_lock(dbs: &Databases, layout: &Layout, holder: &str) -> mintmark_schema::Lock {
+    mintmark_schema::Lock::new(dbs, layout, "purge", PURGE_LOCK_STALE_SECS, holder)
+}
+
+/// This collector's name on a lock: host, listen address and spool, which
+/// together tell collectors apart and stay the same across a restart.
+pub fn holder(config: &mintmark_config::CollectorSection) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}@{}:{}", host.trim(), config.listen, config.spool_dir.display())
+}
+
 /// How long a purge waits for one mutation.
 pub const MUTATION_TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -192,16 +192,32 @@ pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, retention: &
 }
 
 /// Runs the purge at start and then every `retention.purge_every_hours`.
-pub async fn keep_purging(client: Client, dbs: Databases, layout: Layout, retention: RetentionSection) {
+pub async fn keep_purging(client: Client, dbs: Databases, layout: Layout, retention: RetentionSection, holder: String) {
     let every = Duration::from_secs(u64::from(retention.purge_every_hours) * 3600);
+    let lock = super::purge_lock(&dbs, &layout, &holder);
     loop {
-        let wait = match run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await {
-            Ok(reports) => {
-                tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
-                every
+        let wait = match lock.try_take(&client).await {
+            Ok(true) => {
+                let result = run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await;
+                if let Err(e) = lock.release(&client).await {
+                    tracing::warn!(error = %e, "releasing the purge lock failed; it goes stale in an hour");
+                }
+                match result {
+                    Ok(reports) => {
+                        tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
+                        every
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
+                        Duration::from_secs(60)
+                    }
+                }
             }
+            // An erasure pass (seconds) or another collector's run holds
+            // it: try again shortly.
+            Ok(false) => Duration::from_secs(5),
             Err(e) => {
-                tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
+                tracing::warn!(error = %e, "taking the purge lock failed; retrying in a minute");
                 Duration::from_secs(60)
             }
         };

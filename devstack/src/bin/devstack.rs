@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
             println!("starting mintmark (state in {}) ...", state_dir.display());
             let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
             let logins = demo_data(&stack.config, &stack.state_dir, &stack.backend.config_path).await?;
-            print_urls(&stack.urls, &stack.state_dir, &logins, "(databases t2, t3, ledger)");
+            print_urls(&stack.urls, &stack.state_dir, &logins, "(databases t2, t3, ledger)", &[]);
             devstack_wait().await;
             println!("stopping ...");
             stack.stop();
@@ -50,9 +50,8 @@ async fn main() -> anyhow::Result<()> {
             println!("starting mintmark on a local cluster (state in {}) ...", state_dir.display());
             let stack = ClusterStack::start(state_dir, Ports::well_known()).await?;
             let logins = demo_data(&stack.config, &stack.state_dir, &stack.config_path).await?;
-            print_urls(&stack.urls, &stack.state_dir, &logins, "(shard 1: first two, shard 2: last two)");
-            println!("  zookeeper         127.0.0.1:{}", stack.cluster.zookeeper.port);
-            println!();
+            let zookeeper = format!("  zookeeper         127.0.0.1:{}", stack.cluster.zookeeper.port);
+            print_urls(&stack.urls, &stack.state_dir, &logins, "(shard 1: first two, shard 2: last two)", &[zookeeper]);
             devstack_wait().await;
             println!("stopping ...");
             stack.stop();
@@ -78,7 +77,7 @@ async fn demo_data(config: &mintmark_config::Config, state_dir: &Path, config_pa
     Ok(demo_logins)
 }
 
-fn print_urls(u: &Urls, state_dir: &Path, demo_logins: &[String], clickhouse_note: &str) {
+fn print_urls(u: &Urls, state_dir: &Path, demo_logins: &[String], clickhouse_note: &str, more: &[String]) {
     println!();
     println!("  demo store        {}", u.store);
     println!("  outside the store {}   (the beacon sends nothing here)", u.out_of_scope_page);
@@ -89,6 +88,9 @@ fn print_urls(u: &Urls, state_dir: &Path, demo_logins: &[String], clickhouse_not
     println!("  collector         {}   (/healthz, POST /ingest, POST /consent/*, POST /orders)", u.collector);
     println!("  edge (workerd)    {}   (routed at the store's /store/_mm/ path)", u.edge);
     println!("  clickhouse        {}   {clickhouse_note}", u.clickhouse);
+    for line in more {
+        println!("{line}");
+    }
     println!();
     println!("  config  {}/mintmark.toml   secrets {}/secrets.toml", state_dir.display(), state_dir.display());
     println!("  logs    {}/logs/", state_dir.display());

@@ -67,10 +67,7 @@ fn count(body: &str) -> u64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Release binaries, and the writer's production batching.
-    std::env::set_var("DEVSTACK_PROFILE", "release");
-    std::env::set_var("MINTMARK_COLLECTOR__FLUSH_MS", "1000");
-    std::env::set_var("MINTMARK_COLLECTOR__SPOOL_MAX_MB", "4096");
+    mintmark_e2e::bench::release_collectors();
     let layout = Layout::discover()?;
     let batches = mintmark_e2e::bench::size("BENCH_CLUSTER_BATCHES", BATCHES);
     let total = batches * EVENTS_PER_BATCH as u64;

@@ -40,10 +40,7 @@ async fn harness_ceiling(prepared: &Arc<Vec<(Vec<u8>, signing::BatchSignature)>>
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // Release binaries, and the writer's production batching.
-    std::env::set_var("DEVSTACK_PROFILE", "release");
-    std::env::set_var("MINTMARK_COLLECTOR__FLUSH_MS", "1000");
-    std::env::set_var("MINTMARK_COLLECTOR__SPOOL_MAX_MB", "4096");
+    mintmark_e2e::bench::release_collectors();
     let layout = Layout::discover()?;
     let backend = Backend::start(&state_dir("bench_collector")?, Ports::free()?).await?;
     let pid = backend.collector_pid().context("collector pid")?;
