@@ -82,6 +82,18 @@ pub async fn rows(stack: &Stack, sql: &str) -> anyhow::Result<Vec<serde_json::Va
 }
 
 /// Waits until `cond` holds, polling every 20 ms.
+/// As [`wait_until`], for a condition that must itself wait (a query).
+pub async fn wait_until_async(what: &str, timeout: Duration, done: impl AsyncFn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !done().await {
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !cond() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use collector::pseudonym::Pseudonyms;
 use devstack::{Cluster, ClusterCollectors, ClusterSpec};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
-use mintmark_e2e::{state_dir, wait_until};
+use mintmark_e2e::{state_dir, wait_until, wait_until_async};
 
 /// Batches per collector (20 events each): 1 M events through the two;
 /// `CLUSTER_INGEST_BATCHES` overrides.
@@ -112,6 +112,23 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert!(local[0] > stored / 4 && local[2] > stored / 4, "both shards take a share: {local:?}");
     let t3 = cluster.query(0, "SELECT count() - uniqExact(event_id) FROM t3.events FINAL").await?;
     assert_eq!(count(&t3), 0);
+
+    // An erasure asked of one collector while both run their erasure job:
+    // one run (the purge lock is the cluster's), and none of the
+    // customer's rows on any replica.
+    let customer = cluster.query(0, "SELECT customer_ref FROM t3.events GROUP BY customer_ref ORDER BY count() DESC LIMIT 1").await?.trim().to_string();
+    let http = reqwest::Client::new();
+    let key = &config.keys.consent_api[0].secret;
+    let asked = http.post(format!("{}/consent/erasure", collectors.urls[1])).bearer_auth(key).json(&serde_json::json!({ "customer_ref": customer })).send().await?;
+    assert_eq!(asked.status().as_u16(), 202);
+    let completed = "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1";
+    wait_until_async("the erasure's completing evidence", Duration::from_secs(180), async || count(&cluster.query(0, completed).await.unwrap_or_default()) >= 1).await?;
+    // Two more passes of both collectors' jobs: still one run.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(count(&cluster.query(0, completed).await?), 1);
+    assert_eq!(count(&cluster.query(0, "SELECT uniqExact(run_id) FROM ledger.purge_log WHERE kind = 'erasure'").await?), 1, "one run, not one per collector");
+    let left = cluster.query_each(&format!("SELECT count() FROM t3.events_local WHERE customer_ref = '{customer}'")).await?;
+    assert!(left.iter().all(|n| n.trim() == "0"), "{left:?}");
     eprintln!(
         "cluster ingest: {want} events acknowledged, {stored} stored ({failed} sends failed) through 2 collectors into 2 x 2 with a replica and a collector killed and ZooKeeper away 30 s ({during_outage} batches acknowledged meanwhile), all stored {:.1} s after the start; shards {local:?}",
         took.as_secs_f64()
