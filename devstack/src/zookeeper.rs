@@ -1,6 +1,6 @@
 //! ZooKeeper for a local ClickHouse cluster: Debian's `zookeeper` jars run
 //! unprivileged from a config of our own (loopback only, own data dir, no
-//! admin server), ready once it answers `ruok` with `imok`.
+//! admin server), ready once `stat` says it serves clients.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -38,12 +38,14 @@ fn classpath(conf: &Path) -> anyhow::Result<String> {
     Ok(parts.join(":"))
 }
 
-/// `ruok` → `imok` on the client port.
+/// Whether it serves clients: `stat` names its mode. Not `ruok`, which
+/// answers `imok` while a restarted ZooKeeper still loads its snapshot and
+/// closes every session (a ClickHouse server started then gives up).
 fn is_ok(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let mut answer = String::new();
-    s.write_all(b"ruok").is_ok() && s.read_to_string(&mut answer).is_ok() && answer == "imok"
+    s.write_all(b"stat").is_ok() && s.read_to_string(&mut answer).is_ok() && answer.contains("Mode: ")
 }
 
 impl ZooKeeper {
@@ -85,7 +87,7 @@ impl ZooKeeper {
                 bail!("zookeeper exited ({status}):\n{}", child.log_tail());
             }
             if Instant::now() > deadline {
-                bail!("zookeeper did not answer ruok within 60 s:\n{}", child.log_tail());
+                bail!("zookeeper was not serving within 60 s:\n{}", child.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -129,6 +129,10 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert_eq!(count(&cluster.query(0, "SELECT uniqExact(run_id) FROM ledger.purge_log WHERE kind = 'erasure'").await?), 1, "one run, not one per collector");
     let left = cluster.query_each(&format!("SELECT count() FROM t3.events_local WHERE customer_ref = '{customer}'")).await?;
     assert!(left.iter().all(|n| n.trim() == "0"), "{left:?}");
+    // Both collectors started their retention schedule: one of them ran it
+    // (8 datasets, one run), the other found it done for the period.
+    let scheduled = cluster.query(0, "SELECT uniqExact(run_id), count() FROM ledger.purge_log WHERE kind = 'retention'").await?;
+    assert_eq!(scheduled.split_whitespace().collect::<Vec<_>>(), ["1", "8"], "one scheduled retention run across the collectors");
     eprintln!(
         "cluster ingest: {want} events acknowledged, {stored} stored ({failed} sends failed) through 2 collectors into 2 x 2 with a replica and a collector killed and ZooKeeper away 30 s ({during_outage} batches acknowledged meanwhile), all stored {:.1} s after the start; shards {local:?}",
         took.as_secs_f64()

@@ -191,27 +191,40 @@ pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, retention: &
     Ok(reports)
 }
 
-/// Runs the purge at start and then every `retention.purge_every_hours`.
+/// How long ago any collector's scheduled run logged (very long if none did).
+async fn since_last_run(client: &Client, dbs: &Databases) -> Result<Duration, PurgeError> {
+    let secs: u64 = client
+        .query(&dbs.render("SELECT toUInt64(now() - max(at)) FROM {ledger}.purge_log WHERE kind = 'retention' AND run_by = 'collector retention schedule'"))
+        .fetch_one()
+        .await?;
+    Ok(Duration::from_secs(secs))
+}
+
+/// Runs the purge at start and then every `retention.purge_every_hours`,
+/// unless another collector's run came within that period.
 pub async fn keep_purging(client: Client, dbs: Databases, layout: Layout, retention: RetentionSection, holder: String) {
     let every = Duration::from_secs(u64::from(retention.purge_every_hours) * 3600);
     let lock = super::purge_lock(&dbs, &layout, &holder);
     loop {
         let wait = match lock.try_take(&client).await {
             Ok(true) => {
-                let result = run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await;
+                // One run per period across every collector: another that
+                // ran it lately leaves this one nothing to do.
+                let result = match since_last_run(&client, &dbs).await {
+                    Ok(ago) if ago < every => Ok(every - ago),
+                    Ok(_) => run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await.map(|reports| {
+                        tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
+                        every
+                    }),
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = lock.release(&client).await {
                     tracing::warn!(error = %e, "releasing the purge lock failed; it goes stale in an hour");
                 }
-                match result {
-                    Ok(reports) => {
-                        tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
-                        every
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
-                        Duration::from_secs(60)
-                    }
-                }
+                result.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
+                    Duration::from_secs(60)
+                })
             }
             // An erasure pass (seconds) or another collector's run holds
             // it: try again shortly.
