@@ -139,9 +139,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     // Erasure requests in the ledger are carried out here, with evidence.
     let layout = mintmark_schema::Layout::new(&config.clickhouse.cluster)?;
-    let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), layout.clone(), ids.clone(), Duration::from_secs(5), crate::purge::holder(c)));
+    let holder = crate::purge::holder(c);
+    let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), layout.clone(), ids.clone(), Duration::from_secs(5), holder.clone()));
     // So is the retention schedule.
-    let purges = tokio::spawn(crate::purge::retention::keep_purging(client.clone(), dbs.clone(), layout, config.retention.clone(), crate::purge::holder(c)));
+    let purges = tokio::spawn(crate::purge::retention::keep_purging(client.clone(), dbs.clone(), layout, config.retention.clone(), holder));
     let ingest = Arc::new(Ingest {
         signing: config.edge_signing_keys()?,
         window_secs: c.signature_window_secs,

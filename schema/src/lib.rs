@@ -212,10 +212,9 @@ async fn apply_pending(client: &Client, dbs: &Databases, layout: &Layout, url: &
                 }
             }
         }
-        // Synchronous on a cluster: the next migrator reads it at once.
+        // Synchronous on a cluster (the client's setting there): the next
+        // migrator reads it at once.
         client
-            .clone()
-            .with_setting("insert_distributed_sync", "1")
             .query(&dbs.render("INSERT INTO {ledger}.schema_migrations (version, name) VALUES (?, ?)"))
             .bind(version)
             .bind(name)

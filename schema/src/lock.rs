@@ -17,8 +17,9 @@ use crate::{Databases, Layout};
 #[derive(Debug, Clone)]
 pub struct Lock {
     create: String,
-    /// `'<holder>'`, as `system.columns` shows the column's default.
-    holder: String,
+    /// `'<holder>'`, as `system.columns` shows the column's default; none
+    /// for an anonymous holder, whose lock is never taken back.
+    holder: Option<String>,
     holder_sql: String,
     drop: String,
     age: String,
@@ -30,12 +31,12 @@ impl Lock {
     /// but `[A-Za-z0-9_.:/@-]` becomes `_`); empty: anonymous, never taken back.
     pub fn new(dbs: &Databases, layout: &Layout, name: &str, stale_secs: u64, holder: &str) -> Lock {
         let on = layout.on_cluster();
-        let holder: String = holder.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/@-".contains(c) { c } else { '_' }).collect();
-        let holder = format!("'{holder}'");
+        let named: String = holder.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/@-".contains(c) { c } else { '_' }).collect();
+        let named = format!("'{named}'");
         Lock {
-            create: dbs.render(&format!("CREATE TABLE {{ledger}}.{name}_lock{on} (holder String DEFAULT {holder}) ENGINE = TinyLog")),
+            create: dbs.render(&format!("CREATE TABLE {{ledger}}.{name}_lock{on} (holder String DEFAULT {named}) ENGINE = TinyLog")),
             holder_sql: dbs.render(&format!("SELECT default_expression FROM system.columns WHERE database = '{{ledger}}' AND table = '{name}_lock' AND name = 'holder'")),
-            holder,
+            holder: (!holder.is_empty()).then_some(named),
             drop: dbs.render(&format!("DROP TABLE IF EXISTS {{ledger}}.{name}_lock{on}")),
             age: dbs.render(&format!("SELECT toUInt64(now() - metadata_modification_time) FROM system.tables WHERE database = '{{ledger}}' AND name = '{name}_lock'")),
             stale_secs,
@@ -47,8 +48,8 @@ impl Lock {
         match client.query(&self.create).execute().await {
             Ok(()) => Ok(true),
             Err(e) if e.to_string().contains("already exists") => {
-                let holder: Vec<String> = client.query(&self.holder_sql).fetch_all().await?;
-                if self.holder != "''" && holder.first() == Some(&self.holder) {
+                let held_by: Vec<String> = client.query(&self.holder_sql).fetch_all().await?;
+                if self.holder.is_some() && held_by.first() == self.holder.as_ref() {
                     tracing::warn!(lock = %self.create, "this process held the lock when it stopped; taking it back");
                     self.release(client).await?;
                     return Ok(false);
@@ -82,6 +83,19 @@ impl Lock {
 
     pub async fn release(&self, client: &Client) -> Result<(), clickhouse::error::Error> {
         client.query(&self.drop).execute().await
+    }
+
+    /// Runs `work` holding the lock if it is free; `None` if another holds
+    /// it. A failed release is logged: the lock then goes stale.
+    pub async fn holding<T>(&self, client: &Client, work: impl std::future::Future<Output = T>) -> Result<Option<T>, clickhouse::error::Error> {
+        if !self.try_take(client).await? {
+            return Ok(None);
+        }
+        let out = work.await;
+        if let Err(e) = self.release(client).await {
+            tracing::warn!(error = %e, lock = %self.create, "releasing a lock failed; it goes stale");
+        }
+        Ok(Some(out))
     }
 }
 

@@ -185,16 +185,9 @@ async fn finish(client: &Client, dbs: &Databases, layout: &Layout, customer_ref:
 pub async fn keep_erasing(client: Client, dbs: Databases, layout: Layout, ids: Pseudonyms, every: Duration, holder: String) {
     let lock = super::purge_lock(&dbs, &layout, &holder);
     loop {
-        match lock.try_take(&client).await {
-            Ok(true) => {
-                erase_pending(&client, &dbs, &layout, &ids).await;
-                if let Err(e) = lock.release(&client).await {
-                    tracing::warn!(error = %e, "releasing the purge lock failed; it goes stale in an hour");
-                }
-            }
-            // Another collector is purging; its pass covers these requests.
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "taking the purge lock failed; retrying"),
+        // Held by another collector: its pass covers these requests.
+        if let Err(e) = lock.holding(&client, erase_pending(&client, &dbs, &layout, &ids)).await {
+            tracing::warn!(error = %e, "taking the purge lock failed; retrying");
         }
         tokio::time::sleep(every).await;
     }

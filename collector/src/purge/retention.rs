@@ -206,29 +206,26 @@ pub async fn keep_purging(client: Client, dbs: Databases, layout: Layout, retent
     let every = Duration::from_secs(u64::from(retention.purge_every_hours) * 3600);
     let lock = super::purge_lock(&dbs, &layout, &holder);
     loop {
-        let wait = match lock.try_take(&client).await {
-            Ok(true) => {
-                // One run per period across every collector: another that
-                // ran it lately leaves this one nothing to do.
-                let result = match since_last_run(&client, &dbs).await {
-                    Ok(ago) if ago < every => Ok(every - ago),
-                    Ok(_) => run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await.map(|reports| {
-                        tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
-                        every
-                    }),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = lock.release(&client).await {
-                    tracing::warn!(error = %e, "releasing the purge lock failed; it goes stale in an hour");
-                }
-                result.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
-                    Duration::from_secs(60)
-                })
+        // One run per period across every collector: another that ran it
+        // lately leaves this one nothing to do.
+        let scheduled = async {
+            let ago = since_last_run(&client, &dbs).await?;
+            if ago < every {
+                return Ok(every - ago);
+            }
+            let reports = run(&client, &dbs, &layout, &retention, "collector retention schedule", false).await?;
+            tracing::info!(removed = reports.iter().map(|r| r.rows_due).sum::<u64>(), "retention purge done");
+            Ok::<_, PurgeError>(every)
+        };
+        let wait = match lock.holding(&client, scheduled).await {
+            Ok(Some(Ok(wait))) => wait,
+            Ok(Some(Err(e))) => {
+                tracing::warn!(error = %e, "retention purge failed; retrying in a minute");
+                Duration::from_secs(60)
             }
             // An erasure pass (seconds) or another collector's run holds
             // it: try again shortly.
-            Ok(false) => Duration::from_secs(5),
+            Ok(None) => Duration::from_secs(5),
             Err(e) => {
                 tracing::warn!(error = %e, "taking the purge lock failed; retrying in a minute");
                 Duration::from_secs(60)
