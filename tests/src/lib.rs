@@ -81,19 +81,25 @@ pub async fn rows(stack: &Stack, sql: &str) -> anyhow::Result<Vec<serde_json::Va
     body.lines().map(|l| serde_json::from_str(l).map_err(Into::into)).collect()
 }
 
-/// Waits until `cond` holds, polling every 20 ms.
-/// As [`wait_until`], for a condition that must itself wait (a query).
-pub async fn wait_until_async(what: &str, timeout: Duration, done: impl AsyncFn() -> bool) -> anyhow::Result<()> {
+/// Polls `probe` every 50 ms until `done` accepts what it returns, for at
+/// most `timeout`; returns that value. The error names `what` and the last
+/// value seen. A probe error ends the wait (a probe that expects errors
+/// while a server is away maps them to a value itself).
+pub async fn eventually<T: std::fmt::Debug>(what: &str, timeout: Duration, probe: impl AsyncFn() -> anyhow::Result<T>, done: impl Fn(&T) -> bool) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
-    while !done().await {
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
+    loop {
+        let got = probe().await?;
+        if done(&got) {
+            return Ok(got);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if Instant::now() > deadline {
+            bail!("{what}: still {got:?} after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
 }
 
+/// Waits until `cond` holds, polling every 20 ms.
 pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !cond() {
@@ -127,15 +133,5 @@ pub fn metric(text: &str, series: &str) -> u64 {
 
 /// Polls the edge's metrics until `series` reaches `at_least`; returns them.
 pub async fn wait_for_edge_metric(edge_url: &str, config: &mintmark_config::Config, series: &str, at_least: u64, timeout: Duration) -> anyhow::Result<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let m = edge_metrics(edge_url, config).await?;
-        if metric(&m, series) >= at_least {
-            return Ok(m);
-        }
-        if Instant::now() > deadline {
-            bail!("after {timeout:?}, {series} is below {at_least}:\n{m}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(series, timeout, async || edge_metrics(edge_url, config).await, |m| metric(m, series) >= at_least).await
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use collector::pseudonym::Pseudonyms;
 use devstack::{Cluster, ClusterCollectors, ClusterSpec};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
-use mintmark_e2e::{state_dir, wait_until, wait_until_async};
+use mintmark_e2e::{eventually, state_dir, wait_until};
 
 /// Batches per collector (20 events each): 1 M events through the two;
 /// `CLUSTER_INGEST_BATCHES` overrides.
@@ -75,15 +75,9 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert!(want > total * EVENTS_PER_BATCH as u64 / 2, "most of the load acknowledged: {want} events, {failed} failed sends");
 
     // Through the Distributed table, from any server.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let n = count(&cluster.query(1, "SELECT uniqExact(event_id) FROM t2.events").await.unwrap_or_else(|_| "0".into()));
-        if n >= want {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{n} of {want} events stored after 180 s");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // A server still catching up may refuse the read: counted as nothing yet.
+    let stored_ids = async || Ok(count(&cluster.query(1, "SELECT uniqExact(event_id) FROM t2.events").await.unwrap_or_else(|_| "0".into())));
+    eventually(&format!("events stored (of {want})"), Duration::from_secs(180), stored_ids, |n| *n >= want).await?;
     let took = started.elapsed();
     assert!(during_outage > 0, "the collectors kept acknowledging into their spools while ZooKeeper was away");
     let exact: Vec<u64> = cluster.query(2, "SELECT count(), uniqExact(event_id) FROM t2.events FINAL").await?.split_whitespace().map(count).collect();
@@ -99,14 +93,8 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert_eq!(count(&found), sample.len() as u64);
 
     // Per shard: the shards split the events, both replicas agree.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let local = loop {
-        let local: Vec<u64> = cluster.query_each("SELECT count() FROM t2.events_local FINAL").await?.iter().map(|s| count(s)).collect();
-        if (local[0] == local[1] && local[2] == local[3]) || Instant::now() > deadline {
-            break local;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let per_replica = async || Ok(cluster.query_each("SELECT count() FROM t2.events_local FINAL").await?.iter().map(|s| count(s)).collect::<Vec<u64>>());
+    let local = eventually("both replicas of each shard agreeing", Duration::from_secs(60), per_replica, |l| l[0] == l[1] && l[2] == l[3]).await?;
     assert_eq!((local[0], local[2]), (local[1], local[3]), "replicas agree: {local:?}");
     assert_eq!(local[0] + local[2], stored, "the shards hold every event once: {local:?}");
     assert!(local[0] > stored / 4 && local[2] > stored / 4, "both shards take a share: {local:?}");
@@ -122,7 +110,8 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     let asked = http.post(format!("{}/consent/erasure", collectors.urls[1])).bearer_auth(key).json(&serde_json::json!({ "customer_ref": customer })).send().await?;
     assert_eq!(asked.status().as_u16(), 202);
     let completed = "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1";
-    wait_until_async("the erasure's completing evidence", Duration::from_secs(180), async || count(&cluster.query(0, completed).await.unwrap_or_default()) >= 1).await?;
+    let completions = async || Ok(count(&cluster.query(0, completed).await.unwrap_or_else(|_| "0".into())));
+    eventually("the erasure's completing evidence", Duration::from_secs(180), completions, |n| *n >= 1).await?;
     // Two more passes of both collectors' jobs: still one run.
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(count(&cluster.query(0, completed).await?), 1);

@@ -5,22 +5,15 @@
 //! a restarted replica catching up; the schema's migrations applied to it by
 //! two collectors at once, once, the same on all four servers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use devstack::{Cluster, ClusterSpec};
-use mintmark_e2e::state_dir;
+use mintmark_e2e::{eventually, state_dir};
 
 async fn wait_equal(cluster: &Cluster, sql: &str, want: &[&str], timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = cluster.query_each(sql).await?;
-        let got: Vec<&str> = got.iter().map(|s| s.trim()).collect();
-        if got == want {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "after {timeout:?}, {sql} gave {got:?}, want {want:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let each = async || Ok(cluster.query_each(sql).await?.iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
+    eventually(&format!("{sql} (want {want:?})"), timeout, each, |got| got == want).await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,15 +48,8 @@ async fn a_two_by_two_cluster_shards_and_replicates() -> anyhow::Result<()> {
         .await?;
     wait_equal(&cluster, "SELECT count() FROM probe.items", &["10000"; 4], Duration::from_secs(30)).await?;
     // Both replicas of a shard hold the same rows; the shards split them.
-    let local = |c: &Vec<String>| c.iter().map(|s| s.trim().parse::<u64>().unwrap()).collect::<Vec<_>>();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let counts = loop {
-        let counts = local(&cluster.query_each("SELECT count() FROM probe.items_local").await?);
-        if (counts[0] == counts[1] && counts[2] == counts[3]) || Instant::now() > deadline {
-            break counts;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let local = async || Ok(cluster.query_each("SELECT count() FROM probe.items_local").await?.iter().map(|s| s.trim().parse::<u64>().unwrap()).collect::<Vec<_>>());
+    let counts = eventually("both replicas of each shard agreeing", Duration::from_secs(30), local, |c| c[0] == c[1] && c[2] == c[3]).await?;
     assert_eq!((counts[0], counts[2]), (counts[1], counts[3]), "replicas agree: {counts:?}");
     assert_eq!(counts[0] + counts[2], 10_000, "{counts:?}");
     assert!(counts[0] > 0 && counts[2] > 0, "both shards hold rows: {counts:?}");
@@ -73,15 +59,8 @@ async fn a_two_by_two_cluster_shards_and_replicates() -> anyhow::Result<()> {
     cluster.query(0, "INSERT INTO probe.items_local SELECT number + 100000, 'late' FROM system.numbers LIMIT 500").await?;
     cluster.start_member(1).await?;
     let want = (counts[0] + 500).to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = cluster.query(1, "SELECT count() FROM probe.items_local").await?;
-        if n.trim() == want {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the restarted replica has {} rows, want {want}", n.trim());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let restarted = async || Ok(cluster.query(1, "SELECT count() FROM probe.items_local").await?.trim().to_string());
+    eventually(&format!("the restarted replica's rows (want {want})"), Duration::from_secs(60), restarted, |n| *n == want).await?;
 
     // Two collectors' migrations at once, against different servers: one
     // applies, the other waits and finds everything applied.

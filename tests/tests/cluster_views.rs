@@ -5,7 +5,7 @@
 //! purge leave nothing on any replica, with evidence naming every replica,
 //! and the purge lock is one for the whole cluster.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use collector::pseudonym::Pseudonyms;
 use collector::purge::{erasure, retention};
@@ -18,7 +18,7 @@ use devstack::history::{self, Plan};
 use devstack::orders::{seed_orders, OrderPlan};
 use devstack::{Backend, Cluster, ClusterSpec, Ports};
 use mintmark_config::{ClickHouseSection, RetentionSection};
-use mintmark_e2e::state_dir;
+use mintmark_e2e::{eventually, state_dir};
 use mintmark_schema::{Databases, Layout};
 
 const PSEUDONYM_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -73,15 +73,8 @@ async fn seed(client: &clickhouse::Client, dbs: &Databases, until: i64) -> anyho
 }
 
 async fn wait_each(cluster: &Cluster, sql: &str, ok: impl Fn(&[String]) -> bool, timeout: Duration) -> anyhow::Result<Vec<String>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got: Vec<String> = cluster.query_each(sql).await?.into_iter().map(|s| s.trim().to_string()).collect();
-        if ok(&got) {
-            return Ok(got);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "after {timeout:?}, {sql} gave {got:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let each = async || Ok(cluster.query_each(sql).await?.into_iter().map(|s| s.trim().to_string()).collect::<Vec<_>>());
+    eventually(sql, timeout, each, |got| ok(got)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

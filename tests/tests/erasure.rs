@@ -18,15 +18,8 @@ async fn count(backend: &Backend, sql: &str) -> anyhow::Result<u64> {
 }
 
 async fn wait_for(backend: &Backend, sql: &str, want: u64) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = count(backend, sql).await?;
-        if n == want {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{sql}: {n}, expected {want}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    mintmark_e2e::eventually(&format!("{sql} (expected {want})"), Duration::from_secs(60), async || count(backend, sql).await, |n| *n == want).await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

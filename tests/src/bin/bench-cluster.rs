@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use devstack::{Backend, Cluster, ClusterCollectors, ClusterSpec, Layout, Ports};
 use mintmark_e2e::bench::{cpu_secs, machine, percentile};
 use mintmark_e2e::load::{self, EVENTS_PER_BATCH};
-use mintmark_e2e::state_dir;
+use mintmark_e2e::{eventually, state_dir};
 use mintmark_protocol::keys::KeyRing;
 use mintmark_protocol::signing;
 
@@ -36,19 +36,6 @@ fn prepare(ring: &KeyRing, batches: u64) -> Arc<Vec<(Vec<u8>, signing::BatchSign
             })
             .collect(),
     )
-}
-
-/// Waits until `count()` says `want`; what it said last.
-async fn wait_for(what: &str, want: u64, timeout: Duration, count: impl AsyncFn() -> anyhow::Result<u64>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let n = count().await.unwrap_or(0);
-        if n >= want {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{what}: {n} of {want} after {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 struct Run {
@@ -85,7 +72,8 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut acks = load::send_all(&collectors.urls.iter().map(|u| format!("{u}/ingest")).collect::<Vec<_>>(), &prepared, IN_FLIGHT).await;
         let acked_in = started.elapsed();
-        wait_for("single server", total, Duration::from_secs(600), async || Ok(count(&backend.query("SELECT count() FROM t2.events").await?))).await?;
+        let stored = async || Ok(count(&backend.query("SELECT count() FROM t2.events").await.unwrap_or_default()));
+        eventually("single server", Duration::from_secs(600), stored, |n| *n >= total).await?;
         let secs = started.elapsed().as_secs_f64();
         acks.sort_by(f64::total_cmp);
         Run {
@@ -110,14 +98,12 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let mut acks = load::send_all(&collectors.urls.iter().map(|u| format!("{u}/ingest")).collect::<Vec<_>>(), &prepared, IN_FLIGHT).await;
         let acked_in = started.elapsed();
-        wait_for("through the Distributed table", total, Duration::from_secs(900), async || Ok(count(&cluster.query(0, "SELECT count() FROM t2.events").await?)))
-            .await?;
+        let stored = async || Ok(count(&cluster.query(0, "SELECT count() FROM t2.events").await.unwrap_or_default()));
+        eventually("through the Distributed table", Duration::from_secs(900), stored, |n| *n >= total).await?;
         let secs = started.elapsed().as_secs_f64();
         // Every row on both replicas of its shard.
-        wait_for("on every replica", 2 * total, Duration::from_secs(900), async || {
-            Ok(cluster.query_each("SELECT count() FROM t2.events_local").await?.iter().map(|c| count(c)).sum())
-        })
-        .await?;
+        let on_replicas = async || Ok(cluster.query_each("SELECT count() FROM t2.events_local").await.unwrap_or_default().iter().map(|c| count(c)).sum::<u64>());
+        eventually("on every replica", Duration::from_secs(900), on_replicas, |n| *n >= 2 * total).await?;
         let replicated = started.elapsed().as_secs_f64();
         let distinct = count(&cluster.query(0, "SELECT uniqExact(event_id) FROM t2.events").await?);
         anyhow::ensure!(distinct == total, "{distinct} distinct event ids of {total}");
