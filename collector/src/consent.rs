@@ -9,8 +9,9 @@
 //! - `POST /consent/erasure` `{customer_ref, note?}` records the request (and
 //!   revokes); the purge itself belongs to the privacy job.
 //!
-//! Every call is authenticated with an API key (`Authorization: Bearer`) and
-//! written to `{ledger}.consent_ledger` with the key's id. The revocation is
+//! Every call is authenticated with an API key (`Authorization: Bearer`)
+//! holding the call's scope (`consent`; `erasure` for an erasure) and
+//! written to `{ledger}.consent_ledger` with the key's id and that scope. The revocation is
 //! written before the ledger so a ledger failure never delays an opt-out;
 //! both are idempotent, so the backend simply retries a 503.
 
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_repr::Serialize_repr;
 
 use crate::backend::{err, ApiError, BackendKeys};
+use mintmark_config::BackendScope;
 use crate::ingest::unix_now;
 use crate::revocations::RevocationStore;
 
@@ -49,6 +51,16 @@ pub enum Action {
     ErasureRequested = 3,
 }
 
+impl Action {
+    /// What a backend key must hold to record this.
+    pub fn scope(self) -> BackendScope {
+        match self {
+            Action::ErasureRequested => BackendScope::Erasure,
+            Action::OptIn | Action::OptOut => BackendScope::Consent,
+        }
+    }
+}
+
 /// A `{ledger}.consent_ledger` row (also what the demo seeds history with).
 #[derive(Row, Serialize)]
 pub struct LedgerRow {
@@ -59,6 +71,8 @@ pub struct LedgerRow {
     pub policy_version: u32,
     pub token_expires_at: u32,
     pub api_key_id: String,
+    /// The scope the key used (`consent`, or `erasure` for an erasure).
+    pub api_key_scope: String,
     pub note: String,
 }
 
@@ -96,7 +110,7 @@ pub struct OptIn {
 }
 
 pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<Json<serde_json::Value>, ApiError> {
-    let key_id = api.api_keys.authenticate(&headers)?;
+    let key_id = api.api_keys.authorize(&headers, Action::OptIn.scope())?;
     let req: OptIn = serde_json::from_value(body.0).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     check_ref(&req.customer_ref)?;
     let source: OptInSource = serde_json::from_value(serde_json::Value::String(req.source.clone())).map_err(|_| {
@@ -117,6 +131,7 @@ pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body
         policy_version: req.policy_version,
         token_expires_at: claims.expires_at as u32,
         api_key_id: key_id,
+        api_key_scope: Action::OptIn.scope().as_str().into(),
         note: String::new(),
     })
     .await?;
@@ -136,7 +151,8 @@ pub struct Revoke {
 }
 
 async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Action) -> Result<StatusCode, ApiError> {
-    let key_id = api.api_keys.authenticate(headers)?;
+    let scope = action.scope();
+    let key_id = api.api_keys.authorize(headers, scope)?;
     check_ref(&req.customer_ref)?;
     let now = unix_now();
     api.revocations.revoke(&req.customer_ref, now).await.map_err(|e| {
@@ -151,6 +167,7 @@ async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Acti
         policy_version: 0,
         token_expires_at: 0,
         api_key_id: key_id,
+        api_key_scope: scope.as_str().into(),
         note: req.note.chars().take(500).collect(),
     })
     .await?;

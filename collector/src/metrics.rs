@@ -1,7 +1,8 @@
 //! Prometheus metrics for operators: what was accepted and refused (by
 //! reason), the spool's depth and age, and ClickHouse insert latency and
 //! batch sizes, personal data removed by the last privacy layer, and the order feed's
-//! events accepted and rows written per dataset.
+//! events accepted and rows written per dataset, and store-backend calls
+//! refused by reason and scope.
 //! Rendered at `GET /metrics`.
 
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
@@ -20,6 +21,7 @@ pub struct Metrics {
     pub pii_dropped: IntCounterVec,
     pub orders_accepted: IntCounterVec,
     pub orders_written: IntCounterVec,
+    pub backend_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -50,6 +52,11 @@ impl Metrics {
             IntCounterVec::new(Opts::new("orders_accepted_total", "Order events made durable and acknowledged, by event"), &["event"]).unwrap();
         let orders_written =
             IntCounterVec::new(Opts::new("orders_written_total", "Order rows written, by dataset (t3, t2, marketplace)"), &["dataset"]).unwrap();
+        let backend_refused = IntCounterVec::new(
+            Opts::new("backend_refused_total", "Store-backend calls refused before anything was done, by reason and the scope the call needs"),
+            &["reason", "scope"],
+        )
+        .unwrap();
         for c in [
             Box::new(accepted_batches.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(accepted_events.clone()),
@@ -63,6 +70,7 @@ impl Metrics {
             Box::new(pii_dropped.clone()),
             Box::new(orders_accepted.clone()),
             Box::new(orders_written.clone()),
+            Box::new(backend_refused.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -78,6 +86,7 @@ impl Metrics {
             insert_errors,
             spool_unreadable,
             pii_dropped,
+            backend_refused,
             orders_accepted,
             orders_written,
         }

@@ -150,7 +150,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         spool,
         metrics,
     });
-    let backend_keys = BackendKeys(config.keys.consent_api.iter().map(|k| (k.id.clone(), k.secret.clone())).collect());
+    let backend_keys = BackendKeys::new(config.keys.backend.clone(), ingest.metrics.backend_refused.clone());
     let order_feed = Arc::new(OrderFeed { keys: backend_keys.clone(), spool: order_spool, metrics: ingest.metrics.clone() });
     let consent = Arc::new(ConsentApi {
         keys: config.consent_keys()?,
@@ -163,7 +163,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         cookie_path: config.edge.cookie_path.clone(),
     });
     if consent.api_keys.is_empty() {
-        tracing::warn!("no [keys] consent_api configured: the consent API and the order feed refuse every call");
+        tracing::warn!("no [keys] backend keys configured: the consent API and the order feed refuse every call");
     }
     let app = Arc::new(App { ingest, consent, orders: order_feed, clickhouse: client });
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("binding {}", c.listen))?;

@@ -445,6 +445,73 @@ pub struct KeyEntry {
     pub secret: String,
 }
 
+/// What a store-backend key may call on the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendScope {
+    /// `POST /orders`: the order feed (web shop, point of sale, marketplace).
+    Orders,
+    /// `POST /consent/opt-in` and `/consent/opt-out`.
+    Consent,
+    /// `POST /consent/erasure`.
+    Erasure,
+}
+
+impl BackendScope {
+    pub const ALL: [BackendScope; 3] = [BackendScope::Orders, BackendScope::Consent, BackendScope::Erasure];
+
+    /// The scope a collector endpoint needs (`/orders`, `/consent/...`).
+    pub fn for_path(path: &str) -> Option<BackendScope> {
+        match path {
+            "/orders" => Some(BackendScope::Orders),
+            "/consent/opt-in" | "/consent/opt-out" => Some(BackendScope::Consent),
+            "/consent/erasure" => Some(BackendScope::Erasure),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendScope::Orders => "orders",
+            BackendScope::Consent => "consent",
+            BackendScope::Erasure => "erasure",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A store-backend key: `{ id = "pos-1", secret = "...", scopes = ["orders"] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendKey {
+    pub id: String,
+    pub secret: String,
+    pub scopes: Vec<BackendScope>,
+}
+
+impl KeysSection {
+    /// The first backend key allowed `scope`.
+    pub fn backend_key(&self, scope: BackendScope) -> Option<&BackendKey> {
+        self.backend.iter().find(|k| k.scopes.contains(&scope))
+    }
+
+    /// The secret of the first backend key allowed `scope` (demo backend, tests).
+    pub fn backend_secret(&self, scope: BackendScope) -> Option<&str> {
+        self.backend_key(scope).map(|k| k.secret.as_str())
+    }
+
+    /// The secret of the first backend key that may call the collector's
+    /// `path`; empty if none may.
+    pub fn backend_secret_for(&self, path: &str) -> &str {
+        BackendScope::for_path(path).and_then(|s| self.backend_secret(s)).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysSection {
@@ -454,8 +521,14 @@ pub struct KeysSection {
     pub consent: Vec<KeyEntry>,
     /// Bearer token for the edge's metrics path (optional; off when empty).
     pub edge_metrics_token: String,
-    /// API keys of the store's backend for the consent API:
-    /// `Authorization: Bearer <secret>`; the id goes into the ledger.
+    /// API keys of the store's backend (`Authorization: Bearer <secret>`),
+    /// each allowed only what its `scopes` name: a point of sale's order
+    /// key cannot mint consent or erase a customer. The id and the scope
+    /// used go into the ledger.
+    pub backend: Vec<BackendKey>,
+    /// Replaced by `backend` (keys with scopes); a file that still has it
+    /// is refused with directions rather than keep an all-powerful key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub consent_api: Vec<KeyEntry>,
     /// Cloudflare API token allowed to write the revocations KV namespace.
     pub cloudflare_api_token: String,
@@ -534,6 +607,20 @@ impl Config {
         }
         e.delivery.check().map_err(ConfigError::Check)?;
         self.retention.check().map_err(ConfigError::Check)?;
+        if !self.keys.consent_api.is_empty() {
+            return Err(ConfigError::Check(
+                "keys.consent_api is replaced by keys.backend, where every key names what it may do: \
+                 backend = [{ id = \"store-orders\", secret = \"...\", scopes = [\"orders\"] }, ...] with scopes from \
+                 orders, consent, erasure (README, \"Backend keys\")"
+                    .into(),
+            ));
+        }
+        if let Some(k) = self.keys.backend.iter().find(|k| k.scopes.is_empty() || k.secret.len() < 16 || k.id.is_empty()) {
+            return Err(ConfigError::Check(format!(
+                "keys.backend key {:?} needs an id, a secret of at least 16 characters and at least one scope (orders, consent, erasure)",
+                k.id
+            )));
+        }
         if !self.keys.edge_metrics_token.is_empty() && self.keys.edge_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.edge_metrics_token must be at least 16 characters (or empty to disable)".into()));
         }

@@ -22,23 +22,40 @@ pub fn generate_secrets_toml() -> String {
          edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
          consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
          edge_metrics_token = \"{}\"\n\
-         consent_api = [{{ id = \"store-backend\", secret = \"{}\" }}]\n\
-         {}{}",
+         {}{}{}",
         random_hex(),
         random_hex(),
         random_hex(),
-        random_hex(),
+        backend_line(),
         late_line("pseudonym"),
         late_line("audit"),
     )
 }
 
 /// Keys added after the first release: a file that lacks one gains it.
-const LATE_KEYS: [&str; 2] = ["pseudonym", "audit"];
+const LATE_KEYS: [&str; 3] = ["pseudonym", "audit", "backend"];
+
+/// One store-backend key per scope, so each integration gets only the one
+/// it needs (the demo store's backend uses all three).
+fn backend_line() -> String {
+    let keys: Vec<String> = crate::BackendScope::ALL
+        .iter()
+        .map(|scope| format!("{{ id = \"store-{scope}\", secret = \"{}\", scopes = [\"{scope}\"] }}", random_hex()))
+        .collect();
+    format!("backend = [{}]\n", keys.join(", "))
+}
 
 /// A `[keys] <name> = "<fresh secret>"` line.
 fn late_line(name: &str) -> String {
-    format!("{name} = \"{}\"\n", random_hex())
+    match name {
+        "backend" => backend_line(),
+        _ => format!("{name} = \"{}\"\n", random_hex()),
+    }
+}
+
+/// Whether `line` sets the key `name`.
+fn sets(line: &str, name: &str) -> bool {
+    line.trim_start().strip_prefix(name).is_some_and(|rest| rest.trim_start().starts_with('='))
 }
 
 /// Writes a freshly generated secrets file at `path` unless one exists.
@@ -46,15 +63,17 @@ fn late_line(name: &str) -> String {
 /// a key added since ([`LATE_KEYS`]) gets that key appended, nothing else.
 pub fn ensure_secrets_file(path: &Path) -> std::io::Result<bool> {
     if path.exists() {
-        let text = std::fs::read_to_string(path)?;
-        let missing: String = LATE_KEYS
-            .iter()
-            .filter(|k| !text.lines().any(|l| l.trim_start().strip_prefix(**k).is_some_and(|rest| rest.trim_start().starts_with('='))))
-            .map(|k| late_line(k))
-            .collect();
+        let mut text = std::fs::read_to_string(path)?;
+        // The all-powerful consent_api key of older releases goes: its
+        // successors in `backend` each hold one scope.
+        if text.lines().any(|l| sets(l, "consent_api")) {
+            text = text.lines().filter(|l| !sets(l, "consent_api")).map(|l| format!("{l}\n")).collect();
+            std::fs::write(path, &text)?;
+        }
+        let missing: String = LATE_KEYS.iter().filter(|k| !text.lines().any(|l| sets(l, k))).map(|k| late_line(k)).collect();
         if !missing.is_empty() {
             let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
-            file.write_all(format!("{}{missing}", if text.ends_with('\n') { "" } else { "\n" }).as_bytes())?;
+            file.write_all(format!("{}{missing}", if text.ends_with('\n') || text.is_empty() { "" } else { "\n" }).as_bytes())?;
             file.sync_all()?;
         }
         return Ok(false);

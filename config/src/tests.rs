@@ -48,6 +48,39 @@ fn an_older_secrets_file_gains_the_audit_key_too() {
 }
 
 #[test]
+fn an_older_secrets_file_loses_its_all_powerful_backend_key_for_one_per_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("secrets.toml");
+    let old: String = generate_secrets_toml()
+        .lines()
+        .map(|l| if l.starts_with("backend") { "consent_api = [{ id = \"store-backend\", secret = \"0123456789abcdef0123\" }]".to_string() } else { l.to_string() })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&p, &old).unwrap();
+    ensure_secrets_file(&p).unwrap();
+    let now = std::fs::read_to_string(&p).unwrap();
+    assert!(!now.contains("consent_api"), "{now}");
+    let keys: KeysSection = toml::from_str::<toml::Table>(&now).unwrap()["keys"].clone().try_into().unwrap();
+    let scopes: Vec<Vec<BackendScope>> = keys.backend.iter().map(|k| k.scopes.clone()).collect();
+    assert_eq!(scopes, [vec![BackendScope::Orders], vec![BackendScope::Consent], vec![BackendScope::Erasure]]);
+    assert_eq!(keys.backend_secret(BackendScope::Erasure).map(str::len), Some(64));
+}
+
+#[test]
+fn backend_keys_need_scopes_and_the_old_key_is_refused_with_directions() {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml")).unwrap();
+    let with = |keys: &str| Config::from_toml(&format!("{base}\n[keys]\n{keys}\n"));
+    let ok = with(r#"backend = [{ id = "pos", secret = "0123456789abcdef", scopes = ["orders"] }]"#).unwrap();
+    assert_eq!(ok.keys.backend[0].scopes, [BackendScope::Orders]);
+    let none = with(r#"backend = [{ id = "pos", secret = "0123456789abcdef", scopes = [] }]"#).unwrap_err().to_string();
+    assert!(none.contains("at least one scope"), "{none}");
+    let unknown = with(r#"backend = [{ id = "pos", secret = "0123456789abcdef", scopes = ["everything"] }]"#).unwrap_err().to_string();
+    assert!(unknown.contains("everything"), "{unknown}");
+    let old = with(r#"consent_api = [{ id = "store-backend", secret = "0123456789abcdef" }]"#).unwrap_err().to_string();
+    assert!(old.contains("replaced by keys.backend"), "{old}");
+}
+
+#[test]
 fn retention_defaults_and_their_checks() {
     let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/mintmark.example.toml")).unwrap();
     let config = Config::from_toml(&base).unwrap();

@@ -21,11 +21,12 @@ use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::json;
 
-/// What the backend needs to talk to the collector.
+/// What the backend needs to talk to the collector: like a real store, a
+/// key per integration, each holding one scope.
 #[derive(Debug, Clone)]
 pub struct BackendApi {
     pub collector_url: String,
-    pub api_key: String,
+    pub keys: mintmark_config::KeysSection,
     pub consent_cookie: String,
 }
 
@@ -60,7 +61,8 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Response {
 
 impl BackendApi {
     async fn call(&self, http: &reqwest::Client, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let resp = http.post(format!("{}{path}", self.collector_url)).bearer_auth(&self.api_key).json(&body).send().await?;
+        let key = self.keys.backend_secret_for(path);
+        let resp = http.post(format!("{}{path}", self.collector_url)).bearer_auth(key).json(&body).send().await?;
         let status = resp.status();
         let text = resp.text().await?;
         anyhow::ensure!(status.is_success(), "{path} answered {status}: {text}");

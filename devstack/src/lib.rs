@@ -148,7 +148,7 @@ async fn serve_demo(layout: &Layout, config: &Config, port: u16, edge_url: &str,
         client_ip,
         backend: demo_backend::BackendApi {
             collector_url: format!("http://{}", config.collector.listen),
-            api_key: config.keys.consent_api.first().map(|k| k.secret.clone()).unwrap_or_default(),
+            keys: config.keys.clone(),
             consent_cookie: config.edge.consent_cookie.clone(),
         },
     })

@@ -129,6 +129,7 @@ pub async fn seed_orders(
                 policy_version: 3,
                 token_expires_at: at + 365 * 86_400,
                 api_key_id: "demo".into(),
+                api_key_scope: "consent".into(),
                 note: String::new(),
             })
             .await?;
@@ -142,6 +143,7 @@ pub async fn seed_orders(
                 policy_version: 0,
                 token_expires_at: 0,
                 api_key_id: "demo".into(),
+                api_key_scope: "consent".into(),
                 note: String::new(),
             };
             insert.write(&opt_out).await?;

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (10, "purge_log", include_str!("../migrations/0010_purge_log.sql")),
     (11, "retention_chain", include_str!("../migrations/0011_retention_chain.sql")),
     (12, "purge_replicas", include_str!("../migrations/0012_purge_replicas.sql")),
+    (13, "ledger_key_scope", include_str!("../migrations/0013_ledger_key_scope.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

@@ -106,7 +106,7 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     // customer's rows on any replica.
     let customer = cluster.query(0, "SELECT customer_ref FROM t3.events GROUP BY customer_ref ORDER BY count() DESC LIMIT 1").await?.trim().to_string();
     let http = reqwest::Client::new();
-    let key = &config.keys.consent_api[0].secret;
+    let key = config.keys.backend_secret_for("/consent/erasure");
     let asked = http.post(format!("{}/consent/erasure", collectors.urls[1])).bearer_auth(key).json(&serde_json::json!({ "customer_ref": customer })).send().await?;
     assert_eq!(asked.status().as_u16(), 202);
     let completed = "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1";
@@ -120,6 +120,10 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert!(left.iter().all(|n| n.trim() == "0"), "{left:?}");
     // Both collectors started their retention schedule: one of them ran it
     // (8 datasets, one run), the other found it done for the period.
+    // The run is a background task: wait for its eight rows, then check
+    // that no second run joined them.
+    let logged = async || Ok(count(&cluster.query(0, "SELECT count() FROM ledger.purge_log WHERE kind = 'retention'").await.unwrap_or_else(|_| "0".into())));
+    eventually("the scheduled retention run's evidence", Duration::from_secs(120), logged, |n| *n >= 8).await?;
     let scheduled = cluster.query(0, "SELECT uniqExact(run_id), count() FROM ledger.purge_log WHERE kind = 'retention'").await?;
     assert_eq!(scheduled.split_whitespace().collect::<Vec<_>>(), ["1", "8"], "one scheduled retention run across the collectors");
     eprintln!(

@@ -21,7 +21,8 @@ async fn opt_in_opt_out_and_erasure_through_the_stack() -> anyhow::Result<()> {
     let stack = start_stack("consent_flow", Some("203.0.113.77".parse()?)).await?;
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}/consent/{path}", stack.urls.collector);
-    let key = &stack.config.keys.consent_api[0];
+    let key = stack.config.keys.backend_key(mintmark_config::BackendScope::Consent).expect("a consent key");
+    let erasure_key = stack.config.keys.backend_secret_for("/consent/erasure");
     let store_origin = stack.urls.store.trim_end_matches("/store/").to_string();
     let send = |cookie: String, n: u32| {
         http.post(format!("{store_origin}/store/_mm/collect"))
@@ -91,13 +92,20 @@ async fn opt_in_opt_out_and_erasure_through_the_stack() -> anyhow::Result<()> {
     let t3_count = stack.clickhouse_query("SELECT count() FROM t3.events").await?;
     assert_eq!(t3_count.trim(), "1", "nothing identified after the opt-out");
 
-    // Erasure is recorded; everything is in the ledger with the caller's key id.
-    let erase = http.post(api("erasure")).bearer_auth(&key.secret).json(&json!({"customer_ref": "c-1", "note": "account closed"})).send().await?;
-    assert_eq!(erase.status().as_u16(), 202);
-    let ledger = rows(&stack, "SELECT action, customer_ref, api_key_id FROM ledger.consent_ledger ORDER BY at, action").await?;
+    // Everything is in the ledger with the caller's key id and the scope it
+    // used. (Read before the erasure: the collector's erasure job removes
+    // the customer's consent history, then the request, in the background.)
+    let ledger = rows(&stack, "SELECT action, customer_ref, api_key_id, api_key_scope FROM ledger.consent_ledger ORDER BY at, action").await?;
     let actions: Vec<&str> = ledger.iter().map(|r| r["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["opt_in", "opt_out", "erasure_requested"], "{ledger:?}");
-    assert!(ledger.iter().all(|r| r["customer_ref"] == "c-1" && r["api_key_id"] == key.id.as_str()));
+    assert_eq!(actions, ["opt_in", "opt_out"], "{ledger:?}");
+    assert!(ledger.iter().all(|r| r["customer_ref"] == "c-1" && r["api_key_id"] == key.id.as_str() && r["api_key_scope"] == "consent"), "{ledger:?}");
+
+    // Erasure is recorded, then carried out: the completing evidence, and
+    // nothing of the customer left in the ledger.
+    let erase = http.post(api("erasure")).bearer_auth(erasure_key).json(&json!({"customer_ref": "c-1", "note": "account closed"})).send().await?;
+    assert_eq!(erase.status().as_u16(), 202);
+    wait_for_count(&stack, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1", Duration::from_secs(60), |n| n == 1).await?;
+    wait_for_count(&stack, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-1'", Duration::from_secs(60), |n| n == 0).await?;
     stack.stop();
     Ok(())
 }

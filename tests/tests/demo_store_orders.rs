@@ -35,10 +35,11 @@ async fn a_visitor_becomes_a_customer_through_the_demo_backend() -> anyhow::Resu
     let paths = rows(&stack, &format!("SELECT path, kind, toUInt32(ts) AS at FROM t3.events WHERE customer_ref = '{customer}' ORDER BY ts")).await?;
     let opted_in: u64 = stack.clickhouse_query(&format!("SELECT toUInt32(at) FROM ledger.consent_ledger WHERE customer_ref = '{customer}'")).await?.trim().parse()?;
     assert!(paths.iter().all(|p| p["at"].as_u64().unwrap() >= opted_in), "no identified event before the opt-in: {paths:?}");
-    let before = stack.clickhouse_query("SELECT count() FROM t2.events WHERE tier = 'tier2'").await?;
-    assert!(before.trim().parse::<u64>()? >= 2, "the visit before the opt-in is Tier 2");
-    let t3_total = stack.clickhouse_query("SELECT count() FROM t3.events").await?;
-    assert_eq!(t3_total.trim().parse::<u64>()?, paths.len() as u64, "nothing else is identified");
+    wait_for_count(&stack, "SELECT count() FROM t2.events WHERE tier = 'tier2'", Duration::from_secs(30), |n| n >= 2).await?;
+    // Later batches of the visit may still be on their way: what is
+    // identified is the customer's, whenever it lands.
+    let others = stack.clickhouse_query(&format!("SELECT count() FROM t3.events WHERE customer_ref != '{customer}'")).await?;
+    assert_eq!(others.trim(), "0", "nothing else is identified");
     assert!(shots.join("demo-store-account.png").exists());
 
     // The customer closes the account: erasure, then a visit with the old consent cookie.

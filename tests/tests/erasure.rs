@@ -26,8 +26,8 @@ async fn wait_for(backend: &Backend, sql: &str, want: u64) -> anyhow::Result<()>
 async fn erasure_deletes_every_identified_row_and_leaves_evidence() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("erasure")?, Ports::free()?).await?;
     let http = reqwest::Client::new();
-    let key = backend.config.keys.consent_api[0].secret.clone();
-    let post = |path: &str, body: Value| http.post(format!("{}{path}", backend.collector_url)).bearer_auth(&key).json(&body).send();
+    let keys = backend.config.keys.clone();
+    let post = |path: &str, body: Value| http.post(format!("{}{path}", backend.collector_url)).bearer_auth(keys.backend_secret_for(path)).json(&body).send();
     for c in ["c-gone", "c-stays"] {
         assert!(post("/consent/opt-in", json!({"customer_ref": c, "source": "registration", "policy_version": 1})).await?.status().is_success());
     }
@@ -100,8 +100,8 @@ async fn erasure_deletes_every_identified_row_and_leaves_evidence() -> anyhow::R
 async fn an_erasure_cut_short_by_a_collector_crash_completes_after_the_restart() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("erasure-crash")?, Ports::free()?).await?;
     let http = reqwest::Client::new();
-    let key = backend.config.keys.consent_api[0].secret.clone();
-    let post = |path: &str, body: Value| http.post(format!("{}{path}", backend.collector_url)).bearer_auth(&key).json(&body).send();
+    let keys = backend.config.keys.clone();
+    let post = |path: &str, body: Value| http.post(format!("{}{path}", backend.collector_url)).bearer_auth(keys.backend_secret_for(path)).json(&body).send();
     assert!(post("/consent/opt-in", json!({"customer_ref": "c-big", "source": "registration", "policy_version": 1})).await?.status().is_success());
     // Enough orders that their delete takes a while: the crash lands in it.
     backend

@@ -20,12 +20,8 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    fn key(&self) -> &str {
-        &self.backend.config.keys.consent_api[0].secret
-    }
-
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        let resp = self.http.post(format!("{}{path}", self.backend.collector_url)).bearer_auth(self.key()).json(&body).send().await?;
+        let resp = self.http.post(format!("{}{path}", self.backend.collector_url)).bearer_auth(self.backend.config.keys.backend_secret_for(path)).json(&body).send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
         Ok((status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? }))

@@ -93,11 +93,11 @@ impl<'a> Visitor<'a> {
     }
 
     async fn consent(&self, action: &str, customer: &str) -> anyhow::Result<Value> {
-        let key = &self.stack.config.keys.consent_api[0];
+        let key = self.stack.config.keys.backend_secret_for(&format!("/consent/{action}"));
         let resp = self
             .http
             .post(format!("{}/consent/{action}", self.stack.urls.collector))
-            .bearer_auth(&key.secret)
+            .bearer_auth(key)
             .json(&match action {
                 "opt-in" => json!({"customer_ref": customer, "source": "registration", "policy_version": 1}),
                 _ => json!({"customer_ref": customer}),

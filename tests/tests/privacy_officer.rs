@@ -53,9 +53,9 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let get = |path: &str, cookie: &str| http.get(format!("{base}{path}")).header("cookie", cookie).send();
 
     // Customers through the collector's own APIs: alice opts in and orders; bob opts in, then out.
-    let key = stack.config.keys.consent_api[0].secret.clone();
+    let keys = stack.config.keys.clone();
     let collector = stack.urls.collector.clone();
-    let post = |path: &str, body: Value| http.post(format!("{collector}{path}")).bearer_auth(&key).json(&body).send();
+    let post = |path: &str, body: Value| http.post(format!("{collector}{path}")).bearer_auth(keys.backend_secret_for(path)).json(&body).send();
     for c in ["c-alice", "c-bob"] {
         assert!(post("/consent/opt-in", json!({"customer_ref": c, "source": "registration", "policy_version": 1})).await?.status().is_success());
     }
@@ -91,7 +91,11 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     assert!(overview.contains("Access audit chain intact"));
 
     // A bad row for every check. The collector is stopped so its erasure job
-    // leaves the planted erasure request alone.
+    // leaves the planted erasure request alone; its first scheduled
+    // retention run (a background task, which an erasure pass holding the
+    // purge lock can put off) is on record first, or it never will be.
+    let scheduled = "SELECT count() FROM ledger.purge_log WHERE kind = 'retention' AND run_by = 'collector retention schedule' AND dataset = 't2_events'";
+    wait_for_count(&stack, scheduled, Duration::from_secs(60), |n| n >= 1).await?;
     stack.backend.stop_collector();
     for sql in [
         "INSERT INTO t2.events (event_date, ts, event_id, path) VALUES (today(), now(), 'bad-email', '/store/u/jane.doe@example.com')",

@@ -39,7 +39,7 @@ pub async fn post_orders(
         tracing::warn!(reason, %detail, "order feed request refused");
         err(status, detail)
     };
-    feed.keys.authenticate(&headers).map_err(|e| refuse(e.0, "order_unauthorized", e.1))?;
+    feed.keys.authorize(&headers, mintmark_config::BackendScope::Orders)?;
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => refuse(StatusCode::PAYLOAD_TOO_LARGE, "order_too_large", format!("body over {MAX_BODY} bytes")),
         _ => refuse(StatusCode::BAD_REQUEST, "order_unreadable", "unreadable body".into()),
