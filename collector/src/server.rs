@@ -168,7 +168,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = Arc::new(App { ingest, consent, orders: order_feed, clickhouse: client });
     let listener = tokio::net::TcpListener::bind(c.listen).await.with_context(|| format!("binding {}", c.listen))?;
     tracing::info!(addr = %listener.local_addr()?, spool = %c.spool_dir.display(), "collector listening");
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router(app)).with_graceful_shutdown(mintmark_config::service::shutdown_signal()).await?;
     tracing::info!("no longer accepting; draining the spool");
     let _ = stop_tx.send(true);
     writer.await.context("writer task")?;
@@ -209,20 +209,4 @@ fn revocation_store(config: &Config) -> anyhow::Result<RevocationStore> {
         namespace_id: kv.clone(),
         api_token: token.clone(),
     })
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -11,6 +11,8 @@
 //!
 //! The edge worker cannot read files; [`Config::edge_settings`] and
 //! [`Config::edge_secrets`] turn this config into its vars and secrets.
+//! [`service`] holds what every service shares beyond its config: the
+//! signals that stop it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ use mintmark_protocol::settings::{DeliverySettings, EdgeSettings};
 use serde::{Deserialize, Serialize};
 
 mod secrets;
+pub mod service;
 pub mod wrangler;
 pub use secrets::{ensure_secrets_file, generate_secrets_toml};
 pub use wrangler::wrangler_toml;
@@ -319,6 +322,18 @@ pub struct DashboardsSection {
     /// The privacy invariant report runs this often (and its result is
     /// exported at `/metrics`).
     pub invariants_every_minutes: u64,
+    /// API tokens expire this many days after they are made.
+    pub token_days: u32,
+    /// `Secure` on the session cookies (and `Strict-Transport-Security`).
+    /// Unset: on, unless the service listens on loopback over plain http.
+    /// Behind a TLS proxy on loopback, set it to true.
+    pub secure_cookies: Option<bool>,
+    /// Proxies (CIDRs, e.g. "10.0.0.0/8") whose `X-Forwarded-For` is
+    /// believed, so login throttling counts clients, not the proxy.
+    pub trusted_proxies: Vec<String>,
+    /// Password verifications (Argon2id, 19 MiB each) running at once;
+    /// further logins wait up to 10 s, then get a 503.
+    pub max_concurrent_logins: u32,
 }
 
 impl Default for DashboardsSection {
@@ -333,6 +348,10 @@ impl Default for DashboardsSection {
             session_idle_minutes: 30,
             session_max_hours: 12,
             invariants_every_minutes: 15,
+            token_days: 90,
+            secure_cookies: None,
+            trusted_proxies: Vec::new(),
+            max_concurrent_logins: 4,
         }
     }
 }
@@ -519,6 +538,9 @@ pub struct KeysSection {
     pub edge_signing: Vec<KeyEntry>,
     /// Consent tokens; first mints, all verify.
     pub consent: Vec<KeyEntry>,
+    /// Bearer token for the dashboards' `/metrics` (which shows the privacy
+    /// invariant counts); empty: `/metrics` answers 404.
+    pub dashboards_metrics_token: String,
     /// Bearer token for the edge's metrics path (optional; off when empty).
     pub edge_metrics_token: String,
     /// API keys of the store's backend (`Authorization: Bearer <secret>`),
@@ -620,6 +642,16 @@ impl Config {
                 "keys.backend key {:?} needs an id, a secret of at least 16 characters and at least one scope (orders, consent, erasure)",
                 k.id
             )));
+        }
+        let d = &self.dashboards;
+        if d.token_days == 0 || d.max_concurrent_logins == 0 {
+            return Err(ConfigError::Check("dashboards.token_days and dashboards.max_concurrent_logins must be positive".into()));
+        }
+        if let Some(bad) = d.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err() && c.parse::<std::net::IpAddr>().is_err()) {
+            return Err(ConfigError::Check(format!("dashboards.trusted_proxies: {bad:?} is not an address or a CIDR such as 10.0.0.0/8")));
+        }
+        if !self.keys.dashboards_metrics_token.is_empty() && self.keys.dashboards_metrics_token.len() < 16 {
+            return Err(ConfigError::Check("keys.dashboards_metrics_token must be at least 16 characters (or empty to disable /metrics)".into()));
         }
         if !self.keys.edge_metrics_token.is_empty() && self.keys.edge_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.edge_metrics_token must be at least 16 characters (or empty to disable)".into()));

@@ -22,18 +22,19 @@ pub fn generate_secrets_toml() -> String {
          edge_signing = [{{ id = \"edge-1\", secret = \"{}\" }}]\n\
          consent = [{{ id = \"consent-1\", secret = \"{}\" }}]\n\
          edge_metrics_token = \"{}\"\n\
-         {}{}{}",
+         {}{}{}{}",
         random_hex(),
         random_hex(),
         random_hex(),
         backend_line(),
+        late_line("dashboards_metrics_token"),
         late_line("pseudonym"),
         late_line("audit"),
     )
 }
 
 /// Keys added after the first release: a file that lacks one gains it.
-const LATE_KEYS: [&str; 3] = ["pseudonym", "audit", "backend"];
+const LATE_KEYS: [&str; 4] = ["pseudonym", "audit", "backend", "dashboards_metrics_token"];
 
 /// One store-backend key per scope, so each integration gets only the one
 /// it needs (the demo store's backend uses all three).

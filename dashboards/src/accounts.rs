@@ -56,6 +56,11 @@ const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL,
         last_used_at INTEGER
     );",
+    // Tokens get a scope and an expiry; those made before expire 90 days
+    // after they were made, and keep the reads they had.
+    "ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read';
+    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE api_tokens SET expires_at = created_at + 7776000;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +83,10 @@ pub enum AccountError {
     Role(#[from] UnknownRole),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("token scope {0:?} is not one of read, recommendations")]
+    BadScope(String),
+    #[error("user {0:?} is disabled")]
+    Disabled(String),
 }
 
 /// A user as the rest of the service sees it: never the hash.
@@ -96,7 +105,7 @@ pub struct Accounts {
     pub(crate) conn: Mutex<Connection>,
 }
 
-pub(crate) fn now_secs() -> i64 {
+pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -215,7 +224,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// Also ends the user's sessions: whoever knew the old password is out.
+    /// Also ends the user's sessions and revokes their API tokens: whoever
+    /// knew the old password, or took a token with it, is out.
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), AccountError> {
         let hash = hash_password(password)?;
         self.update(name, "UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE name = ?3", &hash)?;
@@ -229,7 +239,8 @@ impl Accounts {
         self.update(name, "UPDATE users SET roles = ?1, updated_at = ?2 WHERE name = ?3", &roles.to_string())
     }
 
-    /// Disabling also ends the user's sessions at once.
+    /// Disabling also ends the user's sessions and revokes their tokens at
+    /// once; enabling again revives neither.
     pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), AccountError> {
         self.update(name, "UPDATE users SET disabled = ?1, updated_at = ?2 WHERE name = ?3", &disabled)?;
         if disabled {
@@ -239,7 +250,9 @@ impl Accounts {
     }
 
     fn end_sessions_of(&self, name: &str) -> Result<(), AccountError> {
-        self.db().execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)", [name])?;
+        let db = self.db();
+        db.execute("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?1)", [name])?;
+        db.execute("DELETE FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE name = ?1)", [name])?;
         Ok(())
     }
 

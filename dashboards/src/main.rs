@@ -71,6 +71,10 @@ enum TokenCommand {
         name: String,
         #[arg(long, default_value = "API token")]
         label: String,
+        /// `read` (the API the user's roles allow) or `recommendations`
+        /// (only /api/v1/recommendations: for a store page or backend).
+        #[arg(long, default_value = "read")]
+        scope: String,
     },
     /// List a user's tokens (never the secret).
     List { name: String },
@@ -82,14 +86,17 @@ fn manage_tokens(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
     let accounts = Accounts::open(&config.dashboards.data_dir)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     match cmd {
-        TokenCommand::Create { name, label } => {
-            let (info, secret) = accounts.create_token(&name, &label, now)?;
-            eprintln!("token {} for {name} ({}); shown once:", info.id, info.label);
+        TokenCommand::Create { name, label, scope } => {
+            let scope = dashboards::tokens::TokenScope::parse(&scope)?;
+            let lifetime = i64::from(config.dashboards.token_days) * 86_400;
+            let (info, secret) = accounts.create_token(&name, &label, scope, now, lifetime)?;
+            eprintln!("token {} for {name} ({}, scope {}, expires {}); shown once:", info.id, info.label, scope.as_str(), info.expires_at);
             println!("{secret}");
         }
         TokenCommand::List { name } => {
             for t in accounts.tokens(&name)? {
-                println!("{}\t{}\tcreated {}\tlast used {}", t.id, t.label, t.created_at, t.last_used_at.map(|u| u.to_string()).unwrap_or_else(|| "never".into()));
+                let used = t.last_used_at.map(|u| u.to_string()).unwrap_or_else(|| "never".into());
+                println!("{}\t{}\t{}\tcreated {}\texpires {}\tlast used {used}", t.id, t.label, t.scope.as_str(), t.created_at, t.expires_at);
             }
         }
         TokenCommand::Revoke { name, id } => {

@@ -7,11 +7,12 @@
 //! `session_idle_minutes` without a request, after `session_max_hours` in any
 //! case, at logout, and when its user is disabled or changes password.
 //!
-//! Failed logins are recorded per account name and per client address; past
-//! [`MAX_ACCOUNT_FAILURES`] for an account, or [`MAX_ADDRESS_FAILURES`] from
-//! an address (higher: an office behind one address has many people), in
-//! [`FAILURE_WINDOW_SECS`], further attempts are refused without checking
-//! the password.
+//! Login attempts are counted per account name and per client address (a
+//! /64 for IPv6) before the password is checked, and a right password takes
+//! the account's count back; past [`MAX_ACCOUNT_FAILURES`] for an account,
+//! or [`MAX_ADDRESS_FAILURES`] from an address (higher: an office behind one
+//! address has many people), in [`FAILURE_WINDOW_SECS`], further attempts
+//! are refused without checking the password.
 
 use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
@@ -89,23 +90,31 @@ impl Accounts {
         Ok(())
     }
 
-    /// True when `key` (an account name or an address) has had fewer than
-    /// `limit` failures in the window.
-    pub fn login_allowed(&self, key: &str, limit: u32, now: i64) -> Result<bool, AccountError> {
-        let n: u32 = self.db().query_row(
-            "SELECT count() FROM login_failures WHERE key = ?1 AND at > ?2",
-            params![key, now - FAILURE_WINDOW_SECS],
-            |r| r.get(0),
-        )?;
-        Ok(n < limit)
-    }
-
-    pub fn record_failure(&self, keys: &[&str], now: i64) -> Result<(), AccountError> {
+    /// Counts a login attempt against each `(key, limit)` (an account name,
+    /// an address) before its password is checked, as a failure until
+    /// proven otherwise. If any key already has `limit` in the window,
+    /// nothing is counted and the answer is false. Check and count happen
+    /// under the one connection's lock, so concurrent attempts are counted
+    /// one after another and no more than `limit` get through.
+    pub fn begin_attempt(&self, keys: &[(&str, u32)], now: i64) -> Result<bool, AccountError> {
         let db = self.db();
         db.execute("DELETE FROM login_failures WHERE at <= ?1", [now - FAILURE_WINDOW_SECS])?;
-        for key in keys {
+        for (key, limit) in keys {
+            let n: u32 = db.query_row("SELECT count() FROM login_failures WHERE key = ?1", [key], |r| r.get(0))?;
+            if n >= *limit {
+                return Ok(false);
+            }
+        }
+        for (key, _) in keys {
             db.execute("INSERT INTO login_failures (key, at) VALUES (?1, ?2)", params![key, now])?;
         }
+        Ok(true)
+    }
+
+    /// Takes back one attempt counted against `key` at `now` (a right
+    /// password from that address).
+    pub fn forget_attempt(&self, key: &str, now: i64) -> Result<(), AccountError> {
+        self.db().execute("DELETE FROM login_failures WHERE rowid = (SELECT rowid FROM login_failures WHERE key = ?1 AND at = ?2 LIMIT 1)", params![key, now])?;
         Ok(())
     }
 
@@ -167,19 +176,19 @@ mod tests {
     }
 
     #[test]
-    fn failures_throttle_per_key_and_expire() {
+    fn attempts_throttle_per_key_and_expire() {
         let (a, _) = accounts();
+        let ip = "203.0.113.9";
         for i in 0..MAX_ACCOUNT_FAILURES {
-            assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap(), "attempt {i}");
-            a.record_failure(&["ana", "203.0.113.9"], T).unwrap();
+            assert!(a.begin_attempt(&[("ana", MAX_ACCOUNT_FAILURES), (ip, MAX_ADDRESS_FAILURES)], T).unwrap(), "attempt {i}");
         }
-        assert!(!a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap());
-        assert!(a.login_allowed("203.0.113.9", MAX_ADDRESS_FAILURES, T).unwrap(), "an address has more room");
-        assert!(!a.login_allowed("203.0.113.9", MAX_ACCOUNT_FAILURES, T).unwrap());
-        assert!(a.login_allowed("bob", MAX_ACCOUNT_FAILURES, T).unwrap());
-        assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T + FAILURE_WINDOW_SECS + 1).unwrap(), "the window passes");
+        assert!(!a.begin_attempt(&[("ana", MAX_ACCOUNT_FAILURES), (ip, MAX_ADDRESS_FAILURES)], T).unwrap());
+        assert!(a.begin_attempt(&[("bob", MAX_ACCOUNT_FAILURES), (ip, MAX_ADDRESS_FAILURES)], T).unwrap(), "an address has more room");
+        assert!(!a.begin_attempt(&[("bob", MAX_ACCOUNT_FAILURES), (ip, MAX_ACCOUNT_FAILURES)], T).unwrap(), "a refused attempt counts nothing");
         a.clear_failures("ana").unwrap();
-        assert!(a.login_allowed("ana", MAX_ACCOUNT_FAILURES, T).unwrap());
-        assert!(!a.login_allowed("203.0.113.9", MAX_ACCOUNT_FAILURES, T).unwrap(), "the address's count stays");
+        a.forget_attempt(ip, T).unwrap();
+        assert!(a.begin_attempt(&[("ana", MAX_ACCOUNT_FAILURES), (ip, MAX_ACCOUNT_FAILURES + 1)], T).unwrap(), "one of the address's attempts taken back");
+        assert!(!a.begin_attempt(&[("carl", MAX_ACCOUNT_FAILURES), (ip, MAX_ACCOUNT_FAILURES + 1)], T).unwrap(), "the rest of the address's count stays");
+        assert!(a.begin_attempt(&[("bob", 1), (ip, 1)], T + FAILURE_WINDOW_SECS + 1).unwrap(), "the window passes");
     }
 }

@@ -119,14 +119,22 @@ impl Cell {
 
 /// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`,
 /// or a tab / carriage return before one) gets a leading `'`, which
-/// spreadsheets show as text. Recorded paths, titles and search terms are
-/// visitors' input.
+/// spreadsheets show as text. So does every part of it a spreadsheet could
+/// split off as a cell of its own: a spreadsheet in a locale whose list
+/// separator is `;` reads `/x;=HYPERLINK(…)` as two cells, the second a
+/// formula. Recorded paths, titles and search terms are visitors' input.
 pub fn neutralise(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
+    const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+    let mut out = String::with_capacity(s.len() + 1);
+    let mut cell_starts = true;
+    for c in s.chars() {
+        if cell_starts && TRIGGERS.contains(&c) {
+            out.push('\'');
+        }
+        out.push(c);
+        cell_starts = matches!(c, ';' | ',' | '\t' | '\r' | '\n' | '|');
     }
+    out
 }
 
 /// The most rows one CSV export of a list (customers, ledgers, audit) carries.
@@ -257,5 +265,20 @@ mod tests {
         let j = t.to_json();
         assert_eq!(j["rows"][0]["page"], "=HYPERLINK(\"http://x\")", "JSON is data, not a spreadsheet");
         assert_eq!(j["rows"][0]["visits"], 7);
+    }
+
+    #[test]
+    fn a_cell_a_semicolon_locale_would_split_cannot_become_a_formula_either() {
+        assert_eq!(neutralise("/x;=HYPERLINK(\"http://evil\")"), "/x;'=HYPERLINK(\"http://evil\")");
+        assert_eq!(neutralise("a,+1;@SUM(A1)"), "a,'+1;'@SUM(A1)");
+        assert_eq!(neutralise("/x\t=1"), "/x\t'=1");
+        assert_eq!(neutralise("Mugs, -50% off; sale"), "Mugs, -50% off; sale", "only a separator right before a trigger");
+        let mut t = Table::new("pages", "Top pages", vec![Column::new("Page", "page")]);
+        t.rows.push(Row::new(vec![Cell::Text("/x;=HYPERLINK(\"http://evil\")".into())]));
+        // Split as a ';' locale would: no part starts with a trigger.
+        let line = t.to_csv().lines().nth(1).unwrap().to_string();
+        for part in line.trim_matches('"').split(';') {
+            assert!(!part.starts_with(['=', '+', '-', '@']), "{part:?} in {line:?}");
+        }
     }
 }

@@ -19,13 +19,17 @@ enum Verdict {
     Forbidden,
     /// Authorisation passed (whatever the handler then answered).
     Served,
+    /// Refused for want of the scraper's bearer token.
+    NeedsToken,
 }
 
 async fn verdict(resp: reqwest::Response) -> Verdict {
     let status = resp.status().as_u16();
     let location = resp.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string();
     let body = resp.text().await.unwrap_or_default();
-    if status == 303 && location.starts_with("/login?next=") {
+    if status == 401 && body.contains("a bearer token is needed") {
+        Verdict::NeedsToken
+    } else if status == 303 && location.starts_with("/login?next=") {
         Verdict::Login
     } else if status == 401 && body.contains("API token") {
         // The API's answer to nobody: a 401, not a redirect to a form.
@@ -72,6 +76,7 @@ async fn every_route_for_every_role_and_for_nobody() {
             let got = verdict(req.header("cookie", cookie).send().await.unwrap()).await;
             let want = match (route.access, user) {
                 (Access::Public, _) => Verdict::Served,
+                (Access::Scraper, _) => Verdict::NeedsToken,
                 (_, None) => Verdict::Login,
                 (Access::SignedIn, Some(_)) => Verdict::Served,
                 (Access::Role(needed), Some(_)) if roles.allow(needed) => Verdict::Served,

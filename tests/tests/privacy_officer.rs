@@ -51,6 +51,11 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let pia = login(&http, &base, "privacy", &password_of(&demo, "privacy")?).await?;
     let analyst = login(&http, &base, "analyst", &password_of(&demo, "analyst")?).await?;
     let get = |path: &str, cookie: &str| http.get(format!("{base}{path}")).header("cookie", cookie).send();
+    // /metrics names which privacy checks fail: only a scraper with its token reads it.
+    let metrics_token = stack.config.keys.dashboards_metrics_token.clone();
+    let scrape = async || -> anyhow::Result<String> { Ok(http.get(format!("{base}/metrics")).bearer_auth(&metrics_token).send().await?.error_for_status()?.text().await?) };
+    assert_eq!(get("/metrics", "").await?.status().as_u16(), 401, "no token, no metrics");
+    assert_eq!(get("/metrics", &pia).await?.status().as_u16(), 401, "a session is not the scraper's token");
 
     // Customers through the collector's own APIs: alice opts in and orders; bob opts in, then out.
     let keys = stack.config.keys.clone();
@@ -81,7 +86,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let token = csrf(&overview);
     let run = |cookie: &str| http.post(format!("{base}/privacy/invariants")).header("cookie", cookie).form(&[("csrf", token.as_str())]).send();
     assert_eq!(run(&pia).await?.status().as_u16(), 303);
-    let metrics = get("/metrics", "").await?.text().await?;
+    let metrics = scrape().await?;
     for check in CHECKS {
         assert_eq!(gauge(&metrics, check), 0, "{check} on clean data");
     }
@@ -123,7 +128,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let drill = get("/privacy/invariants/t2_email", &pia).await?.text().await?;
     assert!(drill.contains("jane.doe@example.com") && drill.contains("t2.events"), "the drill-down names the row: {drill}");
     assert_eq!(run(&pia).await?.status().as_u16(), 303);
-    let metrics = get("/metrics", "").await?.text().await?;
+    let metrics = scrape().await?;
     for check in CHECKS {
         assert!(gauge(&metrics, check) > 0, "{check} exported as failing: {metrics}");
     }
@@ -154,6 +159,11 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     let exports = rows(&stack, "SELECT params, customer_refs FROM ledger.access_audit WHERE route = '/privacy/customers/{customer}/export' ORDER BY seq").await?;
     assert_eq!(exports.len(), 2, "the refused export showed nothing and left no entry; the two given did: {exports:?}");
     assert_eq!(exports[0]["customer_refs"], json!([names.subject("c-alice")]));
+    // A drill-down lists customer references: its entry names them.
+    let drilled = rows(&stack, "SELECT customer_refs FROM ledger.access_audit WHERE route = '/privacy/invariants/t3_erased' ORDER BY seq DESC LIMIT 1").await?;
+    assert_eq!(drilled[0]["customer_refs"], json!([names.subject("c-carol")]), "the erased customer's rows were shown, so the audit names them");
+    let drilled = rows(&stack, "SELECT customer_refs FROM ledger.access_audit WHERE route = '/privacy/invariants/t3_after_opt_out' ORDER BY seq DESC LIMIT 1").await?;
+    assert_eq!(drilled[0]["customer_refs"], json!([names.subject("c-bob")]));
     let bob = get("/privacy/customers/c-bob", &pia).await?.text().await?;
     assert!(bob.contains("Opted out"), "the customer's status: {bob}");
 

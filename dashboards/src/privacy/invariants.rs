@@ -59,6 +59,15 @@ pub struct Offence {
     pub place: String,
     pub column: String,
     pub value: String,
+    /// The customer reference the row names, if it names one: the
+    /// drill-down's audit entry lists it (as a keyed hash).
+    #[serde(default)]
+    pub customer: String,
+}
+
+/// Checks whose offending values are customer references.
+fn names_customers(check: &str) -> bool {
+    matches!(check, "t2_customer_ref" | "marketplace_linked")
 }
 
 /// Offending rows a drill-down shows at most.
@@ -215,10 +224,17 @@ impl Checker<'_> {
                         break;
                     }
                     let value = if c.is_array == 1 { format!("arrayStringConcat(`{}`, ' | ')", c.name) } else { format!("`{}`", c.name) };
+                    // Where the test is "equals a known customer reference",
+                    // the matching value is one.
+                    let customer = match (names_customers(check), c.is_array == 1) {
+                        (false, _) => "''".to_string(),
+                        (true, true) => format!("arrayFirst(x -> {}, `{}`)", test.replace("{v}", "x"), c.name),
+                        (true, false) => format!("`{}`", c.name),
+                    };
                     let rows: Vec<Offence> = self
                         .client
                         .query(&format!(
-                            "SELECT ? AS place, ? AS column, {value} AS value FROM {db}.`{table}` WHERE {} LIMIT {}",
+                            "SELECT ? AS place, ? AS column, {value} AS value, {customer} AS customer FROM {db}.`{table}` WHERE {} LIMIT {}",
                             over(c, &test),
                             DRILL_ROWS - offences.len()
                         ))
@@ -246,7 +262,7 @@ impl Checker<'_> {
                 let rows: Vec<Offence> = self
                     .client
                     .query(&format!(
-                        "SELECT ? AS place, concat(ref, ' at ', toString(toDateTime(row_at))) AS column, row_id AS value {from} LIMIT {}",
+                        "SELECT ? AS place, concat(ref, ' at ', toString(toDateTime(row_at))) AS column, row_id AS value, ref AS customer {from} LIMIT {}",
                         DRILL_ROWS - offences.len()
                     ))
                     .bind(format!("{}.{table}", self.dbs.t3))
@@ -271,7 +287,7 @@ impl Checker<'_> {
             if drill && n > 0 {
                 let rows: Vec<Offence> = self
                     .client
-                    .query(&format!("SELECT ? AS place, 'customer_ref' AS column, customer_ref AS value {from} LIMIT {DRILL_ROWS}"))
+                    .query(&format!("SELECT ? AS place, 'customer_ref' AS column, customer_ref AS value, customer_ref AS customer {from} LIMIT {DRILL_ROWS}"))
                     .bind(format!("{}.{table}", self.dbs.t3))
                     .fetch_all()
                     .await?;
@@ -293,7 +309,7 @@ impl Checker<'_> {
                 let n: u64 = self.client.query(&t.count_due_sql(self.dbs)).bind(cutoff * 86_400).fetch_one().await?;
                 if n > 0 {
                     total += n;
-                    offences.push(Offence { place: t.full_name(self.dbs), column: dataset.to_string(), value: format!("{n} rows") });
+                    offences.push(Offence { place: t.full_name(self.dbs), column: dataset.to_string(), value: format!("{n} rows"), customer: String::new() });
                 }
             }
         }

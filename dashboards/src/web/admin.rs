@@ -16,7 +16,7 @@ use crate::accounts::{now_secs, AccountError, User};
 use crate::query::StatsQuery;
 use crate::roles::{Role, Roles};
 use crate::sessions::LoginSession;
-use crate::tokens::TokenInfo;
+use crate::tokens::{TokenInfo, TokenScope};
 
 pub(super) fn pairs(body: &Bytes) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
@@ -38,7 +38,9 @@ fn when(secs: i64) -> String {
 pub struct TokenRow {
     pub id: i64,
     pub label: String,
+    pub scope: &'static str,
     pub created: String,
+    pub expires: String,
     pub last_used: String,
 }
 
@@ -50,9 +52,17 @@ async fn account_page(app: &App, who: &LoginSession, new_token: Option<String>, 
     };
     let tokens = tokens
         .into_iter()
-        .map(|t| TokenRow { id: t.id, label: t.label, created: when(t.created_at), last_used: t.last_used_at.map(when).unwrap_or_else(|| "never".into()) })
+        .map(|t| TokenRow {
+            id: t.id,
+            label: t.label,
+            scope: t.scope.as_str(),
+            created: when(t.created_at),
+            expires: when(t.expires_at),
+            last_used: t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+        })
         .collect();
-    page::render(&page::Account { chrome: bare_chrome(who, "/account", "Your account"), tokens, new_token, message })
+    let token_days = app.config.dashboards.token_days;
+    page::render(&page::Account { chrome: bare_chrome(who, "/account", "Your account"), tokens, new_token, message, token_days })
 }
 
 pub async fn account(State(app): State<Arc<App>>, who: Signed) -> Response {
@@ -66,9 +76,14 @@ pub async fn create_token(State(app): State<Arc<App>>, who: Signed, body: Bytes)
     }
     let (name, label) = (who.session.user.name.clone(), field(&form, "label").to_string());
     let label = if label.trim().is_empty() { "API token".to_string() } else { label };
-    match app.with_accounts(move |a| a.create_token(&name, &label, now_secs())).await {
+    let scope = match TokenScope::parse(match field(&form, "scope") { "" => "read", s => s }) {
+        Ok(s) => s,
+        Err(e) => return account_page(&app, &who.session, None, Some(e.to_string())).await,
+    };
+    let lifetime = i64::from(app.config.dashboards.token_days) * 86_400;
+    match app.with_accounts(move |a| a.create_token(&name, &label, scope, now_secs(), lifetime)).await {
         Ok(Ok((info, secret))) => {
-            if let Err(r) = app.audited(&who.session, "/account/tokens", &format!("created={}", info.id), 0).await {
+            if let Err(r) = app.audited(&who.session, "/account/tokens", &format!("created={}&scope={}", info.id, scope.as_str()), 0).await {
                 return r;
             }
             account_page(&app, &who.session, Some(secret), None).await

@@ -68,6 +68,10 @@ pub enum Refused {
     Forbidden,
     /// The same for the API, as JSON.
     ApiForbidden,
+    /// A token whose scope does not cover this route.
+    TokenScope,
+    /// Too many password checks at once: try again shortly.
+    Busy,
     /// The accounts database failed.
     Unavailable,
 }
@@ -90,6 +94,12 @@ impl IntoResponse for Refused {
         match self {
             Refused::Unauthenticated => json(StatusCode::UNAUTHORIZED, "a valid API token (Authorization: Bearer mmt_…) or session is needed"),
             Refused::ApiForbidden => json(StatusCode::FORBIDDEN, "Not allowed: your roles do not include this view"),
+            Refused::TokenScope => json(StatusCode::FORBIDDEN, "Not allowed: this token's scope is recommendations, which opens only /api/v1/recommendations"),
+            Refused::Busy => {
+                let mut resp = page::error(StatusCode::SERVICE_UNAVAILABLE, "Busy", "Too many logins at once. Try again in a few seconds.");
+                resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                resp
+            }
             Refused::Login { next } => {
                 let to = format!("/login?next={}", percent_encoding::utf8_percent_encode(&next, percent_encoding::NON_ALPHANUMERIC));
                 Redirect::to(&to).into_response()
@@ -123,7 +133,11 @@ impl FromRequestParts<Arc<App>> for Signed {
                     Refused::Unavailable
                 })?;
                 // A bad token is refused even when a cookie is also sent.
-                return found.map(|session| Signed { session, token: String::new() }).ok_or(Refused::Unauthenticated);
+                let (session, scope) = found.ok_or(Refused::Unauthenticated)?;
+                if !scope.allows(parts.uri.path()) {
+                    return Err(Refused::TokenScope);
+                }
+                return Ok(Signed { session, token: String::new() });
             }
         }
         let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
@@ -198,12 +212,26 @@ pub fn home(roles: crate::roles::Roles) -> String {
     .to_string()
 }
 
-/// Only a local path: never an open redirect to another site.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
+/// Only a path of this site: never an open redirect to another. Browsers
+/// drop tabs and newlines from a `Location` and read `\\` as `/`, so
+/// `/\t/evil.example` would leave for `//evil.example`: anything with a
+/// control character, whitespace or a backslash, and anything that after
+/// normalisation (`/.//x` is `//x`) names a scheme or another authority,
+/// goes to `/`.
+pub fn safe_next(next: &str) -> String {
+    const HOME: &str = "/";
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return HOME.into();
+    }
+    let base = url::Url::parse("http://dashboards.invalid/").expect("a valid base");
+    let Ok(joined) = base.join(next) else { return HOME.into() };
+    let path = joined.path();
+    if joined.origin() != base.origin() || path.starts_with("//") || !path.starts_with('/') {
+        return HOME.into();
+    }
+    match joined.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
     }
 }
 
@@ -216,7 +244,7 @@ pub struct NextQuery {
 pub async fn login_page(State(app): State<Arc<App>>, Query(q): Query<NextQuery>) -> Response {
     let token = crate::sessions::random_token();
     let cookie = set_cookie(&app, LOGIN_COOKIE, &token, "/login", Some(3600));
-    let mut resp = page::login(&token, safe_next(&q.next), "", None);
+    let mut resp = page::login(&token, &safe_next(&q.next), "", None);
     resp.headers_mut().append(header::SET_COOKIE, cookie.parse().expect("cookie text is a header value"));
     resp
 }
@@ -233,22 +261,80 @@ pub struct LoginForm {
     password: String,
 }
 
-/// What a login attempt came to.
-enum Attempt {
-    In { token: String, session: LoginSession },
+/// What a password check came to.
+pub enum PasswordCheck {
+    Right(crate::accounts::User),
     /// One answer for a wrong name, a wrong password and a disabled
     /// account, so the form does not tell which accounts exist.
     Wrong,
     Throttled,
 }
 
-impl Attempt {
-    fn refusal(&self) -> (StatusCode, &'static str, &'static str) {
-        match self {
-            Attempt::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many failed attempts. Try again in 15 minutes."),
-            _ => (StatusCode::UNAUTHORIZED, "wrong", "Wrong user name or password."),
-        }
+/// Checks `name`'s password as asked from `client`, throttled: the attempt
+/// is counted against the account and the client's address (a /64 for
+/// IPv6) before the password is verified, in one step under the accounts
+/// lock, so concurrent guesses cannot all slip under the limit; a right
+/// password then takes the account's count back. Verifications (Argon2id,
+/// 19 MiB each) run at most `dashboards.max_concurrent_logins` at once;
+/// past that a request waits up to 10 s, then is `Refused::Busy`. The
+/// login form and the access-request export both go through here.
+pub async fn check_password(app: &App, name: &str, password: String, client: std::net::IpAddr) -> Result<PasswordCheck, Refused> {
+    use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
+    let (n, a, now) = (name.to_string(), throttle_key(client), now_secs());
+    let counted = app.with_accounts(move |acc| acc.begin_attempt(&[(&n, MAX_ACCOUNT_FAILURES), (&a, MAX_ADDRESS_FAILURES)], now)).await?.map_err(|e| {
+        tracing::error!(error = %e, "login throttle failed");
+        Refused::Unavailable
+    })?;
+    if !counted {
+        return Ok(PasswordCheck::Throttled);
     }
+    let Ok(Ok(_permit)) = tokio::time::timeout(std::time::Duration::from_secs(10), app.verifications.acquire()).await else {
+        return Err(Refused::Busy);
+    };
+    let (n, a) = (name.to_string(), throttle_key(client));
+    let verified = app
+        .with_accounts(move |acc| {
+            let user = acc.verify(&n, &password)?;
+            if user.is_some() {
+                acc.clear_failures(&n)?;
+                acc.forget_attempt(&a, now)?;
+            }
+            Ok(user)
+        })
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password check failed");
+            Refused::Unavailable
+        })?;
+    Ok(verified.map(PasswordCheck::Right).unwrap_or(PasswordCheck::Wrong))
+}
+
+/// What throttling counts an address under: an IPv4 address, or the /64
+/// an IPv6 client can pick any address in.
+pub fn throttle_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        v4 => v4.to_string(),
+    }
+}
+
+/// The client of a request: the peer, or when the peer is one of
+/// `dashboards.trusted_proxies`, the nearest address in `X-Forwarded-For`
+/// that is not itself a trusted proxy.
+pub fn client_ip(app: &App, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    let trusted = |ip: &std::net::IpAddr| app.trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
+    let hops: Vec<std::net::IpAddr> = forwarded.filter_map(|s| s.parse().ok()).collect();
+    hops.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer)
 }
 
 pub async fn login(
@@ -257,56 +343,37 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let next = safe_next(&form.next).to_string();
+    let next = safe_next(&form.next);
     let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or("");
     if !check_csrf(expected, &form.csrf) {
         return page::error(StatusCode::FORBIDDEN, "Form expired", "This login form expired or came from another site. Reload the login page and try again.");
     }
     let name = form.name.trim().to_lowercase();
-    let address = peer.ip().to_string();
-    let now = now_secs();
-    let (n, a, password) = (name.clone(), address.clone(), form.password);
-    let attempt = app.with_accounts(move |accounts| -> Result<Attempt, crate::accounts::AccountError> {
-        use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
-        if !accounts.login_allowed(&n, MAX_ACCOUNT_FAILURES, now)? || !accounts.login_allowed(&a, MAX_ADDRESS_FAILURES, now)? {
-            return Ok(Attempt::Throttled);
-        }
-        match accounts.verify(&n, &password)? {
-            Some(user) => {
-                accounts.clear_failures(&n)?;
-                let (token, session) = accounts.start_session(&user, now)?;
-                Ok(Attempt::In { token, session })
-            }
-            None => {
-                accounts.record_failure(&[&n, &a], now)?;
-                Ok(Attempt::Wrong)
-            }
-        }
-    })
-    .await;
-    match attempt {
-        Ok(Ok(Attempt::In { token, session })) => {
-            tracing::info!(user = %session.user.name, "logged in");
-            let next = if next == "/" { home(session.user.roles) } else { next.to_string() };
-            let mut resp = Redirect::to(&next).into_response();
-            let h = resp.headers_mut();
-            h.append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &token, "/", None).parse().expect("header value"));
-            h.append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", "/login", Some(0)).parse().expect("header value"));
-            resp
-        }
-        Ok(Ok(refused)) => {
-            let (status, reason, message) = refused.refusal();
-            tracing::warn!(reason, "login refused");
-            let mut resp = page::login(&form.csrf, &next, &name, Some(message));
-            *resp.status_mut() = status;
-            resp
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "login failed");
-            Refused::Unavailable.into_response()
-        }
-        Err(_) => Refused::Unavailable.into_response(),
-    }
+    let client = client_ip(&app, peer.ip(), &headers);
+    let refused = |status: StatusCode, reason: &str, message: &str| {
+        tracing::warn!(reason, "login refused");
+        let mut resp = page::login(&form.csrf, &next, &name, Some(message));
+        *resp.status_mut() = status;
+        resp
+    };
+    let user = match check_password(&app, &name, form.password.clone(), client).await {
+        Ok(PasswordCheck::Right(user)) => user,
+        Ok(PasswordCheck::Wrong) => return refused(StatusCode::UNAUTHORIZED, "wrong", "Wrong user name or password."),
+        Ok(PasswordCheck::Throttled) => return refused(StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many failed attempts. Try again in 15 minutes."),
+        Err(r) => return r.into_response(),
+    };
+    let started = app.with_accounts(move |a| a.start_session(&user, now_secs())).await;
+    let Ok(Ok((token, session))) = started else {
+        tracing::error!("starting a session failed");
+        return Refused::Unavailable.into_response();
+    };
+    tracing::info!(user = %session.user.name, "logged in");
+    let next = if next == "/" { home(session.user.roles) } else { next };
+    let mut resp = Redirect::to(&next).into_response();
+    let h = resp.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, &token, "/", None).parse().expect("header value"));
+    h.append(header::SET_COOKIE, set_cookie(&app, LOGIN_COOKIE, "", "/login", Some(0)).parse().expect("header value"));
+    resp
 }
 
 #[derive(Deserialize)]

@@ -403,11 +403,12 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     match result {
         Ok(shown) => page::render(&page::Dashboard { chrome, shown, error: None, realtime: section == Some(Section::Realtime) }),
         Err(e) => {
+            // The detail (ClickHouse's own text) goes to the log only.
             tracing::error!(error = %e, "dashboard query failed");
             let mut resp = page::render(&page::Dashboard {
                 chrome,
                 shown: Shown::default(),
-                error: Some(e.to_string()),
+                error: Some(super::request_id()),
                 realtime: false,
             });
             *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

@@ -38,8 +38,13 @@ pub struct App {
     pub dbs: mintmark_schema::Databases,
     pub audit: Audit,
     pub life: Lifetimes,
-    /// `Secure` cookies unless we serve plain http on loopback.
+    /// `Secure` cookies and HSTS: `dashboards.secure_cookies`, or unless
+    /// we serve plain http on loopback.
     pub secure_cookies: bool,
+    /// Whose `X-Forwarded-For` is believed (`dashboards.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Password verifications running at once (`max_concurrent_logins`).
+    pub verifications: tokio::sync::Semaphore,
     pub recommender: Arc<crate::recommend::Recommender>,
     pub tally: Arc<crate::audit::Tally>,
     pub tier3: crate::tier3::cache::Tier3Cache,
@@ -60,7 +65,14 @@ impl App {
             clickhouse,
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
-            secure_cookies: !d.listen.ip().is_loopback(),
+            secure_cookies: d.secure_cookies.unwrap_or(!d.listen.ip().is_loopback()),
+            trusted_proxies: d
+                .trusted_proxies
+                .iter()
+                .map(|c| c.parse::<ipnet::IpNet>().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
+                .collect::<Result<_, _>>()
+                .context("dashboards.trusted_proxies")?,
+            verifications: tokio::sync::Semaphore::new(d.max_concurrent_logins as usize),
             recommender: Arc::default(),
             tally: Arc::default(),
             tier3: Default::default(),
@@ -77,9 +89,35 @@ impl App {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-async fn security_headers(req: Request, next: Next) -> Response {
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served ("" outside one): error pages show
+/// it, and every log line written while serving it carries it, so a user's
+/// report finds the detail that pages never show.
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+async fn with_request_id(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = crate::sessions::random_token()[..16].to_string();
+    let span = tracing::info_span!("request", id = %id, path = %req.uri().path());
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
+    resp.headers_mut().insert("x-request-id", HeaderValue::from_str(&id).expect("hex is a header value"));
+    resp
+}
+
+/// HSTS for a year where the service is reached over https.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+async fn security_headers(axum::extract::State(app): axum::extract::State<Arc<App>>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if app.secure_cookies {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -98,6 +136,8 @@ pub enum Access {
     SignedIn,
     /// A user whose roles allow this one ([`crate::roles::Roles::allow`]).
     Role(crate::roles::Role),
+    /// A scraper holding `keys.dashboards_metrics_token`; no session opens it.
+    Scraper,
 }
 
 /// One route of the service.
@@ -143,7 +183,7 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/privacy/export/{name}", Access::Role(Role::PrivacyOfficer)), get(privacy::export)),
         (route("GET", "/notice", Access::Public), get(privacy::notice_page)),
         (route("GET", "/notice.md", Access::Public), get(privacy::notice_markdown)),
-        (route("GET", "/metrics", Access::Public), get(privacy::metrics)),
+        (route("GET", "/metrics", Access::Scraper), get(privacy::metrics)),
         (route("GET", "/account", Access::SignedIn), get(admin::account)),
         (route("POST", "/account/tokens", Access::SignedIn), post(admin::create_token)),
         (route("POST", "/account/tokens/{id}/revoke", Access::SignedIn), post(admin::revoke_token)),
@@ -170,11 +210,13 @@ pub fn router(app: Arc<App>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, (r, handler)| router.route(r.path, handler))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(app.clone(), security_headers))
+        .layer(middleware::from_fn(with_request_id))
         .with_state(app)
 }
 
-/// Serves until Ctrl-C / SIGTERM.
+/// Serves until Ctrl-C or SIGTERM, then writes what is tallied in memory
+/// (recommendation reads) to the access audit before returning.
 pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listen = app.config.dashboards.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
@@ -207,10 +249,9 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         })
     };
     axum::serve(listener, router(app.clone()).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(mintmark_config::service::shutdown_signal())
         .await?;
+    tracing::info!("stopping: writing the tallied reads to the access audit");
     rollup.abort();
     recommendations.abort();
     facts.abort();

@@ -52,6 +52,7 @@ pub struct Account {
     /// A token just created: shown once.
     pub new_token: Option<String>,
     pub message: Option<String>,
+    pub token_days: u32,
 }
 
 #[derive(Template)]
@@ -68,6 +69,7 @@ pub struct Users {
 struct Error<'a> {
     title: &'a str,
     message: &'a str,
+    request_id: String,
 }
 
 /// Renders a template; a template that fails to render is a 500 with no detail.
@@ -86,7 +88,7 @@ pub fn login(csrf: &str, next: &str, name: &str, error: Option<&str>) -> Respons
 }
 
 pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    let mut resp = render(&Error { title, message });
+    let mut resp = render(&Error { title, message, request_id: super::request_id() });
     *resp.status_mut() = status;
     resp
 }

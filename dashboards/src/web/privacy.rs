@@ -16,6 +16,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::admin::{bare_chrome, field, pairs};
+use super::auth::PasswordCheck;
 use super::auth::{check_csrf, Authorized, PrivacyView};
 use super::dashboard::{today, Chrome, TableView};
 use super::marketing::{view, Pager};
@@ -268,8 +269,10 @@ pub async fn drill(State(app): State<Arc<App>>, who: Authorized<PrivacyView>, Pa
         Err(e) => return unavailable(e),
     };
     let path = format!("/privacy/invariants/{id}");
-    // The offending values may be personal data: reading them is audited like any.
-    if let Err(r) = audit(&app, &who, &path, "", offences.len() as u64, Vec::new()).await {
+    // The offending values may be personal data: reading them is audited
+    // like any read, naming the customers the rows name.
+    let refs = offences.iter().filter(|o| !o.customer.is_empty()).map(|o| o.customer.clone()).collect();
+    if let Err(r) = audit(&app, &who, &path, "", offences.len() as u64, refs).await {
         return r;
     }
     let mut t = Table::new(
@@ -425,7 +428,14 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<PrivacyView>,
 }
 
 /// The access-request export: the officer's password again, then the file.
-pub async fn export_record(State(app): State<Arc<App>>, who: Authorized<PrivacyView>, Path(customer): Path<String>, body: Bytes) -> Response {
+pub async fn export_record(
+    State(app): State<Arc<App>>,
+    who: Authorized<PrivacyView>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    Path(customer): Path<String>,
+    body: Bytes,
+) -> Response {
     let form = pairs(&body);
     if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
         return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
@@ -437,14 +447,19 @@ pub async fn export_record(State(app): State<Arc<App>>, who: Authorized<PrivacyV
     if format != "json" && format != "csv" {
         return bad_request("format must be json or csv");
     }
-    let (name, password) = (who.session.user.name.clone(), field(&form, "password").to_string());
-    match app.with_accounts(move |a| a.verify(&name, &password)).await {
-        Ok(Ok(Some(_))) => {}
-        Ok(Ok(None)) => {
+    // The same throttle as the login form: otherwise this would be an
+    // unthrottled oracle for the officer's password.
+    let client = super::auth::client_ip(&app, peer.ip(), &headers);
+    match super::auth::check_password(&app, &who.session.user.name, field(&form, "password").to_string(), client).await {
+        Ok(PasswordCheck::Right(_)) => {}
+        Ok(PasswordCheck::Wrong) => {
             tracing::warn!(user = %who.session.user.name, "access-request export refused: wrong password");
             return page::error(StatusCode::FORBIDDEN, "Password did not match", "Exports of identified data need your password. Go back and try again.");
         }
-        Ok(Err(e)) => return unavailable(e),
+        Ok(PasswordCheck::Throttled) => {
+            tracing::warn!(user = %who.session.user.name, "access-request export refused: throttled");
+            return page::error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", "Too many wrong passwords. Try again in 15 minutes.");
+        }
         Err(r) => return r.into_response(),
     }
     let rec = match full_record(&app, &customer, true).await {
@@ -512,6 +527,16 @@ pub async fn notice_markdown(State(app): State<Arc<App>>) -> Response {
 }
 
 /// The invariant gauges, for Prometheus.
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// The invariant gauges, for a scraper holding `keys.dashboards_metrics_token`
+/// (`Authorization: Bearer`): which privacy checks fail is not public.
+pub async fn metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> Response {
+    let token = &app.config.keys.dashboards_metrics_token;
+    if token.is_empty() {
+        return (StatusCode::NOT_FOUND, "metrics are off: set keys.dashboards_metrics_token").into_response();
+    }
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    if !mintmark_protocol::keys::constant_time_eq(token.as_bytes(), given.as_bytes()) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"mintmark metrics\"")], "a bearer token is needed").into_response();
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.invariant_gauges.render()).into_response()
 }

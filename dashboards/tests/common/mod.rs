@@ -14,10 +14,21 @@ use reqwest::StatusCode;
 pub const PW: &str = "correct horse battery";
 
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub base: String,
     pub http: reqwest::Client,
+    /// The accounts database's directory.
+    pub data: std::path::PathBuf,
+    /// The config file, secrets included.
+    pub config: std::path::PathBuf,
     _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// The config the server runs with.
+    pub fn config(&self) -> mintmark_config::Config {
+        mintmark_config::Config::load(&self.config).unwrap()
+    }
 }
 
 impl Drop for Server {
@@ -32,6 +43,11 @@ pub fn free_port() -> u16 {
 }
 
 pub async fn start() -> Server {
+    start_with("").await
+}
+
+/// The same with more `[dashboards]` settings (TOML lines).
+pub async fn start_with(dashboards: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("dash");
     let accounts = Accounts::open(&data).unwrap();
@@ -48,7 +64,7 @@ pub async fn start() -> Server {
         format!(
             "[store]\norigins = [\"https://shop.example.gov\"]\npath_prefixes = [\"/store\"]\n\
              [clickhouse]\nurl = \"http://127.0.0.1:{}\"\n\
-             [dashboards]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{}",
+             [dashboards]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{dashboards}\n{}",
             free_port(),
             data.display(),
             // Fresh keys (the audit's among them), as a first run generates.
@@ -70,7 +86,7 @@ pub async fn start() -> Server {
         assert!(Instant::now() < deadline, "dashboards did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Server { child, base, http, _dir: dir }
+    Server { child, base, http, data, config, _dir: dir }
 }
 
 pub fn set_cookie<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
