@@ -157,6 +157,13 @@ async fn serve_demo(layout: &Layout, config: &Config, port: u16, edge_url: &str,
 }
 
 impl Stack {
+    /// SIGTERM the dashboards and wait: they write what they tallied first.
+    pub fn stop_dashboards(&mut self) {
+        if let Some(mut d) = self.dashboards.take() {
+            d.stop();
+        }
+    }
+
     pub async fn start(opts: StackOptions) -> anyhow::Result<Stack> {
         let layout = Layout::discover()?;
         layout.check_built(&["collector", "dashboards", "edge", "beacon", "workerd"])?;

@@ -177,7 +177,7 @@ async fn each_order_lands_where_consent_at_its_time_says() -> anyhow::Result<()>
         "mintmark_collector_orders_accepted_total{event=\"placed\"} 16",
         "mintmark_collector_rejected_total{reason=\"marketplace_customer\"} 1",
         "mintmark_collector_rejected_total{reason=\"order_bad_zip\"} 1",
-        "mintmark_collector_rejected_total{reason=\"order_unauthorized\"} 1",
+        "mintmark_collector_backend_refused_total{reason=\"missing_key\",scope=\"orders\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} missing from /metrics:\n{metrics}");
     }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() -> anyhow::Result<()> {
-    let stack = start_stack("tier3_browser", None).await?;
+    let mut stack = start_stack("tier3_browser", None).await?;
     let layout = Layout::discover()?;
     let config = &stack.config;
     let client = mintmark_schema::client(&config.clickhouse);
@@ -148,6 +148,15 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
         let suffix = if name.ends_with("phone") { "" } else { "-desktop" };
         assert!(shots.join(format!("{name}{suffix}.png")).exists(), "{name}");
     }
+
+    // Recommendation reads are tallied in memory and written once a minute;
+    // a SIGTERM (what a deploy sends) writes them before the service exits.
+    let tallied = "SELECT count() FROM ledger.access_audit WHERE route = '/api/v1/recommendations' AND user_name = 'analyst'";
+    let before: u64 = stack.clickhouse_query(tallied).await?.trim().parse()?;
+    assert_eq!(get("/api/v1/recommendations?sku=SKU-0001&n=1", &analyst).await?.status().as_u16(), 200);
+    stack.stop_dashboards();
+    let after: u64 = stack.clickhouse_query(tallied).await?.trim().parse()?;
+    assert!(after > before, "the last read's tally was written at SIGTERM ({before} entries before, {after} after)");
     stack.stop();
     Ok(())
 }
