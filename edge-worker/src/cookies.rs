@@ -18,6 +18,13 @@ pub fn read<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
         .and_then(|c| c.value_raw())
 }
 
+/// Every value of cookie `name` in a `Cookie` request header: a browser
+/// sends one per path that set it, most specific first.
+pub fn read_all<'a>(header: Option<&'a str>, name: &str) -> Vec<&'a str> {
+    let Some(header) = header else { return Vec::new() };
+    Cookie::split_parse(header).filter_map(Result::ok).filter(|c| c.name() == name).filter_map(|c| c.value_raw()).collect()
+}
+
 /// A random id cookie's value, only when it has the shape we mint.
 pub fn read_id<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     read(header, name).filter(|v| is_id128(v))

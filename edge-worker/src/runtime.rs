@@ -162,8 +162,7 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<
                 Err(retry_after) => Reply::rate_limited(retry_after),
                 Ok(()) => {
                     let consent = if checked.batch.cookies {
-                        let token = crate::cookies::read(incoming.cookie, &keys.settings.consent_cookie);
-                        let consent = tier::read_consent(token, &keys.consent, incoming.now_ms / 1000);
+                        let consent = tier::consent_cookie(incoming.cookie, &keys.settings.consent_cookie, &keys.consent, incoming.now_ms / 1000);
                         match consent.claims().map(|c| c.customer_ref.clone()) {
                             Some(customer) => tier::apply_revocation(consent, revoked_at(&env, &customer).await),
                             None => consent,

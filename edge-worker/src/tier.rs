@@ -31,6 +31,19 @@ impl Consent {
     }
 }
 
+/// The consent cookie `name` of a request's `Cookie` header. More than one
+/// is trusted not at all: a script elsewhere on the site can plant a second
+/// `mm_consent` scoped to `/store` beside the visitor's own (or someone
+/// else's beside it), and which one a server reads first is not ours to
+/// guess. That request is Tier 2, counted as `duplicate_cookie`.
+pub fn consent_cookie(header: Option<&str>, name: &str, ring: &KeyRing, now_secs: u64) -> Consent {
+    match crate::cookies::read_all(header, name).as_slice() {
+        [] => Consent::Absent,
+        [token] => read_consent(Some(token), ring, now_secs),
+        _ => Consent::Invalid("duplicate_cookie"),
+    }
+}
+
 pub fn read_consent(token: Option<&str>, ring: &KeyRing, now_secs: u64) -> Consent {
     match token.map(|t| consent::verify(ring, t, now_secs)) {
         None => Consent::Absent,
@@ -77,6 +90,17 @@ mod tests {
         assert_eq!(read_consent(None, &ring(), NOW), Consent::Absent);
         assert_eq!(read_consent(Some(&token), &ring(), NOW + 61), Consent::Invalid("expired"));
         assert_eq!(read_consent(Some("forged"), &ring(), NOW), Consent::Invalid("malformed"));
+    }
+
+    #[test]
+    fn two_consent_cookies_are_trusted_not_at_all() {
+        let token = consent::mint(&ring(), &claims()).unwrap();
+        let one = format!("mm_sid=x; mm_consent={token}");
+        assert_eq!(consent_cookie(Some(&one), "mm_consent", &ring(), NOW), Consent::Valid(claims()));
+        for two in [format!("mm_consent={token}; mm_consent={token}"), format!("mm_consent=planted; mm_sid=x; mm_consent={token}")] {
+            assert_eq!(consent_cookie(Some(&two), "mm_consent", &ring(), NOW), Consent::Invalid("duplicate_cookie"), "{two}");
+        }
+        assert_eq!(consent_cookie(None, "mm_consent", &ring(), NOW), Consent::Absent);
     }
 
     #[test]

@@ -184,6 +184,15 @@ async fn tier_table_cookies_and_ip_truncation() -> anyhow::Result<()> {
         assert_eq!(&visitor["mm_vid=".len()..visitor.find(';').unwrap()], b["identity"]["visitor_id"].as_str().unwrap());
     }
 
+    // Two consent cookies (a script elsewhere on the site planted one on
+    // /store beside the visitor's): neither is trusted, Tier 2, counted.
+    let tok = token("c2", CONSENT_NEW, "cust-42", now() - 60, now() + 3600);
+    for cookie in [format!("mm_consent=planted; mm_consent={tok}"), format!("mm_consent={tok}; mm_consent={tok}")] {
+        let (_, b) = t.forwarded(Some(&cookie), "203.0.113.77", beacon(true, page, None)).await;
+        assert_eq!((b["tier"].as_str(), b["ip"].as_str()), (Some("tier2"), Some("203.0.113.0")), "{cookie}");
+        assert!(b.get("identity").is_none());
+    }
+
     // Forged, expired, rotated-out key, revoked → Tier 2, persistent cookie deleted.
     let vid = "0123456789abcdef0123456789abcdef";
     let valid = token("c2", CONSENT_NEW, "cust-99", now() - 60, now() + 3600);
@@ -220,6 +229,7 @@ async fn tier_table_cookies_and_ip_truncation() -> anyhow::Result<()> {
         "mintmark_edge_consent_rejected_total{reason=\"expired\"} 1",
         "mintmark_edge_consent_rejected_total{reason=\"unknown_key\"} 1",
         "mintmark_edge_consent_rejected_total{reason=\"bad_signature\"} 1",
+        "mintmark_edge_consent_rejected_total{reason=\"duplicate_cookie\"} 2",
     ] {
         assert!(m.contains(line), "missing {line:?} in\n{m}");
     }
@@ -282,9 +292,16 @@ async fn bad_requests_bots_and_limits_are_refused_and_counted() -> anyhow::Resul
     ];
     for (method, headers, body, status, reason) in cases {
         let a = t.send(method.clone(), "/store/_mm/collect", &headers, body).await;
-        assert_eq!((a.status, a.body.as_str()), (status, format!("{{\"error\":\"{reason}\"}}").as_str()), "{method} → {reason}");
+        let answer: Value = serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{e}: {}", a.body));
+        assert_eq!((a.status, answer["error"].as_str()), (status, Some(reason)), "{method} → {reason}: {answer}");
         assert!(a.set_cookies.is_empty());
     }
+    // A malformed batch says what is wrong with it, as the collector does.
+    let unknown = beacon(true, page, None).replacen("\"cookies\"", "\"customer_email\":\"x\",\"cookies\"", 1);
+    let a = t.send(post.clone(), "/store/_mm/collect", &h(CHROME), unknown).await;
+    let answer: Value = serde_json::from_str(&a.body)?;
+    assert_eq!((a.status, answer["error"].as_str()), (400, Some("malformed")));
+    assert!(answer["detail"].as_str().unwrap_or("").contains("unknown field `customer_email`"), "{answer}");
     // Bots get a 204 and nothing else.
     let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
     let a = t.send(post.clone(), "/store/_mm/collect", &h(bot), beacon(true, page, None)).await;
@@ -311,7 +328,7 @@ async fn bad_requests_bots_and_limits_are_refused_and_counted() -> anyhow::Resul
     let m = t.metrics().await;
     for (labels, expected) in [
         ("outcome=\"rejected\",reason=\"too_large\"", 1),
-        ("outcome=\"rejected\",reason=\"malformed\"", 1),
+        ("outcome=\"rejected\",reason=\"malformed\"", 2),
         ("outcome=\"rejected\",reason=\"method_not_allowed\"", 2),
         ("outcome=\"rejected\",reason=\"out_of_scope\"", 2),
         ("outcome=\"rejected\",reason=\"origin_not_allowed\"", 1),

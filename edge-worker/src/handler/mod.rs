@@ -67,6 +67,9 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
+/// How much of a refusal's detail is sent back.
+const MAX_DETAIL_CHARS: usize = 300;
+
 impl Reply {
     pub fn rejected(status: u16, reason: &'static str) -> Reply {
         Reply {
@@ -76,6 +79,14 @@ impl Reply {
             forward: None,
             outcome: Outcome::Rejected(reason),
         }
+    }
+
+    /// The same with what exactly was wrong (which field, which event), as
+    /// the collector's refusals say it. It goes back to the sender only,
+    /// never to a log: a value it quotes could be anything the page sent.
+    pub fn rejected_because(status: u16, reason: &'static str, detail: &str) -> Reply {
+        let detail: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+        Reply { body: Some(serde_json::json!({ "error": reason, "detail": detail }).to_string()), ..Reply::rejected(status, reason) }
     }
 
     fn empty(outcome: Outcome, headers: Vec<(&'static str, String)>) -> Reply {
@@ -147,7 +158,7 @@ pub fn precheck(keys: &EdgeKeys, req: &Incoming<'_>) -> Result<Checked, Reply> {
     if req.body.len() > MAX_BEACON_BYTES {
         return Err(Reply::rejected(413, "too_large"));
     }
-    let mut batch = BeaconBatch::from_json(req.body).map_err(|e| Reply::rejected(400, e.reason()))?;
+    let mut batch = BeaconBatch::from_json(req.body).map_err(|e| Reply::rejected_because(400, e.reason(), &e.to_string()))?;
     if !batch.events.iter().all(|e| s.scope.contains(&e.url)) {
         return Err(Reply::rejected(422, "out_of_scope"));
     }

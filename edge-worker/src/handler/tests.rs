@@ -1,6 +1,6 @@
 use super::*;
 use mintmark_protocol::redact::PiiField;
-use crate::tier::{apply_revocation, read_consent};
+use crate::tier::{apply_revocation, consent_cookie};
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::KeyRing;
 use mintmark_protocol::scope::StoreScope;
@@ -71,8 +71,7 @@ fn run_with(req: &Incoming<'_>, revocation: Result<Option<u64>, ()>) -> Reply {
         Ok(c) => c,
         Err(reply) => return reply,
     };
-    let token = crate::cookies::read(req.cookie, &k.settings.consent_cookie);
-    let consent = apply_revocation(read_consent(token, &k.consent, NOW), revocation);
+    let consent = apply_revocation(consent_cookie(req.cookie, &k.settings.consent_cookie, &k.consent, NOW), revocation);
     let mut n = 0u8;
     decide(&k, req, checked, consent, &mut || {
         n += 1;
@@ -238,6 +237,25 @@ fn bad_requests_are_refused_with_reasons() {
     for r in [reply(Incoming { method: "PUT", ..base.clone() }), reply(Incoming { body: b"x", ..base.clone() })] {
         assert!(r.forward.is_none() && cookies_set(&r).is_empty());
     }
+    // A malformed batch says what is wrong with it.
+    let unknown = String::from_utf8(ok.clone()).unwrap().replacen("\"cookies\"", "\"email\":\"x\",\"cookies\"", 1);
+    let r = reply(Incoming { body: unknown.as_bytes(), ..base.clone() });
+    let answer: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!((r.status, answer["error"].as_str()), (400, Some("malformed")), "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("unknown field `email`"), "{answer}");
+}
+
+#[test]
+fn two_consent_cookies_make_a_tier2_request() {
+    let tok = token(NOW + 3600);
+    let cookie = format!("mm_sid={SID}.{NOW}.3; mm_consent=planted-by-another-script; mm_consent={tok}");
+    let r = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77");
+    let f = forwarded(&r);
+    assert_eq!((f.tier, f.ip.as_str()), (Tier::Tier2, "203.0.113.0"));
+    assert!(f.identity.is_none());
+    assert!(matches!(r.outcome, Outcome::Accepted { consent_rejected: Some("duplicate_cookie"), .. }), "{:?}", r.outcome);
+    let same_twice = format!("mm_consent={tok}; mm_consent={tok}");
+    assert_eq!(forwarded(&run(Some(&same_twice), &body(true, "https://shop.example.gov/store/"), "203.0.113.77")).tier, Tier::Tier2);
 }
 
 #[test]
