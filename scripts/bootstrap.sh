@@ -53,7 +53,8 @@ if [ "$have" != "$want" ]; then
     cargo install -q wasm-bindgen-cli --version "$want"
 fi
 
-# --- npm tooling (workerd, binaryen's wasm-opt, playwright-core), pinned by package-lock.json.
+# --- npm tooling (workerd, binaryen's wasm-opt, playwright-core, wrangler for
+# the deployment dry run), pinned by package-lock.json.
 # `npm install`, not `npm ci`: the registry reachable here lacks workerd's
 # darwin/windows optional packages, which `npm ci` insists on. The lockfile
 # still pins every version; the stamp makes the check instant.
@@ -68,11 +69,12 @@ fi
 [ -x node_modules/.bin/workerd ] || { echo "workerd binary missing from node_modules" >&2; exit 1; }
 
 # --- Python: mmdb-writer builds the small GeoIP databases tests and the demo
-# use; chdb (current ClickHouse in-process) checks our SQL beyond Debian's 18.16.
-if ! python3 -c "import mmdb_writer, netaddr, chdb" 2>/dev/null; then
-  step "installing Python packages (mmdb-writer, netaddr, chdb)"
+# use; chdb (current ClickHouse in-process) checks our SQL beyond Debian's 18.16;
+# prometheus-client's parser reads every service's /metrics in a test.
+if ! python3 -c "import mmdb_writer, netaddr, chdb, prometheus_client.parser" 2>/dev/null; then
+  step "installing Python packages (mmdb-writer, netaddr, chdb, prometheus-client)"
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  pkgs=(mmdb-writer==0.2.7 netaddr==1.3.0 chdb==4.4.0)
+  pkgs=(mmdb-writer==0.2.7 netaddr==1.3.0 chdb==4.4.0 prometheus-client==0.23.1)
   python3 -m pip install -q --disable-pip-version-check "${pkgs[@]}" ||
     python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pkgs[@]}"
 fi

@@ -116,6 +116,9 @@ pub struct EdgeSection {
     pub revocations_kv_id: String,
     /// Name of the deployed worker.
     pub worker_name: String,
+    /// The Cloudflare zone the store's hosts are in (e.g. "example.gov"):
+    /// each route names it, as the platform requires.
+    pub zone_name: String,
     /// The durable queue between the edge and the collector.
     pub delivery: DeliverySection,
 }
@@ -206,6 +209,7 @@ impl Default for EdgeSection {
             rate_limit_per_minute: 120,
             revocations_kv_id: String::new(),
             worker_name: "mintmark-edge".into(),
+            zone_name: String::new(),
             delivery: DeliverySection::default(),
         }
     }

@@ -29,13 +29,18 @@ pub fn wrangler_toml(config: &Config, main: &str) -> Result<String, ConfigError>
             "edge.revocations_kv_id is empty: create the namespace with `wrangler kv namespace create REVOCATIONS` and put its id there".into(),
         ));
     }
+    if e.zone_name.trim().is_empty() {
+        return Err(ConfigError::Check(
+            "edge.zone_name is empty: name the Cloudflare zone the store's hosts are in (e.g. \"example.gov\"); every route needs it".into(),
+        ));
+    }
     let dir = e.beacon_path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
     let mut routes = Vec::new();
     for origin in &config.store.origins {
         let host = mintmark_protocol::scope::split_url(origin)
             .and_then(|p| p.origin.split_once("://").map(|(_, h)| h.split(':').next().unwrap_or(h).to_string()))
             .ok_or_else(|| ConfigError::Check(format!("store origin {origin:?} is not a URL")))?;
-        routes.push(format!("  {{ pattern = {} }},", toml_string(&format!("{host}{dir}/*"))));
+        routes.push(format!("  {{ pattern = {}, zone_name = {} }},", toml_string(&format!("{host}{dir}/*")), toml_string(&e.zone_name)));
     }
     let settings = serde_json::to_string(&config.edge_settings()).expect("settings serialize");
     Ok(format!(
