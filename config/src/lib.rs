@@ -338,6 +338,10 @@ pub struct DashboardsSection {
     /// Password verifications (Argon2id, 19 MiB each) running at once;
     /// further logins wait up to 10 s, then get a 503.
     pub max_concurrent_logins: u32,
+    /// This process's name in the access audit: each dashboards process
+    /// writes a hash chain of its own. Keep it stable across restarts and
+    /// different for every process. Empty: `<hostname>:<listen port>`.
+    pub writer_id: String,
 }
 
 impl Default for DashboardsSection {
@@ -356,6 +360,7 @@ impl Default for DashboardsSection {
             secure_cookies: None,
             trusted_proxies: Vec::new(),
             max_concurrent_logins: 4,
+            writer_id: String::new(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `make up-cluster`: the whole system on a local cluster. ZooKeeper and
 //! 2 shards × 2 replicas of ClickHouse ([`Cluster`]), two collectors
 //! ([`ClusterCollectors`]), the edge failing over from the first collector
-//! to the second, the dashboards on the cluster, and the demo store. The
+//! to the second, two dashboards processes on the cluster (each writing its
+//! own access-audit chain), and the demo store. The
 //! same parts the cluster tests start, put together.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use mintmark_config::Config;
 use crate::cluster::{Cluster, ClusterSpec};
 use crate::cluster_collectors::ClusterCollectors;
 use crate::local_config::{self, Scale, StateDirs};
-use crate::{serve_demo, start_dashboards, start_edge, stop_front, Edge, Layout, Ports, Supervised, Urls};
+use crate::{serve_demo, start_dashboards, start_dashboards_as, start_edge, stop_front, Edge, Layout, Ports, Supervised, Urls};
 
 /// A running system on a cluster. Dropping it stops everything.
 pub struct ClusterStack {
@@ -23,6 +24,9 @@ pub struct ClusterStack {
     demo: tokio::task::JoinHandle<()>,
     edge: Option<Edge>,
     dashboards: Option<Supervised>,
+    /// A second dashboards process beside the first, writing its own
+    /// access-audit chain: several can serve at once.
+    second_dashboards: Option<Supervised>,
     pub collectors: ClusterCollectors,
     pub cluster: Cluster,
 }
@@ -49,6 +53,9 @@ impl ClusterStack {
         let config_path = local_config::ensure(&dirs, &front, &layout.root, &scale)?;
         let config = Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
         let (dashboards, dashboards_url) = start_dashboards(&layout, &config_path, &config, &dirs.logs).await?;
+        let second_listen = std::net::SocketAddr::from(([127, 0, 0, 1], crate::free_port()?));
+        let second_dashboards = start_dashboards_as(&layout, &config_path, &dirs.logs, "dashboards-2", second_listen, Some("dashboards-2")).await?;
+        let dashboards_url = format!("{dashboards_url} http://{second_listen}");
         let edge = start_edge(&dirs.root, &config, ports.edge).await?;
         let (demo, store_addr) = serve_demo(&layout, &config, ports.store, &edge.url, None).await?;
         Ok(ClusterStack {
@@ -59,6 +66,7 @@ impl ClusterStack {
             demo,
             edge: Some(edge),
             dashboards: Some(dashboards),
+            second_dashboards: Some(second_dashboards),
             collectors,
             cluster,
         })
@@ -71,6 +79,9 @@ impl ClusterStack {
 
     fn shutdown(&mut self) {
         stop_front(&self.demo, &mut self.edge, &mut self.dashboards);
+        if let Some(mut d) = self.second_dashboards.take() {
+            d.stop();
+        }
         self.collectors.stop();
         self.cluster.stop();
     }

@@ -128,10 +128,31 @@ fn stop_front(demo: &tokio::task::JoinHandle<()>, edge: &mut Option<Edge>, dashb
 
 /// The dashboards on `config_path`, once they answer.
 async fn start_dashboards(layout: &Layout, config_path: &std::path::Path, config: &Config, logs: &std::path::Path) -> anyhow::Result<(Supervised, String)> {
-    let mut dashboards = Supervised::spawn("dashboards", std::process::Command::new(layout.binary("dashboards")).arg("--config").arg(config_path), logs)?;
-    let url = format!("http://{}", config.dashboards.listen);
-    wait_for_http(&format!("{url}/healthz"), START_TIMEOUT, Some(&mut dashboards)).await?;
-    Ok((dashboards, url))
+    let listen = config.dashboards.listen;
+    let dashboards = start_dashboards_as(layout, config_path, logs, "dashboards", listen, None).await?;
+    Ok((dashboards, format!("http://{listen}")))
+}
+
+/// A dashboards process on `config_path` listening on `listen`, logging to
+/// `<name>.log`, once it answers. `writer` names its access-audit chain
+/// (`dashboards.writer_id`), so several processes can serve at once beside
+/// one another; the accounts database and all else are the config's.
+pub async fn start_dashboards_as(
+    layout: &Layout,
+    config_path: &std::path::Path,
+    logs: &std::path::Path,
+    name: &str,
+    listen: SocketAddr,
+    writer: Option<&str>,
+) -> anyhow::Result<Supervised> {
+    let mut cmd = std::process::Command::new(layout.binary("dashboards"));
+    cmd.arg("--config").arg(config_path).env("MINTMARK_DASHBOARDS__LISTEN", listen.to_string());
+    if let Some(writer) = writer {
+        cmd.env("MINTMARK_DASHBOARDS__WRITER_ID", writer);
+    }
+    let mut dashboards = Supervised::spawn(name, &mut cmd, logs)?;
+    wait_for_http(&format!("http://{listen}/healthz"), START_TIMEOUT, Some(&mut dashboards)).await?;
+    Ok(dashboards)
 }
 
 /// The demo store's front door on `port`, routing the beacon path to the

@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (11, "retention_chain", include_str!("../migrations/0011_retention_chain.sql")),
     (12, "purge_replicas", include_str!("../migrations/0012_purge_replicas.sql")),
     (13, "ledger_key_scope", include_str!("../migrations/0013_ledger_key_scope.sql")),
+    (14, "audit_writers", include_str!("../migrations/0014_audit_writers.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

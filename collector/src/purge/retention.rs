@@ -62,15 +62,20 @@ fn partition_literal(value: &str, table: &str) -> Result<String, PurgeError> {
     }
 }
 
-/// The access audit's last entry before `cutoff`, as `<seq> <hash>`: the
-/// chain check lets the remaining chain resume there.
+/// Each writer's last access-audit entry before `cutoff`, a line each:
+/// `<seq> <hash>`, then ` <writer>` for a named one (each dashboards
+/// process writes its own chain). The chain check lets each remaining
+/// chain resume there.
 async fn audit_anchor(client: &Client, table: &str, cutoff_secs: u64) -> Result<String, PurgeError> {
-    let last: Vec<(u64, String)> = client
-        .query(&format!("SELECT seq, entry_hash FROM {table} WHERE toDate(at) < toDate(toDateTime(?)) AND seq > 0 ORDER BY seq DESC LIMIT 1"))
+    let last: Vec<(String, u64, String)> = client
+        .query(&format!(
+            "SELECT writer, max(seq), argMax(entry_hash, seq) FROM {table} WHERE toDate(at) < toDate(toDateTime(?)) AND seq > 0 GROUP BY writer ORDER BY writer"
+        ))
         .bind(cutoff_secs)
         .fetch_all()
         .await?;
-    Ok(last.into_iter().next().map(|(seq, hash)| format!("{seq} {hash}")).unwrap_or_default())
+    let line = |(writer, seq, hash): (String, u64, String)| if writer.is_empty() { format!("{seq} {hash}") } else { format!("{seq} {hash} {writer}") };
+    Ok(last.into_iter().map(line).collect::<Vec<_>>().join("\n"))
 }
 
 /// What a purge of one dataset did besides its report.

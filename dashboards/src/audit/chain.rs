@@ -11,6 +11,13 @@
 //! Retention removes the oldest entries on purpose; the purge writes the
 //! last removed entry's `seq` and hash to the purge log (`anchor`), and the
 //! check lets the remaining chain start there.
+//!
+//! Each dashboards process writes a chain of its own, named by its writer
+//! id, so several can serve at once without forking one chain; [`Chains`]
+//! is the check of all of them. The writer is hashed into every entry
+//! (a v2 entry), so an entry cannot be moved from one chain to another;
+//! entries of the single chain from before writers (writer '') keep their
+//! v1 hash.
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -31,6 +38,8 @@ pub struct Stored {
     pub seq: u64,
     pub prev_hash: String,
     pub entry_hash: String,
+    /// The dashboards process that wrote it ('' before writers).
+    pub writer: String,
 }
 
 fn field(h: &mut Sha256, bytes: &[u8]) {
@@ -41,7 +50,12 @@ fn field(h: &mut Sha256, bytes: &[u8]) {
 /// The hash `e` must carry, given its `prev_hash` and fields.
 pub fn hash(e: &Stored) -> String {
     let mut h = Sha256::new();
-    field(&mut h, b"mintmark/access_audit/v1");
+    if e.writer.is_empty() {
+        field(&mut h, b"mintmark/access_audit/v1");
+    } else {
+        field(&mut h, b"mintmark/access_audit/v2");
+        field(&mut h, e.writer.as_bytes());
+    }
     field(&mut h, e.prev_hash.as_bytes());
     field(&mut h, &e.seq.to_le_bytes());
     field(&mut h, &e.at.to_le_bytes());
@@ -155,6 +169,44 @@ impl Verifier {
     }
 }
 
+/// Every writer's chain, checked one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Chains {
+    /// `(writer, its chain's report)`, by writer.
+    pub chains: Vec<(String, Report)>,
+    /// Entries from before the chain existed (seq 0): not covered.
+    pub unchained: u64,
+}
+
+impl Chains {
+    pub fn intact(&self) -> bool {
+        self.chains.iter().all(|(_, r)| r.intact())
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.chains.iter().map(|(_, r)| r.entries).sum()
+    }
+
+    /// Every break, with the writer whose chain it is in.
+    pub fn breaks(&self) -> impl Iterator<Item = (&str, &Break)> {
+        self.chains.iter().flat_map(|(w, r)| r.breaks.iter().map(move |b| (w.as_str(), b)))
+    }
+}
+
+/// Retention's anchors as the purge log stores them: one `<seq> <hash>`
+/// line per writer, then ` <writer>` unless it is the chain from before
+/// writers.
+pub fn parse_anchors(text: &str) -> Vec<(String, u64, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ' ');
+            let seq = parts.next()?.parse().ok()?;
+            let hash = parts.next()?.to_string();
+            Some((parts.next().unwrap_or("").to_string(), seq, hash))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +226,7 @@ mod tests {
                 seq,
                 prev_hash: out.last().map(|p| p.entry_hash.clone()).unwrap_or_default(),
                 entry_hash: String::new(),
+                writer: String::new(),
             };
             e.entry_hash = hash(&e);
             out.push(e);
@@ -219,6 +272,24 @@ mod tests {
         c[2].entry_hash = hash(&c[2]);
         let r = check(&c, None);
         assert_eq!(r.breaks.iter().map(|b| b.seq).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn an_entry_cannot_move_to_another_writers_chain() {
+        let mut e = chain(1).remove(0);
+        e.writer = "dash-a".into();
+        e.entry_hash = hash(&e);
+        let mut moved = e.clone();
+        moved.writer = "dash-b".into();
+        assert_ne!(hash(&moved), e.entry_hash, "the writer is part of the hash");
+        let legacy = chain(1).remove(0);
+        assert_eq!(hash(&legacy), legacy.entry_hash, "entries from before writers keep their v1 hash");
+    }
+
+    #[test]
+    fn anchors_name_their_writer() {
+        assert_eq!(parse_anchors("7 abc"), [(String::new(), 7, "abc".to_string())]);
+        assert_eq!(parse_anchors("7 abc\n3 def dash-b:8092\nrubbish"), [(String::new(), 7, "abc".into()), ("dash-b:8092".into(), 3, "def".into())]);
     }
 
     #[test]

@@ -120,9 +120,16 @@ pub struct Audit {
     table: String,
     purge_log: String,
     key: Key,
+    /// Whose chain this process writes (`dashboards.writer_id`).
+    writer: String,
     /// The chain's head, `(seq, hash)`, read from the table on first use
     /// and after any failed write (which may or may not have landed).
     head: Mutex<Option<(u64, String)>>,
+}
+
+/// A writer id: 1-64 of `A-Z a-z 0-9 . _ : -`.
+pub fn valid_writer(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
 }
 
 impl Audit {
@@ -137,8 +144,22 @@ impl Audit {
             table: format!("{ledger_db}.access_audit"),
             purge_log: format!("{ledger_db}.purge_log"),
             key,
+            writer: String::new(),
             head: Mutex::new(None),
         })
+    }
+
+    /// The same, writing the chain of `writer`: each dashboards process
+    /// has its own, so several can serve at once.
+    pub fn for_writer(self, writer: &str) -> Result<Audit, AuditError> {
+        if !valid_writer(writer) {
+            return Err(AuditError::Key(format!("dashboards.writer_id {writer:?} must be 1-64 of A-Z a-z 0-9 . _ : -")));
+        }
+        Ok(Audit { writer: writer.to_string(), head: Mutex::new(None), ..self })
+    }
+
+    pub fn writer(&self) -> &str {
+        &self.writer
     }
 
     /// How the audit names a customer: a keyed hash of the reference.
@@ -168,14 +189,16 @@ impl Audit {
     async fn head(&self) -> Result<(u64, String), AuditError> {
         let rows: Vec<(u64, String)> = self
             .client
-            .query(&format!("SELECT seq, entry_hash FROM {} WHERE seq > 0 ORDER BY seq DESC LIMIT 1", self.table))
+            .query(&format!("SELECT seq, entry_hash FROM {} WHERE seq > 0 AND writer = ? ORDER BY seq DESC LIMIT 1", self.table))
+            .bind(&self.writer)
             .fetch_all()
             .await?;
         Ok(rows.into_iter().next().unwrap_or((0, String::new())))
     }
 
-    /// Writes `entry` as the chain's next link and waits for ClickHouse to
-    /// confirm it. Writes are serialised: the chain has one head.
+    /// Writes `entry` as the next link of this writer's chain and waits for
+    /// ClickHouse to confirm it. Writes are serialised: the chain has one
+    /// head, which only this process moves.
     pub async fn record(&self, entry: &AccessEntry) -> Result<(), AuditError> {
         let mut head = self.head.lock().await;
         let (seq, prev_hash) = match head.take() {
@@ -194,6 +217,7 @@ impl Audit {
             seq: seq + 1,
             prev_hash,
             entry_hash: String::new(),
+            writer: self.writer.clone(),
         };
         stored.entry_hash = chain::hash(&stored);
         // The name comes from a validated prefix, so unescaped is safe.
@@ -205,24 +229,27 @@ impl Audit {
         Ok(())
     }
 
-    /// Checks the whole chain, oldest first.
-    pub async fn verify(&self) -> Result<chain::Report, AuditError> {
+    /// Checks every writer's chain, each oldest first, each from its own
+    /// retention anchor.
+    pub async fn verify(&self) -> Result<chain::Chains, AuditError> {
         let anchors: Vec<String> = self
             .client
             .query(&format!("SELECT anchor FROM {} WHERE kind = 'retention' AND dataset = 'access_audit' AND anchor != '' ORDER BY at DESC LIMIT 1", self.purge_log))
             .fetch_all()
             .await?;
-        let anchor = anchors.first().and_then(|a| {
-            let (seq, hash) = a.split_once(' ')?;
-            Some((seq.parse().ok()?, hash.to_string()))
-        });
-        let mut verifier = chain::Verifier::new(anchor);
+        let anchors = anchors.first().map(|a| chain::parse_anchors(a)).unwrap_or_default();
         let unchained: u64 = self.client.query(&format!("SELECT toUInt64(count()) FROM {} WHERE seq = 0", self.table)).fetch_one().await?;
-        verifier.unchained(unchained);
-        let mut cursor = self.client.query(&format!("SELECT ?fields FROM {} WHERE seq > 0 ORDER BY seq", self.table)).fetch::<chain::Stored>()?;
-        while let Some(e) = cursor.next().await? {
-            verifier.push(&e);
+        let writers: Vec<String> = self.client.query(&format!("SELECT DISTINCT writer FROM {} WHERE seq > 0 ORDER BY writer", self.table)).fetch_all().await?;
+        let mut chains = Vec::new();
+        for writer in writers {
+            let anchor = anchors.iter().find(|(w, ..)| *w == writer).map(|(_, seq, hash)| (*seq, hash.clone()));
+            let mut verifier = chain::Verifier::new(anchor);
+            let mut cursor = self.client.query(&format!("SELECT ?fields FROM {} WHERE seq > 0 AND writer = ? ORDER BY seq", self.table)).bind(&writer).fetch::<chain::Stored>()?;
+            while let Some(e) = cursor.next().await? {
+                verifier.push(&e);
+            }
+            chains.push((writer, verifier.finish()));
         }
-        Ok(verifier.finish())
+        Ok(chain::Chains { chains, unchained })
     }
 }

@@ -200,7 +200,7 @@ pub type AuditLine = crate::audit::chain::Stored;
 /// the reference the officer typed).
 pub async fn audit(r: &Reader<'_>, q: &PrivacyQuery, subject: Option<&str>, rows: u64) -> clickhouse::error::Result<Vec<AuditLine>> {
     let mut sql = in_period(
-        "SELECT toUInt32(at) AS at, user_name, roles, route, params, rows_returned, customers_touched, customer_refs, seq, prev_hash, entry_hash \
+        "SELECT toUInt32(at) AS at, user_name, roles, route, params, rows_returned, customers_touched, customer_refs, seq, prev_hash, entry_hash, writer \
          FROM {ledger}.access_audit WHERE ",
         q,
     );
@@ -220,6 +220,7 @@ pub fn audit_table(lines: &[AuditLine]) -> Table {
         vec![
             Column::new("Time", "at"),
             Column::new("Entry", "seq"),
+            Column::new("Written by", "writer"),
             Column::new("User", "user_name"),
             Column::new("Roles", "roles"),
             Column::new("Route", "route"),
@@ -240,6 +241,7 @@ pub fn audit_table(lines: &[AuditLine]) -> Table {
             TableRow::new(vec![
                 when(l.at),
                 if l.seq == 0 { text("unchained") } else { Cell::Count(l.seq) },
+                text(&l.writer),
                 text(&l.user_name),
                 text(&l.roles),
                 text(&l.route),

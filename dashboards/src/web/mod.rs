@@ -61,7 +61,7 @@ impl App {
         let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
         let clickhouse = mintmark_schema::client(&config.clickhouse);
         Ok(App {
-            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.audit)?,
+            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.audit)?.for_writer(&writer_id(d))?,
             clickhouse,
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
@@ -83,6 +83,16 @@ impl App {
             config,
         })
     }
+}
+
+/// `dashboards.writer_id`, or `<hostname>:<listen port>`.
+fn writer_id(d: &mintmark_config::DashboardsSection) -> String {
+    if !d.writer_id.is_empty() {
+        return d.writer_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let host: String = host.unwrap_or_else(|| "dashboards".into()).chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).take(48).collect();
+    format!("{host}:{}", d.listen.port())
 }
 
 /// No inline script or style anywhere; nothing from other origins.

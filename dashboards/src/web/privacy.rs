@@ -186,22 +186,26 @@ async fn audit(app: &App, who: &Authorized<PrivacyView>, route: &str, params: &s
     app.audited_entry(&AccessEntry::tier3(&who.session, route, params, rows, refs, n)).await
 }
 
-fn chain_view(r: &crate::audit::chain::Report) -> ChainView {
-    let mut summary = if r.entries == 0 {
-        "No chained entries yet.".to_string()
-    } else {
-        format!("{} entries checked, {} to {}.", r.entries, r.first_seq, r.last_seq)
-    };
-    if let Some(at) = r.anchored_at {
-        summary.push_str(&format!(" The chain resumes at entry {at}, where the retention purge left it (anchor in the purge log)."));
+fn chain_view(c: &crate::audit::chain::Chains) -> ChainView {
+    let mut summary = if c.entries() == 0 { "No chained entries yet.".to_string() } else { String::new() };
+    let named = |w: &str| if w.is_empty() { "the chain from before writers".to_string() } else { format!("writer {w}") };
+    for (writer, r) in &c.chains {
+        summary.push_str(&format!("{}: {} entries, {} to {}", named(writer), r.entries, r.first_seq, r.last_seq));
+        if let Some(at) = r.anchored_at {
+            summary.push_str(&format!(", resuming at entry {at} where the retention purge left it (anchor in the purge log)"));
+        }
+        summary.push_str(if r.intact() { ", intact. " } else { ", broken. " });
     }
-    if r.unchained > 0 {
-        summary.push_str(&format!(" {} older entries predate the chain and are not covered.", r.unchained));
+    if c.unchained > 0 {
+        summary.push_str(&format!("{} older entries predate the chain and are not covered.", c.unchained));
     }
     ChainView {
-        ok: r.intact(),
-        summary,
-        breaks: r.breaks.iter().map(|b| format!("Entry {} ({}): {}", b.seq, crate::table::Cell::Moment(b.at.into()).display(), b.what)).collect(),
+        ok: c.intact(),
+        summary: summary.trim_end().to_string(),
+        breaks: c
+            .breaks()
+            .map(|(w, b)| format!("{}, entry {} ({}): {}", named(w), b.seq, crate::table::Cell::Moment(b.at.into()).display(), b.what))
+            .collect(),
     }
 }
 
