@@ -394,3 +394,28 @@ pub async fn logout(State(app): State<Arc<App>>, signed: Signed, Form(form): For
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&app, SESSION_COOKIE, "", "/", Some(0)).parse().expect("header value"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| throttle_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "one /64, one count");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+    }
+
+    #[test]
+    fn next_is_a_path_of_ours_or_home() {
+        for hostile in ["/\t/evil.example", "/\n/x", "/\\evil", "//evil", "/.//evil", "/../..//evil", "https://evil", "evil", "/ /x", "/\u{0}x", ""] {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+        }
+        assert_eq!(safe_next("/content?period=7d"), "/content?period=7d");
+        assert_eq!(safe_next("/a/./b/../c"), "/a/c", "normalised");
+        assert_eq!(safe_next("/%2F/evil.example"), "/%2F/evil.example", "an encoded slash stays a path segment");
+    }
+}
