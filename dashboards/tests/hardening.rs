@@ -49,10 +49,11 @@ async fn after_login_the_browser_stays_on_the_dashboards_origin() {
         assert_eq!(l["offsite"], serde_json::json!([]), "{l}");
     }
     // Those a browser would have taken off the site go home; an encoded
-    // slash is a path of ours like any other.
+    // slash is a path of ours like any other (our "Not found" page).
     for l in &landed[..hostile.len() - 1] {
         assert_eq!(l["path"], "/", "{l}");
     }
+    assert_eq!(landed[hostile.len() - 1]["path"], "/%2F/evil.example");
     assert_eq!(landed[hostile.len()]["path"], "/content?period=7d", "a good next still works");
 }
 

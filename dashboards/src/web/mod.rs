@@ -220,6 +220,7 @@ pub fn router(app: Arc<App>) -> Router {
     routes()
         .into_iter()
         .fold(Router::new(), |router, (r, handler)| router.route(r.path, handler))
+        .fallback(|| async { page::error(axum::http::StatusCode::NOT_FOUND, "Not found", "There is no page at this address.") })
         .layer(middleware::from_fn_with_state(app.clone(), security_headers))
         .layer(middleware::from_fn(with_request_id))
         .with_state(app)
