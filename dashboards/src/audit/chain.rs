@@ -86,8 +86,6 @@ pub struct Break {
 pub struct Report {
     /// Chained entries checked.
     pub entries: u64,
-    /// Entries from before the chain existed (seq 0): not covered.
-    pub unchained: u64,
     pub first_seq: u64,
     pub last_seq: u64,
     /// Where retention's purge let the chain resume, if it did.
@@ -121,10 +119,6 @@ impl Verifier {
         if self.report.breaks.len() < MAX_BREAKS {
             self.report.breaks.push(Break { seq: e.seq, at: e.at, what });
         }
-    }
-
-    pub fn unchained(&mut self, entries: u64) {
-        self.report.unchained = entries;
     }
 
     pub fn push(&mut self, e: &Stored) {

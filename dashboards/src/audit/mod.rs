@@ -158,10 +158,6 @@ impl Audit {
         Ok(Audit { writer: writer.to_string(), head: Mutex::new(None), ..self })
     }
 
-    pub fn writer(&self) -> &str {
-        &self.writer
-    }
-
     /// How the audit names a customer: a keyed hash of the reference.
     pub fn subject(&self, customer_ref: &str) -> String {
         use hmac::Mac;
