@@ -21,13 +21,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use clickhouse::Row;
+use mintmark_config::BackendScope;
 use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::KeyRing;
 use serde::{Deserialize, Serialize};
 use serde_repr::Serialize_repr;
 
 use crate::backend::{err, ApiError, BackendKeys};
-use mintmark_config::BackendScope;
 use crate::ingest::unix_now;
 use crate::revocations::RevocationStore;
 

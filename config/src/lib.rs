@@ -344,6 +344,20 @@ pub struct DashboardsSection {
     pub writer_id: String,
 }
 
+impl DashboardsSection {
+    /// `trusted_proxies` parsed: each a CIDR, or one address.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|c| {
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("dashboards.trusted_proxies: {c:?} is not an address or a CIDR such as 10.0.0.0/8"))
+            })
+            .collect()
+    }
+}
+
 impl Default for DashboardsSection {
     fn default() -> Self {
         DashboardsSection {
@@ -656,9 +670,7 @@ impl Config {
         if d.token_days == 0 || d.max_concurrent_logins == 0 {
             return Err(ConfigError::Check("dashboards.token_days and dashboards.max_concurrent_logins must be positive".into()));
         }
-        if let Some(bad) = d.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err() && c.parse::<std::net::IpAddr>().is_err()) {
-            return Err(ConfigError::Check(format!("dashboards.trusted_proxies: {bad:?} is not an address or a CIDR such as 10.0.0.0/8")));
-        }
+        d.trusted_proxy_nets().map_err(ConfigError::Check)?;
         if !self.keys.dashboards_metrics_token.is_empty() && self.keys.dashboards_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.dashboards_metrics_token must be at least 16 characters (or empty to disable /metrics)".into()));
         }

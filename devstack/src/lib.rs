@@ -169,7 +169,8 @@ async fn serve_demo(layout: &Layout, config: &Config, port: u16, edge_url: &str,
         client_ip,
         backend: demo_backend::BackendApi {
             collector_url: format!("http://{}", config.collector.listen),
-            keys: config.keys.clone(),
+            // Only the store backend's keys: the demo backend holds no other secret.
+            keys: mintmark_config::KeysSection { backend: config.keys.backend.clone(), ..Default::default() },
             consent_cookie: config.edge.consent_cookie.clone(),
         },
     })

@@ -280,7 +280,8 @@ pub enum PasswordCheck {
 /// login form and the access-request export both go through here.
 pub async fn check_password(app: &App, name: &str, password: String, client: std::net::IpAddr) -> Result<PasswordCheck, Refused> {
     use crate::sessions::{MAX_ACCOUNT_FAILURES, MAX_ADDRESS_FAILURES};
-    let (n, a, now) = (name.to_string(), throttle_key(client), now_secs());
+    let (address, now) = (throttle_key(client), now_secs());
+    let (n, a) = (name.to_string(), address.clone());
     let counted = app.with_accounts(move |acc| acc.begin_attempt(&[(&n, MAX_ACCOUNT_FAILURES), (&a, MAX_ADDRESS_FAILURES)], now)).await?.map_err(|e| {
         tracing::error!(error = %e, "login throttle failed");
         Refused::Unavailable
@@ -291,7 +292,7 @@ pub async fn check_password(app: &App, name: &str, password: String, client: std
     let Ok(Ok(_permit)) = tokio::time::timeout(std::time::Duration::from_secs(10), app.verifications.acquire()).await else {
         return Err(Refused::Busy);
     };
-    let (n, a) = (name.to_string(), throttle_key(client));
+    let (n, a) = (name.to_string(), address);
     let verified = app
         .with_accounts(move |acc| {
             let user = acc.verify(&n, &password)?;

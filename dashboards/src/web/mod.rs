@@ -66,12 +66,7 @@ impl App {
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
             secure_cookies: d.secure_cookies.unwrap_or(!d.listen.ip().is_loopback()),
-            trusted_proxies: d
-                .trusted_proxies
-                .iter()
-                .map(|c| c.parse::<ipnet::IpNet>().or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)))
-                .collect::<Result<_, _>>()
-                .context("dashboards.trusted_proxies")?,
+            trusted_proxies: d.trusted_proxy_nets().map_err(anyhow::Error::msg)?,
             verifications: tokio::sync::Semaphore::new(d.max_concurrent_logins as usize),
             recommender: Arc::default(),
             tally: Arc::default(),
@@ -181,7 +176,7 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/marketing/clusters", Access::Role(Role::Marketing)), get(marketing::clusters)),
         (route("GET", "/marketing/customers/{customer}", Access::Role(Role::Marketing)), get(marketing::customer)),
         (route("GET", "/marketing/export/{name}", Access::Role(Role::Marketing)), get(marketing::export)),
-        (route("GET", "/api/v1/recommendations", Access::Role(Role::Analyst)), get(marketing::recommendations)),
+        (route("GET", crate::tokens::RECOMMENDATIONS_PATH, Access::Role(Role::Analyst)), get(marketing::recommendations)),
         (route("GET", "/privacy", Access::Role(Role::PrivacyOfficer)), get(privacy::overview)),
         (route("POST", "/privacy/invariants", Access::Role(Role::PrivacyOfficer)), post(privacy::run_now)),
         (route("GET", "/privacy/invariants/{check}", Access::Role(Role::PrivacyOfficer)), get(privacy::drill)),
