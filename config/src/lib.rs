@@ -75,6 +75,8 @@ pub struct Config {
     #[serde(default)]
     pub retention: RetentionSection,
     #[serde(default)]
+    pub release: ReleaseSection,
+    #[serde(default)]
     pub keys: KeysSection,
 }
 
@@ -307,15 +309,9 @@ pub struct DashboardsSection {
     /// Where the accounts database (users, sessions, API tokens) lives
     /// (relative paths are relative to the working directory).
     pub data_dir: PathBuf,
-    /// A Tier 2 breakdown row backed by fewer distinct visits than this is
-    /// folded into "other (small groups)".
-    pub min_group_visits: u32,
     /// A state or ZIP3 cell of the Tier 3 order-value views backed by fewer
     /// customers than this is folded into "other".
     pub min_group_customers: u32,
-    /// A "bought together" pair seen in fewer distinct orders than this is
-    /// neither shown nor served.
-    pub min_group_orders: u32,
     /// Whether marketplace orders count in "bought together" (they never
     /// count as store customers anywhere).
     pub crosssell_marketplace: bool,
@@ -363,9 +359,7 @@ impl Default for DashboardsSection {
         DashboardsSection {
             listen: "127.0.0.1:8092".parse().unwrap(),
             data_dir: PathBuf::from("dashboards-data"),
-            min_group_visits: 5,
             min_group_customers: 5,
-            min_group_orders: 5,
             crosssell_marketplace: false,
             session_idle_minutes: 30,
             session_max_hours: 12,
@@ -376,6 +370,53 @@ impl Default for DashboardsSection {
             max_concurrent_logins: 4,
             writer_id: String::new(),
         }
+    }
+}
+
+/// The Tier 2 release layer: every number an analyst reads from Tier 2
+/// data is released with differential privacy, one visit being the unit
+/// protected (README, "Tier 2 disclosure control"). A *cell* is one view
+/// over one day (a day's metrics, a day's hours, a day's groups of one
+/// report); each is released once, with noise, and then only read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleaseSection {
+    /// ε of one cell of a filtered view: what an analyst's filtered
+    /// question costs per day it covers, the first time it is asked.
+    pub epsilon: f64,
+    /// ε of one cell of the unfiltered views, released once for everyone.
+    pub shared_epsilon: f64,
+    /// δ of one cell: the chance that a group backed by a single visit is
+    /// shown at all. The threshold a group must pass follows from ε and δ.
+    pub delta: f64,
+    /// What one analyst may spend on filtered cells per data day.
+    pub analyst_daily_budget: f64,
+    /// What the shared unfiltered cells may spend per data day.
+    pub shared_daily_budget: f64,
+    /// A day (an hour, for today) is released this long after it ends,
+    /// once the rollup has built it: later arrivals are not in its numbers.
+    pub settle_minutes: u32,
+}
+
+impl Default for ReleaseSection {
+    fn default() -> Self {
+        ReleaseSection { epsilon: 0.5, shared_epsilon: 1.0, delta: 1e-6, analyst_daily_budget: 5.0, shared_daily_budget: 40.0, settle_minutes: 10 }
+    }
+}
+
+impl ReleaseSection {
+    fn check(&self) -> Result<(), String> {
+        let finite = [self.epsilon, self.shared_epsilon, self.delta, self.analyst_daily_budget, self.shared_daily_budget].iter().all(|v| v.is_finite());
+        if !finite || !(0.01..=10.0).contains(&self.epsilon) || !(0.01..=10.0).contains(&self.shared_epsilon) {
+            return Err("release.epsilon and release.shared_epsilon must be between 0.01 and 10".into());
+        }
+        if !(1e-12..=1e-3).contains(&self.delta) {
+            return Err("release.delta must be between 1e-12 and 1e-3 (the chance one visit's group shows at all)".into());
+        }
+        if self.analyst_daily_budget < self.epsilon || self.shared_daily_budget < self.shared_epsilon {
+            return Err("release.analyst_daily_budget must be at least release.epsilon, and release.shared_daily_budget at least release.shared_epsilon".into());
+        }
+        Ok(())
     }
 }
 
@@ -652,6 +693,7 @@ impl Config {
         }
         e.delivery.check().map_err(ConfigError::Check)?;
         self.retention.check().map_err(ConfigError::Check)?;
+        self.release.check().map_err(ConfigError::Check)?;
         if !self.keys.consent_api.is_empty() {
             return Err(ConfigError::Check(
                 "keys.consent_api is replaced by keys.backend, where every key names what it may do: \

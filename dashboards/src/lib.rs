@@ -14,6 +14,7 @@ pub mod changes;
 pub mod privacy;
 pub mod query;
 pub mod recommend;
+pub mod release;
 pub mod roles;
 pub mod rollup;
 pub mod sessions;

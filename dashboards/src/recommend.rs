@@ -3,8 +3,9 @@
 //! and refreshed every [`REFRESH`], so a request is a hash lookup.
 //!
 //! Only a SKU goes in (nothing about a customer is accepted), and only
-//! aggregate pairs come out, each seen in at least `min_group_orders`
-//! orders (the same query and threshold as the analysts' table).
+//! released pairs come out: the same cells as the analysts' "bought
+//! together" table (see [`crate::release::pairs`]), so a recommendation's
+//! counts carry the same noise and the same threshold.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,10 +13,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::stats::crosssell::{self, Pair};
-use crate::stats::sql::Window;
+use crate::release::pairs::Pair;
+use crate::release::Releaser;
 
-pub const WINDOW_DAYS: i64 = 90;
 pub const REFRESH: Duration = Duration::from_secs(3600);
 pub const CHECK: Duration = Duration::from_secs(10);
 pub const MAX_N: usize = 20;
@@ -42,7 +42,13 @@ impl Snapshot {
     pub fn from_pairs(pairs: Vec<Pair>, computed_at: i64) -> Snapshot {
         let mut by_sku: HashMap<String, Vec<Recommendation>> = HashMap::new();
         for p in pairs {
-            by_sku.entry(p.sku).or_default().push(Recommendation { sku: p.with_sku, together: p.together, support: p.support, confidence: p.confidence, lift: p.lift });
+            by_sku.entry(p.sku).or_default().push(Recommendation {
+                sku: p.with_sku,
+                together: p.together.value().round() as u64,
+                support: p.support.value(),
+                confidence: p.confidence.value(),
+                lift: p.lift.value(),
+            });
         }
         for recs in by_sku.values_mut() {
             recs.sort_by(|a, b| b.lift.total_cmp(&a.lift).then(b.together.cmp(&a.together)).then(a.sku.cmp(&b.sku)));
@@ -67,10 +73,9 @@ impl Recommender {
         *self.current.write().expect("not poisoned") = Some(Arc::new(s));
     }
 
-    pub async fn refresh(&self, client: &clickhouse::Client, t2: &str, min_orders: u32, marketplace: bool) -> clickhouse::error::Result<usize> {
+    pub async fn refresh(&self, releaser: &Releaser, client: &clickhouse::Client, t2: &str, marketplace: bool) -> Result<usize, crate::release::ReleaseError> {
         let now = crate::accounts::now_secs();
-        let until = crate::query::Day(crate::query::Day::from_unix(now).0 + 1).start_secs();
-        let pairs = crosssell::pairs(client, t2, Window { from: until - WINDOW_DAYS * 86_400, until }, marketplace, min_orders).await?;
+        let pairs = releaser.pairs(client, t2, crate::query::Day::from_unix(now), marketplace).await?.pairs;
         let n = pairs.len();
         self.install(Snapshot::from_pairs(pairs, now));
         Ok(n)
@@ -78,7 +83,7 @@ impl Recommender {
 
     /// Refreshes now, then whenever the orders change or [`REFRESH`] has
     /// passed; a failed refresh keeps serving the previous pairs.
-    pub async fn keep_refreshing(self: Arc<Self>, client: clickhouse::Client, t2: String, min_orders: u32, marketplace: bool) {
+    pub async fn keep_refreshing(self: Arc<Self>, releaser: Arc<Releaser>, client: clickhouse::Client, t2: String, marketplace: bool) {
         let mut tables = vec![format!("{t2}.orders")];
         if marketplace {
             tables.push(format!("{t2}.marketplace_orders"));
@@ -90,7 +95,7 @@ impl Recommender {
             let state = changes.check(&client).await;
             let due = at.is_none_or(|t| t.elapsed() >= REFRESH) || !matches!(state, Ok(None));
             if due {
-                match self.refresh(&client, &t2, min_orders, marketplace).await {
+                match self.refresh(&releaser, &client, &t2, marketplace).await {
                     Ok(n) => {
                         tracing::debug!(pairs = n, "recommendations refreshed");
                         if let Ok(Some(state)) = state {
@@ -109,10 +114,7 @@ impl Recommender {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pair(a: &str, b: &str, together: u64, lift: f64) -> Pair {
-        Pair { sku: a.into(), with_sku: b.into(), together, support: 0.1, confidence: 0.5, lift }
-    }
+    use crate::release::pairs::for_tests as pair;
 
     #[test]
     fn per_sku_best_lift_first() {

@@ -75,12 +75,25 @@ const VISIT_COLUMNS: &str = "start_day, first_ts, last_ts, tier, pageviews, even
     country, region, network, os, browser, device, screen, language, time_zone, connection, \
     page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n";
 
+/// The contribution bounds of [`crate::release::caps`], written into the
+/// rollup's text: each visit's row holds at most that much.
+fn caps(text: &str) -> String {
+    use crate::release::caps;
+    text.replace("{cap_pageviews}", &caps::PAGEVIEWS.to_string())
+        .replace("{cap_events}", &caps::EVENTS.to_string())
+        .replace("{cap_purchases}", &caps::PURCHASES.to_string())
+        .replace("{cap_revenue}", &caps::REVENUE.to_string())
+        .replace("{cap_duration}", &caps::DURATION_SECS.to_string())
+}
+
 /// Visits that started on the day, from that day's events and the days
 /// around it (a visit's first event decides its day).
 const VISITS: &str = "INSERT INTO {t2}.{build} ({columns})
-SELECT start_day, first_ts, last_ts, tier, pageviews, events, purchases, revenue,
-       1, pageviews, toUInt8(pageviews = 1 AND events = 1), toUInt32(last_ts - first_ts), toUInt8(purchases > 0), 0,
-       if(tier = 'tier2', events, 0), if(tier = 'tier3', events, 0),
+SELECT start_day, first_ts, last_ts, tier, least(pageviews, {cap_pageviews}), least(events, {cap_events}),
+       least(purchases, {cap_purchases}), least(greatest(revenue, 0), {cap_revenue}),
+       1, least(pageviews, {cap_pageviews}), toUInt8(pageviews = 1 AND events = 1), least(toUInt32(last_ts - first_ts), {cap_duration}),
+       toUInt8(purchases > 0), 0,
+       if(tier = 'tier2', least(events, {cap_events}), 0), if(tier = 'tier3', least(events, {cap_events}), 0),
        toUInt8(funnel_level >= 1), toUInt8(funnel_level >= 2), toUInt8(funnel_level >= 3), toUInt8(funnel_level >= 4),
        entry_page, exit_page,
        a_source, a_utm_source, a_utm_medium, a_utm_campaign, a_country, a_region, a_network, a_os, a_browser, a_device,
@@ -112,7 +125,7 @@ FROM (
 
 /// The day's anonymous hits, one row each: never a visit.
 const ANONYMOUS: &str = "INSERT INTO {t2}.{build} ({columns})
-SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind = 'purchase'), if(kind = 'purchase', value, 0),
+SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind = 'purchase'), if(kind = 'purchase', least(greatest(value, 0), {cap_revenue}), 0),
        0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, '', '',
        referrer_domain, utm_source, utm_medium, utm_campaign, country, region, network, os, browser, device,
        concat(toString(screen_width), 'x', toString(screen_height)), language, time_zone, connection_type,
@@ -258,7 +271,7 @@ pub fn create_staging(t2: &str, staging: &[(&'static str, String)]) -> Vec<Strin
 pub fn day_statements(t2: &str, staging: &[(&'static str, String)], day: Day) -> Vec<String> {
     let (visits, hours, groups, purchases, facets, facet_pages) = (&staging[0].1, &staging[1].1, &staging[2].1, &staging[3].1, &staging[4].1, &staging[5].1);
     let d = format!("'{day}'");
-    let fill = |text: &str| text.replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS).replace('?', &d);
+    let fill = |text: &str| caps(text).replace("{t2}", t2).replace("{build}", visits).replace("{columns}", VISIT_COLUMNS).replace('?', &d);
     let mut out = vec![
         fill(VISITS),
         fill(ANONYMOUS),

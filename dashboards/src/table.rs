@@ -21,6 +21,8 @@ pub enum Cell {
     Time(i64, crate::query::Interval),
     /// An exact moment, Unix seconds (UTC): when something happened.
     Moment(i64),
+    /// A released Tier 2 number, with its error.
+    Noisy(crate::release::Noisy),
 }
 
 /// `1234567` → `1,234,567`.
@@ -86,6 +88,18 @@ impl Cell {
             Cell::Decimal(v) => format!("{v:.2}"),
             Cell::Time(at, i) => time_text(*at, *i, true),
             Cell::Moment(at) => moment_text(*at, true),
+            Cell::Noisy(n) => n.display(),
+        }
+    }
+
+    /// The ± of a released number, for a marker beside it on the page.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Cell::Noisy(n) => Some(match n.suppressed() {
+                Some(below) => format!("fewer than {below}: too few to tell from the noise"),
+                None => n.error_display(),
+            }),
+            _ => None,
         }
     }
 
@@ -97,6 +111,7 @@ impl Cell {
             Cell::Share(v) | Cell::Money(v) | Cell::Duration(v) | Cell::Decimal(v) => Value::from(*v),
             Cell::Time(at, i) => Value::String(time_text(*at, *i, false)),
             Cell::Moment(at) => Value::String(moment_text(*at, false)),
+            Cell::Noisy(n) => n.json_value().map_or(Value::Null, Value::from),
         }
     }
 
@@ -108,6 +123,23 @@ impl Cell {
             Cell::Money(v) => format!("{v:.2}"),
             Cell::Time(at, i) => time_text(*at, *i, false),
             Cell::Moment(at) => moment_text(*at, false),
+            Cell::Noisy(n) => match (n.suppressed(), n.json_value()) {
+                (Some(below), _) => format!("<{below}"),
+                (None, Some(v)) => match n.unit() {
+                    crate::release::Unit::Money => format!("{v:.2}"),
+                    crate::release::Unit::Count => format!("{v}"),
+                    _ => format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string(),
+                },
+                (None, None) => String::new(),
+            },
+        }
+    }
+
+    /// What goes in a released number's `_error` column (empty elsewhere).
+    fn csv_error(&self) -> String {
+        match self {
+            Cell::Noisy(n) => n.json_error().map(|e| format!("{e:.6}").trim_end_matches('0').trim_end_matches('.').to_string()).unwrap_or_default(),
+            _ => String::new(),
         }
     }
 
@@ -202,9 +234,26 @@ impl Table {
     pub fn to_csv(&self) -> String {
         let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
         // Writing to a Vec cannot fail.
-        let _ = w.write_record(self.columns.iter().map(|c| c.key));
+        // A column of released numbers is followed by its `<key>_error`.
+        let noisy: Vec<bool> = (0..self.columns.len()).map(|i| self.rows.iter().any(|r| matches!(r.cells.get(i), Some(Cell::Noisy(_))))).collect();
+        let mut header = Vec::new();
+        for (c, n) in self.columns.iter().zip(&noisy) {
+            header.push(c.key.to_string());
+            if *n {
+                header.push(format!("{}_error", c.key));
+            }
+        }
+        let _ = w.write_record(&header);
         for r in &self.rows {
-            let _ = w.write_record(r.cells.iter().map(Cell::csv));
+            let mut record = Vec::new();
+            for (i, n) in noisy.iter().enumerate() {
+                let cell = r.cells.get(i);
+                record.push(cell.map(Cell::csv).unwrap_or_default());
+                if *n {
+                    record.push(cell.map(Cell::csv_error).unwrap_or_default());
+                }
+            }
+            let _ = w.write_record(&record);
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }
@@ -218,6 +267,14 @@ impl Table {
                 let mut m = Map::new();
                 for (c, v) in self.columns.iter().zip(&r.cells) {
                     m.insert(c.key.to_string(), v.json());
+                    // A released number says how far off it may be, or
+                    // that it is too small to tell.
+                    if let Cell::Noisy(n) = v {
+                        m.insert(format!("{}_error", c.key), n.json_error().map_or(Value::Null, Value::from));
+                        if let Some(below) = n.suppressed() {
+                            m.insert(format!("{}_below", c.key), Value::from(below));
+                        }
+                    }
                 }
                 if r.folded {
                     m.insert("folded".into(), Value::Bool(true));

@@ -4,8 +4,9 @@
 
 use clickhouse::Client;
 
-use crate::query::{Day, Filter, Interval, Op, SortBy, StatsQuery, Where};
-use crate::stats::{self, commerce, metrics, mix, Breakdown, Metric, Report, TopMetrics, Window};
+use crate::query::{Day, Filter, Interval, Op, Sort, SortBy, StatsQuery};
+use crate::release::{seal, Ask, Cube, Groups, Noisy, ReleaseError, ReleasedMetrics, ReleasedSums, ReleasedTable, Releaser, Unit, Unreleased};
+use crate::stats::{self, commerce, Metric, Report, Window};
 use crate::table::{Cell, Column, Row, Table};
 
 /// A table's name in `/export/<name>` and `/api/v1/<name>`.
@@ -63,13 +64,47 @@ pub struct Ctx<'a> {
     pub t2: &'a str,
     pub q: &'a StatsQuery,
     pub today: Day,
-    pub min_visits: u32,
-    /// Cross-sell: the smallest pair served, and whether marketplace orders count.
-    pub min_orders: u32,
+    /// The release layer, and the question as it sees it (who pays, scope).
+    pub releaser: &'a Releaser,
+    pub ask: Ask<'a>,
+    /// Cross-sell: whether marketplace orders count.
     pub crosssell_marketplace: bool,
 }
 
-pub type Result<T> = std::result::Result<T, clickhouse::error::Error>;
+pub type Result<T> = std::result::Result<T, ViewError>;
+
+/// Why a view has no numbers.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Unreleased(#[from] Unreleased),
+}
+
+impl From<clickhouse::error::Error> for ViewError {
+    fn from(e: clickhouse::error::Error) -> ViewError {
+        ViewError::Release(ReleaseError::ClickHouse(e))
+    }
+}
+
+impl ViewError {
+    /// The budget said no: the user is told why (not an outage).
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            ViewError::Release(e) if e.is_refusal() => Some(e.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The metric cells of the period and of the comparison, and the chart's
+/// interval.
+pub struct Cubes {
+    pub interval: Interval,
+    pub now: Cube,
+    pub before: Option<Cube>,
+}
 
 impl Ctx<'_> {
     pub fn window(&self) -> Window {
@@ -80,99 +115,70 @@ impl Ctx<'_> {
         self.q.comparison_range(self.today).map(Into::into)
     }
 
-    /// The filters over the visits rollup (every view but the purchase tables).
-    pub fn filters(&self) -> Where {
-        self.q.visit_filter_sql()
+    /// The metric cells now and in the comparison period.
+    pub async fn cubes(&self) -> Result<Cubes> {
+        let interval = self.q.chart_interval(self.today);
+        let hourly = interval == Interval::Hour;
+        let now = self.releaser.sums(&self.ask, self.q.range(self.today), hourly).await?;
+        let before = match self.q.comparison_range(self.today) {
+            Some(r) => Some(self.releaser.sums(&self.ask, r, hourly).await?),
+            None => None,
+        };
+        Ok(Cubes { interval, now, before })
     }
 
-    /// The filters over raw events (products and sales).
-    pub fn event_filters(&self) -> Where {
-        self.q.filter_sql()
+    /// The released top metrics now and in the comparison period.
+    pub async fn top(&self) -> Result<(ReleasedMetrics, Option<ReleasedMetrics>, Vec<Day>)> {
+        let c = self.cubes().await?;
+        Ok((c.now.total(self.today).metrics(), c.before.as_ref().map(|b| b.total(self.today).metrics()), c.now.pending))
     }
 
-    /// The top metrics now and in the comparison period.
-    pub async fn top(&self) -> Result<(TopMetrics, Option<TopMetrics>)> {
-        let f = self.filters();
-        let now = stats::top_metrics(self.client, self.t2, self.window(), &f);
-        match self.compared() {
-            None => Ok((now.await?, None)),
-            Some(c) => {
-                let (a, b) = tokio::try_join!(now, stats::top_metrics(self.client, self.t2, c, &f))?;
-                Ok((a, Some(b)))
+    /// Several reports, each with its share of the period's visits.
+    pub async fn reports(&self, reports: &[Report], total_visits: Noisy) -> Result<Vec<ReleasedTable>> {
+        let range = self.q.range(self.today);
+        let all = futures_util::future::try_join_all(reports.iter().map(|r| self.releaser.report(&self.ask, *r, range))).await?;
+        reports.iter().zip(all).map(|(r, g)| Ok(seal(report_table(*r, &g, total_visits, self.q.sort))?)).collect()
+    }
+
+    /// The period's released visits: a breakdown's denominator.
+    pub async fn total_visits(&self) -> Result<Noisy> {
+        Ok(self.releaser.sums(&self.ask, self.q.range(self.today), false).await?.total(self.today).get("visits"))
+    }
+
+    /// Any table by name, released and sealed.
+    pub async fn table(&self, name: TableName) -> Result<ReleasedTable> {
+        let table = match name {
+            TableName::Top => {
+                let (now, before, pending) = self.top().await?;
+                top_table(&now, before.as_ref(), &pending)
             }
-        }
-    }
-
-    /// The chart's points now and in the comparison period (same length).
-    pub async fn series(&self) -> Result<(Interval, Vec<stats::Point>, Option<Vec<stats::Point>>)> {
-        let (f, i) = (self.filters(), self.q.chart_interval(self.today));
-        let now = stats::series(self.client, self.t2, self.window(), &f, i);
-        match self.compared() {
-            None => Ok((i, now.await?, None)),
-            Some(c) => {
-                let (a, b) = tokio::try_join!(now, stats::series(self.client, self.t2, c, &f, i))?;
-                Ok((i, a, Some(b)))
-            }
-        }
-    }
-
-    pub async fn total_visits(&self) -> Result<u64> {
-        metrics::visits(self.client, self.t2, self.window(), &self.filters()).await
-    }
-
-    /// Several reports in one read.
-    pub async fn breakdowns(&self, reports: &[Report]) -> Result<Vec<Breakdown>> {
-        stats::breakdown::breakdowns(self.client, self.t2, reports, self.window(), &self.filters(), self.min_visits, self.q.sort).await
-    }
-
-    /// `report` with its share of `total_visits`.
-    pub async fn report(&self, report: Report, total_visits: u64) -> Result<Table> {
-        let b = stats::breakdown(self.client, self.t2, report, self.window(), &self.filters(), self.min_visits, self.q.sort).await?;
-        Ok(report_table(report, &b, total_visits, self.min_visits))
-    }
-
-    /// Any table by name.
-    pub async fn table(&self, name: TableName) -> Result<Table> {
-        let (w, f) = (self.window(), self.filters());
-        match name {
-            TableName::Top => Ok(top_table(&self.top().await?)),
             TableName::Timeseries => {
-                let (i, now, before) = self.series().await?;
-                Ok(series_table(i, &now, before.as_deref()))
+                let c = self.cubes().await?;
+                let now = c.now.series(self.window(), c.interval, self.today);
+                let before = c.before.as_ref().zip(self.compared()).map(|(b, w)| b.series(w, c.interval, self.today));
+                series_table(c.interval, &now, before.as_deref())
             }
             TableName::Report(r) => {
                 let total = self.total_visits().await?;
-                self.report(r, total).await
+                return Ok(self.reports(&[r], total).await?.remove(0));
             }
-            TableName::Funnel => Ok(funnel_table(&commerce::funnel(self.client, self.t2, w, &f).await?)),
+            TableName::Funnel => funnel_table(&self.releaser.sums(&self.ask, self.q.range(self.today), false).await?.total(self.today)),
             TableName::Products => {
-                let f = self.event_filters();
-                let (rows, other) = commerce::products(self.client, self.t2, w, &f, self.min_visits, self.q.sort).await?;
-                Ok(products_table(&rows, other.as_ref(), self.min_visits))
+                let (groups, weeks) = self.releaser.products(&self.ask, self.q.range(self.today)).await?;
+                products_table(&groups, &weeks, self.q.sort)
             }
-            TableName::Sales => {
-                let f = self.event_filters();
-                let (days, currencies) = tokio::try_join!(commerce::sales_by_day(self.client, self.t2, w, &f), commerce::currencies(self.client, self.t2, w, &f))?;
-                Ok(sales_table(&days, &currencies))
-            }
-            TableName::TierMix => Ok(mix_table(&mix::tier_mix(self.client, self.t2, w, &f).await?)),
+            TableName::Sales => sales_table(&self.releaser.sums(&self.ask, self.q.range(self.today), false).await?),
+            TableName::TierMix => mix_table(&self.releaser.sums(&self.ask, self.q.range(self.today), false).await?.total(self.today)),
             TableName::BoughtTogether => {
-                let pairs = stats::crosssell::pairs(self.client, self.t2, w, self.crosssell_marketplace, self.min_orders).await?;
-                Ok(bought_together_table(&pairs, self.min_orders, !f.is_empty()))
+                let pairs = self.releaser.pairs(self.client, self.t2, self.today, self.crosssell_marketplace).await?;
+                bought_together_table(&pairs, !self.q.filters.is_empty())
             }
-        }
+        };
+        Ok(seal(table)?)
     }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
-    }
-}
-
-/// `1 group`, `3 groups`.
+/// `1 day`, `3 days`.
 fn counted(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -180,7 +186,34 @@ fn counted(n: u64, one: &str, many: &str) -> String {
 /// The label of the folded row.
 pub const FOLDED: &str = "other (small groups)";
 
-pub fn report_table(report: Report, b: &Breakdown, total_visits: u64, min_visits: u32) -> Table {
+/// What a table says about days it does not cover yet.
+pub fn pending_note(pending: &[Day], today: Day) -> Option<String> {
+    match pending {
+        [] => None,
+        [d] if *d == today => Some("Today is not in these groups yet: a day's groups are released once the day is over.".into()),
+        days => Some(format!(
+            "{} of the period {} not released yet ({}); a day is released once it is over and rolled up.",
+            counted(days.len() as u64, "day", "days"),
+            if days.len() == 1 { "is" } else { "are" },
+            days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn sort_groups(rows: &mut [(String, Vec<Noisy>)], sort: Sort, hits: usize) {
+    rows.sort_by(|a, b| {
+        let by = |i: usize| b.1[i].value().total_cmp(&a.1[i].value());
+        let order = match sort.by {
+            SortBy::Visits => by(0),
+            SortBy::Pageviews => by(hits),
+            SortBy::Name => a.0.cmp(&b.0).reverse(),
+        };
+        let order = if sort.descending { order } else { order.reverse() };
+        order.then_with(|| a.0.cmp(&b.0))
+    });
+}
+
+pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort) -> Table {
     let mut t = Table::new(
         report.name(),
         report.title(),
@@ -192,88 +225,94 @@ pub fn report_table(report: Report, b: &Breakdown, total_visits: u64, min_visits
         ],
     );
     let dim = report.dimension();
-    for g in &b.rows {
-        let shown = if g.name.is_empty() { report.empty_label().to_string() } else { g.name.clone() };
+    let mut rows = g.released.rows.clone();
+    sort_groups(&mut rows, sort, 1);
+    let truncated = rows.len() > stats::breakdown::MAX_ROWS as usize;
+    for (name, v) in rows.iter().take(stats::breakdown::MAX_ROWS as usize) {
+        let shown = if name.is_empty() { report.empty_label().to_string() } else { name.clone() };
         t.rows.push(Row {
-            filter: Some(Filter { dimension: dim, op: Op::Is, value: g.name.clone() }),
-            ..Row::new(vec![Cell::Text(shown), Cell::Count(g.visits), Cell::Count(g.hits), Cell::Share(ratio(g.visits, total_visits))])
+            filter: Some(Filter { dimension: dim, op: Op::Is, value: name.clone() }),
+            ..Row::new(vec![Cell::Text(shown), Cell::Noisy(v[0]), Cell::Noisy(v[1]), Cell::Noisy(v[0].ratio(&total_visits, Unit::Share))])
         });
     }
-    if let Some(o) = &b.other {
-        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.hits), Cell::Share(ratio(o.visits, total_visits).min(1.0))]));
-        t.note = Some(format!("{} with fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "group", "groups"), if o.groups == 1 { "is" } else { "are" }));
+    if g.released.cells > 0 {
+        let o = &g.released.other;
+        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Noisy(o[0]), Cell::Noisy(o[1]), Cell::Noisy(o[0].ratio(&total_visits, Unit::Share))]));
     }
-    if b.truncated {
-        let more = format!("Showing the first {} groups.", stats::breakdown::MAX_ROWS);
-        t.note = Some(t.note.map_or(more.clone(), |n| format!("{n} {more}")));
+    let mut notes = vec![format!(
+        "A group is shown for the days on which it had about {} visits or more; the rest of those days are in “{FOLDED}”. Numbers carry noise (hover for ±).",
+        g.released.threshold.max(1)
+    )];
+    if truncated {
+        notes.push(format!("Showing the first {} groups.", stats::breakdown::MAX_ROWS));
     }
+    notes.extend(pending_note(&g.pending, Day(i32::MAX)));
+    t.note = Some(notes.join(" "));
     t
 }
 
-/// A metric's value as the cell it is shown in.
-pub fn metric_cell(m: Metric, v: f64) -> Cell {
-    match m {
-        Metric::Visits | Metric::Pageviews | Metric::AnonymousHits => Cell::Count(v as u64),
-        Metric::BounceRate | Metric::Conversion => Cell::Share(v),
-        Metric::Duration => Cell::Duration(v),
-        Metric::PagesPerVisit => Cell::Decimal(v),
-        Metric::Revenue => Cell::Money(v),
-    }
-}
-
 /// The relative change, or `None` when there is nothing to compare with.
-pub fn change(now: f64, before: f64) -> Option<f64> {
-    (before != 0.0).then(|| (now - before) / before)
+pub fn change(now: &Noisy, before: &Noisy) -> Option<f64> {
+    now.change(before)
 }
 
-pub fn top_table((now, before): &(TopMetrics, Option<TopMetrics>)) -> Table {
+fn change_cell(now: &Noisy, before: &Noisy) -> Cell {
+    Cell::Text(change(now, before).map(|c| format!("{}{:.1} %", if c > 0.0 { "+" } else if c < 0.0 { "−" } else { "" }, (c * 100.0).abs())).unwrap_or_default())
+}
+
+pub fn top_table(now: &ReleasedMetrics, before: Option<&ReleasedMetrics>, pending: &[Day]) -> Table {
     let mut t = Table::new("top", "Top metrics", vec![Column::new("Metric", "metric"), Column::new("Value", "value")]);
     if before.is_some() {
         t.columns.push(Column::new("Compared", "compared"));
         t.columns.push(Column::new("Change", "change"));
     }
     for m in Metric::ALL {
-        let mut cells = vec![Cell::Text(m.name().into()), metric_cell(m, m.of(now))];
+        let mut cells = vec![Cell::Text(m.name().into()), Cell::Noisy(now.of(m))];
         if let Some(b) = before {
-            cells.push(metric_cell(m, m.of(b)));
-            cells.push(change(m.of(now), m.of(b)).map_or(Cell::Text(String::new()), Cell::Share));
+            cells.push(Cell::Noisy(b.of(m)));
+            cells.push(change_cell(&now.of(m), &b.of(m)));
         }
         t.rows.push(Row::new(cells));
     }
+    t.note = pending.iter().any(|d| pending.len() > 1 || d.0 != i32::MAX).then(|| {
+        "Today counts its hours that are over (an hour is released once it is over and rolled up); days not yet rolled up are left out.".to_string()
+    });
     t
 }
 
-pub fn series_table(i: Interval, now: &[stats::Point], before: Option<&[stats::Point]>) -> Table {
+pub fn series_table(i: Interval, now: &[(i64, ReleasedSums)], before: Option<&[(i64, ReleasedSums)]>) -> Table {
     let mut columns = vec![Column::new("Period", "period"), Column::new("Time", "time")];
     columns.extend(Metric::ALL.map(|m| Column::new(m.label(), m.name())));
     let mut t = Table::new("timeseries", "Over time", columns);
     for (label, points) in [("current", Some(now)), ("comparison", before)] {
-        for p in points.unwrap_or_default() {
-            let mut cells = vec![Cell::Text(label.into()), Cell::Time(p.at, i)];
-            cells.extend(Metric::ALL.map(|m| metric_cell(m, m.of(&p.metrics()))));
+        for (at, s) in points.unwrap_or_default() {
+            let m = s.metrics();
+            let mut cells = vec![Cell::Text(label.into()), Cell::Time(*at, i)];
+            cells.extend(Metric::ALL.map(|x| Cell::Noisy(m.of(x))));
             t.rows.push(Row::new(cells));
         }
     }
     t
 }
 
-pub fn funnel_table(f: &commerce::Funnel) -> Table {
+pub fn funnel_table(total: &ReleasedSums) -> Table {
     let mut t = Table::new(
         "funnel",
         "Purchase funnel",
         vec![Column::new("Step", "step"), Column::new("Visits", "visits"), Column::new("Of all visits", "share_of_visits"), Column::new("From previous step", "step_conversion")],
     );
-    let mut previous = f.visits;
-    t.rows.push(Row::new(vec![Cell::Text("All visits".into()), Cell::Count(f.visits), Cell::Share(ratio(f.visits, f.visits)), Cell::Text(String::new())]));
-    for ((_, label), n) in commerce::STEPS.iter().zip(f.steps) {
-        t.rows.push(Row::new(vec![Cell::Text((*label).into()), Cell::Count(n), Cell::Share(ratio(n, f.visits)), Cell::Share(ratio(n, previous))]));
+    let visits = total.get("visits");
+    let mut previous = visits;
+    t.rows.push(Row::new(vec![Cell::Text("All visits".into()), Cell::Noisy(visits), Cell::Text("100 %".into()), Cell::Text(String::new())]));
+    for ((_, label), n) in commerce::STEPS.iter().zip(total.funnel()) {
+        t.rows.push(Row::new(vec![Cell::Text((*label).into()), Cell::Noisy(n), Cell::Noisy(n.ratio(&visits, Unit::Share)), Cell::Noisy(n.ratio(&previous, Unit::Share))]));
         previous = n;
     }
     t.note = Some("A visit reaches a step when it did every step before it, in order, within 24 hours.".into());
     t
 }
 
-pub fn products_table(rows: &[commerce::ProductRow], other: Option<&commerce::ProductRow>, min_visits: u32) -> Table {
+pub fn products_table(g: &Groups, weeks: &[Day], sort: Sort) -> Table {
     let mut t = Table::new(
         "products",
         "Products sold",
@@ -284,54 +323,53 @@ pub fn products_table(rows: &[commerce::ProductRow], other: Option<&commerce::Pr
             Column::new("Revenue", "revenue").sorted_by(SortBy::Pageviews),
         ],
     );
-    for p in rows {
-        t.rows.push(Row::new(vec![Cell::Text(p.sku.clone()), Cell::Count(p.visits), Cell::Count(p.units), Cell::Money(p.revenue)]));
+    let mut rows = g.released.rows.clone();
+    sort_groups(&mut rows, sort, 2);
+    for (sku, v) in rows.iter().take(stats::breakdown::MAX_ROWS as usize) {
+        t.rows.push(Row::new(vec![Cell::Text(sku.clone()), Cell::Noisy(v[0]), Cell::Noisy(v[1]), Cell::Noisy(v[2])]));
     }
-    if let Some(o) = other {
-        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Count(o.visits), Cell::Count(o.units), Cell::Money(o.revenue)]));
-        t.note = Some(format!("{} bought in fewer than {min_visits} visits each {} folded into “{FOLDED}”.", counted(o.groups, "product", "products"), if o.groups == 1 { "is" } else { "are" }));
+    if g.released.cells > 0 {
+        let o = &g.released.other;
+        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Noisy(o[0]), Cell::Noisy(o[1]), Cell::Noisy(o[2])]));
     }
-    t
-}
-
-pub fn sales_table(days: &[commerce::SalesDay], currencies: &[String]) -> Table {
-    let mut t = Table::new(
-        "sales",
-        "Sales by day",
-        vec![Column::new("Day", "day"), Column::new("Orders", "orders"), Column::new("Units", "units"), Column::new("Revenue", "revenue"), Column::new("Average order", "average_order_value")],
-    );
-    let (mut orders, mut units, mut revenue) = (0, 0, 0.0);
-    for d in days {
-        t.rows.push(Row::new(vec![
-            Cell::Time(d.day as i64, Interval::Day),
-            Cell::Count(d.orders),
-            Cell::Count(d.units),
-            Cell::Money(d.revenue),
-            Cell::Money(if d.orders == 0 { 0.0 } else { d.revenue / d.orders as f64 }),
-        ]));
-        (orders, units, revenue) = (orders + d.orders, units + d.units, revenue + d.revenue);
-    }
-    if !days.is_empty() {
-        t.rows.push(Row::folded(vec![
-            Cell::Text("Total".into()),
-            Cell::Count(orders),
-            Cell::Count(units),
-            Cell::Money(revenue),
-            Cell::Money(if orders == 0 { 0.0 } else { revenue / orders as f64 }),
-        ]));
-    }
-    t.note = Some(match currencies {
-        [] => "No purchases in this period.".to_string(),
-        [one] => format!("Amounts in {one}."),
-        many => format!("Amounts mix currencies ({}); they are summed as recorded.", many.join(", ")),
+    t.note = Some(match (weeks.first(), weeks.last()) {
+        (Some(first), Some(last)) => format!(
+            "Products are released per week (Monday to Sunday) once the week is over: this covers {} ({first} – {}). A product is shown for the weeks in which about {} visits or more bought it.",
+            counted(weeks.len() as u64, "whole week", "whole weeks"),
+            Day(last.0 + 6),
+            g.released.threshold.max(1)
+        ),
+        _ => "Products are released per week (Monday to Sunday) once the week is over; this period holds no whole week that is over yet.".into(),
     });
     t
 }
 
-pub fn mix_table(m: &mix::TierMix) -> Table {
+pub fn sales_table(c: &Cube) -> Table {
+    let mut t = Table::new("sales", "Sales by day", vec![Column::new("Day", "day"), Column::new("Orders", "orders"), Column::new("Revenue", "revenue"), Column::new("Average order", "average_order_value")]);
+    for (d, s) in &c.days {
+        let (orders, revenue) = (s.get("purchases"), s.get("revenue"));
+        t.rows.push(Row::new(vec![Cell::Time(d.start_secs(), Interval::Day), Cell::Noisy(orders), Cell::Noisy(revenue), Cell::Noisy(revenue.ratio(&orders, Unit::Money))]));
+    }
+    if !c.days.is_empty() {
+        let total = ReleasedSums::total(c.days.values());
+        let (orders, revenue) = (total.get("purchases"), total.get("revenue"));
+        t.rows.push(Row::folded(vec![Cell::Text("Total".into()), Cell::Noisy(orders), Cell::Noisy(revenue), Cell::Noisy(revenue.ratio(&orders, Unit::Money))]));
+    }
+    t.note = Some(format!(
+        "Purchases of the visits in the period, by the day the visit started; each visit counts with at most {} orders and {} of revenue.{}",
+        crate::release::caps::PURCHASES,
+        crate::release::caps::REVENUE,
+        if c.pending.is_empty() { String::new() } else { " Days not over yet are not shown.".into() }
+    ));
+    t
+}
+
+pub fn mix_table(total: &ReleasedSums) -> Table {
     let mut t = Table::new("tier_mix", "Tier mix", vec![Column::new("Tier", "tier"), Column::new("Events", "events"), Column::new("Share", "share")]);
-    for (label, n) in [("Anonymous (cookies off)", m.anonymous), ("Tier 2 (session)", m.tier2), ("Tier 3 (opted in)", m.tier3)] {
-        t.rows.push(Row::new(vec![Cell::Text(label.into()), Cell::Count(n), Cell::Share(ratio(n, m.total()))]));
+    let parts = [("Anonymous (cookies off)", total.get("anonymous_hits")), ("Tier 2 (session)", total.get("tier2_events")), ("Tier 3 (opted in)", total.get("tier3_events"))];
+    let all = Noisy::sum(parts.iter().map(|p| p.1), Unit::Count);
+    for (label, n) in parts {
+        t.rows.push(Row::new(vec![Cell::Text(label.into()), Cell::Noisy(n), Cell::Noisy(n.ratio(&all, Unit::Share))]));
     }
     t
 }
@@ -339,7 +377,7 @@ pub fn mix_table(m: &mix::TierMix) -> Table {
 /// Most-lifted pairs shown on a page (the CSV and API have every pair).
 pub const PAIR_ROWS: usize = 500;
 
-pub fn bought_together_table(pairs: &[stats::crosssell::Pair], min_orders: u32, filtered: bool) -> Table {
+pub fn bought_together_table(p: &crate::release::pairs::Pairs, filtered: bool) -> Table {
     let mut t = Table::new(
         "bought_together",
         "Bought together",
@@ -352,22 +390,27 @@ pub fn bought_together_table(pairs: &[stats::crosssell::Pair], min_orders: u32, 
             Column::new("Lift", "lift"),
         ],
     );
-    for p in pairs.iter().take(PAIR_ROWS) {
+    for pair in p.pairs.iter().take(PAIR_ROWS) {
         t.rows.push(Row::new(vec![
-            Cell::Text(p.sku.clone()),
-            Cell::Text(p.with_sku.clone()),
-            Cell::Count(p.together),
-            Cell::Share(p.support),
-            Cell::Share(p.confidence),
-            Cell::Decimal(p.lift),
+            Cell::Text(pair.sku.clone()),
+            Cell::Text(pair.with_sku.clone()),
+            Cell::Noisy(pair.together),
+            Cell::Noisy(pair.support),
+            Cell::Noisy(pair.confidence),
+            Cell::Noisy(pair.lift),
         ]));
     }
+    let span = match (p.from, p.until) {
+        (Some(from), Some(until)) => format!("From store orders placed {from} – {} (placed, not cancelled), released per four weeks once they are over", Day(until.0 - 1)),
+        _ => "From store orders (placed, not cancelled), released per four weeks once they are over".into(),
+    };
     let mut note = format!(
-        "From store orders in the period (placed, not cancelled). Pairs seen in fewer than {min_orders} orders are not shown. \
-         Confidence is the share of orders with the product that also have the other; lift above 1 means more often together than chance."
+        "{span}. A pair is shown for the blocks in which about {} orders or more had it. \
+         Confidence is the share of orders with the product that also have the other; lift above 1 means more often together than chance.",
+        p.threshold.max(1)
     );
     if filtered {
-        note.push_str(" Visit filters do not apply: orders come from the store's backend, not from visits.");
+        note.push_str(" Visit filters and the period do not apply: orders come from the store's backend, not from visits.");
     }
     t.note = Some(note);
     t

@@ -1,4 +1,4 @@
-// Refreshes the realtime numbers every 10 seconds from the JSON API (same
+// Refreshes the realtime numbers every 30 seconds from the JSON API (same
 // session, same audit). Text goes in with textContent: never parsed as HTML.
 (function () {
   "use strict";
@@ -11,28 +11,29 @@
     if (numeric) td.className = "num";
     return td;
   }
-  function fmt(n) { return Number(n).toLocaleString("en-US"); }
   function show(data) {
-    document.getElementById("rt-visits").textContent = fmt(data.visits);
-    document.getElementById("rt-pageviews").textContent = fmt(data.pageviews);
-    document.getElementById("rt-updated").textContent = new Date(data.at * 1000).toLocaleTimeString();
+    document.getElementById("rt-visits").textContent = data.visits.display;
+    document.getElementById("rt-visits").title = data.visits.error === null ? "" : "±" + data.visits.error;
+    document.getElementById("rt-pageviews").textContent = data.pageviews.display;
+    var from = new Date(data.from * 1000), until = new Date(data.until * 1000);
+    document.getElementById("rt-updated").textContent = from.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + "–" + until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     var body = document.getElementById("rt-pages");
     body.replaceChildren();
     data.top_pages.forEach(function (p) {
       var tr = document.createElement("tr");
-      tr.append(cell(p.page, false), cell(fmt(p.visits), true), cell(fmt(p.pageviews), true));
+      tr.append(cell(p.page, false), cell(p.visits.display, true));
       body.append(tr);
     });
     if (data.folded) {
       var tr = document.createElement("tr");
       tr.className = "folded";
-      tr.append(cell("other (small groups)", false), cell(fmt(data.folded.visits), true), cell(fmt(data.folded.pageviews), true));
+      tr.append(cell("other (small groups)", false), cell(data.folded.display, true));
       body.append(tr);
     }
-    if (!body.children.length) {
+    if (!data.top_pages.length) {
       var empty = document.createElement("tr");
-      var td = cell("No visits in the last 5 minutes.", false);
-      td.colSpan = 3;
+      var td = cell("No page had enough visits in this window to be shown.", false);
+      td.colSpan = 2;
       td.className = "muted";
       empty.append(td);
       body.append(empty);
@@ -48,5 +49,5 @@
       .then(show, fail);
   }
   tick();
-  setInterval(tick, 10000);
+  setInterval(tick, 30000);
 })();

@@ -56,7 +56,7 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
     let now = (now_ms() / 1000) as i64;
     let seeded = history::seed(&client, &dbs, &ids, None, Plan { events: 60_000, days: 30, until: now - 600, seed: 3 }, |_| {}).await?;
     // More visitors than the small-group threshold, so the hostile values are shown, not folded.
-    let visitors = config.dashboards.min_group_visits + 1;
+    let visitors = 6u32;
     for n in 0..visitors {
         hostile_visit(&stack, n).await?;
     }

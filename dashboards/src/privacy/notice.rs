@@ -73,8 +73,13 @@ other sites. Leaving the store ends the measured session.\n\n\
 Never collected: your name, e-mail address, postal address or phone number from the pages; nothing from before you opted in \
 is ever linked to you.\n\n\
 ## How the information is used\n\n\
-Tier 2 data is used only as totals and averages (for example, how many visits a page had); groups smaller than {min_visits} \
-visits are not shown separately. Tier 3 data is used by the store's marketing staff to see your orders and interests, \
+Tier 2 data is used only as totals and averages (for example, how many visits a page had), and every number shown to \
+staff is released with differential privacy: it carries random noise large enough that no number, and no combination of \
+numbers, tells whether any one visit happened. Each day's numbers are released once, with ε = {eps} for the store's standard \
+views and ε = {aeps} for each filtered question; each analyst may spend at most ε = {abudget} per day of data, and the \
+standard views at most ε = {sbudget}. A group (a page, a search term, a network) is shown only when enough visits had it that \
+one visit more or less could change whether it shows with a chance below δ = {delta}. The less ε, the more noise and the \
+stronger the protection. Tier 3 data is used by the store's marketing staff to see your orders and interests, \
 group customers with similar buying patterns and suggest products. Every look at Tier 3 data is recorded in an access audit \
 that the privacy office reviews.\n\n\
 ## Disclosure\n\n\
@@ -121,7 +126,11 @@ Contact {contact}.\n",
         visitor_days = e.visitor_max_age_days,
         consent = code(&e.consent_cookie),
         consent_days = c.collector.consent_token_days,
-        min_visits = c.dashboards.min_group_visits,
+        eps = c.release.shared_epsilon,
+        aeps = c.release.epsilon,
+        abudget = c.release.analyst_daily_budget,
+        sbudget = c.release.shared_daily_budget,
+        delta = c.release.delta,
         t2e = years(r.t2_events_days),
         t2r = years(r.t2_rollups_days),
         t3e = years(r.t3_events_days),
@@ -160,6 +169,7 @@ mod tests {
         assert!(md.contains("`mm_sid`") && md.contains("`mm_vid` (365 days)") && md.contains("after 30 minutes"), "{md}");
         assert!(md.contains("`https://shop.example.gov/store`"));
         assert!(md.contains("| Identified orders (Tier 3) | 2192 days (about 6 years) |"));
+        assert!(md.contains("ε = 1 for the store's standard views and ε = 0.5 for each filtered question") && md.contains("ε = 5 per day") && md.contains("δ = 0.000001"), "{md}");
         c.edge.visitor_cookie = "shop_vid".into();
         c.edge.session_idle_minutes = 20;
         c.retention.t3_events_days = 90;

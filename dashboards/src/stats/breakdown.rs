@@ -325,11 +325,12 @@ pub fn visit_group_selects(reports: &[Report], from: &str, condition: &Sql, per_
                 column_names.push(r.name());
                 columns.push(format!("('{}', {c})", r.name()));
             }
-            Shape::Array { keys, counts } if *r == Report::Pages => out.push((
-                vec![r.name()],
-                select(format!("'{}' AS report, key, sum(visits) AS v, sum(n) AS c", r.name()), &format!("{keys} AS key, {counts} AS n"), "key"),
-            )),
+            Shape::Array { keys, counts } if *r == Report::Pages => {
+                let (keys, counts) = bounded(keys, counts, crate::release::caps::PAGES_PER_VISIT, crate::release::caps::VIEWS_PER_PAGE);
+                out.push((vec![r.name()], select(format!("'{}' AS report, key, sum(visits) AS v, sum(n) AS c", r.name()), &format!("{keys} AS key, {counts} AS n"), "key")))
+            }
             Shape::Array { keys, counts } => {
+                let (keys, counts) = bounded(keys, counts, crate::release::caps::TARGETS_PER_VISIT, crate::release::caps::HITS_PER_TARGET);
                 list_names.push(r.name());
                 lists.push(format!("arrayMap((k, n) -> ('{}', k, n), {keys}, {counts})", r.name()));
             }
@@ -346,6 +347,13 @@ pub fn visit_group_selects(reports: &[Report], from: &str, condition: &Sql, per_
         ));
     }
     out
+}
+
+/// A visit's first `keys_per_visit` values of a list, each counted at
+/// most `hits_per_key` times: what one visit adds to a list report is
+/// bounded (see [`crate::release::caps`]).
+fn bounded(keys: &str, counts: &str, keys_per_visit: u32, hits_per_key: u32) -> (String, String) {
+    (format!("arraySlice({keys}, 1, {keys_per_visit})"), format!("arrayMap(x -> least(x, {hits_per_key}), arraySlice({counts}, 1, {keys_per_visit}))"))
 }
 
 /// The single visit-wide `is` filter that `visit_facet_pages` answers.

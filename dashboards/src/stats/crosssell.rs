@@ -27,7 +27,7 @@ pub struct Pair {
 }
 
 /// Which orders count.
-fn orders(w: Window, marketplace: bool) -> Sql {
+pub fn orders(w: Window, marketplace: bool) -> Sql {
     let one = |table: &'static str| {
         // No FINAL: a replayed event adds the same SKUs again, which the
         // distinct array absorbs, and the counts only ask "any?".

@@ -6,7 +6,7 @@
 use plotters::prelude::*;
 
 use crate::query::Interval;
-use crate::stats::{Metric, Point};
+use crate::stats::Metric;
 use crate::table::Cell;
 
 const ACCENT: RGBColor = RGBColor(0x24, 0x56, 0xd6);
@@ -35,10 +35,11 @@ fn x_label(at: i64, interval: Interval) -> String {
 }
 
 /// The chart as an `<svg>` element, or `None` when drawing failed.
-pub fn svg(metric: Metric, interval: Interval, now: &[Point], before: Option<&[Point]>) -> Option<String> {
+/// The points are `(bucket start, released value)`.
+pub fn svg(metric: Metric, interval: Interval, now: &[(i64, f64)], before: Option<&[(i64, f64)]>) -> Option<String> {
     let mut out = String::new();
     let n = now.len().max(1);
-    let values = |p: &[Point]| p.iter().map(|p| metric.of(&p.metrics())).collect::<Vec<f64>>();
+    let values = |p: &[(i64, f64)]| p.iter().map(|p| p.1).collect::<Vec<f64>>();
     let (current, compared) = (values(now), before.map(values).unwrap_or_default());
     let top = current.iter().chain(&compared).copied().fold(0.0_f64, f64::max);
     let top = if top <= 0.0 { 1.0 } else { top * 1.1 };
@@ -51,7 +52,7 @@ pub fn svg(metric: Metric, interval: Interval, now: &[Point], before: Option<&[P
             .y_label_area_size(64)
             .build_cartesian_2d(0..(n as i32 - 1).max(1), 0.0..top)
             .ok()?;
-        let ats: Vec<i64> = now.iter().map(|p| p.at).collect();
+        let ats: Vec<i64> = now.iter().map(|p| p.0).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -122,11 +123,10 @@ pub fn bars(title: &str, bars: &[(String, f64)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::metrics::Sums;
 
     #[test]
     fn draws_both_periods_without_inline_style() {
-        let pts = |k: u64| (0..7).map(|i| Point { at: 1_795_000_000 + i * 86_400, sums: Sums { visits: k * i as u64, ..Default::default() } }).collect::<Vec<_>>();
+        let pts = |k: i64| (0..7).map(|i| (1_795_000_000 + i * 86_400, (k * i) as f64)).collect::<Vec<_>>();
         let s = svg(Metric::Visits, Interval::Day, &pts(10), Some(&pts(5))).unwrap();
         assert!(s.starts_with("<svg role=\"img\""), "{}", &s[..80]);
         assert!(s.contains("stroke=\"#2456D6\"") || s.contains("#2456D6"), "the current line");

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{AnalystView, Authorized};
 use super::{chart, page, App};
 use crate::query::{Comparison, Day, Dimension, Interval, Period, SortBy, StatsQuery};
-use crate::stats::{Metric, Report, TopMetrics};
+use crate::release::{Noisy, ReleasedMetrics, ReleasedTable};
+use crate::stats::{Metric, Report};
 use crate::table::Table;
 use crate::views::{self, Ctx, TableName};
 
@@ -87,6 +88,8 @@ pub struct Chip {
 pub struct Card {
     pub label: &'static str,
     pub value: String,
+    /// The value's ± (a released number), for its tooltip.
+    pub hint: String,
     /// `+12.5 %`, `−3.0 %`, `new`, or empty without a comparison.
     pub change: String,
     /// `good`, `bad` or `flat`, for the colour: a rising bounce rate is bad.
@@ -109,8 +112,8 @@ pub struct Header {
 }
 
 pub struct RowView {
-    /// `(text, numeric, column key)`.
-    pub cells: Vec<(String, bool, &'static str)>,
+    /// `(text, numeric, column key, ± of a released number or "")`.
+    pub cells: Vec<(String, bool, &'static str, String)>,
     /// Filters the dashboard by this row.
     pub href: Option<String>,
     pub folded: bool,
@@ -143,14 +146,16 @@ pub fn numeric_column(t: &Table, i: usize) -> bool {
     i > 0 && t.rows.first().is_some_and(|r| r.cells.get(i).is_some_and(|c| c.numeric()))
 }
 
-/// A row's cells as the template shows them: `(text, numeric, column key)`.
-pub fn cells(t: &Table, r: &crate::table::Row) -> Vec<(String, bool, &'static str)> {
-    r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key)).collect()
+/// A row's cells as the template shows them: `(text, numeric, column key, ±)`.
+pub fn cells(t: &Table, r: &crate::table::Row) -> Vec<(String, bool, &'static str, String)> {
+    r.cells.iter().zip(&t.columns).map(|(c, col)| (c.display(), c.numeric(), col.key, c.hint().unwrap_or_default())).collect()
 }
 
 /// `t` as the template shows it, the first `limit` rows (the folded row
-/// always kept), links keeping the rest of the state.
-pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -> TableView {
+/// always kept), links keeping the rest of the state. Tier 2 tables only:
+/// released and sealed.
+pub fn table_view(t: &ReleasedTable, q: &StatsQuery, path: &str, limit: Option<usize>) -> TableView {
+    let t: &Table = t;
     let headers = t
         .columns
         .iter()
@@ -194,10 +199,10 @@ pub fn table_view(t: &Table, q: &StatsQuery, path: &str, limit: Option<usize>) -
     }
 }
 
-fn change_text(now: f64, before: Option<f64>) -> (String, &'static str) {
+fn change_text(now: &Noisy, before: Option<&Noisy>) -> (String, &'static str) {
     match before {
         None => (String::new(), "flat"),
-        Some(b) if b == 0.0 && now == 0.0 => ("0 %".into(), "flat"),
+        Some(b) if b.value() == 0.0 && now.value() == 0.0 => ("0 %".into(), "flat"),
         Some(b) => match views::change(now, b) {
             // Nothing to compare with: no direction, no colour.
             None => ("new".into(), "flat"),
@@ -210,20 +215,51 @@ fn change_text(now: f64, before: Option<f64>) -> (String, &'static str) {
     }
 }
 
-fn cards(m: &TopMetrics, c: Option<&TopMetrics>, q: &StatsQuery) -> Vec<Card> {
+fn cards(m: &ReleasedMetrics, c: Option<&ReleasedMetrics>, q: &StatsQuery) -> Vec<Card> {
     Metric::ALL
         .into_iter()
         .map(|metric| {
-            let (change, direction) = change_text(metric.of(m), c.map(|c| metric.of(c)));
+            let now = m.of(metric);
+            let (change, direction) = change_text(&now, c.map(|c| c.of(metric)).as_ref());
             let trend = match (direction, metric.lower_is_better()) {
                 ("up", false) | ("down", true) => "good",
                 ("down", false) | ("up", true) => "bad",
                 _ => "flat",
             };
-            let value = views::metric_cell(metric, metric.of(m)).display();
-            Card { label: metric.label(), value, change, trend, href: href("/", &StatsQuery { metric, ..q.clone() }), current: q.metric == metric }
+            let hint = crate::table::Cell::Noisy(now).hint().unwrap_or_default();
+            Card { label: metric.label(), value: now.display(), hint, change, trend, href: href("/", &StatsQuery { metric, ..q.clone() }), current: q.metric == metric }
         })
         .collect()
+}
+
+/// What a page's numbers cost, and what is left: said on every page.
+pub struct BudgetLine {
+    /// Unfiltered: released once for everyone, free to read.
+    pub shared: bool,
+    /// What this request spent (new releases): `(ε per day, days)`.
+    pub spent_now: Option<(f64, usize)>,
+    /// The most the analyst has spent on one day of the period, that day,
+    /// and their daily budget.
+    pub most: Option<(Day, f64)>,
+    pub daily: f64,
+    pub per_cell: f64,
+}
+
+impl BudgetLine {
+    pub fn text(&self) -> String {
+        if self.shared {
+            return "Unfiltered numbers are released once for everyone and cost you nothing to read. Filtered questions spend your privacy budget.".into();
+        }
+        let now = match self.spent_now {
+            Some((eps, days)) => format!("This question spent ε {eps:.2} on each of {days} day{} that had no answer for it yet. ", if days == 1 { "" } else { "s" }),
+            None => "This question was answered before: asking again costs nothing. ".into(),
+        };
+        let left = match self.most {
+            Some((day, spent)) => format!("Your budget: ε {:.2} of {:.2} left on {day}, the period's most used day.", (self.daily - spent).max(0.0), self.daily),
+            None => format!("Your budget: ε {:.2} per day, none used in this period.", self.daily),
+        };
+        format!("{now}{left} A new filtered question costs ε {:.2} per day it covers.", self.per_cell)
+    }
 }
 
 /// Everything a dashboard page shows.
@@ -235,34 +271,37 @@ pub struct Shown {
     pub tables: Vec<TableView>,
     /// Rows read, for the audit.
     pub rows: u64,
+    /// The budget line under the filter bar.
+    pub budget: Option<String>,
+    /// Why the page has no numbers although ClickHouse answered: the
+    /// budget refused the question.
+    pub refused: Option<String>,
 }
 
 async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> views::Result<Shown> {
     let q = ctx.q;
     let mut shown = Shown::default();
     let reports = section.reports();
-    let tables = |breakdowns: &[crate::stats::Breakdown], total: u64| -> Vec<Table> {
-        reports.iter().zip(breakdowns).map(|(r, b)| views::report_table(*r, b, total, ctx.min_visits)).collect()
-    };
     match section {
         Section::Overview => {
-            // One query per period gives the chart, the cards and the tier
-            // mix: every one of them is a sum over the period's hours.
-            let ((interval, now, before), breakdowns) = tokio::try_join!(ctx.series(), ctx.breakdowns(reports))?;
-            let total = |points: &[crate::stats::Point]| {
-                let mut t = crate::stats::metrics::Sums::default();
-                points.iter().for_each(|p| t += p.sums);
-                t
+            // One set of metric cells gives the chart, the cards and the
+            // tier mix: each is a sum of released cells.
+            let cubes = ctx.cubes().await?;
+            let (total_now, total_before) = (cubes.now.total(today), cubes.before.as_ref().map(|b| b.total(today)));
+            shown.cards = cards(&total_now.metrics(), total_before.map(|s| s.metrics()).as_ref(), q);
+            let mix = crate::release::seal(views::mix_table(&total_now))?;
+            let panels = ctx.reports(reports, total_now.get("visits")).await?;
+            let window = ctx.window();
+            let points = |c: &crate::release::Cube, w: crate::stats::Window| -> Vec<(i64, f64)> {
+                c.series(w, cubes.interval, today).iter().map(|(at, s)| (*at, s.metrics().of(q.metric).value())).collect()
             };
-            let (sum_now, sum_before) = (total(&now), before.as_deref().map(total));
-            shown.cards = cards(&sum_now.metrics(), sum_before.map(|s| s.metrics()).as_ref(), q);
-            let mix = views::mix_table(&(&sum_now).into());
-            let panels = tables(&breakdowns, sum_now.visits);
-            shown.chart = chart::svg(q.metric, interval, &now, before.as_deref());
+            let now = points(&cubes.now, window);
+            let before = cubes.before.as_ref().zip(ctx.compared()).map(|(b, w)| points(b, w));
+            shown.chart = chart::svg(q.metric, cubes.interval, &now, before.as_deref());
             shown.intervals = Interval::ALL
                 .into_iter()
                 .filter(|i| *i != Interval::Hour || q.range(today).days() <= 31)
-                .map(|i| Choice { label: i.name().into(), href: href("/", &StatsQuery { interval: Some(i), ..q.clone() }), current: i == interval })
+                .map(|i| Choice { label: i.name().into(), href: href("/", &StatsQuery { interval: Some(i), ..q.clone() }), current: i == cubes.interval })
                 .collect();
             shown.rows = Metric::ALL.len() as u64 + now.len() as u64 * (1 + u64::from(before.is_some()));
             shown.tables = panels.iter().chain([&mix]).map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
@@ -280,13 +319,28 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
                 [(funnel, None), (products, Some(20)), (sales, None), (pairs, Some(20))].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
         }
         _ => {
-            let (total, breakdowns) = tokio::try_join!(ctx.total_visits(), ctx.breakdowns(reports))?;
-            let panels = tables(&breakdowns, total);
+            let total = ctx.total_visits().await?;
+            let panels = ctx.reports(reports, total).await?;
             shown.rows = panels.iter().map(|t| t.rows.len() as u64).sum();
             shown.tables = panels.iter().map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
         }
     }
     Ok(shown)
+}
+
+/// The budget line of a question `ctx` answered.
+pub fn budget_line(ctx: &Ctx<'_>) -> Option<String> {
+    let shared = ctx.ask.account == crate::release::Account::Shared;
+    let spent = ctx.ask.spent();
+    let budget = ctx.releaser.budget(&ctx.ask.account, ctx.q.range(ctx.today)).ok()?;
+    let line = BudgetLine {
+        shared,
+        spent_now: spent.values().next().map(|eps| (*eps, spent.len())),
+        most: budget.most(),
+        daily: budget.daily,
+        per_cell: budget.per_cell,
+    };
+    Some(line.text())
 }
 
 /// The controls and chrome every dashboard page shares.
@@ -375,7 +429,7 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
         Ok(q) => q,
         Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
     };
-    let ctx = app.ctx(&q, today);
+    let ctx = app.ctx(&q, today, who.session.user.id);
     let (path, title) = match (section, report) {
         (Some(s), _) => (s.path().to_string(), s.title().to_string()),
         (None, Some(r)) => (format!("/report/{}", r.name()), r.title().to_string()),
@@ -394,6 +448,15 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
             .map(|t| Shown { rows: t.rows.len() as u64, tables: vec![table_view(&t, &q, &path, None)], ..Shown::default() }),
         (None, None) => unreachable!("a page is a section or a report"),
     };
+    // The budget said no: the page says why, with no numbers.
+    let result = match result {
+        Err(e) if e.refusal().is_some() => Ok(Shown { refused: e.refusal(), ..Shown::default() }),
+        other => other,
+    };
+    let result = result.map(|mut shown| {
+        shown.budget = budget_line(&ctx);
+        shown
+    });
     if let Ok(shown) = &result {
         if let Err(refused) = app.audited(&who.session, &path, &q.to_params(), shown.rows).await {
             return refused;
@@ -401,6 +464,11 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     }
     let chrome = chrome(&who.session, &q, today, &path, &title, section);
     match result {
+        Ok(shown) if shown.refused.is_some() => {
+            let mut resp = page::render(&page::Dashboard { chrome, shown, error: None, realtime: false });
+            *resp.status_mut() = StatusCode::FORBIDDEN;
+            resp
+        }
         Ok(shown) => page::render(&page::Dashboard { chrome, shown, error: None, realtime: section == Some(Section::Realtime) }),
         Err(e) => {
             // The detail (ClickHouse's own text) goes to the log only.
@@ -446,15 +514,18 @@ mod tests {
 
     #[test]
     fn changes_read_well() {
-        assert_eq!(change_text(110.0, Some(100.0)), ("+10.0 %".into(), "up"));
-        assert_eq!(change_text(90.0, Some(100.0)), ("−10.0 %".into(), "down"));
-        assert_eq!(change_text(5.0, Some(0.0)), ("new".into(), "flat"));
-        assert_eq!(change_text(5.0, None), (String::new(), "flat"));
+        let exact = |visits: u64, bounces: u64| {
+            let s = crate::stats::metrics::Sums { visits, bounces, ..Default::default() };
+            crate::release::ReleasedSums::total([&crate::release::metrics::for_tests(&s)]).metrics()
+        };
+        let (now, before) = (exact(110, 55), exact(100, 25));
+        assert_eq!(change_text(&now.of(Metric::Visits), Some(&before.of(Metric::Visits))), ("+10.0 %".into(), "up"));
+        assert_eq!(change_text(&before.of(Metric::Visits), Some(&now.of(Metric::Visits))), ("−9.1 %".into(), "down"));
+        assert_eq!(change_text(&now.of(Metric::Visits), Some(&exact(0, 0).of(Metric::Visits))), ("new".into(), "flat"));
+        assert_eq!(change_text(&now.of(Metric::Visits), None), (String::new(), "flat"));
         let q = StatsQuery::from_params(&[], Day(20_000)).unwrap();
-        let worse = TopMetrics { bounce_rate: 0.5, visits: 10, ..Default::default() };
-        let before = TopMetrics { bounce_rate: 0.25, visits: 5, ..Default::default() };
-        let c = cards(&worse, Some(&before), &q);
-        assert_eq!((c[0].label, c[0].trend, c[0].value.as_str()), ("Visits", "good", "10"));
-        assert_eq!((c[3].label, c[3].change.as_str(), c[3].trend), ("Bounce rate", "+100.0 %", "bad"));
+        let c = cards(&now, Some(&before), &q);
+        assert_eq!((c[0].label, c[0].trend, c[0].value.as_str()), ("Visits", "good", "110"));
+        assert_eq!((c[3].label, c[3].trend), ("Bounce rate", "bad"));
     }
 }

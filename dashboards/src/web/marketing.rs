@@ -408,7 +408,7 @@ pub async fn recommendations(State(app): State<Arc<App>>, who: Authorized<Analys
     let mut resp = Json(serde_json::json!({
         "sku": sku,
         "recommendations": recs,
-        "window_days": crate::recommend::WINDOW_DAYS,
+        "window_days": crate::release::pairs::BLOCK_DAYS * crate::release::pairs::BLOCKS,
         "computed_at": snapshot.computed_at,
     }))
     .into_response();

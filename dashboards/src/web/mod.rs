@@ -46,6 +46,8 @@ pub struct App {
     /// Password verifications running at once (`max_concurrent_logins`).
     pub verifications: tokio::sync::Semaphore,
     pub recommender: Arc<crate::recommend::Recommender>,
+    /// The Tier 2 release layer (differential privacy) and its store.
+    pub releaser: Arc<crate::release::Releaser>,
     pub tally: Arc<crate::audit::Tally>,
     pub tier3: crate::tier3::cache::Tier3Cache,
     /// The latest invariant report, and its gauges for `/metrics`.
@@ -69,6 +71,7 @@ impl App {
             trusted_proxies: d.trusted_proxy_nets().map_err(anyhow::Error::msg)?,
             verifications: tokio::sync::Semaphore::new(d.max_concurrent_logins as usize),
             recommender: Arc::default(),
+            releaser: Arc::new(crate::release::Releaser::open(config.release.clone(), &d.data_dir).context("opening the release store")?),
             tally: Arc::default(),
             tier3: Default::default(),
             invariants: Default::default(),
@@ -231,7 +234,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let facts = tokio::spawn(crate::tier3::facts::keep_fresh(app.clickhouse.clone(), app.dbs.clone(), app.tier3.facts_version.clone()));
     let d = &app.config.dashboards;
     let recommendations =
-        tokio::spawn(app.recommender.clone().keep_refreshing(app.clickhouse.clone(), app.dbs.t2.clone(), d.min_group_orders, d.crosssell_marketplace));
+        tokio::spawn(app.recommender.clone().keep_refreshing(app.releaser.clone(), app.clickhouse.clone(), app.dbs.t2.clone(), d.crosssell_marketplace));
     let warm = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -276,16 +279,17 @@ async fn realtime_script() -> impl IntoResponse {
 }
 
 impl App {
-    /// What every Tier 2 view reads with.
-    pub fn ctx<'a>(&'a self, q: &'a crate::query::StatsQuery, today: crate::query::Day) -> crate::views::Ctx<'a> {
+    /// What every Tier 2 view reads with: the question as `user` asks it
+    /// (their budget pays for it when it is filtered).
+    pub fn ctx<'a>(&'a self, q: &'a crate::query::StatsQuery, today: crate::query::Day, user: i64) -> crate::views::Ctx<'a> {
         let d = &self.config.dashboards;
         crate::views::Ctx {
             client: &self.clickhouse,
             t2: &self.dbs.t2,
             q,
             today,
-            min_visits: d.min_group_visits,
-            min_orders: d.min_group_orders,
+            releaser: &self.releaser,
+            ask: crate::release::Ask::new(&self.clickhouse, &self.dbs.t2, q, user, today),
             crosssell_marketplace: d.crosssell_marketplace,
         }
     }
