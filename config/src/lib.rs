@@ -384,7 +384,12 @@ pub struct ReleaseSection {
     /// ε of one cell of a filtered view: what an analyst's filtered
     /// question costs per day it covers, the first time it is asked.
     pub epsilon: f64,
-    /// ε of one cell of the unfiltered views, released once for everyone.
+    /// ε of one day's whole-store metrics (visits, pageviews, bounce rate,
+    /// duration, conversion, revenue...), and again of its hours, released
+    /// once for everyone: the numbers the store steers by.
+    pub shared_metrics_epsilon: f64,
+    /// ε of every other unfiltered cell (a day's groups of one report,
+    /// realtime, a week of products), released once for everyone.
     pub shared_epsilon: f64,
     /// δ of one cell: the chance that a group backed by a single visit is
     /// shown at all. The threshold a group must pass follows from ε and δ.
@@ -400,21 +405,29 @@ pub struct ReleaseSection {
 
 impl Default for ReleaseSection {
     fn default() -> Self {
-        ReleaseSection { epsilon: 0.5, shared_epsilon: 1.0, delta: 1e-6, analyst_daily_budget: 5.0, shared_daily_budget: 40.0, settle_minutes: 10 }
+        ReleaseSection {
+            epsilon: 0.5,
+            shared_metrics_epsilon: 4.0,
+            shared_epsilon: 1.0,
+            delta: 1e-6,
+            analyst_daily_budget: 5.0,
+            shared_daily_budget: 40.0,
+            settle_minutes: 10,
+        }
     }
 }
 
 impl ReleaseSection {
     fn check(&self) -> Result<(), String> {
-        let finite = [self.epsilon, self.shared_epsilon, self.delta, self.analyst_daily_budget, self.shared_daily_budget].iter().all(|v| v.is_finite());
-        if !finite || !(0.01..=10.0).contains(&self.epsilon) || !(0.01..=10.0).contains(&self.shared_epsilon) {
-            return Err("release.epsilon and release.shared_epsilon must be between 0.01 and 10".into());
+        let eps = [self.epsilon, self.shared_metrics_epsilon, self.shared_epsilon];
+        if !eps.iter().chain(&[self.delta, self.analyst_daily_budget, self.shared_daily_budget]).all(|v| v.is_finite()) || !eps.iter().all(|e| (0.01..=10.0).contains(e)) {
+            return Err("release.epsilon, release.shared_metrics_epsilon and release.shared_epsilon must be between 0.01 and 10".into());
         }
         if !(1e-12..=1e-3).contains(&self.delta) {
             return Err("release.delta must be between 1e-12 and 1e-3 (the chance one visit's group shows at all)".into());
         }
-        if self.analyst_daily_budget < self.epsilon || self.shared_daily_budget < self.shared_epsilon {
-            return Err("release.analyst_daily_budget must be at least release.epsilon, and release.shared_daily_budget at least release.shared_epsilon".into());
+        if self.analyst_daily_budget < self.epsilon || self.shared_daily_budget < self.shared_metrics_epsilon.max(self.shared_epsilon) {
+            return Err("release.analyst_daily_budget must be at least release.epsilon, and release.shared_daily_budget at least both shared ε".into());
         }
         Ok(())
     }

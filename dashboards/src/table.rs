@@ -96,7 +96,7 @@ impl Cell {
     pub fn hint(&self) -> Option<String> {
         match self {
             Cell::Noisy(n) => Some(match n.suppressed() {
-                Some(below) => format!("fewer than {below}: too few to tell from the noise"),
+                Some(below) => format!("fewer than {below}: too small to tell from the noise"),
                 None => n.error_display(),
             }),
             _ => None,
@@ -125,6 +125,7 @@ impl Cell {
             Cell::Moment(at) => moment_text(*at, false),
             Cell::Noisy(n) => match (n.suppressed(), n.json_value()) {
                 (Some(below), _) => format!("<{below}"),
+                (None, None) if n.unclear() => "unclear".into(),
                 (None, Some(v)) => match n.unit() {
                     crate::release::Unit::Money => format!("{v:.2}"),
                     crate::release::Unit::Count => format!("{v}"),

@@ -137,7 +137,7 @@ impl Ctx<'_> {
     pub async fn reports(&self, reports: &[Report], total_visits: Noisy) -> Result<Vec<ReleasedTable>> {
         let range = self.q.range(self.today);
         let all = futures_util::future::try_join_all(reports.iter().map(|r| self.releaser.report(&self.ask, *r, range))).await?;
-        reports.iter().zip(all).map(|(r, g)| Ok(seal(report_table(*r, &g, total_visits, self.q.sort))?)).collect()
+        reports.iter().zip(all).map(|(r, g)| Ok(seal(report_table(*r, &g, total_visits, self.q.sort, self.today))?)).collect()
     }
 
     /// The period's released visits: a breakdown's denominator.
@@ -195,7 +195,7 @@ pub fn pending_note(pending: &[Day], today: Day) -> Option<String> {
             "{} of the period {} not released yet ({}); a day is released once it is over and rolled up.",
             counted(days.len() as u64, "day", "days"),
             if days.len() == 1 { "is" } else { "are" },
-            days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            days.iter().map(|d| if *d == today { "today".to_string() } else { d.to_string() }).collect::<Vec<_>>().join(", ")
         )),
     }
 }
@@ -213,7 +213,7 @@ fn sort_groups(rows: &mut [(String, Vec<Noisy>)], sort: Sort, hits: usize) {
     });
 }
 
-pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort) -> Table {
+pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort, today: Day) -> Table {
     let mut t = Table::new(
         report.name(),
         report.title(),
@@ -246,7 +246,7 @@ pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort)
     if truncated {
         notes.push(format!("Showing the first {} groups.", stats::breakdown::MAX_ROWS));
     }
-    notes.extend(pending_note(&g.pending, Day(i32::MAX)));
+    notes.extend(pending_note(&g.pending, today));
     t.note = Some(notes.join(" "));
     t
 }
@@ -274,7 +274,7 @@ pub fn top_table(now: &ReleasedMetrics, before: Option<&ReleasedMetrics>, pendin
         }
         t.rows.push(Row::new(cells));
     }
-    t.note = pending.iter().any(|d| pending.len() > 1 || d.0 != i32::MAX).then(|| {
+    t.note = (!pending.is_empty()).then(|| {
         "Today counts its hours that are over (an hour is released once it is over and rolled up); days not yet rolled up are left out.".to_string()
     });
     t

@@ -75,8 +75,8 @@ is ever linked to you.\n\n\
 ## How the information is used\n\n\
 Tier 2 data is used only as totals and averages (for example, how many visits a page had), and every number shown to \
 staff is released with differential privacy: it carries random noise large enough that no number, and no combination of \
-numbers, tells whether any one visit happened. Each day's numbers are released once, with ε = {eps} for the store's standard \
-views and ε = {aeps} for each filtered question; each analyst may spend at most ε = {abudget} per day of data, and the \
+numbers, tells whether any one visit happened. Each day's numbers are released once, with ε = {meps} for a day of the store's \
+whole-store metrics, ε = {eps} for each other standard view and ε = {aeps} for each filtered question; each analyst may spend at most ε = {abudget} per day of data, and the \
 standard views at most ε = {sbudget}. A group (a page, a search term, a network) is shown only when enough visits had it that \
 one visit more or less could change whether it shows with a chance below δ = {delta}. The less ε, the more noise and the \
 stronger the protection. Tier 3 data is used by the store's marketing staff to see your orders and interests, \
@@ -126,6 +126,7 @@ Contact {contact}.\n",
         visitor_days = e.visitor_max_age_days,
         consent = code(&e.consent_cookie),
         consent_days = c.collector.consent_token_days,
+        meps = c.release.shared_metrics_epsilon,
         eps = c.release.shared_epsilon,
         aeps = c.release.epsilon,
         abudget = c.release.analyst_daily_budget,
@@ -169,7 +170,7 @@ mod tests {
         assert!(md.contains("`mm_sid`") && md.contains("`mm_vid` (365 days)") && md.contains("after 30 minutes"), "{md}");
         assert!(md.contains("`https://shop.example.gov/store`"));
         assert!(md.contains("| Identified orders (Tier 3) | 2192 days (about 6 years) |"));
-        assert!(md.contains("ε = 1 for the store's standard views and ε = 0.5 for each filtered question") && md.contains("ε = 5 per day") && md.contains("δ = 0.000001"), "{md}");
+        assert!(md.contains("ε = 4 for a day of the store's whole-store metrics, ε = 1 for each other standard view and ε = 0.5 for each filtered question") && md.contains("ε = 5 per day") && md.contains("δ = 0.000001"), "{md}");
         c.edge.visitor_cookie = "shop_vid".into();
         c.edge.session_idle_minutes = 20;
         c.retention.t3_events_days = 90;

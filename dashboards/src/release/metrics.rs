@@ -23,34 +23,52 @@ use crate::stats::Metric;
 pub struct Spec {
     pub name: &'static str,
     pub sensitivity: f64,
-    pub share: f64,
     pub unit: Unit,
 }
 
-const fn spec(name: &'static str, sensitivity: u32, share: f64, unit: Unit) -> Spec {
-    Spec { name, sensitivity: sensitivity as f64, share, unit }
+const fn spec(name: &'static str, sensitivity: u32, unit: Unit) -> Spec {
+    Spec { name, sensitivity: sensitivity as f64, unit }
 }
 
-/// In [`SUMS`] order. Revenue is released in cents. Shares favour what the
-/// overview leads with (visits, pageviews, bounce rate, duration); they add
-/// up to 1.
+/// In [`SUMS`] order. Revenue is released in cents.
 pub const SPECS: [Spec; 15] = [
-    spec("visits", 1, 0.20, Unit::Count),
-    spec("visit_pageviews", caps::PAGEVIEWS, 0.09, Unit::Count),
-    spec("bounces", 1, 0.09, Unit::Count),
-    spec("duration_sum", caps::DURATION_SECS, 0.09, Unit::Count),
-    spec("converted", 1, 0.08, Unit::Count),
-    spec("pageviews", caps::PAGEVIEWS, 0.12, Unit::Count),
-    spec("anonymous_hits", 1, 0.05, Unit::Count),
-    spec("revenue", caps::REVENUE * 100, 0.08, Unit::Money),
-    spec("tier2_events", caps::EVENTS, 0.02, Unit::Count),
-    spec("tier3_events", caps::EVENTS, 0.02, Unit::Count),
-    spec("funnel_1", 1, 0.03, Unit::Count),
-    spec("funnel_2", 1, 0.03, Unit::Count),
-    spec("funnel_3", 1, 0.03, Unit::Count),
-    spec("funnel_4", 1, 0.03, Unit::Count),
-    spec("purchases", caps::PURCHASES, 0.04, Unit::Count),
+    spec("visits", 1, Unit::Count),
+    spec("visit_pageviews", caps::PAGEVIEWS, Unit::Count),
+    spec("bounces", 1, Unit::Count),
+    spec("duration_sum", caps::DURATION_SECS, Unit::Count),
+    spec("converted", 1, Unit::Count),
+    spec("pageviews", caps::PAGEVIEWS, Unit::Count),
+    spec("anonymous_hits", 1, Unit::Count),
+    spec("revenue", caps::REVENUE * 100, Unit::Money),
+    spec("tier2_events", caps::EVENTS, Unit::Count),
+    spec("tier3_events", caps::EVENTS, Unit::Count),
+    spec("funnel_1", 1, Unit::Count),
+    spec("funnel_2", 1, Unit::Count),
+    spec("funnel_3", 1, Unit::Count),
+    spec("funnel_4", 1, Unit::Count),
+    spec("purchases", caps::PURCHASES, Unit::Count),
 ];
+
+/// How a cell's ε is split across its sums (each list adds up to 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Profile {
+    /// The whole store's numbers: the share each needs for about the same
+    /// relative error at store scale, where a sum of rare events (orders,
+    /// revenue) needs far more than visits do.
+    Shared,
+    /// A segment's: visits first, which every ratio divides by.
+    Filtered,
+}
+
+impl Profile {
+    pub fn shares(self) -> [f64; 15] {
+        match self {
+            //                visits vpv   bnc   dur   conv  pv    anon  rev   t2    t3    f1    f2    f3    f4    purch
+            Profile::Shared => [0.02, 0.05, 0.05, 0.08, 0.14, 0.05, 0.03, 0.36, 0.02, 0.02, 0.02, 0.02, 0.02, 0.03, 0.09],
+            Profile::Filtered => [0.30, 0.05, 0.10, 0.10, 0.10, 0.10, 0.02, 0.10, 0.01, 0.01, 0.02, 0.02, 0.02, 0.02, 0.03],
+        }
+    }
+}
 
 /// The exact sums of a cell as integers, in [`SUMS`] order.
 fn exact(s: &Sums) -> [i64; 15] {
@@ -73,28 +91,29 @@ fn exact(s: &Sums) -> [i64; 15] {
     ]
 }
 
-/// What is stored for a cell: the ε it was drawn with (the noise scales
-/// follow from it) and the noisy sums.
+/// What is stored for a cell: the ε and profile it was drawn with (the
+/// noise scales follow from them) and the noisy sums.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Body {
     pub eps: f64,
+    pub profile: Profile,
     pub v: Vec<i64>,
 }
 
-fn scale(spec: &Spec, eps: f64) -> f64 {
-    spec.sensitivity / (spec.share * eps)
+fn scale(i: usize, profile: Profile, eps: f64) -> f64 {
+    SPECS[i].sensitivity / (profile.shares()[i] * eps)
 }
 
 /// Draws a cell's noise.
-pub fn draw(s: &Sums, eps: f64) -> Result<Body, NoiseError> {
-    let v = exact(s).iter().zip(SPECS.iter()).map(|(x, spec)| Ok(x + noise::discrete_laplace(scale(spec, eps))?)).collect::<Result<Vec<i64>, NoiseError>>()?;
-    Ok(Body { eps, v })
+pub fn draw(s: &Sums, eps: f64, profile: Profile) -> Result<Body, NoiseError> {
+    let v = exact(s).iter().enumerate().map(|(i, x)| Ok(x + noise::discrete_laplace(scale(i, profile, eps))?)).collect::<Result<Vec<i64>, NoiseError>>()?;
+    Ok(Body { eps, profile, v })
 }
 
 /// A cell with no noise: only for unit tests of what is derived from cells.
 #[cfg(test)]
 pub fn exact_for_tests(s: &Sums) -> Body {
-    Body { eps: f64::INFINITY, v: exact(s).to_vec() }
+    Body { eps: f64::INFINITY, profile: Profile::Shared, v: exact(s).to_vec() }
 }
 
 /// [`exact_for_tests`], released: unit tests of the views' formatting.
@@ -113,7 +132,7 @@ impl ReleasedSums {
     pub(super) fn of(body: &Body) -> ReleasedSums {
         let sums = std::array::from_fn(|i| {
             let spec = &SPECS[i];
-            let var = if body.eps.is_finite() { noise::variance(scale(spec, body.eps)) } else { 0.0 };
+            let var = if body.eps.is_finite() { noise::variance(scale(i, body.profile, body.eps)) } else { 0.0 };
             let v = body.v.get(i).copied().unwrap_or(0) as f64;
             match spec.unit {
                 // Cents to money.
@@ -183,8 +202,10 @@ mod tests {
 
     #[test]
     fn shares_add_up_and_follow_sums() {
-        let total: f64 = SPECS.iter().map(|s| s.share).sum();
-        assert!((total - 1.0).abs() < 1e-9, "{total}");
+        for p in [Profile::Shared, Profile::Filtered] {
+            let total: f64 = p.shares().iter().sum();
+            assert!((total - 1.0).abs() < 1e-9, "{p:?}: {total}");
+        }
         assert_eq!(SPECS.map(|s| s.name), SUMS, "one spec per sum, in order");
     }
 
@@ -192,8 +213,10 @@ mod tests {
     fn each_sum_has_the_sensitivity_of_its_cap() {
         // The ε a cell spends is the sum over its sums of sensitivity / scale.
         let eps = 0.7;
-        let spent: f64 = SPECS.iter().map(|s| s.sensitivity / scale(s, eps)).sum();
-        assert!((spent - eps).abs() < 1e-9, "{spent}");
+        for p in [Profile::Shared, Profile::Filtered] {
+            let spent: f64 = (0..15).map(|i| SPECS[i].sensitivity / scale(i, p, eps)).sum();
+            assert!((spent - eps).abs() < 1e-9, "{spent}");
+        }
         assert_eq!(SPECS[7].sensitivity, f64::from(caps::REVENUE) * 100.0, "revenue in cents");
         assert_eq!(SPECS[3].sensitivity, f64::from(caps::DURATION_SECS));
     }
@@ -207,7 +230,7 @@ mod tests {
         assert_eq!(m.of(Metric::Duration).value(), 60.0);
         assert_eq!(m.of(Metric::PagesPerVisit).value(), 3.0);
         assert!((m.of(Metric::Revenue).value() - 123.45).abs() < 1e-9);
-        let noisy = ReleasedSums::of(&draw(&s, 1.0).unwrap());
+        let noisy = ReleasedSums::of(&draw(&s, 1.0, Profile::Filtered).unwrap());
         assert!(noisy.get("visits").error() > 0.0);
         assert!(noisy.get("revenue").error() > noisy.get("visits").error(), "revenue moves by up to {} per visit", caps::REVENUE);
     }

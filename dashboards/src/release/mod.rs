@@ -298,6 +298,24 @@ impl Releaser {
         }
     }
 
+    /// The ε of a cell of `kind` paid by `account`, and that account's
+    /// daily budget: the whole store's metrics (days, hours) have their own ε.
+    fn cell_eps(&self, account: &Account, kind: &str) -> (f64, f64) {
+        match (account, kind) {
+            (Account::Shared, "metrics" | "hours") => (self.params.shared_metrics_epsilon, self.params.shared_daily_budget),
+            _ => self.eps_budget(account),
+        }
+    }
+
+    /// The whole store's metrics (days and hours) split ε for the store's
+    /// numbers; a segment's put visits first.
+    fn profile(account: &Account, kind: &str) -> metrics::Profile {
+        match (account, kind) {
+            (Account::Shared, "metrics" | "hours") => metrics::Profile::Shared,
+            _ => metrics::Profile::Filtered,
+        }
+    }
+
     async fn ready(&self, client: &Client, t2: &str) -> clickhouse::error::Result<Ready> {
         let now = crate::accounts::now_secs();
         if let Some((at, _, r)) = self.ready.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -316,7 +334,7 @@ impl Releaser {
         if days.is_empty() {
             return Ok(());
         }
-        let (eps, budget) = self.eps_budget(&ask.account);
+        let (eps, budget) = self.cell_eps(&ask.account, kind);
         let (from, until) = (days[0], days[days.len() - 1] + span);
         let spent = self.store.spent(&ask.account, from, until)?;
         let have = self.store.get(&ask.scope, kind, from, until)?;
@@ -336,7 +354,7 @@ impl Releaser {
 
     /// Stores new cells (the stored ones win) and charges for them.
     fn commit(&self, ask: &Ask<'_>, kind: &str, cells: Vec<store::NewCell>, span: i32) -> Result<BTreeMap<(i32, i32), String>, ReleaseError> {
-        let (eps, budget) = self.eps_budget(&ask.account);
+        let (eps, budget) = self.cell_eps(&ask.account, kind);
         match self.store.release(&ask.account, budget, eps, &ask.scope, kind, cells, span, crate::accounts::now_secs())? {
             Ok(stored) => {
                 ask.charge(&stored.charged_days, eps);
@@ -366,11 +384,11 @@ impl Releaser {
             self.precheck(ask, "metrics", &missing.iter().map(|d| d.0).collect::<Vec<_>>(), 1)?;
             let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
             let exact = crate::stats::metrics::sums(ask.client, ask.t2, w, &ask.filters, Some(Interval::Day)).await?;
-            let eps = self.eps_budget(&ask.account).0;
+            let eps = self.cell_eps(&ask.account, "metrics").0;
             let mut cells = Vec::new();
             for d in &missing {
                 let s = exact.get(&(d.start_secs() as u32)).copied().unwrap_or_default();
-                cells.push((d.0, -1, serde_json::to_string(&metrics::draw(&s, eps)?).expect("a body serialises")));
+                cells.push((d.0, -1, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "metrics"))?).expect("a body serialises")));
             }
             bodies.extend(self.commit(ask, "metrics", cells, 1)?);
         }
@@ -402,12 +420,12 @@ impl Releaser {
             self.precheck(ask, "hours", &missing_days, 1)?;
             let w = Window { from: missing[0].0.start_secs(), until: Day(missing[missing.len() - 1].0 .0 + 1).start_secs() };
             let exact = crate::stats::metrics::sums(ask.client, ask.t2, w, &ask.filters, Some(Interval::Hour)).await?;
-            let eps = self.eps_budget(&ask.account).0;
+            let eps = self.cell_eps(&ask.account, "hours").0;
             let mut cells = Vec::new();
             for (d, h) in &missing {
                 let at = d.start_secs() + i64::from(*h) * 3600;
                 let s = exact.get(&(at as u32)).copied().unwrap_or_default();
-                cells.push((d.0, *h, serde_json::to_string(&metrics::draw(&s, eps)?).expect("a body serialises")));
+                cells.push((d.0, *h, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "hours"))?).expect("a body serialises")));
             }
             bodies.extend(self.commit(ask, "hours", cells, 1)?);
         }
@@ -479,7 +497,7 @@ impl Releaser {
         if !missing.is_empty() {
             self.precheck(ask, kind, &missing.iter().map(|d| d.0).collect::<Vec<_>>(), span)?;
             let all = exact(missing.clone()).await?;
-            let eps = self.eps_budget(&ask.account).0;
+            let eps = self.cell_eps(&ask.account, kind).0;
             let empty = BTreeMap::new();
             let mut cells = Vec::new();
             for d in &missing {
@@ -493,7 +511,7 @@ impl Releaser {
 
     /// What `account` has spent per day over `range`, with its budget.
     pub fn budget(&self, account: &Account, range: Range) -> Result<Budget, ReleaseError> {
-        let (eps, budget) = self.eps_budget(account);
+        let (eps, budget) = self.cell_eps(account, "");
         let spent = self.store.spent(account, range.from.0, range.until.0)?;
         Ok(Budget { per_cell: eps, daily: budget, spent: spent.into_iter().map(|(d, e)| (Day(d), e)).collect() })
     }

@@ -59,7 +59,18 @@ impl Noisy {
     /// is shown as "fewer than N" (N the top of its interval), never as a
     /// small number.
     pub fn suppressed(&self) -> Option<u64> {
-        (self.unit == Unit::Count && self.value < self.error()).then(|| (self.value.max(0.0) + self.error()).ceil().max(1.0) as u64)
+        (matches!(self.unit, Unit::Count | Unit::Money) && self.value < self.error()).then(|| (self.value.max(0.0) + self.error()).ceil().max(1.0) as u64)
+    }
+
+    /// A ratio too noisy to mean anything: its ± is wider than a quarter
+    /// (shares) or than the value itself (durations, pages per visit), or
+    /// its denominator was too small to tell.
+    pub fn unclear(&self) -> bool {
+        match self.unit {
+            Unit::Count | Unit::Money => false,
+            Unit::Share => !self.variance.is_finite() || self.error() > 0.25,
+            Unit::Duration | Unit::Decimal => !self.variance.is_finite() || self.error() > self.value().max(f64::MIN_POSITIVE),
+        }
     }
 
     /// The sum of released values (cells of several days).
@@ -76,7 +87,7 @@ impl Noisy {
     /// or suppressed denominators are not shown (see [`Noisy::ratio_shown`]).
     pub fn ratio(&self, other: &Noisy, unit: Unit) -> Noisy {
         let (a, b) = (self.value.max(0.0), other.value);
-        if b <= 0.0 {
+        if b <= 0.0 || other.suppressed().is_some() {
             return Noisy { value: 0.0, variance: f64::INFINITY, unit };
         }
         let r = a / b;
@@ -99,9 +110,12 @@ impl Noisy {
     /// For people: "1,234", "fewer than 40", "12.5 %".
     pub fn display(&self) -> String {
         if let Some(n) = self.suppressed() {
-            return format!("< {}", crate::table::thousands(n));
+            return match self.unit {
+                Unit::Money => format!("< {}", crate::table::money(n as f64)),
+                _ => format!("< {}", crate::table::thousands(n)),
+            };
         }
-        if !self.variance.is_finite() {
+        if self.unclear() {
             return "–".into();
         }
         let v = self.value();
@@ -119,6 +133,13 @@ impl Noisy {
         if !self.variance.is_finite() {
             return "too few visits to tell".into();
         }
+        if self.unclear() {
+            return format!("too few visits to tell (±{})", match self.unit {
+                Unit::Share => format!("{:.0} %", self.error() * 100.0),
+                Unit::Duration => crate::table::duration(self.error()),
+                _ => format!("{:.2}", self.error()),
+            });
+        }
         let e = self.error();
         match self.unit {
             Unit::Count => format!("±{}", crate::table::thousands(e.ceil() as u64)),
@@ -131,7 +152,7 @@ impl Noisy {
 
     /// For machines: the value (`None` when suppressed or unknown).
     pub fn json_value(&self) -> Option<f64> {
-        if self.suppressed().is_some() || !self.variance.is_finite() {
+        if self.suppressed().is_some() || !self.variance.is_finite() || self.unclear() {
             return None;
         }
         Some(match self.unit {
@@ -165,6 +186,7 @@ mod tests {
         assert_eq!((big.display(), big.error_display()), ("1,234".to_string(), "±15".to_string()));
         let negative = Noisy::released(-40.0, 1.0, Unit::Money);
         assert_eq!(negative.value(), 0.0);
+        assert_eq!(Noisy::released(900.0, noise::variance(1000.0), Unit::Money).display(), "< 3,729.00", "money is a sum like any other");
     }
 
     #[test]
@@ -176,5 +198,10 @@ mod tests {
         assert!((r.value() - 0.5).abs() < 1e-12);
         assert!(r.error() > 0.0 && r.ratio_shown());
         assert!(!day(5.0).ratio(&Noisy::released(-2.0, 50.0, Unit::Count), Unit::Share).ratio_shown());
+        let noisy_share = day(5.0).ratio(&day(20.0), Unit::Share);
+        assert!(noisy_share.unclear(), "±{}", noisy_share.error());
+        assert_eq!(noisy_share.display(), "–");
+        assert_eq!(noisy_share.json_value(), None);
+        assert!(noisy_share.error_display().starts_with("too few visits to tell"));
     }
 }
