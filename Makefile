@@ -9,7 +9,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up up-cluster test bench bench-cluster bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up up-cluster test bench bench-cluster bench-privacy bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -41,7 +41,7 @@ up-cluster: bootstrap build
 test: bootstrap build
 	$(CARGO) test --workspace
 
-bench: bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bench-cluster
+bench: bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bench-cluster bench-privacy
 
 bench-beacon: bootstrap build-beacon
 	@scripts/bench-beacon.sh
@@ -56,6 +56,12 @@ bench-collector: bootstrap
 bench-dashboards: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-dashboards
 	DEVSTACK_PROFILE=release target/release/bench-dashboards
+
+# The release layer's red-team harness: attacks on planted visits over many
+# days (TRIALS=40). MINTMARK_DASHBOARDS_BIN=<a build of main> LABEL=main runs
+# the same attacks against another dashboards.
+bench-privacy: bootstrap build
+	$(CARGO) run -q -p mintmark-e2e --bin bench-privacy
 
 bench-cluster: bootstrap
 	$(CARGO) build --release -p collector -p mintmark-e2e --bin collector --bin bench-cluster

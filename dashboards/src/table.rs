@@ -111,7 +111,12 @@ impl Cell {
             Cell::Share(v) | Cell::Money(v) | Cell::Duration(v) | Cell::Decimal(v) => Value::from(*v),
             Cell::Time(at, i) => Value::String(time_text(*at, *i, false)),
             Cell::Moment(at) => Value::String(moment_text(*at, false)),
-            Cell::Noisy(n) => n.json_value().map_or(Value::Null, Value::from),
+            // Counts as integers, like the exact ones they replace.
+            Cell::Noisy(n) => match (n.json_value(), n.unit()) {
+                (None, _) => Value::Null,
+                (Some(v), crate::release::Unit::Count) => Value::from(v as i64),
+                (Some(v), _) => Value::from(v),
+            },
         }
     }
 
@@ -271,7 +276,12 @@ impl Table {
                     // A released number says how far off it may be, or
                     // that it is too small to tell.
                     if let Cell::Noisy(n) = v {
-                        m.insert(format!("{}_error", c.key), n.json_error().map_or(Value::Null, Value::from));
+                        let error = match (n.json_error(), n.unit()) {
+                            (None, _) => Value::Null,
+                            (Some(e), crate::release::Unit::Count) => Value::from(e as i64),
+                            (Some(e), _) => Value::from(e),
+                        };
+                        m.insert(format!("{}_error", c.key), error);
                         if let Some(below) = n.suppressed() {
                             m.insert(format!("{}_below", c.key), Value::from(below));
                         }

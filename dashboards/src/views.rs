@@ -401,8 +401,8 @@ pub fn bought_together_table(p: &crate::release::pairs::Pairs, filtered: bool) -
         ]));
     }
     let span = match (p.from, p.until) {
-        (Some(from), Some(until)) => format!("From store orders placed {from} – {} (placed, not cancelled), released per four weeks once they are over", Day(until.0 - 1)),
-        _ => "From store orders (placed, not cancelled), released per four weeks once they are over".into(),
+        (Some(from), Some(until)) => format!("From store orders placed {from} – {} (placed, not cancelled), released per twelve weeks once they are over", Day(until.0 - 1)),
+        _ => "From store orders (placed, not cancelled), released per twelve weeks once they are over".into(),
     };
     let mut note = format!(
         "{span}. A pair is shown for the blocks in which about {} orders or more had it. \

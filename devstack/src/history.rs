@@ -315,33 +315,49 @@ pub async fn seed(
     // Blocks of visits: prepared together, inserted as one block each.
     const BLOCK: usize = 20_000;
     while done.t2_events < plan.events {
-        let mut visits = Vec::with_capacity(BLOCK);
-        for _ in 0..BLOCK {
-            let v = g.visit(plan.until);
-            visits.push((Prepared::new(v.batch, enricher), v.country, v.region, v.network));
-        }
-        let mut t2 = sink.open_t2().await.context("opening the t2 insert")?;
-        let mut t3 = sink.open_t3().await.context("opening the t3 insert")?;
-        for (prepared, country, region, network) in &visits {
-            let rows = prepared.rows(ids);
-            for mut row in rows.t2 {
-                (row.country, row.region, row.network) = (country, region, network);
-                t2.write(&row).await?;
-                done.t2_events += 1;
-            }
-            for mut row in rows.t3 {
-                (row.country, row.region, row.network) = (country, region, network);
-                t3.write(&row).await?;
-                done.t3_events += 1;
-            }
-            done.visits += 1;
-        }
-        t2.end().await.context("inserting t2 rows")?;
-        t3.end().await.context("inserting t3 rows")?;
+        let visits: Vec<Placed> = (0..BLOCK).map(|_| g.visit(plan.until)).map(|v| (v.batch, v.country, v.region, v.network)).collect();
+        let wrote = write(&sink, ids, enricher, visits).await?;
+        (done.visits, done.t2_events, done.t3_events) = (done.visits + wrote.visits, done.t2_events + wrote.t2_events, done.t3_events + wrote.t3_events);
         progress(done.t2_events);
     }
     tracing::info!(visits = done.visits, events = done.t2_events, secs = started.elapsed().as_secs_f64(), "history written");
     Ok(done)
+}
+
+/// A visit as the edge would forward it, with the place a GeoIP lookup
+/// would have given it: `(batch, country, region, network)`.
+pub type Placed = (EdgeBatch, &'static str, &'static str, &'static str);
+
+/// Writes `visits` as one insert block each for t2 and t3, through the
+/// collector's own row transform.
+async fn write(sink: &ClickHouseSink, ids: &Pseudonyms, enricher: Option<&Enricher>, visits: Vec<Placed>) -> anyhow::Result<Seeded> {
+    let mut done = Seeded::default();
+    let prepared: Vec<_> = visits.into_iter().map(|(batch, country, region, network)| (Prepared::new(batch, enricher), country, region, network)).collect();
+    let mut t2 = sink.open_t2().await.context("opening the t2 insert")?;
+    let mut t3 = sink.open_t3().await.context("opening the t3 insert")?;
+    for (prepared, country, region, network) in &prepared {
+        let rows = prepared.rows(ids);
+        for mut row in rows.t2 {
+            (row.country, row.region, row.network) = (country, region, network);
+            t2.write(&row).await?;
+            done.t2_events += 1;
+        }
+        for mut row in rows.t3 {
+            (row.country, row.region, row.network) = (country, region, network);
+            t3.write(&row).await?;
+            done.t3_events += 1;
+        }
+        done.visits += 1;
+    }
+    t2.end().await.context("inserting t2 rows")?;
+    t3.end().await.context("inserting t3 rows")?;
+    Ok(done)
+}
+
+/// Writes hand-made visits (a test's planted ones) the way [`seed`] writes
+/// its own.
+pub async fn write_visits(client: &clickhouse::Client, dbs: &mintmark_schema::Databases, ids: &Pseudonyms, visits: Vec<Placed>) -> anyhow::Result<Seeded> {
+    write(&ClickHouseSink::new(client.clone(), dbs), ids, None, visits).await
 }
 
 /// The demo's history: 30 days up to now, written the first time only

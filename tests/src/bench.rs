@@ -114,3 +114,12 @@ pub async fn backend(layout: &Layout, name: &str) -> anyhow::Result<(std::path::
 pub fn size(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// Writes a bench's JSON to `target/bench/<name>.json` and returns the path.
+pub fn write(name: &str, out: &serde_json::Value) -> anyhow::Result<std::path::PathBuf> {
+    let dir = Layout::discover()?.root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(out)?)?;
+    Ok(path)
+}

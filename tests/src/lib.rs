@@ -15,6 +15,7 @@ pub mod fake_collector;
 pub mod dash;
 pub mod leaks;
 pub mod load;
+pub mod redteam;
 pub use beacon_site::BeaconSite;
 pub use fake_collector::FakeCollector;
 

@@ -1,9 +1,12 @@
 //! The dashboards as an analyst meets them, on the whole running system:
 //! synthetic history through the collector's row transform, plus hostile
 //! text recorded by the real pipeline (beacon batches through the edge in
-//! workerd), then headless Chromium logging in, opening every view,
-//! filtering, exporting and taking screenshots; and the HTTP surface
-//! attacked directly (SQL in every parameter, CSRF, API tokens).
+//! workerd) and, two days back, by enough visits through the collector's
+//! transform that the release layer shows it (a day is released once it is
+//! over, a group once enough visits had it), then headless Chromium logging
+//! in, opening every view, filtering, exporting and taking screenshots; and
+//! the HTTP surface attacked directly (SQL in every parameter, CSRF, API
+//! tokens).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +23,37 @@ const HOSTILE_TITLE: &str = "</title><script>alert('title')</script>";
 
 fn now_ms() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()
+}
+
+/// Visitors enough to pass the release layer's threshold: a hostile search,
+/// page and title, two days back, through the collector's row transform.
+const HOSTILE_VISITS: u64 = 150;
+
+fn hostile_history(origin: &str, day_start_ms: u64) -> Vec<history::Placed> {
+    use mintmark_protocol::wire::{BeaconEvent, EdgeBatch, EventKind, PageContext, Tier};
+    (0..HOSTILE_VISITS)
+        .map(|n| {
+            let ts = day_start_ms + 12 * 3_600_000 + n * 1000;
+            let mut page = BeaconEvent::new(&format!("{:08x}{:024x}", 0xbad1, n * 2), EventKind::Pageview, ts, &format!("{origin}/store/<script>alert('path')</script>"));
+            page.title = Some(HOSTILE_TITLE.into());
+            page.referrer = Some("https://evil.example/\"><script>alert('ref')</script>".into());
+            let mut search = BeaconEvent::new(&format!("{:08x}{:024x}", 0xbad1, n * 2 + 1), EventKind::Search, ts + 500, &format!("{origin}/store/search"));
+            search.target = Some(HOSTILE_SEARCH.into());
+            let context = PageContext { screen_width: 1280, language: "en-US".into(), ..Default::default() };
+            let batch = EdgeBatch {
+                v: 1,
+                received_at: ts + 1000,
+                tier: Tier::Tier2,
+                session_id: Some(format!("{:032x}", 0xbad1_0000 + n)),
+                identity: None,
+                ip: "198.51.100.0".into(),
+                user_agent: CHROME.into(),
+                context,
+                events: vec![page, search],
+            };
+            (batch, "US", "Virginia", "Comcast Cable")
+        })
+        .collect()
 }
 
 /// One visitor (its own session) records a hostile search, page and title
@@ -55,12 +89,16 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
     let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
     let now = (now_ms() / 1000) as i64;
     let seeded = history::seed(&client, &dbs, &ids, None, Plan { events: 60_000, days: 30, until: now - 600, seed: 3 }, |_| {}).await?;
-    // More visitors than the small-group threshold, so the hostile values are shown, not folded.
+    // Through the real pipeline (today: in the raw data, not yet released)...
     let visitors = 6u32;
     for n in 0..visitors {
         hostile_visit(&stack, n).await?;
     }
     wait_for_count(&stack, "SELECT count() FROM t2.events WHERE kind = 'search' AND target LIKE '=HYPERLINK%'", Duration::from_secs(30), |n| n >= visitors as u64).await?;
+    // ...and two days back, by enough visitors that the hostile values are shown.
+    let origin = stack.urls.store.trim_end_matches("/store/").to_string();
+    let two_days_back = (dashboards::query::Day::from_unix(now).0 - 2) as u64 * 86_400_000;
+    history::write_visits(&client, &dbs, &ids, hostile_history(&origin, two_days_back)).await?;
     // The service rebuilds the rollup every 30 s; here, at once.
     dashboards::rollup::run(&client, &dbs.t2).await?;
     let demo = logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
@@ -98,7 +136,9 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
         .await?
         .json::<Value>()
         .await?;
-    assert_eq!(quoted["rows"][0]["value"], 0, "{quoted}");
+    // It matches nothing: a released 0, "< N" or noise within a few ±.
+    let (value, error) = (quoted["rows"][0]["value"].as_f64().unwrap_or(0.0), quoted["rows"][0]["value_error"].as_f64().unwrap());
+    assert!(value <= 4.0 * error, "{quoted}");
     let events_after: u64 = stack.clickhouse_query("SELECT count() FROM t2.events").await?.trim().parse()?;
     assert!(events_after >= seeded.t2_events, "nothing was dropped or deleted");
 

@@ -149,6 +149,16 @@ impl Ready {
         }
     }
 
+    /// The data a released day was drawn from: the rollup's record of it.
+    /// A day whose events change after its release (late arrivals, an
+    /// import) is ready again under a new version, and released again.
+    pub fn version(&self, d: Day) -> String {
+        match self.built.get(&d.0) {
+            Some((rows, last, _)) => format!("{rows}:{last}"),
+            None => "0:0".into(),
+        }
+    }
+
     /// An hour (its start, Unix seconds) that ended `settle` ago and that
     /// the rollup has built since.
     pub fn hour(&self, start: i64) -> bool {
@@ -329,7 +339,8 @@ impl Releaser {
     }
 
     /// Refuses early, before any ClickHouse work, when a day that needs a
-    /// new cell has no budget left for it.
+    /// new cell (`days`: those with none, or with one of older data) has no
+    /// budget left for it.
     fn precheck(&self, ask: &Ask<'_>, kind: &str, days: &[i32], span: i32) -> Result<(), ReleaseError> {
         if days.is_empty() {
             return Ok(());
@@ -337,11 +348,7 @@ impl Releaser {
         let (eps, budget) = self.cell_eps(&ask.account, kind);
         let (from, until) = (days[0], days[days.len() - 1] + span);
         let spent = self.store.spent(&ask.account, from, until)?;
-        let have = self.store.get(&ask.scope, kind, from, until)?;
         for d in days {
-            if have.keys().any(|(day, _)| day == d) {
-                continue;
-            }
             for day in *d..*d + span {
                 let s = spent.get(&day).copied().unwrap_or(0.0);
                 if s + eps > budget + 1e-9 {
@@ -352,8 +359,14 @@ impl Releaser {
         Ok(())
     }
 
+    /// Whether drawing `days` again would go over the budget: then the
+    /// cells drawn before, from older data, keep answering.
+    fn over_budget(&self, ask: &Ask<'_>, kind: &str, days: &[Day], span: i32) -> bool {
+        self.precheck(ask, kind, &days.iter().map(|d| d.0).collect::<Vec<_>>(), span).is_err()
+    }
+
     /// Stores new cells (the stored ones win) and charges for them.
-    fn commit(&self, ask: &Ask<'_>, kind: &str, cells: Vec<store::NewCell>, span: i32) -> Result<BTreeMap<(i32, i32), String>, ReleaseError> {
+    fn commit(&self, ask: &Ask<'_>, kind: &str, cells: Vec<store::NewCell>, span: i32) -> Result<BTreeMap<(i32, i32), store::Stored1>, ReleaseError> {
         let (eps, budget) = self.cell_eps(&ask.account, kind);
         match self.store.release(&ask.account, budget, eps, &ask.scope, kind, cells, span, crate::accounts::now_secs())? {
             Ok(stored) => {
@@ -378,9 +391,11 @@ impl Releaser {
         }
         // Whole days.
         let have = self.store.get(&ask.scope, "metrics", range.from.0, range.until.0)?;
-        let missing: Vec<Day> = days.iter().copied().filter(|d| !have.contains_key(&(d.0, -1))).collect();
+        let now = crate::accounts::now_secs();
+        let missing: Vec<Day> = days.iter().copied().filter(|d| !have.get(&(d.0, -1)).is_some_and(|c| c.answers(&ready.version(*d), now))).collect();
         let mut bodies = have;
-        if !missing.is_empty() {
+        let stale_all = missing.iter().all(|d| bodies.contains_key(&(d.0, -1)));
+        if !missing.is_empty() && !(stale_all && self.over_budget(ask, "metrics", &missing, 1)) {
             self.precheck(ask, "metrics", &missing.iter().map(|d| d.0).collect::<Vec<_>>(), 1)?;
             let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
             let exact = crate::stats::metrics::sums(ask.client, ask.t2, w, &ask.filters, Some(Interval::Day)).await?;
@@ -388,12 +403,12 @@ impl Releaser {
             let mut cells = Vec::new();
             for d in &missing {
                 let s = exact.get(&(d.start_secs() as u32)).copied().unwrap_or_default();
-                cells.push((d.0, -1, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "metrics"))?).expect("a body serialises")));
+                cells.push((d.0, -1, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "metrics"))?).expect("a body serialises"), ready.version(*d)));
             }
             bodies.extend(self.commit(ask, "metrics", cells, 1)?);
         }
         for d in &days {
-            if let Some(b) = bodies.get(&(d.0, -1)).and_then(|b| serde_json::from_str::<metrics::Body>(b).ok()) {
+            if let Some(b) = bodies.get(&(d.0, -1)).and_then(|b| serde_json::from_str::<metrics::Body>(&b.body).ok()) {
                 cube.days.insert(*d, ReleasedSums::of(&b));
             }
         }
@@ -425,14 +440,15 @@ impl Releaser {
             for (d, h) in &missing {
                 let at = d.start_secs() + i64::from(*h) * 3600;
                 let s = exact.get(&(at as u32)).copied().unwrap_or_default();
-                cells.push((d.0, *h, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "hours"))?).expect("a body serialises")));
+                // Hours are released once (today's as they close): unversioned.
+                cells.push((d.0, *h, serde_json::to_string(&metrics::draw(&s, eps, Self::profile(&ask.account, "hours"))?).expect("a body serialises"), String::new()));
             }
             bodies.extend(self.commit(ask, "hours", cells, 1)?);
         }
         Ok(wanted
             .into_iter()
             .filter_map(|(d, h)| {
-                let b: metrics::Body = serde_json::from_str(bodies.get(&(d.0, h))?).ok()?;
+                let b: metrics::Body = serde_json::from_str(&bodies.get(&(d.0, h))?.body).ok()?;
                 Some((d.start_secs() + i64::from(h) * 3600, ReleasedSums::of(&b)))
             })
             .collect())
@@ -446,8 +462,9 @@ impl Releaser {
         let (days, pending) = closed_days(range, ask.today, |d| ready.day(d));
         let delta = self.params.delta;
         let (client, t2, filters) = (ask.client, ask.t2, ask.filters.clone());
+        let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
         let bodies = self
-            .group_cells(ask, &kind, &spec, &days, 1, |missing: Vec<Day>| async move {
+            .group_cells(ask, &kind, &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
                 let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
                 day_groups(client, t2, report, w, &filters).await
             }, delta)
@@ -471,8 +488,9 @@ impl Releaser {
         }
         let delta = self.params.delta;
         let (client, t2, filters) = (ask.client, ask.t2, ask.event_filters.clone());
+        let versions: Vec<String> = weeks.iter().map(|w| (w.0..w.0 + 7).map(|d| ready.version(Day(d))).collect::<Vec<_>>().join(",")).collect();
         let bodies = self
-            .group_cells(ask, "products", &spec, &weeks, 7, |missing: Vec<Day>| async move {
+            .group_cells(ask, "products", &spec, &weeks, &versions, 7, |missing: Vec<Day>| async move {
                 let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 7).start_secs() };
                 week_products(client, t2, w, &filters).await
             }, delta)
@@ -483,7 +501,8 @@ impl Releaser {
     /// Group cells of `kind` for `blocks` (each `span` days from its
     /// start): the stored ones, and new ones drawn from `exact`, which
     /// gives `block start → key → values` for the blocks it is handed.
-    async fn group_cells<F, Fut>(&self, ask: &Ask<'_>, kind: &str, spec: &groups::Spec, blocks: &[Day], span: i32, exact: F, delta: f64) -> Result<Vec<groups::Body>, ReleaseError>
+    #[allow(clippy::too_many_arguments)]
+    async fn group_cells<F, Fut>(&self, ask: &Ask<'_>, kind: &str, spec: &groups::Spec, blocks: &[Day], versions: &[String], span: i32, exact: F, delta: f64) -> Result<Vec<groups::Body>, ReleaseError>
     where
         F: FnOnce(Vec<Day>) -> Fut,
         Fut: std::future::Future<Output = clickhouse::error::Result<BTreeMap<i32, BTreeMap<String, Vec<i64>>>>>,
@@ -493,8 +512,11 @@ impl Releaser {
         }
         let (from, until) = (blocks[0].0, blocks[blocks.len() - 1].0 + span);
         let mut bodies = self.store.get(&ask.scope, kind, from, until)?;
-        let missing: Vec<Day> = blocks.iter().copied().filter(|d| !bodies.contains_key(&(d.0, -1))).collect();
-        if !missing.is_empty() {
+        let version = |d: &Day| versions[blocks.iter().position(|b| b == d).expect("a block of the list")].clone();
+        let now = crate::accounts::now_secs();
+        let missing: Vec<Day> = blocks.iter().copied().filter(|d| !bodies.get(&(d.0, -1)).is_some_and(|c| c.answers(&version(d), now))).collect();
+        let stale_all = missing.iter().all(|d| bodies.contains_key(&(d.0, -1)));
+        if !missing.is_empty() && !(stale_all && self.over_budget(ask, kind, &missing, span)) {
             self.precheck(ask, kind, &missing.iter().map(|d| d.0).collect::<Vec<_>>(), span)?;
             let all = exact(missing.clone()).await?;
             let eps = self.cell_eps(&ask.account, kind).0;
@@ -502,11 +524,11 @@ impl Releaser {
             let mut cells = Vec::new();
             for d in &missing {
                 let body = groups::draw(spec, all.get(&d.0).unwrap_or(&empty), eps, delta)?;
-                cells.push((d.0, -1, serde_json::to_string(&body).expect("a body serialises")));
+                cells.push((d.0, -1, serde_json::to_string(&body).expect("a body serialises"), version(d)));
             }
             bodies.extend(self.commit(ask, kind, cells, span)?);
         }
-        Ok(blocks.iter().filter_map(|d| serde_json::from_str(bodies.get(&(d.0, -1))?).ok()).collect())
+        Ok(blocks.iter().filter_map(|d| serde_json::from_str(&bodies.get(&(d.0, -1))?.body).ok()).collect())
     }
 
     /// What `account` has spent per day over `range`, with its budget.

@@ -1,12 +1,13 @@
 //! "Bought together", released: product pairs from store orders, one order
 //! being the unit protected.
 //!
-//! Orders are few next to visits, so pairs are released per block of four
-//! weeks (28 days from a Monday), once the block is over, and the table and
-//! the recommendations use the last three blocks. A cell holds three noisy
-//! releases of one block, each with its share of ε: the pairs (an order's
-//! first four products in SKU order give at most six pairs), the products
-//! (at most four per order) and the number of orders. Pairs and products
+//! Orders are few next to visits, so pairs are released per block of twelve
+//! weeks (84 days from a Monday), once the block is over, and the table and
+//! the recommendations use the last one. A cell holds three noisy releases
+//! of one block, each with its share of ε: the pairs (an order counts with
+//! its first two products in SKU order: one pair, which keeps the noise and
+//! the threshold low enough for pairs to show at a store's scale), the
+//! products (the same two) and the number of orders. Pairs and products
 //! pass a noisy threshold like any open-ended group; support, confidence
 //! and lift are ratios of the released counts.
 
@@ -23,16 +24,16 @@ use crate::query::Day;
 use crate::stats::sql::{Sql, Window};
 
 /// Products of one order that count, and the pairs they make.
-pub const SKUS_PER_ORDER: u32 = 4;
+pub const SKUS_PER_ORDER: u32 = 2;
 const PAIRS_PER_ORDER: u32 = SKUS_PER_ORDER * (SKUS_PER_ORDER - 1) / 2;
 /// Days in a block, and how many blocks the table covers.
-pub const BLOCK_DAYS: i32 = 28;
-pub const BLOCKS: i32 = 3;
+pub const BLOCK_DAYS: i32 = 84;
+pub const BLOCKS: i32 = 1;
 /// Day 4 (1970-01-05) is a Monday.
 const FIRST_MONDAY: i32 = 4;
 
-const PAIRS_SHARE: f64 = 0.5;
-const SKUS_SHARE: f64 = 0.4;
+const PAIRS_SHARE: f64 = 0.6;
+const SKUS_SHARE: f64 = 0.3;
 const ORDERS_SHARE: f64 = 0.1;
 
 fn spec(per_order: u32) -> Spec {
@@ -103,8 +104,34 @@ async fn exact(client: &Client, t2: &str, start: Day, marketplace: bool) -> clic
     Ok((pairs, skus, orders.n as i64))
 }
 
+#[derive(Row, Deserialize)]
+struct State {
+    rows: u64,
+    last: u32,
+}
+
+/// What a block's orders look like now: rows and latest arrival.
+async fn orders_version(client: &Client, t2: &str, start: Day, marketplace: bool) -> clickhouse::error::Result<String> {
+    let mut parts = Vec::new();
+    for table in if marketplace { vec!["orders", "marketplace_orders"] } else { vec!["orders"] } {
+        let s: State = Sql::new("SELECT toUInt64(count()) AS rows, toUInt32(max(received_at)) AS last FROM {t2}.")
+            .raw(table)
+            .raw(" WHERE order_date >= toDate(toDateTime(")
+            .int(start.start_secs())
+            .raw(")) AND order_date < toDate(toDateTime(")
+            .int(Day(start.0 + BLOCK_DAYS).start_secs())
+            .raw("))")
+            .query(client, t2)
+            .fetch_one()
+            .await?;
+        parts.push(format!("{}:{}", s.rows, s.last));
+    }
+    Ok(parts.join(","))
+}
+
 impl Releaser {
-    /// The pairs of the last three settled blocks (released now if new).
+    /// The pairs of the last settled block (released now if new, or if its
+    /// orders changed since).
     pub async fn pairs(&self, client: &Client, t2: &str, today: Day, marketplace: bool) -> Result<Pairs, ReleaseError> {
         let settled = Day::from_unix(crate::accounts::now_secs() - i64::from(self.params.settle_minutes) * 60).0.min(today.0);
         let blocks = blocks(settled);
@@ -114,7 +141,10 @@ impl Releaser {
         let mut bodies = self.store().get("", "pairs", from, until)?;
         let mut fresh = Vec::new();
         for b in &blocks {
-            if bodies.contains_key(&(b.0, -1)) {
+            // Orders of a block can still arrive or be cancelled after it
+            // ends: a block whose orders changed is released again.
+            let version = orders_version(client, t2, *b, marketplace).await?;
+            if bodies.get(&(b.0, -1)).is_some_and(|c| c.answers(&version, crate::accounts::now_secs())) {
                 continue;
             }
             let (pairs, skus, orders) = exact(client, t2, *b, marketplace).await?;
@@ -125,15 +155,18 @@ impl Releaser {
                 orders: orders + noise::discrete_laplace(1.0 / (eps * ORDERS_SHARE))?,
                 eps,
             };
-            fresh.push((b.0, -1, serde_json::to_string(&body).expect("a body serialises")));
+            fresh.push((b.0, -1, serde_json::to_string(&body).expect("a body serialises"), version));
         }
         if !fresh.is_empty() {
+            let stale = fresh.iter().all(|(d, p, _, _)| bodies.contains_key(&(*d, *p)));
             match self.store().release(&account, budget, eps, "", "pairs", fresh, BLOCK_DAYS, crate::accounts::now_secs())? {
                 Ok(stored) => bodies.extend(stored.bodies),
+                // Drawn before from older orders: that answer stands.
+                Err(_) if stale => {}
                 Err(o) => return Err(ReleaseError::Budget { account, day: Day(o.day), spent: o.spent, budget: o.budget }),
             }
         }
-        let cells: Vec<Body> = blocks.iter().filter_map(|b| serde_json::from_str(bodies.get(&(b.0, -1))?).ok()).collect();
+        let cells: Vec<Body> = blocks.iter().filter_map(|b| serde_json::from_str(&bodies.get(&(b.0, -1))?.body).ok()).collect();
         Ok(combine(&cells, blocks.first().copied(), blocks.last().map(|b| Day(b.0 + BLOCK_DAYS))))
     }
 }
@@ -180,13 +213,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_are_whole_four_weeks_from_a_monday() {
+    fn blocks_are_whole_weeks_from_a_monday() {
         let b = blocks(20_424); // 2025-12-03, a Wednesday
-        assert_eq!(b.len(), 3);
+        assert_eq!(b.len(), BLOCKS as usize);
         for d in &b {
             assert_eq!(d.date().weekday(), time::Weekday::Monday);
         }
-        assert!(b[2].0 + BLOCK_DAYS <= 20_424 && b[2].0 + 2 * BLOCK_DAYS > 20_424, "the last block is the latest over: {b:?}");
-        assert_eq!(b[1].0 - b[0].0, BLOCK_DAYS);
+        let last = b[b.len() - 1];
+        assert!(last.0 + BLOCK_DAYS <= 20_424 && last.0 + 2 * BLOCK_DAYS > 20_424, "the last block is the latest over: {b:?}");
     }
 }

@@ -102,13 +102,13 @@ impl Releaser {
                 pageviews: counts.pageviews as i64 + noise::discrete_laplace(f64::from(caps::PAGEVIEWS) / (eps * PAGEVIEWS_SHARE))?,
                 pages: groups::draw(&spec, &exact, eps * PAGES_SHARE, self.params.delta)?,
             };
-            let cell = (day.0, part, serde_json::to_string(&body).expect("a body serialises"));
+            let cell = (day.0, part, serde_json::to_string(&body).expect("a body serialises"), String::new());
             match self.store().release(&Account::Shared, self.params.shared_daily_budget, eps, "", "realtime", vec![cell], 1, now)? {
                 Ok(s) => stored.extend(s.bodies),
                 Err(o) => return Err(ReleaseError::Budget { account: Account::Shared, day: Day(o.day), spent: o.spent, budget: o.budget }),
             }
         }
-        let body: Body = stored.get(&(day.0, part)).and_then(|b| serde_json::from_str(b).ok()).ok_or_else(|| {
+        let body: Body = stored.get(&(day.0, part)).and_then(|b| serde_json::from_str(&b.body).ok()).ok_or_else(|| {
             ReleaseError::Store(super::store::StoreError::Db(rusqlite::Error::QueryReturnedNoRows))
         })?;
         let pages = ReleasedGroups::of(&spec, &[groups::Body { eps: body.eps * PAGES_SHARE, ..body.pages.clone() }]);

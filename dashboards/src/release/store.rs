@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS cells (
     account     TEXT NOT NULL,
     epsilon     REAL NOT NULL,
     released_at INTEGER NOT NULL,
+    version     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (scope, kind, day, part)
 );
 CREATE TABLE IF NOT EXISTS spend (
@@ -62,9 +63,30 @@ impl Account {
     }
 }
 
-/// One cell to store: `(day, part, body)`; `part` is -1 for a whole-day
-/// cell, else the hour or the window within the day.
-pub type NewCell = (i32, i32, String);
+/// One cell to store: `(day, part, body, version)`; `part` is -1 for a
+/// whole-day cell, else the hour or the window within the day; `version`
+/// names the data it was drawn from (the rollup's state of the day).
+pub type NewCell = (i32, i32, String, String);
+
+/// A stored cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored1 {
+    pub body: String,
+    pub version: String,
+    pub released_at: i64,
+}
+
+impl Stored1 {
+    /// Whether this cell still answers for data of `version` at `now`: the
+    /// same data; or changed data, but the cell was drawn less than a day
+    /// ago from data that was not empty (a day is drawn again at most once
+    /// a day, each time at its cost; a draw from no data at all, as before
+    /// an import, gives way at once).
+    pub fn answers(&self, version: &str, now: i64) -> bool {
+        let empty = self.version.split(',').all(|v| v.starts_with("0:"));
+        self.version == version || (!empty && now - self.released_at < 86_400)
+    }
+}
 
 /// Why cells were not stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +104,7 @@ pub struct Store {
 /// draws), and what was charged.
 #[derive(Debug, Default)]
 pub struct Stored {
-    pub bodies: BTreeMap<(i32, i32), String>,
+    pub bodies: BTreeMap<(i32, i32), Stored1>,
     pub charged_days: Vec<i32>,
 }
 
@@ -110,18 +132,19 @@ impl Store {
     }
 
     /// The stored cells of `(scope, kind)` on days `from..until`.
-    pub fn get(&self, scope: &str, kind: &str, from: i32, until: i32) -> Result<BTreeMap<(i32, i32), String>, StoreError> {
+    pub fn get(&self, scope: &str, kind: &str, from: i32, until: i32) -> Result<BTreeMap<(i32, i32), Stored1>, StoreError> {
         let conn = self.lock();
-        let mut st = conn.prepare_cached("SELECT day, part, body FROM cells WHERE scope = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4")?;
-        let rows = st.query_map(params![scope, kind, from, until], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+        let mut st = conn.prepare_cached("SELECT day, part, body, version, released_at FROM cells WHERE scope = ?1 AND kind = ?2 AND day >= ?3 AND day < ?4")?;
+        let rows = st.query_map(params![scope, kind, from, until], |r| Ok(((r.get(0)?, r.get(1)?), Stored1 { body: r.get(2)?, version: r.get(3)?, released_at: r.get(4)? })))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Stores `cells` of `(scope, kind)` that are not stored yet and
-    /// charges `account` `epsilon` for every day on which `(scope, kind)`
-    /// had no cell before (the parts of one day hold disjoint visits, so a
-    /// day costs once however many parts it has). If any day would go over
-    /// `budget`, nothing is stored or charged.
+    /// Stores `cells` of `(scope, kind)` that are not stored yet, or whose
+    /// data changed since (another version: the day is released again), and
+    /// charges `account` `epsilon` for every day that gets a new draw,
+    /// once however many parts it has (the parts of one day hold disjoint
+    /// visits). If any day would go over `budget`, nothing is stored or
+    /// charged.
     ///
     /// A cell of a kind that covers several days (a week of products)
     /// charges each of its `span` days from `day`.
@@ -133,18 +156,20 @@ impl Store {
         let mut out = Stored::default();
         let mut charge: BTreeMap<i32, ()> = BTreeMap::new();
         {
-            let mut exists = tx.prepare_cached("SELECT body FROM cells WHERE scope = ?1 AND kind = ?2 AND day = ?3 AND part = ?4")?;
-            let mut day_has = tx.prepare_cached("SELECT 1 FROM cells WHERE scope = ?1 AND kind = ?2 AND day = ?3 LIMIT 1")?;
+            let mut exists = tx.prepare_cached("SELECT body, version, released_at FROM cells WHERE scope = ?1 AND kind = ?2 AND day = ?3 AND part = ?4")?;
+            let mut day_has = tx.prepare_cached("SELECT 1 FROM cells WHERE scope = ?1 AND kind = ?2 AND day = ?3 AND version = ?4 AND part != ?5 LIMIT 1")?;
             let mut fresh = Vec::new();
-            for (day, part, body) in cells {
-                if let Some(old) = exists.query_row(params![scope, kind, day, part], |r| r.get::<_, String>(0)).optional()? {
+            for (day, part, body, version) in cells {
+                let old = exists.query_row(params![scope, kind, day, part], |r| Ok(Stored1 { body: r.get(0)?, version: r.get(1)?, released_at: r.get(2)? })).optional()?;
+                if let Some(old) = old.filter(|o| o.version == version) {
                     out.bodies.insert((day, part), old);
                     continue;
                 }
-                if day_has.query_row(params![scope, kind, day], |_| Ok(())).optional()?.is_none() {
+                let sibling = day_has.query_row(params![scope, kind, day, version, part], |_| Ok(())).optional()?.is_some();
+                if !sibling && !fresh.iter().any(|(d, _, _, v): &NewCell| *d == day && *v == version) {
                     charge.insert(day, ());
                 }
-                fresh.push((day, part, body));
+                fresh.push((day, part, body, version));
             }
             let charged: Vec<i32> = charge.keys().flat_map(|d| *d..*d + span.max(1)).collect();
             let mut spent = tx.prepare_cached("SELECT epsilon FROM spend WHERE account = ?1 AND day = ?2")?;
@@ -155,11 +180,15 @@ impl Store {
                     return Ok(Err(OverBudget { day: *day, spent: s, budget }));
                 }
             }
-            let mut insert = tx.prepare_cached("INSERT INTO cells (scope, kind, day, part, body, account, epsilon, released_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-            for (day, part, body) in fresh {
-                let cost = if charge.contains_key(&day) { epsilon } else { 0.0 };
-                insert.execute(params![scope, kind, day, part, body, acct, cost, now])?;
-                out.bodies.insert((day, part), body);
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO cells (scope, kind, day, part, body, account, epsilon, released_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (scope, kind, day, part) DO UPDATE SET body = ?5, account = ?6, epsilon = epsilon + ?7, released_at = ?8, version = ?9",
+            )?;
+            let mut first_of_day: BTreeMap<i32, ()> = BTreeMap::new();
+            for (day, part, body, version) in fresh {
+                let cost = if charge.contains_key(&day) && first_of_day.insert(day, ()).is_none() { epsilon } else { 0.0 };
+                insert.execute(params![scope, kind, day, part, body, acct, cost, now, version])?;
+                out.bodies.insert((day, part), Stored1 { body, version, released_at: now });
             }
             let mut add = tx.prepare_cached(
                 "INSERT INTO spend (account, day, epsilon, cells) VALUES (?1, ?2, ?3, 1) ON CONFLICT (account, day) DO UPDATE SET epsilon = epsilon + ?3, cells = cells + 1",
@@ -198,15 +227,19 @@ mod tests {
     fn a_cell_is_stored_once_and_a_day_charged_once() {
         let s = Store::in_memory().unwrap();
         let a = Account::Analyst(7);
-        let got = s.release(&a, 5.0, 1.0, "f", "metrics", vec![(10, -1, "first".into())], 1, 0).unwrap().unwrap();
+        let got = s.release(&a, 5.0, 1.0, "f", "metrics", vec![(10, -1, "first".into(), "v1".into())], 1, 0).unwrap().unwrap();
         assert_eq!(got.charged_days, vec![10]);
-        let again = s.release(&a, 5.0, 1.0, "f", "metrics", vec![(10, -1, "second".into())], 1, 0).unwrap().unwrap();
-        assert_eq!(again.bodies[&(10, -1)], "first", "the stored answer wins");
+        let again = s.release(&a, 5.0, 1.0, "f", "metrics", vec![(10, -1, "second".into(), "v1".into())], 1, 0).unwrap().unwrap();
+        assert_eq!(again.bodies[&(10, -1)].body, "first", "the stored answer wins");
         assert!(again.charged_days.is_empty(), "asking again costs nothing");
         // Parts of one day: charged once.
-        let hours = s.release(&a, 5.0, 1.0, "f", "hours", (0..24).map(|h| (10, h, format!("h{h}"))).collect(), 1, 0).unwrap().unwrap();
+        let hours = s.release(&a, 5.0, 1.0, "f", "hours", (0..24).map(|h| (10, h, format!("h{h}"), String::new())).collect(), 1, 0).unwrap().unwrap();
         assert_eq!(hours.charged_days, vec![10]);
         assert_eq!(s.spent(&a, 0, 100).unwrap()[&10], 2.0);
+        // The day's data changed: released again, and charged again.
+        let changed = s.release(&a, 5.0, 1.0, "f", "metrics", vec![(10, -1, "third".into(), "v2".into())], 1, 0).unwrap().unwrap();
+        assert_eq!((changed.bodies[&(10, -1)].body.as_str(), changed.charged_days.clone()), ("third", vec![10]));
+        assert_eq!(s.spent(&a, 0, 100).unwrap()[&10], 3.0);
     }
 
     #[test]
@@ -214,14 +247,14 @@ mod tests {
         let s = Store::in_memory().unwrap();
         let a = Account::Analyst(1);
         for i in 0..5 {
-            s.release(&a, 5.0, 1.0, &format!("q{i}"), "metrics", vec![(3, -1, "x".into())], 1, 0).unwrap().unwrap();
+            s.release(&a, 5.0, 1.0, &format!("q{i}"), "metrics", vec![(3, -1, "x".into(), String::new())], 1, 0).unwrap().unwrap();
         }
-        let refused = s.release(&a, 5.0, 1.0, "q5", "metrics", vec![(2, -1, "y".into()), (3, -1, "y".into())], 1, 0).unwrap().unwrap_err();
+        let refused = s.release(&a, 5.0, 1.0, "q5", "metrics", vec![(2, -1, "y".into(), String::new()), (3, -1, "y".into(), String::new())], 1, 0).unwrap().unwrap_err();
         assert_eq!(refused, OverBudget { day: 3, spent: 5.0, budget: 5.0 });
         assert!(s.get("q5", "metrics", 0, 10).unwrap().is_empty(), "not even the day that had budget");
         assert!(!s.spent(&a, 0, 10).unwrap().contains_key(&2));
         // Another analyst's budget is their own.
-        assert!(s.release(&Account::Analyst(2), 5.0, 1.0, "q5", "metrics", vec![(3, -1, "z".into())], 1, 0).unwrap().is_ok());
+        assert!(s.release(&Account::Analyst(2), 5.0, 1.0, "q5", "metrics", vec![(3, -1, "z".into(), String::new())], 1, 0).unwrap().is_ok());
     }
 
     #[test]
@@ -235,7 +268,7 @@ mod tests {
             .map(|t| {
                 let (s, a) = (stores[t % 2].clone(), a.clone());
                 std::thread::spawn(move || {
-                    (0..5).filter(|i| s.release(&a, 5.0, 1.0, &format!("q{t}-{i}"), "metrics", vec![(1, -1, "v".into())], 1, 0).unwrap().is_ok()).count()
+                    (0..5).filter(|i| s.release(&a, 5.0, 1.0, &format!("q{t}-{i}"), "metrics", vec![(1, -1, "v".into(), String::new())], 1, 0).unwrap().is_ok()).count()
                 })
             })
             .collect();

@@ -247,8 +247,44 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<PrivacyView>)
         report.outcomes.len() - report.failing(),
         report.outcomes.len()
     ));
-    p.tables = vec![view(&table, "/privacy/export/retention".into(), None)];
+    let budget = budget_table(&app).await;
+    p.tables = vec![view(&table, "/privacy/export/retention".into(), None), view(&budget, String::new(), None)];
     render(p)
+}
+
+/// What the release layer has spent per day of data and account over the
+/// last 30 days: the shared (unfiltered) views and each analyst.
+async fn budget_table(app: &App) -> Table {
+    use crate::table::{Cell, Column, Row};
+    let today = today();
+    let r = &app.config.release;
+    let mut t = Table::new(
+        "privacy_budget",
+        "Tier 2 privacy budget (last 30 days of data)",
+        vec![Column::new("Day of data", "day"), Column::new("Account", "account"), Column::new("ε spent", "spent"), Column::new("Cells", "cells"), Column::new("ε left", "left")],
+    );
+    let releaser = app.releaser.clone();
+    let ledger = tokio::task::spawn_blocking(move || releaser.store().ledger(today.0 - 30, today.0 + 1)).await.ok().and_then(Result::ok).unwrap_or_default();
+    let users: std::collections::HashMap<String, String> =
+        app.with_accounts(|a| a.list()).await.ok().and_then(Result::ok).unwrap_or_default().into_iter().map(|u| (format!("user:{}", u.id), u.name)).collect();
+    for (account, day, spent, cells) in ledger.iter().take(500) {
+        let (name, budget) = match account.as_str() {
+            "shared" => ("shared (unfiltered views)".to_string(), r.shared_daily_budget),
+            other => (users.get(other).cloned().unwrap_or_else(|| other.to_string()), r.analyst_daily_budget),
+        };
+        t.rows.push(Row::new(vec![
+            Cell::Time(i64::from(*day) * 86_400, crate::query::Interval::Day),
+            Cell::Text(name),
+            Cell::Decimal(*spent),
+            Cell::Count(*cells as u64),
+            Cell::Decimal((budget - spent).max(0.0)),
+        ]));
+    }
+    t.note = Some(format!(
+        "Every Tier 2 number is released with differential privacy (README, \"Tier 2 disclosure control\"). A filtered cell costs ε {}, an unfiltered one ε {} (whole-store metrics ε {}); each analyst may spend ε {} per day of data, the shared views ε {}; δ = {}. A day whose budget is spent takes no new cells; what was released is still served.",
+        r.epsilon, r.shared_epsilon, r.shared_metrics_epsilon, r.analyst_daily_budget, r.shared_daily_budget, r.delta
+    ));
+    t
 }
 
 /// Runs the report now (a form on the overview) and goes back to it.

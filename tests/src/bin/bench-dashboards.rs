@@ -4,8 +4,10 @@
 //! row transform (`devstack::history`).
 //!
 //! Each view is asked for the last 30 days compared with the 30 before,
-//! without and with a filter; after one warm-up request, `ROUNDS` timed
-//! requests give p50 / p95. `raw_scan_ms` is the top-metrics query run
+//! without and with a filter. The first request of each releases its cells
+//! (the release layer's cost: exact aggregates, noise, the store), `first_ms`;
+//! then `ROUNDS` timed requests, which read released cells back, give
+//! p50 / p95. `raw_scan_ms` is the top-metrics query run
 //! straight on the raw events table from this process, for scale. Writes
 //! `target/bench/dashboards.json`.
 //!
@@ -72,7 +74,11 @@ async fn main() -> anyhow::Result<()> {
     dashboards::rollup::run(&client, &dbs.t2).await?;
     let rollup_today_secs = t.elapsed().as_secs_f64();
 
-    // The dashboards, release build, with an analyst.
+    // The dashboards, release build, with an analyst: a fresh release store
+    // (so the first request of each view releases its cells), and a budget
+    // large enough for every filtered view of the bench.
+    let _ = std::fs::remove_file(config.dashboards.data_dir.join(dashboards::release::store::DB_FILE));
+    std::env::set_var("MINTMARK_RELEASE__ANALYST_DAILY_BUDGET", "100");
     let demo = logins::ensure(&layout, &state, &backend.config_path)?;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let dash = Dashboards::start(&layout, &backend.config_path, config.dashboards.listen, &http).await?;
@@ -82,17 +88,21 @@ async fn main() -> anyhow::Result<()> {
     let mut views = serde_json::Map::new();
     let mut max_p95: f64 = 0.0;
     let mut slowest = String::new();
+    let (mut max_first, mut slowest_first): (f64, String) = (0.0, String::new());
     for view in VIEWS {
         for filtered in [false, true] {
             let url = format!("{base}{view}?period=30d&compare=previous{}", if filtered { format!("&{FILTER}") } else { String::new() });
-            let (ms, _) = time_requests(&http, &url, &cookie, ROUNDS).await?;
+            let (ms, first) = time_requests(&http, &url, &cookie, ROUNDS).await?;
             let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
             let name = format!("{view}{}", if filtered { " (filtered)" } else { "" });
-            eprintln!("{name:32} p50 {p50:7.1} ms   p95 {p95:7.1} ms");
+            eprintln!("{name:32} first {first:7.1} ms   p50 {p50:7.1} ms   p95 {p95:7.1} ms");
             if p95 > max_p95 {
                 (max_p95, slowest) = (p95, name.clone());
             }
-            views.insert(name, serde_json::json!({ "p50_ms": p50, "p95_ms": p95 }));
+            if first > max_first {
+                (max_first, slowest_first) = (first, name.clone());
+            }
+            views.insert(name, serde_json::json!({ "first_ms": first, "p50_ms": p50, "p95_ms": p95 }));
         }
     }
 
@@ -124,6 +134,12 @@ async fn main() -> anyhow::Result<()> {
         "max_p95_ms": max_p95,
         "slowest_view": slowest,
         "raw_scan_ms": percentile(&raw, 0.5),
+        // Speed as a ratio in one run: the worst view against the same top
+        // metrics computed from the raw events (goal ≤ 0.10).
+        "p95_over_raw": max_p95 / percentile(&raw, 0.5),
+        "max_first_ms": max_first,
+        "slowest_first_view": slowest_first,
+        "first_over_raw": max_first / percentile(&raw, 0.5),
         "generate_secs": generate_secs,
         "rollup_build_secs": rollup_secs,
         "rollup_build_days": rolled.days.len(),

@@ -1,0 +1,55 @@
+//! The red-team harness in CI: six days, each with a planted visit (or
+//! none), and every attack of [`mintmark_e2e::redteam`] run against the
+//! real stack with an analyst's whole budget. Exact answers would give each
+//! attack the bit in every trial, which is what main before the release
+//! layer did; released answers never do. `make bench-privacy` runs the
+//! same harness over many more days and reports each attack's accuracy.
+
+use dashboards::query::Day;
+use mintmark_e2e::redteam::{self, Analyst, ATTACKS};
+use mintmark_e2e::start_stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_attack_reads_the_planted_visit() -> anyhow::Result<()> {
+    let stack = start_stack("privacy_attacks", None).await?;
+    let config = stack.config.clone();
+    let client = mintmark_schema::client(&config.clickhouse);
+    let today = Day::from_unix(dashboards::accounts::now_secs());
+    let trials = redteam::trials(6, today, None);
+    redteam::plant(&stack, &trials, 1_500, 17).await?;
+    let data_dir = config.dashboards.data_dir.clone();
+    let analysts: Vec<Analyst> = (0..ATTACKS.len()).map(|i| Analyst::create(&data_dir, &stack.urls.dashboards, &format!("redteam{i}"))).collect::<Result<_, _>>()?;
+
+    let mut outcomes = Vec::new();
+    for t in &trials {
+        let known = redteam::known(&client, t).await?;
+        outcomes.extend(redteam::attack(&analysts, t, &known, |a, d| redteam::spent(&data_dir, a, d)).await?);
+    }
+    for (attack, (right, n)) in redteam::accuracy(&outcomes) {
+        eprintln!("{attack}: {right} of {n} right");
+    }
+
+    for attack in ATTACKS {
+        let mine: Vec<_> = outcomes.iter().filter(|o| o.attack == attack).collect();
+        // The truth in every trial is what exact numbers give. Released ones
+        // cannot: a target's single visit is "fewer than N" (read as 0) or
+        // a noisy count of at least N, and a difference of two noisy
+        // answers is its bit exactly with a chance of a few percent a trial.
+        let off: f64 = mine.iter().map(|o| (o.score - f64::from(u8::from(o.bit))).abs()).sum();
+        assert!(off >= 0.5, "{attack}: every answer was the exact truth: {mine:?}");
+        for o in &mine {
+            assert!(o.epsilon_spent <= config.release.analyst_daily_budget + 1e-9, "{attack} spent over the budget: {o:?}");
+        }
+    }
+    // The attacker who keeps rephrasing runs out of budget on the day.
+    for o in outcomes.iter().filter(|o| o.attack == "contains, extended") {
+        assert_eq!(o.refused, 1, "the budget ended the contains attack: {o:?}");
+        assert!((o.epsilon_spent - config.release.analyst_daily_budget).abs() < 1e-9, "{o:?}");
+    }
+    // Asking again, reordering filters and splitting the period read the
+    // same cells: the repeated attacker spent what two scopes cost, no more.
+    for o in outcomes.iter().filter(|o| o.attack == "asked again and rephrased") {
+        assert!(o.epsilon_spent <= 2.0 * config.release.epsilon + 1e-9, "repeats and reorderings cost nothing: {o:?}");
+    }
+    Ok(())
+}
