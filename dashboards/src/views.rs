@@ -115,10 +115,12 @@ impl Ctx<'_> {
         self.q.comparison_range(self.today).map(Into::into)
     }
 
-    /// The metric cells now and in the comparison period.
-    pub async fn cubes(&self) -> Result<Cubes> {
+    /// The metric cells now and in the comparison period; the hours' cells
+    /// too when `chart` is drawn per hour (they are cells of their own, at
+    /// their own cost).
+    pub async fn cubes(&self, chart: bool) -> Result<Cubes> {
         let interval = self.q.chart_interval(self.today);
-        let hourly = interval == Interval::Hour;
+        let hourly = chart && interval == Interval::Hour;
         let now = self.releaser.sums(&self.ask, self.q.range(self.today), hourly).await?;
         let before = match self.q.comparison_range(self.today) {
             Some(r) => Some(self.releaser.sums(&self.ask, r, hourly).await?),
@@ -129,7 +131,7 @@ impl Ctx<'_> {
 
     /// The released top metrics now and in the comparison period.
     pub async fn top(&self) -> Result<(ReleasedMetrics, Option<ReleasedMetrics>, Vec<Day>)> {
-        let c = self.cubes().await?;
+        let c = self.cubes(false).await?;
         Ok((c.now.total(self.today).metrics(), c.before.as_ref().map(|b| b.total(self.today).metrics()), c.now.pending))
     }
 
@@ -153,7 +155,7 @@ impl Ctx<'_> {
                 top_table(&now, before.as_ref(), &pending)
             }
             TableName::Timeseries => {
-                let c = self.cubes().await?;
+                let c = self.cubes(true).await?;
                 let now = c.now.series(self.window(), c.interval, self.today);
                 let before = c.before.as_ref().zip(self.compared()).map(|(b, w)| b.series(w, c.interval, self.today));
                 series_table(c.interval, &now, before.as_deref())

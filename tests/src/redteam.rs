@@ -304,7 +304,9 @@ pub fn trials(n: usize, today: dashboards::query::Day, random_bits: Option<u64>)
                 // Alternating: both cases every time.
                 None => i % 2 == 0,
             };
-            Trial { day: dashboards::query::Day(today.0 - 2 - i as i32), bit, hour: 8 + (r >> 8) as u32 % 12 }
+            // Every other day: an attack that asks about the day before a
+            // trial's spends nothing on another trial's day.
+            Trial { day: dashboards::query::Day(today.0 - 2 - 2 * i as i32), bit, hour: 8 + (r >> 8) as u32 % 12 }
         })
         .collect()
 }

@@ -75,8 +75,18 @@ async fn every_services_metrics_parse_with_the_reference_parser() -> anyhow::Res
 
     let edge = edge_metrics(&stack.urls.edge, &stack.config).await?;
     let collector = http.get(format!("{}/metrics", stack.urls.collector)).send().await?.text().await?;
-    let dashboards =
-        http.get(format!("{}/metrics", stack.urls.dashboards)).bearer_auth(&stack.config.keys.dashboards_metrics_token).send().await?.error_for_status()?.text().await?;
+    // The dashboards' invariant gauges appear once the first report has
+    // run, which the service starts in the background: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let dashboards = loop {
+        let text =
+            http.get(format!("{}/metrics", stack.urls.dashboards)).bearer_auth(&stack.config.keys.dashboards_metrics_token).send().await?.error_for_status()?.text().await?;
+        if text.contains("mintmark_dashboards_invariant_violations{") {
+            break text;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the first invariant report never ran:\n{text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     for (service, text, expect) in [
         ("edge", &edge, "mintmark_edge_requests"),
         ("collector", &collector, "mintmark_collector_backend_refused"),

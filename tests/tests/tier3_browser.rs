@@ -22,6 +22,24 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
     let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    // A pair bought together often enough in the last released block of
+    // "bought together" (twelve weeks, see release::pairs) to pass its
+    // threshold; written first, so whichever orders the recommender's first
+    // release sees, the pair is in it.
+    // (Both candidate blocks, should a block end while the test runs.)
+    let settled = dashboards::query::Day::from_unix(now - i64::from(config.release.settle_minutes) * 60).0;
+    let mut blocks = vec![dashboards::release::pairs::blocks(settled)[0], dashboards::release::pairs::blocks(settled + 1)[0]];
+    blocks.dedup();
+    for block in blocks {
+        client
+            .query(&format!(
+                "INSERT INTO {}.orders (order_date, received_at, order_key, event, channel, value, currency, item_skus, item_quantities, item_prices, item_categories, state) \
+                 SELECT toDate('{block}') + (number % 80), now(), concat('pair-{block}-', toString(number)), 'placed', 'web', 20, 'USD', ['SKU-0001', 'SKU-0002'], [1, 1], [10, 10], ['gifts', 'gifts'], 'VA' FROM numbers(250)",
+                dbs.t2
+            ))
+            .execute()
+            .await?;
+    }
     let seeded = seed_orders(&client, &dbs, &ids, OrderPlan { customers: 400, orders: 3_000, days: 365, until: now - 600, seed: 11 }, |_| {}).await?;
     assert!(seeded.rows[0] > 500 && seeded.rows[2] > 100, "identified and marketplace orders both exist: {seeded:?}");
     let demo = logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
@@ -119,7 +137,7 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     };
     let list = recs["recommendations"].as_array().unwrap();
     assert!(!list.is_empty() && list.len() <= 3, "{recs}");
-    assert!(list.iter().all(|r| r["together"].as_u64().is_some()), "{recs}");
+    assert!(list.iter().any(|r| r["sku"] == "SKU-0002" && r["together"].as_u64().is_some_and(|n| n > 100)), "the planted pair, released: {recs}");
     let customer_input = get("/api/v1/recommendations?sku=SKU-0001&customer_ref=demo-customer-00001", &analyst).await?;
     assert_eq!(customer_input.status().as_u16(), 400);
     assert!(customer_input.text().await?.contains("no customer input"));

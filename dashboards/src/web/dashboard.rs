@@ -286,7 +286,7 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
         Section::Overview => {
             // One set of metric cells gives the chart, the cards and the
             // tier mix: each is a sum of released cells.
-            let cubes = ctx.cubes().await?;
+            let cubes = ctx.cubes(true).await?;
             let (total_now, total_before) = (cubes.now.total(today), cubes.before.as_ref().map(|b| b.total(today)));
             shown.cards = cards(&total_now.metrics(), total_before.map(|s| s.metrics()).as_ref(), q);
             let mix = crate::release::seal(views::mix_table(&total_now))?;
