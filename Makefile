@@ -58,7 +58,7 @@ bench-dashboards: bootstrap
 	DEVSTACK_PROFILE=release target/release/bench-dashboards
 
 # The release layer's red-team harness: attacks on planted visits over many
-# days (TRIALS=40). MINTMARK_DASHBOARDS_BIN=<a build of main> LABEL=main runs
+# days (TRIALS=40). DEVSTACK_DASHBOARDS_BIN=<a build of main> LABEL=main runs
 # the same attacks against another dashboards.
 bench-privacy: bootstrap build
 	$(CARGO) run -q -p mintmark-e2e --bin bench-privacy

@@ -5,8 +5,9 @@
 //! throttling in an SQLite file (mutable records, transactional updates);
 //! [`roles`] says who may read what; [`web`] serves the pages, every one
 //! behind its role check; [`audit`] records every read before its data
-//! leaves; [`query`] is what a view asks for, validated in one place. The
-//! views build on these.
+//! leaves; [`query`] is what a view asks for, validated in one place;
+//! [`stats`] computes exact Tier 2 aggregates and [`release`] is the only
+//! way they leave (differential privacy). The views build on these.
 
 pub mod accounts;
 pub mod audit;

@@ -1,5 +1,6 @@
 //! The rollup: `t2.visits`, one row per visit and per anonymous hit, built
-//! from the raw events a day at a time.
+//! from the raw events a day at a time, each visit's contribution bounded
+//! ([`crate::release::caps`]) before anything is added up.
 //!
 //! Why: the Tier 2 views group events into visits, and doing that on every
 //! request costs a GROUP BY over every session of the period (seconds at

@@ -239,7 +239,14 @@ pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort,
     }
     if g.released.cells > 0 {
         let o = &g.released.other;
-        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Noisy(o[0]), Cell::Noisy(o[1]), Cell::Noisy(o[0].ratio(&total_visits, Unit::Share))]));
+        // A visit is in one group of a visit-wide value, but in several
+        // pages or searches: there the folded row's share would count it
+        // several times.
+        let share = match report.shape() {
+            stats::breakdown::Shape::Column(_) => Cell::Noisy(o[0].ratio(&total_visits, Unit::Share)),
+            stats::breakdown::Shape::Array { .. } => Cell::Text(String::new()),
+        };
+        t.rows.push(Row::folded(vec![Cell::Text(FOLDED.into()), Cell::Noisy(o[0]), Cell::Noisy(o[1]), share]));
     }
     let mut notes = vec![format!(
         "A group is shown for the days on which it had about {} visits or more; the rest of those days are in “{FOLDED}”. Numbers carry noise (hover for ±).",

@@ -147,7 +147,7 @@ pub async fn start_dashboards_as(
 ) -> anyhow::Result<Supervised> {
     // A bench may compare another build of the dashboards (main before a
     // change) through the same stack.
-    let binary = std::env::var_os("MINTMARK_DASHBOARDS_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| layout.binary("dashboards"));
+    let binary = std::env::var_os("DEVSTACK_DASHBOARDS_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| layout.binary("dashboards"));
     let mut cmd = std::process::Command::new(binary);
     cmd.arg("--config").arg(config_path).env("MINTMARK_DASHBOARDS__LISTEN", listen.to_string());
     if let Some(writer) = writer {

@@ -16,7 +16,7 @@
 //! analyst of its own, so each has the whole daily budget for the day.
 //!
 //! The same harness runs against any dashboards binary speaking the same
-//! API (`MINTMARK_DASHBOARDS_BIN`), which is how `make bench-privacy`
+//! API (`DEVSTACK_DASHBOARDS_BIN`), which is how `make bench-privacy`
 //! measures the release layer against main before it.
 
 use std::collections::BTreeMap;
@@ -69,8 +69,12 @@ pub struct Outcome {
     pub bit: bool,
     pub score: f64,
     pub guess: bool,
-    /// ε the attacker's account spent on the target's day.
+    /// ε the attacker's account spent on the target's day (cells another
+    /// analyst released first are read free, and not counted here).
     pub epsilon_spent: f64,
+    /// ε every account together spent on the day, the shared views
+    /// included: what all the answers about the day are worth at most.
+    pub epsilon_day_total: f64,
     /// Questions the budget refused.
     pub refused: u32,
 }
@@ -201,7 +205,7 @@ pub async fn attack(analysts: &[Analyst], t: &Trial, known: &Known, spent: impl 
     let one_day = format!("period=custom&from={d}&to={d}");
     let mut out = Vec::new();
     let mut record = |i: usize, score: f64, refused: u32, eps: f64| {
-        out.push(Outcome { attack: ATTACKS[i], day: d.clone(), bit: t.bit, score, guess: score > 0.5, epsilon_spent: eps, refused });
+        out.push(Outcome { attack: ATTACKS[i], day: d.clone(), bit: t.bit, score, guess: score > 0.5, epsilon_spent: eps, epsilon_day_total: 0.0, refused });
     };
     let visits = |v: &Option<Value>| v.as_ref().map(|v| metric(v, "visits")).unwrap_or(0.0);
 
@@ -342,6 +346,37 @@ pub fn spent(data_dir: &std::path::Path, a: &Analyst, day: dashboards::query::Da
         .and_then(|s| s.spent(&dashboards::release::Account::Analyst(a.id), day.0, day.0 + 1))
         .map(|m| m.get(&day.0).copied().unwrap_or(0.0))
         .unwrap_or(0.0)
+}
+
+/// What every account together spent on `day`.
+pub fn spent_by_all(data_dir: &std::path::Path, day: dashboards::query::Day) -> f64 {
+    if !data_dir.join(dashboards::release::store::DB_FILE).exists() {
+        return 0.0;
+    }
+    dashboards::release::store::Store::open(data_dir)
+        .and_then(|s| s.ledger(day.0, day.0 + 1))
+        .map(|rows| rows.iter().map(|r| r.2).sum())
+        .unwrap_or(0.0)
+}
+
+/// Plants `trials` among `events_per_day` of history a day and runs every
+/// attack on each, one analyst per attack.
+pub async fn run(stack: &devstack::Stack, trials: &[Trial], events_per_day: u64, seed: u64) -> anyhow::Result<Vec<Outcome>> {
+    plant(stack, trials, events_per_day, seed).await?;
+    let client = mintmark_schema::client(&stack.config.clickhouse);
+    let data_dir = stack.config.dashboards.data_dir.clone();
+    let analysts: Vec<Analyst> = (0..ATTACKS.len()).map(|i| Analyst::create(&data_dir, &stack.urls.dashboards, &format!("redteam{i}"))).collect::<Result<_, _>>()?;
+    let mut outcomes = Vec::new();
+    for t in trials {
+        let known = known(&client, t).await?;
+        outcomes.extend(attack(&analysts, t, &known, |a, d| spent(&data_dir, a, d)).await?);
+    }
+    for o in &mut outcomes {
+        if let Some(day) = dashboards::query::Day::parse(&o.day) {
+            o.epsilon_day_total = spent_by_all(&data_dir, day);
+        }
+    }
+    Ok(outcomes)
 }
 
 /// Accuracy per attack over `outcomes`.

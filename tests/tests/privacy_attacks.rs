@@ -6,25 +6,16 @@
 //! same harness over many more days and reports each attack's accuracy.
 
 use dashboards::query::Day;
-use mintmark_e2e::redteam::{self, Analyst, ATTACKS};
+use mintmark_e2e::redteam::{self, ATTACKS};
 use mintmark_e2e::start_stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_attack_reads_the_planted_visit() -> anyhow::Result<()> {
     let stack = start_stack("privacy_attacks", None).await?;
     let config = stack.config.clone();
-    let client = mintmark_schema::client(&config.clickhouse);
     let today = Day::from_unix(dashboards::accounts::now_secs());
     let trials = redteam::trials(6, today, None);
-    redteam::plant(&stack, &trials, 1_500, 17).await?;
-    let data_dir = config.dashboards.data_dir.clone();
-    let analysts: Vec<Analyst> = (0..ATTACKS.len()).map(|i| Analyst::create(&data_dir, &stack.urls.dashboards, &format!("redteam{i}"))).collect::<Result<_, _>>()?;
-
-    let mut outcomes = Vec::new();
-    for t in &trials {
-        let known = redteam::known(&client, t).await?;
-        outcomes.extend(redteam::attack(&analysts, t, &known, |a, d| redteam::spent(&data_dir, a, d)).await?);
-    }
+    let outcomes = redteam::run(&stack, &trials, 1_500, 17).await?;
     for (attack, (right, n)) in redteam::accuracy(&outcomes) {
         eprintln!("{attack}: {right} of {n} right");
     }

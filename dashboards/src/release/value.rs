@@ -28,12 +28,14 @@ pub struct Noisy {
     value: f64,
     variance: f64,
     unit: Unit,
+    /// A ratio of released numbers: too noisy is "–", never "fewer than".
+    derived: bool,
 }
 
 impl Noisy {
     /// A released sum: `value` already has its noise.
     pub(super) fn released(value: f64, variance: f64, unit: Unit) -> Noisy {
-        Noisy { value, variance, unit }
+        Noisy { value, variance, unit, derived: false }
     }
 
     /// The released value itself. Counts and money are never shown below
@@ -59,7 +61,8 @@ impl Noisy {
     /// is shown as "fewer than N" (N the top of its interval), never as a
     /// small number.
     pub fn suppressed(&self) -> Option<u64> {
-        (matches!(self.unit, Unit::Count | Unit::Money) && self.value < self.error()).then(|| (self.value.max(0.0) + self.error()).ceil().max(1.0) as u64)
+        let sum = matches!(self.unit, Unit::Count | Unit::Money) && !self.derived && self.variance.is_finite();
+        (sum && self.value < self.error()).then(|| (self.value.max(0.0) + self.error()).ceil().max(1.0) as u64)
     }
 
     /// A ratio too noisy to mean anything: its ± is wider than a quarter
@@ -67,8 +70,9 @@ impl Noisy {
     /// its denominator was too small to tell.
     pub fn unclear(&self) -> bool {
         match self.unit {
-            Unit::Count | Unit::Money => false,
+            Unit::Count | Unit::Money if !self.derived => false,
             Unit::Share => !self.variance.is_finite() || self.error() > 0.25,
+            Unit::Count | Unit::Money => !self.variance.is_finite() || self.error() > self.value().max(f64::MIN_POSITIVE),
             Unit::Duration | Unit::Decimal => !self.variance.is_finite() || self.error() > self.value().max(f64::MIN_POSITIVE),
         }
     }
@@ -80,7 +84,7 @@ impl Noisy {
             value += n.value;
             variance += n.variance;
         }
-        Noisy { value, variance, unit }
+        Noisy { value, variance, unit, derived: false }
     }
 
     /// `self / other` with its error by the delta method. Ratios of small
@@ -88,12 +92,12 @@ impl Noisy {
     pub fn ratio(&self, other: &Noisy, unit: Unit) -> Noisy {
         let (a, b) = (self.value.max(0.0), other.value);
         if b <= 0.0 || other.suppressed().is_some() {
-            return Noisy { value: 0.0, variance: f64::INFINITY, unit };
+            return Noisy { value: 0.0, variance: f64::INFINITY, unit, derived: true };
         }
         let r = a / b;
         // Var(a/b) ≈ (Var a + r² Var b) / b².
         let variance = (self.variance + r * r * other.variance) / (b * b);
-        Noisy { value: r, variance, unit }
+        Noisy { value: r, variance, unit, derived: true }
     }
 
     /// The relative change from `before`, itself released.
@@ -203,5 +207,7 @@ mod tests {
         assert_eq!(noisy_share.display(), "–");
         assert_eq!(noisy_share.json_value(), None);
         assert!(noisy_share.error_display().starts_with("too few visits to tell"));
+        let average = Noisy::released(100.0, 50.0, Unit::Money).ratio(&Noisy::released(3.0, 50.0, Unit::Count), Unit::Money);
+        assert_eq!((average.suppressed(), average.display().as_str()), (None, "–"), "a ratio is never 'fewer than'");
     }
 }

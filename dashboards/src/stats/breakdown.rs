@@ -1,12 +1,12 @@
-//! Breakdowns: visits and pageviews per value of one dimension, with small
-//! groups folded away inside ClickHouse.
+//! Breakdowns: visits and pageviews per value of one dimension, exact.
 //!
-//! A group backed by fewer than `min_group_visits` distinct visits never
-//! leaves the server under its own name: the query itself relabels it and
-//! sums it into one "other (small groups)" row. Search terms and paths are
-//! where a visitor's own words can show; folding keeps them from showing
-//! one person. Anonymous hits have no visit, so a value seen only by them
-//! is always folded.
+//! These are the exact aggregates the release layer starts from
+//! ([`crate::release`]: it thresholds groups with noise); the folding of
+//! groups under a minimum here ([`fold`]) is what the exact fixtures and
+//! the SQL-compatibility test exercise, never what an analyst is shown.
+//! What one visit adds to a list report (pages, downloads, outbound links,
+//! searches) is bounded by [`crate::release::caps`] in the selects below,
+//! which the rollup shares, so `t2.visit_groups` holds bounded groups too.
 //!
 //! Without filters a breakdown adds up `t2.visit_groups` (per day, report
 //! and value); with filters it groups the matching rows of `t2.visits`.

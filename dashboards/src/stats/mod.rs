@@ -1,4 +1,5 @@
-//! The Tier 2 numbers, from `t2.events` only, as typed rows.
+//! The Tier 2 numbers, from `t2.events` only, as typed rows: exact
+//! aggregates, which leave the service only through [`crate::release`].
 //!
 //! Definitions (also in the README):
 //! - a **visit** is a session (`session_id` not empty) with an event in the

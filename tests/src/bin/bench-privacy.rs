@@ -1,13 +1,14 @@
 //! `make bench-privacy`: the red-team harness over many days, with random
 //! secret bits, writing each attack's accuracy and the bound its ε allows
-//! to `target/bench/privacy.json`. With `MINTMARK_DASHBOARDS_BIN` set to
-//! another dashboards build (main before the release layer), the same
-//! attacks run against that one.
+//! to `target/bench/privacy.json`. With `DEVSTACK_DASHBOARDS_BIN` set to
+//! another dashboards build (main before the release layer) and `LABEL`
+//! naming it, the same attacks run against that one, written to
+//! `target/bench/privacy-<label>.json`.
 
 use std::collections::BTreeMap;
 
 use dashboards::query::Day;
-use mintmark_e2e::redteam::{self, Analyst, ATTACKS};
+use mintmark_e2e::redteam::{self, ATTACKS};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -15,35 +16,30 @@ async fn main() -> anyhow::Result<()> {
     let label = std::env::var("LABEL").unwrap_or_else(|_| "release layer".into());
     let stack = mintmark_e2e::start_stack("bench_privacy", None).await?;
     let config = stack.config.clone();
-    let client = mintmark_schema::client(&config.clickhouse);
     let today = Day::from_unix(dashboards::accounts::now_secs());
     let seed = std::env::var("SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(2026);
     let trials = redteam::trials(trials_n, today, Some(seed));
     let started = std::time::Instant::now();
-    redteam::plant(&stack, &trials, 2_000, seed).await?;
-    let data_dir = config.dashboards.data_dir.clone();
-    let analysts: Vec<Analyst> = (0..ATTACKS.len()).map(|i| Analyst::create(&data_dir, &stack.urls.dashboards, &format!("redteam{i}"))).collect::<Result<_, _>>()?;
-    let mut outcomes = Vec::new();
-    for t in &trials {
-        let known = redteam::known(&client, t).await?;
-        outcomes.extend(redteam::attack(&analysts, t, &known, |a, d| redteam::spent(&data_dir, a, d)).await?);
-    }
+    let outcomes = redteam::run(&stack, &trials, 2_000, seed).await?;
     let mut attacks = BTreeMap::new();
     for attack in ATTACKS {
         let mine: Vec<_> = outcomes.iter().filter(|o| o.attack == attack).collect();
         let right = mine.iter().filter(|o| o.guess == o.bit).count();
-        let eps = mine.iter().map(|o| o.epsilon_spent).fold(0.0, f64::max);
-        // Unfiltered answers are paid from the shared account: their bound
-        // is the day's shared metrics ε.
-        let eps = if attack == "total minus the known rest" { config.release.shared_metrics_epsilon } else { eps };
+        // The ε of the cells the attack read: its own account's, and for
+        // the unfiltered attack the shared metrics cell it reads.
+        let own = mine.iter().map(|o| o.epsilon_spent).fold(0.0, f64::max);
+        let eps = if attack == "total minus the known rest" { config.release.shared_metrics_epsilon } else { own.max(config.release.epsilon) };
+        let day_total = mine.iter().map(|o| o.epsilon_day_total).fold(0.0, f64::max);
         attacks.insert(
             attack,
             serde_json::json!({
                 "trials": mine.len(),
                 "right": right,
                 "accuracy": right as f64 / mine.len().max(1) as f64,
-                "epsilon_spent_on_the_day": eps,
+                "epsilon_own_account": own,
+                "epsilon_read": eps,
                 "bound": if eps > 0.0 { redteam::bound(eps) } else { 1.0 },
+                "epsilon_all_accounts_on_the_day": day_total,
                 "refused": mine.iter().map(|o| o.refused).sum::<u32>(),
             }),
         );
@@ -51,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let out = serde_json::json!({
         "bench": "privacy",
         "label": label,
-        "dashboards_bin": std::env::var("MINTMARK_DASHBOARDS_BIN").unwrap_or_else(|_| "target/debug/dashboards".into()),
+        "dashboards_bin": std::env::var("DEVSTACK_DASHBOARDS_BIN").unwrap_or_else(|_| "target/debug/dashboards".into()),
         "trials": trials.len(),
         "seed": seed,
         "release": {
@@ -67,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
         "secs": started.elapsed().as_secs_f64(),
         "outcomes": outcomes,
     });
-    let path = mintmark_e2e::bench::write("privacy", &out)?;
+    // Another build's run goes beside this one's: `privacy-<label>.json`.
+    let name = if std::env::var("LABEL").is_ok() { format!("privacy-{}", label.replace(|c: char| !c.is_ascii_alphanumeric(), "-")) } else { "privacy".into() };
+    let path = mintmark_e2e::bench::write(&name, &out)?;
     println!("{}", serde_json::to_string_pretty(&out["attacks"])?);
     eprintln!("wrote {}", path.display());
     Ok(())
