@@ -3,7 +3,7 @@
 // Opens the unfiltered overview and a filtered one (screenshots of both),
 // and reports what the page says: the budget line, the ± on the cards and
 // cells, the "fewer than" cells, a refusal if any.
-import { loggedInPage, run } from "./chromium.mjs";
+import { launch, loggedInPage, run } from "./chromium.mjs";
 
 const [base, user, password, shots, filtered] = process.argv.slice(2);
 const out = { pages: {}, dialogs: [], console_errors: [], csp_violations: 0 };
@@ -21,7 +21,7 @@ const describe = (page) =>
     chart: !!document.querySelector("svg.chart"),
   }));
 
-await run(out, () => import("./chromium.mjs").then((c) => c.launch()), async (browser) => {
+await run(out, () => launch(), async (browser) => {
   const page = await loggedInPage(browser, base, user, password, out);
   for (const [name, query] of [["overview", "period=30d"], ["filtered", filtered]]) {
     const resp = await page.goto(`${base}/?${query}`);

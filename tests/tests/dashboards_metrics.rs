@@ -274,3 +274,37 @@ async fn breakdowns_commerce_mix_and_series(backend: &Backend, client: &clickhou
     assert_eq!((rt.visits, rt.pageviews, named(&rt.top_pages)), (2, 3, vec![]), "s5, n1 (no visit) and s6 in the last five minutes; each page has one visit");
     Ok(())
 }
+
+/// One visit that does far more than any visit may count for: the rollup
+/// caps it (what the release layer's noise is scaled to), in the visit's
+/// row, the per-hour sums and the page groups alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollup_caps_what_one_visit_adds() -> anyhow::Result<()> {
+    use dashboards::release::caps;
+    let mut backend = Backend::start(&state_dir("dashboards_caps")?, Ports::free()?).await?;
+    let day = Day::parse(D).unwrap();
+    let base = day.start_secs() + 8 * 3600;
+    // 40 pageviews over 6 distinct pages across two hours, 5 purchases of 900 each.
+    let mut values = Vec::new();
+    for i in 0..40i64 {
+        let ts = base + i * 180;
+        values.push(format!("(toDate(toDateTime({ts})), toDateTime({ts}), now(), 'pv{i}', 'tier2', 'sBig', 'pageview', '/p{}', 0)", i % 6));
+    }
+    for i in 0..5i64 {
+        let ts = base + 7200 + i;
+        values.push(format!("(toDate(toDateTime({ts})), toDateTime({ts}), now(), 'buy{i}', 'tier2', 'sBig', 'purchase', '/thanks', 900)"));
+    }
+    backend.query(&format!("INSERT INTO t2.events (event_date, ts, received_at, event_id, tier, session_id, kind, path, value) VALUES {}", values.join(", "))).await?;
+    let client = mintmark_schema::client(&backend.config.clickhouse);
+    rollup::run(&client, "t2").await?;
+    let m = top_metrics(&client, "t2", Range { from: day, until: Day(day.0 + 1) }, &Where::none()).await?;
+    assert_eq!(m.visits, 1);
+    assert_eq!(m.pageviews, u64::from(caps::PAGEVIEWS), "{m:?}");
+    assert!(close(m.avg_duration_secs, f64::from(caps::DURATION_SECS)), "{m:?}");
+    assert!(close(m.revenue, f64::from(caps::REVENUE)), "{m:?}");
+    let pages = breakdown(&client, "t2", Report::Pages, Window::from(Range { from: day, until: Day(day.0 + 1) }), &Where::none(), 1, Sort::DEFAULT).await?;
+    assert_eq!(pages.rows.len() as u32, caps::PAGES_PER_VISIT, "its first distinct pages only: {pages:?}");
+    assert!(pages.rows.iter().all(|g| g.visits == 1 && g.hits <= u64::from(caps::VIEWS_PER_PAGE)), "{pages:?}");
+    backend.stop();
+    Ok(())
+}

@@ -37,6 +37,31 @@ async fn no_attack_reads_the_planted_visit() -> anyhow::Result<()> {
         assert_eq!(o.refused, 1, "the budget ended the contains attack: {o:?}");
         assert!((o.epsilon_spent - config.release.analyst_daily_budget).abs() < 1e-9, "{o:?}");
     }
+    // What an analyst sees, in Chromium: every number on the page carries
+    // its ±, the small segment shows "fewer than", the page says what the
+    // question cost (screenshots in target/screenshots/release-*.png).
+    let layout = devstack::Layout::discover()?;
+    let demo = devstack::logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
+    let shots = layout.target.join("screenshots");
+    std::fs::create_dir_all(&shots)?;
+    let filtered = "period=30d&f=screen:is:1337x999&f=region:is:Virginia".to_string();
+    let out = mintmark_e2e::run_browser(
+        "release.mjs",
+        &[&stack.urls.dashboards, "analyst", &mintmark_e2e::dash::password_of(&demo, "analyst")?, shots.to_str().unwrap(), &filtered],
+    )
+    .await?;
+    assert_eq!(out["csp_violations"], 0, "{out}");
+    for page in ["overview", "filtered", "content"] {
+        let p = &out["pages"][page];
+        assert_eq!(p["status"], 200, "{page}: {p}");
+        assert_eq!(p["noisy_without_hint"], 0, "{page}: every released number has its ±: {p}");
+        assert!(p["noisy_cells"].as_u64().unwrap() > 0, "{page}: {p}");
+    }
+    assert!(out["pages"]["overview"]["budget"].as_str().unwrap().contains("released once for everyone"), "{out}");
+    assert!(out["pages"]["filtered"]["budget"].as_str().unwrap().contains("Your budget"), "{out}");
+    assert!(out["pages"]["filtered"]["suppressed_cells"].as_u64().unwrap() > 0, "the small segment shows fewer-than cells: {out}");
+    assert!(out["pages"]["filtered"]["cards"].as_array().unwrap().iter().all(|c| !c["hint"].as_str().unwrap().is_empty()), "{out}");
+
     // Asking again, reordering filters and splitting the period read the
     // same cells: the repeated attacker spent what two scopes cost, no more.
     for o in outcomes.iter().filter(|o| o.attack == "asked again and rephrased") {
