@@ -383,12 +383,8 @@ impl Releaser {
     pub async fn sums(&self, ask: &Ask<'_>, range: Range, all_hours: bool) -> Result<Cube, ReleaseError> {
         let ready = self.ready(ask.client, ask.t2).await?;
         let mut cube = Cube::default();
-        let closed: Vec<Day> = (range.from.0..range.until.0.min(ask.today.0)).map(Day).collect();
-        let (days, pending): (Vec<Day>, Vec<Day>) = closed.into_iter().partition(|d| ready.day(*d));
+        let (days, pending) = closed_days(range, ask.today, |d| ready.day(d));
         cube.pending = pending;
-        if range.until.0 > ask.today.0 && range.from.0 <= ask.today.0 {
-            cube.pending.push(ask.today);
-        }
         // Whole days.
         let have = self.store.get(&ask.scope, "metrics", range.from.0, range.until.0)?;
         let now = crate::accounts::now_secs();
@@ -414,7 +410,8 @@ impl Releaser {
         }
         // Hours: today's, and every day's when asked.
         let mut hour_days: Vec<Day> = if all_hours { days.clone() } else { Vec::new() };
-        if range.until.0 > ask.today.0 && range.from.0 <= ask.today.0 {
+        // Today is in the period exactly when it is pending: its hours answer.
+        if cube.pending.last() == Some(&ask.today) {
             hour_days.push(ask.today);
         }
         if !hour_days.is_empty() {
