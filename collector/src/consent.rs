@@ -37,6 +37,9 @@ pub struct ConsentApi {
     pub revocations: RevocationStore,
     pub clickhouse: clickhouse::Client,
     pub ledger_table: String,
+    /// Where each opt-in's sealing key is kept (as a salt).
+    pub seals: crate::seal_keys::SealKeys,
+    pub ids: crate::pseudonym::Pseudonyms,
     pub token_days: u64,
     pub cookie_name: String,
     pub cookie_path: String,
@@ -62,11 +65,14 @@ impl Action {
 }
 
 /// A `{ledger}.consent_ledger` row (also what the demo seeds history with).
+/// An erasure request keeps no reference, only the subject: the erasure
+/// needs nothing else, and the request outlives the customer's other rows.
 #[derive(Row, Serialize)]
 pub struct LedgerRow {
     pub at: u32,
     pub action: Action,
     pub customer_ref: String,
+    pub subject: String,
     pub source: String,
     pub policy_version: u32,
     pub token_expires_at: u32,
@@ -121,12 +127,27 @@ pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body
     })?;
     let now = unix_now();
     let lifetime = api.token_days * 86_400;
-    let claims = ConsentClaims { customer_ref: req.customer_ref.clone(), source, policy_version: req.policy_version, issued_at: now, expires_at: now + lifetime };
+    let subject = api.ids.subject(&req.customer_ref).as_str().to_string();
+    let seal = api.seals.mint(&subject, now as u32).await.map_err(|e| {
+        tracing::error!(error = %e, "storing a sealing key failed");
+        err(StatusCode::SERVICE_UNAVAILABLE, "consent ledger unavailable; retry")
+    })?;
+    let claims = ConsentClaims {
+        customer_ref: req.customer_ref.clone(),
+        source,
+        policy_version: req.policy_version,
+        issued_at: now,
+        expires_at: now + lifetime,
+        subject: subject.clone(),
+        seal_kid: seal.kid,
+        seal_key: mintmark_protocol::seal::encode_key(&seal.key),
+    };
     let token = consent::mint(&api.keys, &claims).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     api.record(LedgerRow {
         at: now as u32,
         action: Action::OptIn,
         customer_ref: req.customer_ref,
+        subject,
         source: source.as_str().into(),
         policy_version: req.policy_version,
         token_expires_at: claims.expires_at as u32,
@@ -155,14 +176,16 @@ async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Acti
     let key_id = api.api_keys.authorize(headers, scope)?;
     check_ref(&req.customer_ref)?;
     let now = unix_now();
-    api.revocations.revoke(&req.customer_ref, now).await.map_err(|e| {
+    let subject = api.ids.subject(&req.customer_ref).as_str().to_string();
+    api.revocations.revoke(&subject, now).await.map_err(|e| {
         tracing::error!(error = %format!("{e:#}"), "writing a revocation failed");
         err(StatusCode::SERVICE_UNAVAILABLE, "revocation store unavailable; retry")
     })?;
     api.record(LedgerRow {
         at: now as u32,
         action,
-        customer_ref: req.customer_ref,
+        customer_ref: if matches!(action, Action::ErasureRequested) { String::new() } else { req.customer_ref },
+        subject,
         source: String::new(),
         policy_version: 0,
         token_expires_at: 0,

@@ -54,6 +54,13 @@ impl IntoResponse for IngestError {
     }
 }
 
+/// A Tier 3 identity reaches the spool only sealed: one sent in the clear
+/// (not our edge, or a bug) is refused rather than written to disk.
+fn sealed(batch: EdgeBatch) -> Result<EdgeBatch, WireError> {
+    batch.validate_sealed()?;
+    Ok(batch)
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -93,13 +100,13 @@ pub async fn ingest(
     // Each batch's bytes, as parsed or refused.
     let parts: Vec<(&[u8], Result<EdgeBatch, WireError>)> = match payload {
         Payload::Batch => {
-            let batch = EdgeBatch::from_json(&body).map_err(refuse_wire)?;
+            let batch = EdgeBatch::from_json(&body).and_then(sealed).map_err(refuse_wire)?;
             vec![(&body[..], Ok(batch))]
         }
         Payload::Bundle => bundle::split(&body)
             .map_err(refuse_wire)?
             .into_iter()
-            .map(|raw| (raw, EdgeBatch::from_json(raw)))
+            .map(|raw| (raw, EdgeBatch::from_json(raw).and_then(sealed)))
             .collect(),
     };
     if !app.replay.first_time(&sig.mac_hex, now) {

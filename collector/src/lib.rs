@@ -17,6 +17,7 @@ pub mod purge;
 pub mod replay;
 pub mod revocations;
 pub mod rows;
+pub mod seal_keys;
 pub mod server;
 pub mod sink;
 pub mod spool;

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub insert_rows: Histogram,
     pub insert_errors: IntCounter,
     pub spool_unreadable: IntCounter,
+    pub unsealable: IntCounterVec,
     pub pii_dropped: IntCounterVec,
     pub orders_accepted: IntCounterVec,
     pub orders_written: IntCounterVec,
@@ -43,6 +44,11 @@ impl Metrics {
         .unwrap();
         let insert_errors = IntCounter::new("insert_errors_total", "Failed ClickHouse inserts (retried)").unwrap();
         let spool_unreadable = IntCounter::new("spool_unreadable_total", "Spool records that no longer parsed and were skipped").unwrap();
+        let unsealable = IntCounterVec::new(
+            Opts::new("tier3_unsealable_total", "Tier 3 batches whose sealed identity did not open (key_gone: erased; damaged), written as Tier 2 only"),
+            &["reason"],
+        )
+        .unwrap();
         let pii_dropped = IntCounterVec::new(
             Opts::new("pii_dropped_total", "Personal-looking values removed here, behind the beacon and the edge, by field"),
             &["field"],
@@ -67,6 +73,7 @@ impl Metrics {
             Box::new(insert_rows.clone()),
             Box::new(insert_errors.clone()),
             Box::new(spool_unreadable.clone()),
+            Box::new(unsealable.clone()),
             Box::new(pii_dropped.clone()),
             Box::new(orders_accepted.clone()),
             Box::new(orders_written.clone()),
@@ -85,6 +92,7 @@ impl Metrics {
             insert_rows,
             insert_errors,
             spool_unreadable,
+            unsealable,
             pii_dropped,
             backend_refused,
             orders_accepted,

@@ -10,6 +10,12 @@
 //! session across a tier change, the Tier 3 period's copies and the Tier 2
 //! rows around it would still land in different sessions.
 //!
+//! A customer is named by their *subject* ([`mintmark_protocol::subject`],
+//! keyed by `[keys] subject`, which the dashboards hold too). The keys an
+//! edge seals Tier 3 identities with ([`mintmark_protocol::seal`]) are
+//! derived here from a random salt per opt-in, so only a collector can
+//! derive one, and only while the salt exists.
+//!
 //! The per-purpose keys are derived from one secret, `[keys] pseudonym`
 //! (read like every key in the config: `protocol::keys::Key::parse`),
 //! which only collectors hold (the edge and the dashboards never see it).
@@ -20,6 +26,8 @@
 
 use hmac::Mac;
 use mintmark_protocol::keys::{HmacSha256, Key, KeyError};
+use mintmark_protocol::seal::KEY_BYTES;
+use mintmark_protocol::subject::Subjects;
 use mintmark_protocol::wire::Tier;
 use serde::{Serialize, Serializer};
 
@@ -28,6 +36,8 @@ use serde::{Serialize, Serializer};
 pub enum PseudonymError {
     #[error("[keys] pseudonym is missing: set it to 64 random hex digits (e.g. `openssl rand -hex 32`)")]
     Missing,
+    #[error("[keys] subject is missing: set it to 64 random hex digits (e.g. `openssl rand -hex 32`), the same on every collector and dashboards process")]
+    MissingSubject,
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -44,6 +54,13 @@ impl RowId {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.hex[..self.len as usize]).expect("hex digits are ASCII")
+    }
+
+    /// From 32 hex digits (a subject).
+    fn from_hex(s: &str) -> RowId {
+        let mut hex = [0u8; 32];
+        hex.copy_from_slice(&s.as_bytes()[..32]);
+        RowId { hex, len: 32 }
     }
 }
 
@@ -67,7 +84,8 @@ pub struct Pseudonyms {
     t2_session: HmacSha256,
     t2_order: HmacSha256,
     marketplace_order: HmacSha256,
-    purge_subject: HmacSha256,
+    subjects: Subjects,
+    seal: HmacSha256,
 }
 
 impl std::fmt::Debug for Pseudonyms {
@@ -94,12 +112,21 @@ fn hash(mac: &HmacSha256, parts: &[&[u8]]) -> RowId {
 }
 
 impl Pseudonyms {
-    /// From the `[keys] pseudonym` secret (hex or base64url, 32+ bytes, as
-    /// every other key in the config).
-    pub fn from_secret(secret: &str) -> Result<Pseudonyms, PseudonymError> {
+    /// From the config's `[keys] pseudonym` and `[keys] subject`.
+    pub fn from_keys(keys: &mintmark_config::KeysSection) -> Result<Pseudonyms, PseudonymError> {
+        Pseudonyms::from_secrets(&keys.pseudonym, &keys.subject)
+    }
+
+    /// From the two secrets (hex or base64url, 32+ bytes, as every other
+    /// key in the config).
+    pub fn from_secrets(secret: &str, subject: &str) -> Result<Pseudonyms, PseudonymError> {
         if secret.is_empty() {
             return Err(PseudonymError::Missing);
         }
+        if subject.is_empty() {
+            return Err(PseudonymError::MissingSubject);
+        }
+        let subjects = Subjects::parse(subject)?;
         let key = Key::parse("pseudonym", secret)?;
         Ok(Pseudonyms {
             t2_event: derive(&key, "mintmark/t2/event_id"),
@@ -107,7 +134,8 @@ impl Pseudonyms {
             t2_session: derive(&key, "mintmark/t2/session_id"),
             t2_order: derive(&key, "mintmark/t2/order_key"),
             marketplace_order: derive(&key, "mintmark/marketplace/order_key"),
-            purge_subject: derive(&key, "mintmark/purge/subject"),
+            subjects,
+            seal: derive(&key, "mintmark/seal/key"),
         })
     }
 
@@ -131,10 +159,19 @@ impl Pseudonyms {
         hash(&self.marketplace_order, &[order_id.as_bytes()])
     }
 
-    /// The customer as the purge log names them: the evidence of an
-    /// erasure, without the identity.
-    pub fn purge_subject(&self, customer_ref: &str) -> RowId {
-        hash(&self.purge_subject, &[customer_ref.as_bytes()])
+    /// The customer's subject: how rows, the ledger, the purge log and the
+    /// revocations name them.
+    pub fn subject(&self, customer_ref: &str) -> RowId {
+        RowId::from_hex(&self.subjects.of(customer_ref))
+    }
+
+    /// The sealing key of opt-in `kid`, from its stored salt.
+    pub fn seal_key(&self, kid: &str, salt: &[u8]) -> [u8; KEY_BYTES] {
+        let mut mac = self.seal.clone();
+        mac.update(kid.as_bytes());
+        mac.update(b"\0");
+        mac.update(salt);
+        mac.finalize().into_bytes().into()
     }
 
     /// Empty for no session (anonymous).
@@ -155,7 +192,7 @@ mod tests {
 
     #[test]
     fn ids_differ_per_table_and_tier_but_are_stable() {
-        let p = Pseudonyms::from_secret(KEY).unwrap();
+        let p = Pseudonyms::from_secrets(KEY, KEY).unwrap();
         let (t2, t3) = (p.t2_event(ID), p.t3_event(ID));
         assert_ne!(t2, t3, "the two copies of an event share no id");
         assert_ne!(t2.as_str(), ID);
@@ -166,14 +203,19 @@ mod tests {
         let s3 = p.t2_session(Tier::Tier3, Some(ID));
         assert_ne!(s2, s3, "one edge session on both sides of Tier 3 is two stored sessions");
         assert_eq!(p.t2_session(Tier::Anonymous, None).as_str(), "");
-        let other = Pseudonyms::from_secret(&KEY.replace('0', "1")).unwrap();
+        let other = Pseudonyms::from_secrets(&KEY.replace('0', "1"), KEY).unwrap();
         assert_ne!(other.t2_event(ID), t2, "the key decides");
+        let key = p.seal_key(ID, b"salt");
+        assert_eq!(key, p.seal_key(ID, b"salt"), "a collector derives an opt-in's key again");
+        assert_ne!(key, p.seal_key(ID, b"other salt"), "without its salt, no key");
+        assert_ne!(key, other.seal_key(ID, b"salt"), "nor without the secret");
     }
 
     #[test]
     fn unusable_secrets_are_refused_with_reasons() {
-        assert!(matches!(Pseudonyms::from_secret(""), Err(PseudonymError::Missing)));
-        assert!(matches!(Pseudonyms::from_secret("abcd"), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "too short");
-        assert!(matches!(Pseudonyms::from_secret(&"!?".repeat(32)), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "neither hex nor base64url");
+        assert!(matches!(Pseudonyms::from_secrets("", KEY), Err(PseudonymError::Missing)));
+        assert!(matches!(Pseudonyms::from_secrets(KEY, ""), Err(PseudonymError::MissingSubject)));
+        assert!(matches!(Pseudonyms::from_secrets("abcd", KEY), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "too short");
+        assert!(matches!(Pseudonyms::from_secrets(&"!?".repeat(32), KEY), Err(PseudonymError::Key(KeyError::BadSecret { .. }))), "neither hex nor base64url");
     }
 }

@@ -1,15 +1,16 @@
 //! Where opt-outs are written so the edge sees them on the next request.
 //!
-//! The edge reads a Workers KV namespace bound as `REVOCATIONS`: key =
-//! SHA-256 of the customer reference, value = revocation time (Unix
-//! seconds). In production the collector writes it through Cloudflare's API;
+//! The edge reads a Workers KV namespace bound as `REVOCATIONS`: key = the
+//! customer's subject (a keyed hash, which the token carries, so a guessed
+//! reference cannot be tested against a key listing), value = revocation
+//! time (Unix seconds). An erased customer's revocation stays: their old
+//! tokens must keep failing. In production the collector writes it through Cloudflare's API;
 //! locally devstack points both sides at one directory (workerd serves the
 //! binding from it, one file per key).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use mintmark_protocol::consent::revocation_key;
 
 pub enum RevocationStore {
     Directory(PathBuf),
@@ -17,8 +18,9 @@ pub enum RevocationStore {
 }
 
 impl RevocationStore {
-    pub async fn revoke(&self, customer_ref: &str, at_secs: u64) -> anyhow::Result<()> {
-        let key = revocation_key(customer_ref);
+    pub async fn revoke(&self, subject: &str, at_secs: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(mintmark_protocol::subject::is_subject(subject), "a revocation is keyed by a subject");
+        let key = subject.to_string();
         match self {
             RevocationStore::Directory(dir) => {
                 let dir = dir.clone();

@@ -101,6 +101,7 @@ pub struct T3Row<'a> {
     pub event_id: RowId,
     pub visitor_id: &'a str,
     pub customer_ref: &'a str,
+    pub subject: RowId,
     pub consent_source: &'static str,
     pub policy_version: u32,
     pub ip: &'a str,
@@ -258,6 +259,7 @@ fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts, ids: &Pseudonyms)
     let c = &batch.context;
     let (place, agent) = (&facts.place, &facts.agent);
     let mut rows = Rows { t2: Vec::with_capacity(batch.events.len()), t3: Vec::new() };
+    let subject = batch.identity.as_ref().map(|id| ids.subject(&id.customer_ref)).unwrap_or(RowId::EMPTY);
     for e in &batch.events {
         let (event_date, ts) = event_time(e, batch.received_at);
         let path = parse_url(&e.url).map(|u| u.path).unwrap_or("");
@@ -280,6 +282,7 @@ fn from_batch<'a>(batch: &'a EdgeBatch, facts: &'a BatchFacts, ids: &Pseudonyms)
                 event_id: ids.t3_event(&e.id),
                 visitor_id: &id.visitor_id,
                 customer_ref: &id.customer_ref,
+                subject,
                 consent_source: id.consent_source.as_str(),
                 policy_version: id.policy_version,
                 ip: &batch.ip,
@@ -359,7 +362,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn ids() -> Pseudonyms {
-        Pseudonyms::from_secret(&"ab".repeat(32)).unwrap()
+        Pseudonyms::from_secrets(&"ab".repeat(32), &"cd".repeat(32)).unwrap()
     }
 
     fn batch(tier: Tier, ip: &str) -> EdgeBatch {
@@ -375,6 +378,7 @@ mod tests {
                 policy_version: 4,
                 consent_issued_at: 0,
             }),
+            sealed: None,
             ip: ip.into(),
             user_agent: "UA".into(),
             context: PageContext::default(),

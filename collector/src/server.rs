@@ -91,7 +91,7 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Checked first: without it no row could be written.
-    let ids = Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = Pseudonyms::from_keys(&config.keys)?;
     let applied = schema::migrate(&config.clickhouse).await.context("applying migrations")?;
     if applied > 0 {
         tracing::info!(applied, "schema migrated");
@@ -99,6 +99,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let c = &config.collector;
     let dbs = Databases::new(&config.clickhouse.database_prefix)?;
     let client = schema::client(&config.clickhouse);
+    // Rows from before the subject column get theirs before anything runs.
+    match crate::purge::backfill::run(&client, &dbs, &mintmark_schema::Layout::new(&config.clickhouse.cluster)?, &ids).await {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "subjects filled in on older rows"),
+        Err(e) => tracing::warn!(error = %e, "filling in subjects failed; the erasure job tries again before each erasure"),
+    }
     let (spool, reader) = Spool::open(&SpoolConfig {
         dir: c.spool_dir.clone(),
         max_bytes: c.spool_max_mb * 1024 * 1024,
@@ -124,11 +130,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stop_rx.clone(),
     ));
     let enricher = Arc::new(Enricher::open(&enrich_config(&config)).context("loading enrichment data")?);
+    let seals = crate::seal_keys::SealKeys::new(client.clone(), &dbs.ledger, ids.clone());
     let writer = tokio::spawn(writer::run(
         reader,
         ClickHouseSink::new(client.clone(), &dbs),
         enricher,
         ids.clone(),
+        seals.clone(),
         WriterConfig {
             batch_rows: c.batch_rows,
             flush_interval: Duration::from_millis(c.flush_ms),
@@ -140,7 +148,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Erasure requests in the ledger are carried out here, with evidence.
     let layout = mintmark_schema::Layout::new(&config.clickhouse.cluster)?;
     let holder = crate::purge::holder(c);
-    let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), layout.clone(), ids.clone(), Duration::from_secs(5), holder.clone()));
+    let local = crate::purge::erasure::LocalSpools::new(&holder).with("events", spool.clone()).with("orders", order_spool.clone());
+    let erasures = tokio::spawn(crate::purge::erasure::keep_erasing(client.clone(), dbs.clone(), layout.clone(), ids.clone(), local, Duration::from_secs(5), holder.clone()));
     // So is the retention schedule.
     let purges = tokio::spawn(crate::purge::retention::keep_purging(client.clone(), dbs.clone(), layout, config.retention.clone(), holder));
     let ingest = Arc::new(Ingest {
@@ -158,6 +167,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         revocations: revocation_store(&config)?,
         clickhouse: client.clone(),
         ledger_table: format!("{}.consent_ledger", dbs.ledger),
+        seals,
+        ids: ids.clone(),
         token_days: c.consent_token_days,
         cookie_name: config.edge.consent_cookie.clone(),
         cookie_path: config.edge.cookie_path.clone(),

@@ -22,6 +22,7 @@ use crate::enrich::Enricher;
 use crate::metrics::Metrics;
 use crate::pseudonym::Pseudonyms;
 use crate::rows::{self, Prepared, T2Row, T3Row};
+use crate::seal_keys::{self, SealKeys};
 use crate::sink::ClickHouseSink;
 use crate::spool::SpoolReader;
 
@@ -106,6 +107,7 @@ pub async fn run(
     sink: ClickHouseSink,
     enricher: Arc<Enricher>,
     ids: Pseudonyms,
+    seals: SealKeys,
     cfg: WriterConfig,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -135,19 +137,38 @@ pub async fn run(
             }
         };
         let caught_up = chunk.is_empty();
-        for record in chunk {
+        let parsed: Vec<Result<Arc<EdgeBatch>, _>> = chunk
+            .into_iter()
             // Parsed at ingest on the normal path; from disk after a restart or rewind.
-            let parsed = match record.attachment {
+            .map(|record| match record.attachment {
                 Some(batch) => Ok(batch),
                 None => EdgeBatch::from_json(&record.payload).map(Arc::new),
-            };
+            })
+            .collect();
+        // One lookup opens every sealed identity of the chunk; a key that is
+        // gone (an erasure) leaves its batch only the Tier 2 copy.
+        let keys = match seals.lookup(&seal_keys::kids(parsed.iter().filter_map(|p| p.as_deref().ok()))).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                open.failed = Some(anyhow::Error::new(e).context("looking up sealing keys"));
+                Default::default()
+            }
+        };
+        for parsed in parsed {
+            if open.failed.is_some() {
+                break;
+            }
             match parsed {
                 Ok(batch) => {
                     if open.since.is_none() {
                         open.since = Some(Instant::now());
                         reader.set_oldest_pending(batch.received_at);
                     }
-                    let prepared = Prepared::new(Arc::unwrap_or_clone(batch), Some(&enricher));
+                    let mut batch = Arc::unwrap_or_clone(batch);
+                    if let Some(why) = seal_keys::open(&mut batch, &keys).failure() {
+                        metrics.unsealable.with_label_values(&[why]).inc();
+                    }
+                    let prepared = Prepared::new(batch, Some(&enricher));
                     for (field, n) in prepared.pii.iter() {
                         metrics.pii_dropped.with_label_values(&[field.as_str()]).inc_by(n.into());
                     }
@@ -160,6 +181,9 @@ pub async fn run(
                     tracing::error!(error = %e, "spool record no longer parses; skipped");
                 }
             }
+        }
+        if open.failed.is_some() && open.since.is_none() {
+            open.since = Some(Instant::now());
         }
         let due = open.rows >= cfg.batch_rows
             || open.since.is_some_and(|t| t.elapsed() >= cfg.flush_interval)

@@ -636,10 +636,15 @@ pub struct KeysSection {
     /// table, so `t2` and `t3` share no id. Keep it stable and identical on
     /// every collector; never give it to the edge or the dashboards.
     pub pseudonym: String,
-    /// Dashboards only: keys the hash by which the access audit names the
-    /// customers a read touched. The audit is hash-chained and never
-    /// rewritten, so it must not hold a reference an erasure would have to
-    /// remove; a privacy officer finds a customer's entries by reference.
+    /// Collectors and dashboards: keys the *subject*, the hash by which
+    /// everything that must keep naming a customer names them (Tier 3 rows
+    /// and the consent ledger beside the reference, the erasure's
+    /// statements and evidence, revocations, the access audit). Identical
+    /// on every collector and dashboards process; never given to the edge.
+    pub subject: String,
+    /// Replaced by `subject` (one hash for the audit and everything else);
+    /// still accepted in an older secrets file, and ignored.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub audit: String,
 }
 

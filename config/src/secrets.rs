@@ -29,12 +29,12 @@ pub fn generate_secrets_toml() -> String {
         backend_line(),
         late_line("dashboards_metrics_token"),
         late_line("pseudonym"),
-        late_line("audit"),
+        late_line("subject"),
     )
 }
 
 /// Keys added after the first release: a file that lacks one gains it.
-const LATE_KEYS: [&str; 4] = ["pseudonym", "audit", "backend", "dashboards_metrics_token"];
+const LATE_KEYS: [&str; 4] = ["pseudonym", "subject", "backend", "dashboards_metrics_token"];
 
 /// One store-backend key per scope, so each integration gets only the one
 /// it needs (the demo store's backend uses all three).

@@ -290,7 +290,7 @@ impl Generator {
         let ip = if tier == Tier::Tier3 { format!("198.51.100.{}", r.random_range(1..255)) } else { "198.51.100.0".into() };
         let received_at = events.last().map(|e| e.ts).unwrap_or(ts as u64) + 500;
         Visit {
-            batch: EdgeBatch { v: 1, received_at, tier, session_id: session, identity, ip, user_agent: ua.into(), context, events },
+            batch: EdgeBatch { v: 1, received_at, tier, session_id: session, identity, sealed: None, ip, user_agent: ua.into(), context, events },
             country,
             region,
             network,
@@ -369,7 +369,7 @@ pub async fn seed_demo(config: &mintmark_config::Config, events: u64) -> anyhow:
     if existing > 0 {
         return Ok(None);
     }
-    let ids = Pseudonyms::from_secret(&config.keys.pseudonym).context("the pseudonym key")?;
+    let ids = Pseudonyms::from_keys(&config.keys).context("the pseudonym key")?;
     let enricher = Enricher::open(&collector::server::enrich_config(config)).ok();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     // Ends an hour ago, so what a live visit adds stands out in realtime.

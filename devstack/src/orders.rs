@@ -124,6 +124,7 @@ pub async fn seed_orders(
             .write(&LedgerRow {
                 at,
                 action: Action::OptIn,
+                subject: ids.subject(&customer).as_str().to_string(),
                 customer_ref: customer.clone(),
                 source: sources[(i % 3) as usize].into(),
                 policy_version: 3,
@@ -138,6 +139,7 @@ pub async fn seed_orders(
             let opt_out = LedgerRow {
                 at: out,
                 action: Action::OptOut,
+                subject: ids.subject(&customer).as_str().to_string(),
                 customer_ref: customer,
                 source: String::new(),
                 policy_version: 0,
@@ -220,7 +222,7 @@ pub async fn seed_demo_orders(config: &mintmark_config::Config) -> anyhow::Resul
     if existing > 0 {
         return Ok(None);
     }
-    let ids = Pseudonyms::from_secret(&config.keys.pseudonym).context("the pseudonym key")?;
+    let ids = Pseudonyms::from_keys(&config.keys).context("the pseudonym key")?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let plan = OrderPlan { customers: 20_000, orders: 40_000, days: 365, until: now - 3600, seed: 2026 };
     Ok(Some(seed_orders(&client, &dbs, &ids, plan, |_| {}).await?))

@@ -22,7 +22,6 @@ use std::process::Command;
 use anyhow::Context;
 use mintmark_config::{Config, DeliverySection};
 use mintmark_config::wrangler::COMPATIBILITY_DATE;
-use mintmark_protocol::consent::revocation_key;
 use mintmark_protocol::settings::{KV_REVOCATIONS, QUEUE_DEAD_LETTERS, QUEUE_DELIVERY, VAR_EDGE_CONFIG};
 
 use crate::layout::Layout;
@@ -195,7 +194,7 @@ pub struct Edge {
     pub child: Supervised,
     /// `http://127.0.0.1:<port>`
     pub url: String,
-    /// Where revocations live: one file per [`revocation_key`].
+    /// Where revocations live: one file per customer subject.
     pub revocations: PathBuf,
     /// The local queues' disk: what is queued survives a restart here.
     pub queues: PathBuf,
@@ -205,9 +204,10 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Records a revocation the way the collector's opt-out does locally.
-    pub fn revoke(&self, customer_ref: &str, revoked_at_secs: u64) -> std::io::Result<()> {
-        std::fs::write(self.revocations.join(revocation_key(customer_ref)), revoked_at_secs.to_string())
+    /// Records a revocation of the customer whose subject is `subject`,
+    /// the way the collector's opt-out does locally.
+    pub fn revoke(&self, subject: &str, revoked_at_secs: u64) -> std::io::Result<()> {
+        std::fs::write(self.revocations.join(subject), revoked_at_secs.to_string())
     }
 
     /// The workerd process id (for CPU accounting in benchmarks).

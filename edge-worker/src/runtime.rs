@@ -12,7 +12,6 @@ use std::cell::{OnceCell, RefCell};
 
 use js_sys::{Array, Date, Function, Promise, Reflect};
 use mintmark_protocol::bundle;
-use mintmark_protocol::consent::revocation_key;
 use mintmark_protocol::ip;
 use mintmark_protocol::settings::{
     KV_REVOCATIONS, QUEUE_DEAD_LETTERS, QUEUE_DELIVERY, SECRET_CONSENT_KEYS, SECRET_EDGE_SIGNING_KEYS, SECRET_METRICS_TOKEN, VAR_EDGE_CONFIG,
@@ -109,11 +108,12 @@ fn record(outcome: &Outcome) {
     }
 }
 
-/// The revocation stored for this customer, if any. `Err` when the store
-/// cannot be read: the caller then serves Tier 2 without deleting anything.
-async fn revoked_at(env: &Env, customer_ref: &str) -> Result<Option<u64>, ()> {
+/// The revocation stored for this customer (keyed by their subject, which
+/// the token carries), if any. `Err` when the store cannot be read: the
+/// caller then serves Tier 2 without deleting anything.
+async fn revoked_at(env: &Env, subject: &str) -> Result<Option<u64>, ()> {
     let kv = env.kv(KV_REVOCATIONS).map_err(|_| console_error!("{KV_REVOCATIONS} KV binding is missing"))?;
-    let value = kv.get(&revocation_key(customer_ref)).text().await.map_err(|e| console_error!("revocation lookup failed: {e}"))?;
+    let value = kv.get(subject).text().await.map_err(|e| console_error!("revocation lookup failed: {e}"))?;
     // An unreadable entry counts as a revocation now: fail towards privacy.
     Ok(value.map(|v| v.trim().parse().unwrap_or(u64::MAX)))
 }
@@ -163,8 +163,8 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<
                 Ok(()) => {
                     let consent = if checked.batch.cookies {
                         let consent = tier::consent_cookie(incoming.cookie, &keys.settings.consent_cookie, &keys.consent, incoming.now_ms / 1000);
-                        match consent.claims().map(|c| c.customer_ref.clone()) {
-                            Some(customer) => tier::apply_revocation(consent, revoked_at(&env, &customer).await),
+                        match consent.claims().map(|c| c.subject.clone()) {
+                            Some(subject) => tier::apply_revocation(consent, revoked_at(&env, &subject).await),
                             None => consent,
                         }
                     } else {

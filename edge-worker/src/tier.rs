@@ -80,6 +80,9 @@ mod tests {
             policy_version: 1,
             issued_at: NOW - 5,
             expires_at: NOW + 60,
+            subject: "99999999999999999999999999999999".into(),
+            seal_kid: "88888888888888888888888888888888".into(),
+            seal_key: mintmark_protocol::seal::encode_key(&[8; 32]),
         }
     }
 

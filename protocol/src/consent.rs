@@ -4,8 +4,10 @@
 //! an opt-in; the store sets it as a first-party cookie; the edge verifies it
 //! on every beacon request. Anything short of a valid token (forged, expired,
 //! unknown key, malformed) means Tier 2. Revocation is checked by the caller
-//! against its revocation list, using [`ConsentClaims::customer_ref`] and
-//! [`ConsentClaims::issued_at`].
+//! against its revocation list, using [`ConsentClaims::subject`] (the
+//! keyed hash the revocation list is keyed by: the edge holds no key to
+//! compute it) and [`ConsentClaims::issued_at`]. A token also carries the
+//! key the edge seals the visitor's identity with ([`crate::seal`]).
 //!
 //! Format: `mm1.<key id>.<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`,
 //! the MAC covering everything before the last dot. Only cookie-safe
@@ -62,6 +64,16 @@ pub struct ConsentClaims {
     /// Unix seconds.
     #[serde(rename = "exp")]
     pub expires_at: u64,
+    /// The customer's subject ([`crate::subject`]), as the collector
+    /// computed it when minting.
+    #[serde(rename = "subj")]
+    pub subject: String,
+    /// The sealing key's id (32 hex digits) and the key itself (base64url):
+    /// the edge seals this customer's identity with it.
+    #[serde(rename = "kid")]
+    pub seal_kid: String,
+    #[serde(rename = "sk")]
+    pub seal_key: String,
 }
 
 /// Why a token gave no Tier 3.
@@ -104,16 +116,14 @@ impl ConsentClaims {
         if self.expires_at <= self.issued_at {
             return Err(TokenError::BadClaims("expiry must follow issue time"));
         }
+        if !crate::subject::is_subject(&self.subject) {
+            return Err(TokenError::BadClaims("subj must be a subject (32 hex digits)"));
+        }
+        if !crate::wire::is_id128(&self.seal_kid) || crate::seal::parse_key(&self.seal_key).is_err() {
+            return Err(TokenError::BadClaims("kid and sk must name a sealing key"));
+        }
         Ok(())
     }
-}
-
-/// The key under which a customer's revocation is stored (Workers KV in
-/// production, a file per key locally): SHA-256 of the customer reference,
-/// hex. Fixed charset, and no customer reference in key listings.
-pub fn revocation_key(customer_ref: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(customer_ref.as_bytes()))
 }
 
 /// A revocation stored at `revoked_at` (Unix seconds) voids every token
@@ -181,6 +191,9 @@ mod tests {
             policy_version: 3,
             issued_at: NOW - 10,
             expires_at: NOW + 86_400,
+            subject: "00112233445566778899aabbccddeeff".into(),
+            seal_kid: "ffeeddccbbaa99887766554433221100".into(),
+            seal_key: crate::seal::encode_key(&[9; 32]),
         }
     }
 
@@ -256,10 +269,6 @@ mod tests {
         assert!(is_revoked(&c, Some(c.issued_at)));
         assert!(is_revoked(&c, Some(c.issued_at + 1)));
         assert!(!is_revoked(&c, Some(c.issued_at - 1)), "a re-opt-in after the revocation is valid");
-        let key = revocation_key("cust-42");
-        assert_eq!(key.len(), 64);
-        assert!(!key.contains("cust"));
-        assert_ne!(key, revocation_key("cust-43"));
     }
 
     #[test]
@@ -269,6 +278,12 @@ mod tests {
         assert!(matches!(mint(&ring(), &c), Err(TokenError::BadClaims(_))));
         let mut c = claims();
         c.expires_at = c.issued_at;
+        assert!(matches!(mint(&ring(), &c), Err(TokenError::BadClaims(_))));
+        let mut c = claims();
+        c.subject = "cust-42".into();
+        assert!(matches!(mint(&ring(), &c), Err(TokenError::BadClaims(_))), "the subject is a hash, never the reference");
+        let mut c = claims();
+        c.seal_key = "short".into();
         assert!(matches!(mint(&ring(), &c), Err(TokenError::BadClaims(_))));
     }
 }

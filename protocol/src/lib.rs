@@ -6,8 +6,9 @@
 //! ([`bundle`]), how an IP address loses its identifying bits ([`ip`]),
 //! which pages belong to the store ([`scope`]), what looks personal ([`pii`])
 //! and what of a URL is kept ([`clean`]), how a visitor's opt-in is
-//! carried ([`consent`]) and how the collector knows a batch came from our
-//! edge ([`signing`]).
+//! carried ([`consent`]), how what identifies them is sealed for the queues
+//! ([`seal`]) and named where a name must be kept ([`subject`]), and how the
+//! collector knows a batch came from our edge ([`signing`]).
 //!
 //! The crate builds for `wasm32-unknown-unknown` and native. With default
 //! features off it is `no_std` and only the allocation-free parts of
@@ -37,4 +38,8 @@ pub mod consent;
 #[cfg(feature = "crypto")]
 pub mod keys;
 #[cfg(feature = "crypto")]
+pub mod seal;
+#[cfg(feature = "crypto")]
 pub mod signing;
+#[cfg(feature = "crypto")]
+pub mod subject;

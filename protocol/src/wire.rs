@@ -217,10 +217,16 @@ pub struct EdgeBatch {
     /// Session cookie value; absent for anonymous visitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
-    /// Present exactly when `tier` is Tier 3.
+    /// Who a Tier 3 visitor is, opened: only ever in memory (the collector
+    /// opens [`EdgeBatch::sealed`] just before writing rows). On the wire a
+    /// batch carrying it is refused ([`EdgeBatch::validate_sealed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
-    /// Truncated unless Tier 3.
+    /// A Tier 3 batch's identity and full address, sealed by the edge
+    /// ([`crate::seal`]); `ip` then holds the truncated address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    /// Truncated unless the batch carries an opened identity.
     pub ip: String,
     pub user_agent: String,
     #[serde(default)]
@@ -372,7 +378,22 @@ impl BeaconBatch {
     }
 }
 
+/// Longest sealed identity accepted (a reference of 128 characters seals
+/// to well under this).
+pub const MAX_SEALED_LEN: usize = 1024;
+
 impl EdgeBatch {
+    /// [`EdgeBatch::validate`], and what may cross a queue or a spool: a
+    /// Tier 3 identity only sealed. The collector's ingest refuses anything
+    /// else, so no spool ever holds an identity in the clear.
+    pub fn validate_sealed(&self) -> Result<(), WireError> {
+        self.validate()?;
+        if self.identity.is_some() {
+            return Err(WireError::TierViolation("tier3 identity not sealed"));
+        }
+        Ok(())
+    }
+
     /// Parses and validates an edge batch, tier invariants included.
     pub fn from_json(body: &[u8]) -> Result<EdgeBatch, WireError> {
         let batch: EdgeBatch = parse_json(body, MAX_EDGE_BYTES)?;
@@ -393,9 +414,15 @@ impl EdgeBatch {
                 return Err(WireError::Malformed("session_id must be 32 lowercase hex digits".into()));
             }
         }
-        match (self.tier, &self.identity) {
-            (Tier::Tier3, None) => return Err(WireError::TierViolation("tier3 batch without identity")),
-            (Tier::Tier3, Some(id)) => {
+        match (self.tier, &self.identity, &self.sealed) {
+            (Tier::Tier3, None, None) => return Err(WireError::TierViolation("tier3 batch without identity")),
+            (Tier::Tier3, Some(_), Some(_)) => return Err(WireError::TierViolation("tier3 batch with an identity both sealed and open")),
+            (Tier::Tier3, None, Some(s)) => {
+                if crate::seal::kid(s).is_none() || s.len() > MAX_SEALED_LEN {
+                    return Err(WireError::Malformed("sealed identity is not a seal".into()));
+                }
+            }
+            (Tier::Tier3, Some(id), None) => {
                 if !is_id128(&id.visitor_id) {
                     return Err(WireError::Malformed("visitor_id must be 32 lowercase hex digits".into()));
                 }
@@ -404,11 +431,11 @@ impl EdgeBatch {
                     return Err(WireError::Malformed("customer_ref is empty".into()));
                 }
             }
-            (_, Some(_)) => return Err(WireError::TierViolation("identity on a batch below tier3")),
-            (_, None) => {}
+            (_, Some(_), _) | (_, _, Some(_)) => return Err(WireError::TierViolation("identity on a batch below tier3")),
+            (_, None, None) => {}
         }
-        if self.tier != Tier::Tier3 && !ip::is_truncated(&self.ip) {
-            return Err(WireError::TierViolation("full IP on a batch below tier3"));
+        if self.identity.is_none() && !ip::is_truncated(&self.ip) {
+            return Err(WireError::TierViolation(if self.tier == Tier::Tier3 { "full IP outside the seal" } else { "full IP on a batch below tier3" }));
         }
         if self.tier == Tier::Anonymous && self.session_id.is_some() {
             return Err(WireError::TierViolation("session id on an anonymous batch"));
@@ -443,6 +470,7 @@ mod tests {
                 policy_version: 1,
                 consent_issued_at: 0,
             }),
+            sealed: None,
             ip: ip.into(),
             user_agent: "Mozilla/5.0".into(),
             context: PageContext::default(),
@@ -529,6 +557,27 @@ mod tests {
         let mut b = edge(Tier::Tier2, "203.0.113.0");
         b.session_id = None;
         assert_eq!(b.validate().unwrap_err().reason(), "tier_violation");
+    }
+
+    #[test]
+    fn only_sealed_identities_cross_a_queue() {
+        let open = edge(Tier::Tier3, "203.0.113.77");
+        assert_eq!(open.validate_sealed().unwrap_err().reason(), "tier_violation", "an identity in the clear");
+        let kid = "0123456789abcdef0123456789abcdef";
+        let what = crate::seal::Sealed { identity: open.identity.clone().unwrap(), ip: open.ip.clone() };
+        let sealed = EdgeBatch { identity: None, sealed: Some(crate::seal::seal(&[3; 32], kid, [0; 12], &what)), ip: "203.0.113.0".into(), ..open.clone() };
+        assert_eq!(sealed.validate_sealed(), Ok(()));
+        let json = serde_json::to_vec(&sealed).unwrap();
+        assert!(!String::from_utf8_lossy(&json).contains("cust-1"));
+        assert_eq!(EdgeBatch::from_json(&json).unwrap(), sealed);
+        let full_ip = EdgeBatch { ip: "203.0.113.77".into(), ..sealed.clone() };
+        assert_eq!(full_ip.validate_sealed().unwrap_err().reason(), "tier_violation", "the full address only inside the seal");
+        let both = EdgeBatch { identity: open.identity.clone(), ..sealed.clone() };
+        assert_eq!(both.validate().unwrap_err().reason(), "tier_violation");
+        let junk = EdgeBatch { sealed: Some("s1.nope".into()), ..sealed.clone() };
+        assert_eq!(junk.validate().unwrap_err().reason(), "malformed");
+        let below = EdgeBatch { tier: Tier::Tier2, ..sealed };
+        assert_eq!(below.validate().unwrap_err().reason(), "tier_violation");
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub const SHARD_KEYS: &[(&str, &str)] = &[
     ("{t2}.orders", "cityHash64(order_key)"),
     ("{t2}.marketplace_orders", "cityHash64(order_key)"),
     ("{t3}.orders", "cityHash64(customer_ref)"),
+    ("{ledger}.seal_keys", "cityHash64(kid)"),
 ];
 
 /// Tables kept whole on every server of a cluster (one replicated table,

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (12, "purge_replicas", include_str!("../migrations/0012_purge_replicas.sql")),
     (13, "ledger_key_scope", include_str!("../migrations/0013_ledger_key_scope.sql")),
     (14, "audit_writers", include_str!("../migrations/0014_audit_writers.sql")),
+    (15, "subjects", include_str!("../migrations/0015_subjects.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

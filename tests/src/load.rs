@@ -36,9 +36,49 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
+/// Customers of the Tier 3 batches: `cust-0` … `cust-99`.
+pub const CUSTOMERS: u64 = 100;
+
+static SEAL_KEYS: std::sync::OnceLock<Vec<(String, [u8; 32])>> = std::sync::OnceLock::new();
+
+/// Mints a sealing key for each load customer through the collector's own
+/// key store, so Tier 3 batches open at the collector and make rows
+/// (without it they are sealed under keys nobody has: Tier 2 copies only).
+pub async fn mint_seal_keys(client: &clickhouse::Client, ledger: &str, ids: &collector::pseudonym::Pseudonyms) -> anyhow::Result<()> {
+    let seals = collector::seal_keys::SealKeys::new(client.clone(), ledger, ids.clone());
+    let mut keys = Vec::new();
+    for c in 0..CUSTOMERS {
+        let m = seals.mint(ids.subject(&format!("cust-{c}")).as_str(), (now_ms() / 1000) as u32).await?;
+        keys.push((m.kid, m.key));
+    }
+    let _ = SEAL_KEYS.set(keys);
+    Ok(())
+}
+
+/// Seals `batch`'s identity and full address under `key`, as the edge does.
+pub fn seal(batch: &mut EdgeBatch, kid: &str, key: &[u8; 32]) {
+    if let Some(identity) = batch.identity.take() {
+        let what = mintmark_protocol::seal::Sealed { identity, ip: batch.ip.clone() };
+        let nonce: [u8; 12] = rand::random();
+        batch.sealed = Some(mintmark_protocol::seal::seal(key, kid, nonce, &what));
+        batch.ip = mintmark_protocol::ip::truncate(&batch.ip).map(|a| a.to_string()).unwrap_or_default();
+    }
+}
+
 /// Batch `n` of run `tag`: event ids are unique across runs and batches.
-/// Every tenth batch is Tier 3.
+/// Every tenth batch is Tier 3, sealed.
 pub fn batch(tag: u32, n: u64) -> EdgeBatch {
+    let mut b = open_batch(tag, n);
+    let customer = (n % CUSTOMERS) as usize;
+    match SEAL_KEYS.get() {
+        Some(keys) => seal(&mut b, &keys[customer].0, &keys[customer].1),
+        None => seal(&mut b, &format!("{customer:032x}"), &[0; 32]),
+    }
+    b
+}
+
+/// The same with its identity in the clear (how the collector holds it in memory).
+pub fn open_batch(tag: u32, n: u64) -> EdgeBatch {
     let tier = if n % 10 == 9 { Tier::Tier3 } else { Tier::Tier2 };
     let now = now_ms();
     EdgeBatch {
@@ -48,11 +88,12 @@ pub fn batch(tag: u32, n: u64) -> EdgeBatch {
         session_id: Some(format!("{:032x}", n % 1000)),
         identity: (tier == Tier::Tier3).then(|| Identity {
             visitor_id: format!("{:032x}", n % 100),
-            customer_ref: format!("cust-{}", n % 100),
+            customer_ref: format!("cust-{}", n % CUSTOMERS),
             consent_source: OptInSource::Purchase,
             policy_version: 1,
             consent_issued_at: 0,
         }),
+        sealed: None,
         ip: if tier == Tier::Tier3 { "203.0.113.77".into() } else { "203.0.113.0".into() },
         user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".into(),
         context: PageContext { screen_width: 1920, screen_height: 1080, color_depth: 24, language: "en-US".into(), ..Default::default() },

@@ -94,7 +94,7 @@ fn batch(session: String, ts_ms: u64, events: Vec<BeaconEvent>) -> EdgeBatch {
         downlink_mbps: 10.0,
     };
     let received_at = events.last().map(|e| e.ts).unwrap_or(ts_ms) + 500;
-    EdgeBatch { v: 1, received_at, tier: Tier::Tier2, session_id: Some(session), identity: None, ip: "198.51.100.0".into(), user_agent: UA.into(), context, events }
+    EdgeBatch { v: 1, received_at, tier: Tier::Tier2, session_id: Some(session), identity: None, sealed: None, ip: "198.51.100.0".into(), user_agent: UA.into(), context, events }
 }
 
 /// The cover visits of a trial (always there) and its target (when the bit
@@ -320,7 +320,7 @@ pub async fn plant(stack: &devstack::Stack, trials: &[Trial], events_per_day: u6
     let config = &stack.config;
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-    let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
     let first = trials.iter().map(|t| t.day.0).min().context("no trials")?;
     let last = trials.iter().map(|t| t.day.0).max().context("no trials")?;
     let days = (last - first + 2) as u32;

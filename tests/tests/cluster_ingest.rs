@@ -87,7 +87,7 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert!(exact[0] >= want && exact[0] <= want + failed * EVENTS_PER_BATCH as u64, "{exact:?} against {want} acknowledged");
     let stored = exact[0];
     // Each acknowledged id is there (a sample: the check is per id).
-    let ids = Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = Pseudonyms::from_keys(&config.keys)?;
     let sample: Vec<String> = acked.iter().take(500).map(|id| format!("'{}'", ids.t2_event(id).as_str())).collect();
     let found = cluster.query(0, &format!("SELECT uniqExact(event_id) FROM t2.events WHERE event_id IN ({})", sample.join(","))).await?;
     assert_eq!(count(&found), sample.len() as u64);

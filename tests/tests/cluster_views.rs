@@ -66,7 +66,7 @@ async fn shown(client: &clickhouse::Client, dbs: &Databases, today: Day) -> anyh
 
 /// Seeds the same history and orders through `client`.
 async fn seed(client: &clickhouse::Client, dbs: &Databases, until: i64) -> anyhow::Result<()> {
-    let ids = Pseudonyms::from_secret(PSEUDONYM_KEY)?;
+    let ids = Pseudonyms::from_secrets(PSEUDONYM_KEY, PSEUDONYM_KEY)?;
     history::seed(client, dbs, &ids, None, Plan { events: 40_000, days: 10, until, seed: 14 }, |_| {}).await?;
     seed_orders(client, dbs, &ids, OrderPlan { customers: 400, orders: 2_000, days: 60, until, seed: 14 }, |_| {}).await?;
     Ok(())
@@ -120,8 +120,8 @@ async fn views_and_purges_on_the_cluster_match_a_single_server() -> anyhow::Resu
     let (customer, rows): (String, u64) =
         cluster_client.query("SELECT customer_ref, toUInt64(count()) AS n FROM t3.orders GROUP BY customer_ref ORDER BY n DESC LIMIT 1").fetch_one().await?;
     assert!(rows > 0);
-    let ids = Pseudonyms::from_secret(PSEUDONYM_KEY)?;
-    let outcome = erasure::erase(&cluster_client, &dbs, &layout, &ids, &customer, now as u32, "cluster test").await?;
+    let ids = Pseudonyms::from_secrets(PSEUDONYM_KEY, PSEUDONYM_KEY)?;
+    let outcome = erasure::erase(&cluster_client, &dbs, &layout, &erasure::LocalSpools::default(), ids.subject(&customer).as_str(), now as u32, "cluster test").await?;
     assert!(outcome.datasets.iter().all(|(_, _, after)| *after == 0), "{outcome:?}");
     for table in ["t3.events_local", "t3.orders_local", "t3.order_facts"] {
         let counts = cluster.query_each(&format!("SELECT count() FROM {table} WHERE customer_ref = '{customer}'")).await?;

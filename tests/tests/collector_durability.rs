@@ -15,7 +15,7 @@ async fn assert_exactly_once(backend: &Backend, stats: &LoadStats) -> anyhow::Re
     let acked: HashSet<String> = stats.acked_ids.lock().unwrap().iter().cloned().collect();
     assert_eq!(acked.len() as u64, stats.acked() * EVENTS_PER_BATCH as u64, "ids are unique per send");
     // Stored ids are the collector's keyed pseudonyms of the wire ids.
-    let ids = Pseudonyms::from_secret(&backend.config.keys.pseudonym)?;
+    let ids = Pseudonyms::from_keys(&backend.config.keys)?;
     let acked: HashSet<String> = acked.iter().map(|id| ids.t2_event(id).as_str().to_string()).collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let stored: Vec<String> = loop {

@@ -31,6 +31,7 @@ fn batch(tier: Tier, ip: &str, event_id: &str) -> EdgeBatch {
             policy_version: 1,
             consent_issued_at: 0,
         }),
+        sealed: None,
         ip: ip.into(),
         user_agent: "Mozilla/5.0".into(),
         context: PageContext::default(),
@@ -76,7 +77,16 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
     let anonymous = serde_json::to_vec(&batch(Tier::Anonymous, "203.0.113.0", &"0".repeat(32)))?;
     assert_eq!(post(&ingest, &ring, &anonymous, false).await.0, 204);
     assert_eq!(post(&ingest, &ring, &body, false).await.0, 204);
-    let tier3 = serde_json::to_vec(&batch(Tier::Tier3, "203.0.113.77", &"4".repeat(32)))?;
+    // A Tier 3 identity only crosses sealed: in the clear it is refused,
+    // sealed under the customer's opt-in key it is stored.
+    let mut tier3 = batch(Tier::Tier3, "203.0.113.77", &"4".repeat(32));
+    assert_eq!(post(&ingest, &ring, &serde_json::to_vec(&tier3)?, false).await, (422, r#"{"error":"tier_violation"}"#.into()));
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&stack.config.keys)?;
+    let seals = collector::seal_keys::SealKeys::new(mintmark_schema::client(&stack.config.clickhouse), "ledger", ids.clone());
+    let key = seals.mint(ids.subject("cust-123").as_str(), (now_ms() / 1000) as u32).await?;
+    mintmark_e2e::load::seal(&mut tier3, &key.kid, &key.key);
+    let tier3 = serde_json::to_vec(&tier3)?;
+    assert!(!String::from_utf8_lossy(&tier3).contains("cust-123"));
     assert_eq!(post(&ingest, &ring, &tier3, false).await.0, 204);
 
     // Replay: the very same signed request again.

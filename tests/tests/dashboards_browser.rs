@@ -46,6 +46,7 @@ fn hostile_history(origin: &str, day_start_ms: u64) -> Vec<history::Placed> {
                 tier: Tier::Tier2,
                 session_id: Some(format!("{:032x}", 0xbad1_0000 + n)),
                 identity: None,
+                sealed: None,
                 ip: "198.51.100.0".into(),
                 user_agent: CHROME.into(),
                 context,
@@ -86,7 +87,7 @@ async fn analysts_use_every_view_in_chromium_and_hostile_input_stays_inert() -> 
     let config = &stack.config;
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-    let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
     let now = (now_ms() / 1000) as i64;
     let seeded = history::seed(&client, &dbs, &ids, None, Plan { events: 60_000, days: 30, until: now - 600, seed: 3 }, |_| {}).await?;
     // Through the real pipeline (today: in the raw data, not yet released)...

@@ -60,7 +60,7 @@ async fn shop(stack: &Stack) -> anyhow::Result<Journey> {
 async fn assert_stored_once(stack: &Stack, ids: &BTreeSet<String>, extra: u64, timeout: Duration) -> anyhow::Result<()> {
     let want = ids.len() as u64 + extra;
     wait_for_count(stack, "SELECT uniqExact(event_id) FROM t2.events", timeout, |n| n >= want).await?;
-    let pseudonyms = Pseudonyms::from_secret(&stack.config.keys.pseudonym)?;
+    let pseudonyms = Pseudonyms::from_keys(&stack.config.keys)?;
     let list = ids.iter().map(|id| format!("'{}'", pseudonyms.t2_event(id).as_str())).collect::<Vec<_>>().join(",");
     let found = stack.clickhouse_query(&format!("SELECT count() FROM t2.events FINAL WHERE event_id IN ({list})")).await?;
     assert_eq!(found.trim().parse::<u64>()?, ids.len() as u64, "each event of the journey once");

@@ -74,6 +74,21 @@ fn beacon(cookies: bool, url: &str, referrer: Option<&str>) -> String {
     )
 }
 
+/// The sealing key every test token carries.
+const SEAL_KID: &str = "5ea15ea15ea15ea15ea15ea15ea15ea1";
+const SEAL_KEY: [u8; 32] = [0x5e; 32];
+
+/// A customer's subject as a collector would have put it in the token.
+fn subject(customer: &str) -> String {
+    mintmark_protocol::subject::Subjects::parse(&"5b".repeat(32)).unwrap().of(customer)
+}
+
+/// What a forwarded Tier 3 batch sealed: `{identity, ip}`.
+fn opened(b: &serde_json::Value) -> serde_json::Value {
+    let sealed = b["sealed"].as_str().expect("a Tier 3 batch is sealed");
+    serde_json::to_value(mintmark_protocol::seal::open(&SEAL_KEY, sealed).expect("opens with the token's key")).unwrap()
+}
+
 fn token(key_id: &str, secret: &str, customer: &str, issued_at: u64, expires_at: u64) -> String {
     let claims = ConsentClaims {
         customer_ref: customer.into(),
@@ -81,6 +96,9 @@ fn token(key_id: &str, secret: &str, customer: &str, issued_at: u64, expires_at:
         policy_version: 1,
         issued_at,
         expires_at,
+        subject: subject(customer),
+        seal_kid: SEAL_KID.into(),
+        seal_key: mintmark_protocol::seal::encode_key(&SEAL_KEY),
     };
     consent::mint_with(&Key::parse(key_id, secret).unwrap(), &claims).unwrap()
 }
@@ -176,12 +194,16 @@ async fn tier_table_cookies_and_ip_truncation() -> anyhow::Result<()> {
         let tok = token(kid, secret, "cust-42", now() - 60, now() + 3600);
         let (a, b) = t.forwarded(Some(&format!("mm_consent={tok}")), "203.0.113.77", beacon(true, page, None)).await;
         assert_eq!(b["tier"], "tier3", "token signed with {kid}");
-        assert_eq!(b["ip"], "203.0.113.77", "Tier 3 keeps the full IP");
-        assert_eq!(b["identity"]["customer_ref"], "cust-42");
+        // Who and where from cross the queue only sealed.
+        assert!(b.get("identity").is_none() && !b.to_string().contains("cust-42") && !b.to_string().contains("203.0.113.77"), "{b}");
+        assert_eq!(b["ip"], "203.0.113.0", "outside the seal, the truncated address");
+        let o = opened(&b);
+        assert_eq!(o["ip"], "203.0.113.77", "Tier 3 keeps the full IP, sealed");
+        assert_eq!(o["identity"]["customer_ref"], "cust-42");
         let visitor = a.set_cookies.iter().find(|c| c.starts_with("mm_vid=")).expect("persistent cookie");
         assert_first_party(visitor);
         assert!(attrs(visitor).contains(&"Max-Age=2592000"), "Max-Age from config (30 d): {visitor}");
-        assert_eq!(&visitor["mm_vid=".len()..visitor.find(';').unwrap()], b["identity"]["visitor_id"].as_str().unwrap());
+        assert_eq!(&visitor["mm_vid=".len()..visitor.find(';').unwrap()], o["identity"]["visitor_id"].as_str().unwrap());
     }
 
     // Two consent cookies (a script elsewhere on the site planted one on
@@ -206,7 +228,7 @@ async fn tier_table_cookies_and_ip_truncation() -> anyhow::Result<()> {
     ];
     for (what, tok) in cases {
         if what == "revoked" {
-            t.edge.revoke("cust-99", now())?;
+            t.edge.revoke(&subject("cust-99"), now())?;
         }
         let cookie = format!("mm_vid={vid}; mm_consent={tok}");
         let (a, b) = t.forwarded(Some(&cookie), "203.0.113.77", beacon(true, page, None)).await;

@@ -201,7 +201,7 @@ fn through_edge(body: &[u8]) -> Result<EdgeBatch, String> {
 }
 
 fn t2_rows(batch: EdgeBatch) -> Value {
-    let ids = Pseudonyms::from_secret(&"ef".repeat(32)).unwrap();
+    let ids = Pseudonyms::from_secrets(&"ef".repeat(32), &"cd".repeat(32)).unwrap();
     let prepared = Prepared::new(batch, None);
     serde_json::to_value(prepared.rows(&ids).t2).unwrap()
 }

@@ -242,7 +242,7 @@ async fn the_demo_data_keeps_every_invariant() -> anyhow::Result<()> {
     let config = backend.config.clone();
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-    let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let history = seed(&client, &dbs, &ids, None, Plan { events: 60_000, days: 30, until: now - 3600, seed: 2026 }, |_| {}).await?;
     assert!(history.t3_events > 100, "the history has Tier 3 visits: {history:?}");

@@ -20,7 +20,7 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     let config = &stack.config;
     let client = mintmark_schema::client(&config.clickhouse);
     let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-    let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     // A pair bought together often enough in the last released block of
     // "bought together" (twelve weeks, see release::pairs) to pass its

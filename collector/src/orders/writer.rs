@@ -37,7 +37,7 @@ pub struct OrderSink {
 
 #[derive(Row, Deserialize)]
 struct LedgerRow {
-    customer_ref: String,
+    subject: String,
     at: u32,
     action: i8,
     token_expires_at: u32,
@@ -56,21 +56,25 @@ impl OrderSink {
         }
     }
 
-    /// Every ledger entry of these customers, by customer.
-    pub async fn consent_histories(&self, customers: &[&str]) -> clickhouse::error::Result<HashMap<String, Vec<LedgerEntry>>> {
+    /// Every ledger entry of these customers, by customer. The statement
+    /// names them by subject only.
+    pub async fn consent_histories(&self, customers: &[&str], ids: &Pseudonyms) -> clickhouse::error::Result<HashMap<String, Vec<LedgerEntry>>> {
         let mut out: HashMap<String, Vec<LedgerEntry>> = HashMap::new();
         if customers.is_empty() {
             return Ok(out);
         }
+        let by_subject: HashMap<String, &str> = customers.iter().map(|c| (ids.subject(c).as_str().to_string(), *c)).collect();
+        let subjects: Vec<&str> = by_subject.keys().map(String::as_str).collect();
         let sql = format!(
-            "SELECT customer_ref, toUInt32(at) AS at, CAST(action, 'Int8') AS action, toUInt32(token_expires_at) AS token_expires_at, \
-             source, policy_version FROM {} WHERE has(?, customer_ref)",
+            "SELECT subject, toUInt32(at) AS at, CAST(action, 'Int8') AS action, toUInt32(token_expires_at) AS token_expires_at, \
+             source, policy_version FROM {} WHERE has(?, subject)",
             self.ledger
         );
-        let rows: Vec<LedgerRow> = self.client.query(&sql).bind(customers).fetch_all().await?;
+        let rows: Vec<LedgerRow> = self.client.query(&sql).bind(&subjects).fetch_all().await?;
         for r in rows {
             let Some(action) = LedgerAction::from_code(r.action) else { continue };
-            out.entry(r.customer_ref).or_default().push(LedgerEntry {
+            let Some(customer) = by_subject.get(&r.subject) else { continue };
+            out.entry(customer.to_string()).or_default().push(LedgerEntry {
                 at: r.at.into(),
                 action,
                 token_expires_at: r.token_expires_at.into(),
@@ -97,7 +101,7 @@ impl OrderSink {
         let mut customers: Vec<&str> = batches.iter().flat_map(|b| &b.orders).filter_map(|o| o.customer_ref.as_deref()).collect();
         customers.sort_unstable();
         customers.dedup();
-        let histories = self.consent_histories(&customers).await?;
+        let histories = self.consent_histories(&customers, ids).await?;
         let mut rows = OrderRows::default();
         for b in batches {
             for o in &b.orders {

@@ -1,5 +1,8 @@
 //! Purges with evidence. [`erasure`] carries out erasure requests (an
-//! account cancelled): every Tier 3 row of the customer is deleted.
+//! account cancelled): every Tier 3 row of the customer is deleted, and
+//! with their sealing keys every sealed copy a queue or spool still holds
+//! becomes unreadable. [`backfill`] gives older rows the subject erasure
+//! finds them by.
 //! [`retention`] removes what is past its retention. Both write what they
 //! found, did and left to `{ledger}.purge_log` ([`Evidence`]).
 //!
@@ -9,6 +12,7 @@
 //! ([`on_every_replica`]), not only through the Distributed table (which
 //! reads one replica per shard).
 
+pub mod backfill;
 pub mod erasure;
 pub mod retention;
 
@@ -52,6 +56,8 @@ pub enum PurgeError {
     Remaining { dataset: String, left: u64 },
     #[error("rows remain on a replica of {dataset} after the delete ({counts}); the run will be retried")]
     RemainingOnReplica { dataset: String, counts: String },
+    #[error("{spool} still holds {pending} bytes not in ClickHouse; the run will be retried")]
+    Spool { spool: String, pending: u64 },
     #[error("unexpected partition value {0:?} in {1}")]
     Partition(String, String),
 }

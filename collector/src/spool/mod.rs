@@ -13,6 +13,15 @@
 //! `segment_bytes` and on every start, and `checkpoint` (`<segment> <offset>`).
 //! Segments wholly before the checkpoint are deleted.
 //!
+//! A spool keeps only what has not reached ClickHouse yet, give or take
+//! [`RELEASE_AFTER`]: once the active segment has held records already
+//! confirmed for that long, the reader has the appender start a new one,
+//! and the old one is deleted as soon as the reader is past it. What a
+//! Tier 3 batch identifies is sealed anyway ([`mintmark_protocol::seal`]);
+//! an order names its customer in the clear, so this bound is what an
+//! erasure relies on for the order spool, and [`Spool::release`] lets it
+//! wait until every record from before it is gone from this collector's disk.
+//!
 //! An append may carry an attachment (the collector attaches the batch it
 //! already parsed): it is kept in memory, bounded, under the record's
 //! position, published before the record is, and handed to the reader with
@@ -32,6 +41,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// How long confirmed records may stay on disk in the active segment.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(10);
 
 /// A place in the log: just past a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -67,6 +79,10 @@ struct Shared<A> {
     /// Unix ms the oldest unconfirmed batch reached the edge (0: none).
     oldest_pending_ms: AtomicU64,
     max_bytes: u64,
+    /// Segment files on disk.
+    segment_count: AtomicU64,
+    /// Everything before this is in ClickHouse and its segments deleted.
+    released: watch::Sender<Position>,
 }
 
 struct AppendRequest<A> {
@@ -75,16 +91,32 @@ struct AppendRequest<A> {
     done: oneshot::Sender<Result<Position, io::ErrorKind>>,
 }
 
+enum Request<A> {
+    Append(AppendRequest<A>),
+    /// Start a new segment if the active one holds anything.
+    Rotate,
+}
+
 /// The appending side; cheap to clone.
 pub struct Spool<A> {
-    tx: mpsc::Sender<AppendRequest<A>>,
+    tx: mpsc::Sender<Request<A>>,
     shared: Arc<Shared<A>>,
+    durable: watch::Receiver<Position>,
 }
 
 impl<A> Clone for Spool<A> {
     fn clone(&self) -> Self {
-        Spool { tx: self.tx.clone(), shared: self.shared.clone() }
+        Spool { tx: self.tx.clone(), shared: self.shared.clone(), durable: self.durable.clone() }
     }
+}
+
+/// What [`Spool::release`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    /// Segment files left on disk (the new, active one at least).
+    pub segments: usize,
+    /// Bytes not yet in ClickHouse (appended since the release began).
+    pub pending_bytes: u64,
 }
 
 /// One record as the reader hands it out.
@@ -104,6 +136,11 @@ pub struct SpoolReader<A> {
     committed: Position,
     uncommitted_bytes: u64,
     shared: Arc<Shared<A>>,
+    /// Asks the appender for a new segment (weak: the reader alone does not
+    /// keep the appender alive).
+    rotate: mpsc::WeakSender<Request<A>>,
+    /// Since when the active segment holds confirmed records.
+    confirmed_since: Option<std::time::Instant>,
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -193,16 +230,53 @@ impl<A: Send + 'static> Spool<A> {
             pending_bytes: AtomicU64::new(pending),
             oldest_pending_ms: AtomicU64::new(0),
             max_bytes: config.max_bytes,
+            segment_count: AtomicU64::new(list_segments(&dir)?.len() as u64),
+            released: watch::channel(checkpoint).0,
         });
         let (durable_tx, durable_rx) = watch::channel(Position { segment: active, offset: 0 });
-        let (tx, rx) = mpsc::channel(65_536);
+        let (tx, rx) = mpsc::channel::<Request<A>>(65_536);
         let appender = Appender { dir: dir.clone(), rx, file, segment: active, len: 0, segment_bytes: config.segment_bytes, durable: durable_tx, shared: shared.clone() };
         std::thread::Builder::new().name("spool-appender".into()).spawn(move || appender.run())?;
         if pending > 0 {
             tracing::info!(pending_bytes = pending, from = ?checkpoint, "spool has unconfirmed records; replaying them");
         }
-        let reader = SpoolReader { dir, durable: durable_rx, read: checkpoint, committed: checkpoint, uncommitted_bytes: 0, shared: shared.clone() };
-        Ok((Spool { tx, shared }, reader))
+        let reader = SpoolReader {
+            dir,
+            durable: durable_rx.clone(),
+            read: checkpoint,
+            committed: checkpoint,
+            uncommitted_bytes: 0,
+            shared: shared.clone(),
+            rotate: tx.downgrade(),
+            confirmed_since: None,
+        };
+        Ok((Spool { tx, shared, durable: durable_rx }, reader))
+    }
+
+    /// Waits until every record on disk when it was called is in
+    /// ClickHouse and its segment deleted (the active one is closed for
+    /// this): nothing from before stays readable in this spool. Gives up
+    /// after `timeout` with what is left.
+    pub async fn release(&self, timeout: Duration) -> Result<Released, Released> {
+        let target = *self.durable.borrow();
+        let mut released = self.shared.released.subscribe();
+        let state = |dir_segments: usize| Released { segments: dir_segments, pending_bytes: self.pending_bytes() };
+        let wait = async {
+            if target.offset > 0 {
+                let _ = self.tx.send(Request::Rotate).await;
+            }
+            // Released past the target's segment, or (nothing was in it) at it.
+            let _ = released.wait_for(|r| r.segment > target.segment || (target.offset == 0 && *r >= target)).await;
+        };
+        let done = tokio::time::timeout(timeout, wait).await.is_ok();
+        let segments = self.segments().unwrap_or(usize::MAX);
+        if done { Ok(state(segments)) } else { Err(state(segments)) }
+    }
+
+    fn segments(&self) -> io::Result<usize> {
+        // Any reader of this spool knows the directory; the appender's
+        // position names its segment.
+        Ok(self.shared.segment_count.load(Ordering::Relaxed) as usize)
     }
 
     /// Appends one record; returns once it is on disk, with the position
@@ -213,7 +287,7 @@ impl<A: Send + 'static> Spool<A> {
             return Err(SpoolError::Full(pending));
         }
         let (done, wait) = oneshot::channel();
-        self.tx.send(AppendRequest { payload, attachment, done }).await.map_err(|_| SpoolError::Closed)?;
+        self.tx.send(Request::Append(AppendRequest { payload, attachment, done })).await.map_err(|_| SpoolError::Closed)?;
         wait.await.map_err(|_| SpoolError::Closed)?.map_err(SpoolError::Io)
     }
 
@@ -228,7 +302,7 @@ impl<A: Send + 'static> Spool<A> {
         let mut waits = Vec::with_capacity(records.len());
         for (payload, attachment) in records {
             let (done, wait) = oneshot::channel();
-            self.tx.send(AppendRequest { payload, attachment, done }).await.map_err(|_| SpoolError::Closed)?;
+            self.tx.send(Request::Append(AppendRequest { payload, attachment, done })).await.map_err(|_| SpoolError::Closed)?;
             waits.push(wait);
         }
         for wait in waits {
@@ -256,7 +330,7 @@ impl<A: Send + 'static> Spool<A> {
 
 struct Appender<A> {
     dir: PathBuf,
-    rx: mpsc::Receiver<AppendRequest<A>>,
+    rx: mpsc::Receiver<Request<A>>,
     file: File,
     segment: u64,
     len: u64,
@@ -269,12 +343,25 @@ impl<A> Appender<A> {
     fn run(mut self) {
         let mut buf = Vec::with_capacity(1 << 20);
         while let Some(first) = self.rx.blocking_recv() {
-            let mut group = vec![first];
-            while group.len() < 8192 {
-                match self.rx.try_recv() {
-                    Ok(req) => group.push(req),
-                    Err(_) => break,
+            let mut group = Vec::new();
+            let mut rotate = false;
+            let mut next = Some(first);
+            while let Some(req) = next.take() {
+                match req {
+                    Request::Append(a) => group.push(a),
+                    Request::Rotate => rotate = true,
                 }
+                if group.len() < 8192 {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            if group.is_empty() {
+                if rotate && self.len > 0 {
+                    if let Err(e) = self.rotate() {
+                        tracing::error!(error = %e, "spool segment rotation failed; continuing in the current one");
+                    }
+                }
+                continue;
             }
             buf.clear();
             let mut ends = Vec::with_capacity(group.len());
@@ -305,7 +392,7 @@ impl<A> Appender<A> {
                     for (done, end) in dones {
                         let _ = done.send(Ok(end));
                     }
-                    if self.len >= self.segment_bytes {
+                    if self.len >= self.segment_bytes || rotate {
                         if let Err(e) = self.rotate() {
                             tracing::error!(error = %e, "spool segment rotation failed; continuing in the current one");
                         }
@@ -330,6 +417,7 @@ impl<A> Appender<A> {
         self.file = file;
         self.segment = next;
         self.len = 0;
+        self.shared.segment_count.fetch_add(1, Ordering::Relaxed);
         self.durable.send_replace(Position { segment: next, offset: 0 });
         Ok(())
     }
@@ -347,8 +435,15 @@ impl<A> SpoolReader<A> {
                     return Ok(chunk);
                 }
                 if self.read.segment < durable.segment {
-                    // Clean end of a finished segment: on to the next one.
+                    // Clean end of a finished segment: on to the next one,
+                    // and when all of it is confirmed, it goes at once.
+                    let all_confirmed = self.committed == self.read;
                     self.read = Position { segment: self.read.segment + 1, offset: 0 };
+                    self.confirmed_since = None;
+                    if all_confirmed {
+                        self.committed = self.read;
+                        self.checkpoint()?;
+                    }
                     continue;
                 }
             }
@@ -389,20 +484,48 @@ impl<A> SpoolReader<A> {
     }
 
     /// Everything read so far is in ClickHouse: move the checkpoint there
-    /// and delete segments that are wholly behind it.
+    /// and delete segments that are wholly behind it. Confirmed records
+    /// that have sat in the active segment for [`RELEASE_AFTER`] make it
+    /// close, so they go too.
     pub fn commit(&mut self) -> io::Result<()> {
         if self.uncommitted_bytes == 0 {
+            self.maybe_rotate();
             return Ok(());
         }
-        write_checkpoint(&self.dir, self.read)?;
         self.committed = self.read;
         self.shared.pending_bytes.fetch_sub(self.uncommitted_bytes.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
         self.uncommitted_bytes = 0;
-        for seg in list_segments(&self.dir)? {
-            if seg < self.read.segment {
-                std::fs::remove_file(segment_path(&self.dir, seg))?;
+        self.checkpoint()?;
+        self.confirmed_since.get_or_insert_with(std::time::Instant::now);
+        self.maybe_rotate();
+        Ok(())
+    }
+
+    fn maybe_rotate(&mut self) {
+        if self.confirmed_since.is_some_and(|t| t.elapsed() >= RELEASE_AFTER) {
+            if let Some(tx) = self.rotate.upgrade() {
+                if tx.try_send(Request::Rotate).is_ok() {
+                    // Asked once per segment; the next segment starts afresh.
+                    self.confirmed_since = None;
+                }
             }
         }
+    }
+
+    /// Writes the checkpoint at `committed` and deletes the segments wholly
+    /// before it.
+    fn checkpoint(&mut self) -> io::Result<()> {
+        write_checkpoint(&self.dir, self.committed)?;
+        let mut left = 0;
+        for seg in list_segments(&self.dir)? {
+            if seg < self.committed.segment {
+                std::fs::remove_file(segment_path(&self.dir, seg))?;
+            } else {
+                left += 1;
+            }
+        }
+        self.shared.segment_count.store(left, Ordering::Relaxed);
+        self.shared.released.send_replace(self.committed);
         Ok(())
     }
 

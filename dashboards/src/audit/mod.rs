@@ -2,13 +2,15 @@
 //! read, written before the data leaves. A read whose audit row cannot be
 //! written fails (503): nothing is shown that was not recorded.
 //!
-//! Entries are hash-chained ([`chain`]) and name customers only by a keyed
-//! hash of their reference (`keys.audit`), so an erasure never has to
-//! rewrite an entry, and a rewritten entry shows.
+//! Entries are hash-chained ([`chain`]) and name customers only by their
+//! subject (the keyed hash of the reference, `keys.subject`, the one the
+//! collectors' erasure and purge log use), in `customer_refs` and in the
+//! parameters asked for, so an erasure never has to rewrite an entry, and a
+//! rewritten entry shows.
 
 pub mod chain;
 
-use mintmark_protocol::keys::Key;
+use mintmark_protocol::subject::Subjects;
 use tokio::sync::Mutex;
 
 use clickhouse::Row;
@@ -20,7 +22,7 @@ use crate::sessions::LoginSession;
 pub enum AuditError {
     #[error("the access audit could not be written: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
-    #[error("keys.audit: {0}")]
+    #[error("keys.subject: {0}")]
     Key(String),
 }
 
@@ -119,7 +121,7 @@ pub struct Audit {
     client: clickhouse::Client,
     table: String,
     purge_log: String,
-    key: Key,
+    subjects: Subjects,
     /// Whose chain this process writes (`dashboards.writer_id`).
     writer: String,
     /// The chain's head, `(seq, hash)`, read from the table on first use
@@ -127,23 +129,27 @@ pub struct Audit {
     head: Mutex<Option<(u64, String)>>,
 }
 
+/// Query parameters whose values may name a customer; the audit keeps
+/// only their subjects.
+pub const IDENTIFYING_PARAMS: [&str; 5] = ["q", "customer", "customer_ref", "order", "order_id"];
+
 /// A writer id: 1-64 of `A-Z a-z 0-9 . _ : -`.
 pub fn valid_writer(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b))
 }
 
 impl Audit {
-    /// `secret` is `keys.audit` (hex or base64url, 32+ bytes).
+    /// `secret` is `keys.subject` (hex or base64url, 32+ bytes).
     pub fn new(client: clickhouse::Client, ledger_db: &str, secret: &str) -> Result<Audit, AuditError> {
         if secret.is_empty() {
-            return Err(AuditError::Key("missing: the secrets file needs an `audit` key (a generated one is added on the next `make up`)".into()));
+            return Err(AuditError::Key("missing: the secrets file needs a `subject` key, the collectors' (a generated one is added on the next `make up`)".into()));
         }
-        let key = Key::parse("audit", secret).map_err(|e| AuditError::Key(e.to_string()))?;
+        let subjects = Subjects::parse(secret).map_err(|e| AuditError::Key(e.to_string()))?;
         Ok(Audit {
             client,
             table: format!("{ledger_db}.access_audit"),
             purge_log: format!("{ledger_db}.purge_log"),
-            key,
+            subjects,
             writer: String::new(),
             head: Mutex::new(None),
         })
@@ -158,25 +164,22 @@ impl Audit {
         Ok(Audit { writer: writer.to_string(), head: Mutex::new(None), ..self })
     }
 
-    /// How the audit names a customer: a keyed hash of the reference.
+    /// How everything names a customer: their subject.
     pub fn subject(&self, customer_ref: &str) -> String {
-        use hmac::Mac;
-        let mut mac = self.key.mac();
-        mac.update(b"mintmark/audit/customer\0");
-        mac.update(customer_ref.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        self.subjects.of(customer_ref)
     }
 
-    /// `params` with the reference search (`q`) replaced by its keyed hash:
-    /// a prefix typed into the search may be a whole reference.
-    fn redact(&self, params: &str) -> String {
-        if !params.contains("q=") {
+    /// `params` with every value that may identify a customer (a reference
+    /// searched for, asked about, or typed into a search box; an order
+    /// number) replaced by `#<subject>`, whatever route carried it.
+    pub fn redact(&self, params: &str) -> String {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(params.as_bytes()).into_owned().collect();
+        if !pairs.iter().any(|(k, _)| IDENTIFYING_PARAMS.contains(&k.as_str())) {
             return params.to_string();
         }
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(params.as_bytes()).into_owned().collect();
         let mut out = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
-            let v = if k == "q" { format!("#{}", self.subject(&v)) } else { v };
+            let v = if IDENTIFYING_PARAMS.contains(&k.as_str()) && !v.is_empty() { format!("#{}", self.subject(&v)) } else { v };
             out.append_pair(&k, &v);
         }
         out.finish()

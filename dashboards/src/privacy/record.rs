@@ -128,24 +128,26 @@ pub fn status(lines: &[(u32, &str, u32)], now: u32) -> String {
 /// Reads the whole record of `customer_ref` (segments are the caller's:
 /// they live in the dashboards' cache).
 pub async fn read(r: &Reader<'_>, customer_ref: &str, now: u32) -> clickhouse::error::Result<Record> {
+    // Statements name the customer by subject only.
+    let subject = r.subjects.subject(customer_ref);
     let consent = Sql::new(
         "SELECT toUInt32(at) AS at, toString(action) AS action, customer_ref, source, policy_version, toUInt32(token_expires_at) AS expires, \
-         api_key_id, note FROM {ledger}.consent_ledger WHERE customer_ref = ",
+         api_key_id, note FROM {ledger}.consent_ledger WHERE subject = ",
     )
-    .text_value(customer_ref)
+    .text_value(&subject)
     .raw(" ORDER BY at, action");
     // Replays are the same row again; LIMIT 1 BY keeps one.
     let events = Sql::new(
         "SELECT toUInt32(ts) AS at, kind, url, path, title, referrer_domain, target, ip, consent_source, policy_version \
-         FROM {t3}.events WHERE customer_ref = ",
+         FROM {t3}.events WHERE subject = ",
     )
-    .text_value(customer_ref)
+    .text_value(&subject)
     .raw(" ORDER BY ts, event_id LIMIT 1 BY event_id");
     let orders = Sql::new(
         "SELECT toUInt32(at) AS at, order_id, toString(event) AS event, toString(channel) AS channel, value, currency, item_skus, \
-         item_quantities, state, zip FROM {t3}.orders WHERE customer_ref = ",
+         item_quantities, state, zip FROM {t3}.orders WHERE subject = ",
     )
-    .text_value(customer_ref)
+    .text_value(&subject)
     .raw(" ORDER BY at, order_id, event LIMIT 1 BY order_id, event");
     let (consent, events, orders) = tokio::try_join!(
         consent.query_in(r.client, r.dbs).fetch_all::<LedgerLine>(),

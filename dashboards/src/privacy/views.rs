@@ -18,6 +18,8 @@ use crate::table::{Cell, Column, Row as TableRow, Table};
 pub struct Reader<'a> {
     pub client: &'a Client,
     pub dbs: &'a Databases,
+    /// Names a customer in a statement: only ever by subject.
+    pub subjects: &'a crate::audit::Audit,
 }
 
 pub(super) fn when(at: u32) -> Cell {
@@ -59,7 +61,7 @@ pub async fn ledger(r: &Reader<'_>, q: &PrivacyQuery, rows: u64) -> clickhouse::
         q,
     );
     if let Some(c) = &q.customer {
-        sql = sql.raw(" AND customer_ref = ").text_value(c);
+        sql = sql.raw(" AND subject = ").text_value(&r.subjects.subject(c));
     }
     if let Some(s) = &q.source {
         sql = sql.raw(" AND source = ").text_value(s);

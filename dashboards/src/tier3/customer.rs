@@ -70,19 +70,20 @@ impl CustomerFile {
     }
 }
 
-/// Everything the customer page shows about `customer_ref`.
-pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Result<CustomerFile> {
+/// Everything the customer page shows about the customer whose subject is
+/// `subject` (statements never name the reference).
+pub async fn file(t: &Tier3<'_>, subject: &str) -> clickhouse::error::Result<CustomerFile> {
     let orders = Sql::new(
-        "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
+        "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, subject, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
     )
-    .then(orders(None, Some(customer_ref)))
-    .raw(") AS o ANY LEFT JOIN (SELECT order_id, argMax(arraySum(item_quantities), received_at) AS items FROM {t3}.orders WHERE event = 'placed' AND customer_ref = ")
-    .text_value(customer_ref)
+    .then(orders(None, Some(subject)))
+    .raw(") AS o ANY LEFT JOIN (SELECT order_id, argMax(arraySum(item_quantities), received_at) AS items FROM {t3}.orders WHERE event = 'placed' AND subject = ")
+    .text_value(subject)
     .raw(" GROUP BY order_id) AS i USING order_id ORDER BY placed_at DESC");
     // No FINAL (it costs several times the read on this key range): a
     // replayed event is the same row again, and LIMIT 1 BY drops it.
-    let events = Sql::new("SELECT toUInt32(ts) AS at, kind, path, title FROM {t3}.events WHERE customer_ref = ")
-        .text_value(customer_ref)
+    let events = Sql::new("SELECT toUInt32(ts) AS at, kind, path, title FROM {t3}.events WHERE subject = ")
+        .text_value(subject)
         .raw(" ORDER BY ts DESC LIMIT 1 BY event_id LIMIT ")
         .int(HISTORY_ROWS);
     // Products from the events (viewed, carted: distinct events, so replays
@@ -90,32 +91,32 @@ pub async fn file(t: &Tier3<'_>, customer_ref: &str) -> clickhouse::error::Resul
     // placement once, cancelled orders left out); categories from the orders
     // (the beacon sends none).
     let placed = |c: &str| {
-        Sql::new("(SELECT item_skus, item_quantities, item_categories FROM {t3}.orders WHERE event = 'placed' AND customer_ref = ")
+        Sql::new("(SELECT item_skus, item_quantities, item_categories FROM {t3}.orders WHERE event = 'placed' AND subject = ")
             .text_value(c)
-            .raw(" AND order_id NOT IN (SELECT order_id FROM {t3}.orders WHERE event = 'cancelled' AND customer_ref = ")
+            .raw(" AND order_id NOT IN (SELECT order_id FROM {t3}.orders WHERE event = 'cancelled' AND subject = ")
             .text_value(c)
             .raw(") ORDER BY received_at DESC LIMIT 1 BY order_id)")
     };
     let interests = Sql::new(
         "SELECT how, name, times FROM (SELECT how, name, times FROM (\
          SELECT multiIf(kind = 'product_view', 'viewed', 'carted') AS how, sku AS name, uniqExact(event_id) AS times FROM \
-         (SELECT kind, event_id, arrayJoin(item_skus) AS sku FROM {t3}.events WHERE customer_ref = ",
+         (SELECT kind, event_id, arrayJoin(item_skus) AS sku FROM {t3}.events WHERE subject = ",
     )
-    .text_value(customer_ref)
+    .text_value(subject)
     .raw(" AND kind IN ('product_view', 'add_to_cart')) GROUP BY how, name UNION ALL SELECT 'bought' AS how, sku AS name, sum(toUInt64(qty)) AS times FROM ")
-    .then(placed(customer_ref))
+    .then(placed(subject))
     .raw(" ARRAY JOIN item_skus AS sku, item_quantities AS qty GROUP BY how, name UNION ALL SELECT 'bought_category' AS how, cat AS name, sum(toUInt64(qty)) AS times FROM ")
-    .then(placed(customer_ref))
+    .then(placed(subject))
     .raw(" ARRAY JOIN item_categories AS cat, item_quantities AS qty WHERE cat != '' GROUP BY how, name) ORDER BY how, times DESC, name LIMIT ")
     .int(INTEREST_ROWS)
     .raw(" BY how)");
     let consent = Sql::new(
         "SELECT toUInt32(at) AS at, toString(action) AS action, source, policy_version, toUInt32(token_expires_at) AS expires \
-         FROM {ledger}.consent_ledger WHERE customer_ref = ",
+         FROM {ledger}.consent_ledger WHERE subject = ",
     )
-    .text_value(customer_ref)
+    .text_value(subject)
     .raw(" ORDER BY at, action");
-    let first = Sql::new("SELECT toUInt32(min(ts)) FROM {t3}.events WHERE customer_ref = ").text_value(customer_ref);
+    let first = Sql::new("SELECT toUInt32(min(ts)) FROM {t3}.events WHERE subject = ").text_value(subject);
     let (orders, events, interests, consent, first) = tokio::try_join!(
         orders.query_in(t.client, t.dbs).fetch_all::<OrderLine>(),
         events.query_in(t.client, t.dbs).fetch_all::<EventLine>(),

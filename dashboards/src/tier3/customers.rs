@@ -32,7 +32,7 @@ pub struct CustomerRow {
 /// One customer per row, with the period's bounds bound in.
 fn per_customer(from: i64, until: i64) -> Sql {
     Sql::new(
-        "(SELECT customer_ref, countIf(placed_at >= ",
+        "(SELECT customer_ref, any(subject) AS c_subject, countIf(placed_at >= ",
     )
     .int(from)
     .raw(" AND placed_at < ")

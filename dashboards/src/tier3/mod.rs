@@ -32,10 +32,10 @@ use crate::stats::sql::Sql;
 /// row again, so `argMax(value, received_at)` per key reads what `FINAL`
 /// would keep (the latest), with the aggregation spread over every core.
 /// For a refund that latest value is the amount refunded so far.
-pub fn orders(since: Option<i64>, customer: Option<&str>) -> Sql {
-    // Values are bound: a customer reference is never pasted into the text.
+pub fn orders(since: Option<i64>, subject: Option<&str>) -> Sql {
+    // Values are bound, and a customer is named by subject only.
     let mut sql = Sql::new(
-        "(SELECT customer_ref, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
+        "(SELECT customer_ref, any(subject) AS subject, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
          greatest(argMaxIf(value, received_at, event = 'placed') - argMaxIf(value, received_at, event = 'refunded'), 0) AS net, \
          anyIf(state, event = 'placed') AS o_state, anyIf(zip, event = 'placed') AS o_zip, \
          toString(anyIf(channel, event = 'placed')) AS o_channel, \
@@ -45,8 +45,8 @@ pub fn orders(since: Option<i64>, customer: Option<&str>) -> Sql {
     if let Some(since) = since {
         sql = sql.raw(" AND at >= toDateTime(").int(since).raw(")");
     }
-    if let Some(c) = customer {
-        sql = sql.raw(" AND customer_ref = ").text_value(c);
+    if let Some(s) = subject {
+        sql = sql.raw(" AND subject = ").text_value(s);
     }
     sql.raw(" GROUP BY customer_ref, order_id HAVING placements > 0 AND cancels = 0)")
 }
@@ -140,8 +140,11 @@ pub struct MarketingQuery {
     pub page: u64,
     pub state: Option<String>,
     pub zip3: Option<String>,
-    /// A prefix of the customer reference.
+    /// A customer reference searched for (exact: statements name a
+    /// customer only by subject, so a prefix cannot be searched).
     pub search: Option<String>,
+    /// Its subject, filled in by [`MarketingQuery::with_subject`].
+    pub search_subject: Option<String>,
     pub segment: Option<rfm::Segment>,
     pub cluster: Option<usize>,
 }
@@ -156,6 +159,7 @@ impl Default for MarketingQuery {
             state: None,
             zip3: None,
             search: None,
+            search_subject: None,
             segment: None,
             cluster: None,
         }
@@ -256,10 +260,19 @@ impl MarketingQuery {
         if let Some(z) = &self.zip3 {
             sql = sql.raw(" AND c_zip3 = ").text_value(z);
         }
-        if let Some(p) = &self.search {
-            sql = sql.raw(" AND startsWith(customer_ref, ").text_value(p).raw(")");
+        match (&self.search, &self.search_subject) {
+            (Some(_), Some(s)) => sql = sql.raw(" AND c_subject = ").text_value(s),
+            // Never searched by the reference itself.
+            (Some(_), None) => sql = sql.raw(" AND 0"),
+            _ => {}
         }
         sql
+    }
+
+    /// The search's subject, computed with the deployment's key.
+    pub fn with_subject(mut self, audit: &crate::audit::Audit) -> MarketingQuery {
+        self.search_subject = self.search.as_deref().map(|s| audit.subject(s));
+        self
     }
 }
 
@@ -295,7 +308,7 @@ mod tests {
 /// The counted orders from the materialised facts ([`facts`]), placed in
 /// `[from, until)` when given.
 pub fn order_facts(window: Option<(i64, i64)>) -> Sql {
-    let sql = Sql::new("(SELECT customer_ref, order_id, placed_at, net, o_state, o_zip, o_channel FROM {t3}.order_facts");
+    let sql = Sql::new("(SELECT customer_ref, subject, order_id, placed_at, net, o_state, o_zip, o_channel FROM {t3}.order_facts");
     match window {
         None => sql.raw(")"),
         Some((from, until)) => sql.raw(" WHERE placed_at >= ").int(from).raw(" AND placed_at < ").int(until).raw(")"),

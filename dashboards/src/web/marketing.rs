@@ -125,7 +125,7 @@ async fn audit(app: &App, who: &Authorized<MarketingView>, route: &str, params: 
 
 pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let q = match MarketingQuery::from_params(&params) {
-        Ok(q) => q,
+        Ok(q) => q.with_subject(&app.audit),
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing";
@@ -165,7 +165,7 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
 
 pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let q = match MarketingQuery::from_params(&params) {
-        Ok(q) => q,
+        Ok(q) => q.with_subject(&app.audit),
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing/geography";
@@ -210,7 +210,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
         return bad_request("not a customer reference");
     }
     let path = tables::customer_href(&customer_ref);
-    let file = match tier3::customer::file(&app.tier3_reader(today()), &customer_ref).await {
+    let file = match tier3::customer::file(&app.tier3_reader(today()), &app.audit.subject(&customer_ref)).await {
         Ok(f) => f,
         Err(e) => return unavailable(e),
     };
@@ -248,7 +248,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
 
 pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let q = match MarketingQuery::from_params(&params) {
-        Ok(q) => q,
+        Ok(q) => q.with_subject(&app.audit),
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing/segments";
@@ -317,7 +317,7 @@ pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView
 /// `/marketing/export/<name>`: CSV of any marketing table (members included).
 pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let q = match MarketingQuery::from_params(&params) {
-        Ok(q) => q,
+        Ok(q) => q.with_subject(&app.audit),
         Err(e) => return bad_request(&e.to_string()),
     };
     let t3 = app.tier3_reader(today());

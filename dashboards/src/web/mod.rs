@@ -63,7 +63,7 @@ impl App {
         let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
         let clickhouse = mintmark_schema::client(&config.clickhouse);
         Ok(App {
-            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.audit)?.for_writer(&writer_id(d))?,
+            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.subject)?.for_writer(&writer_id(d))?,
             clickhouse,
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
@@ -111,10 +111,22 @@ pub fn request_id() -> String {
 async fn with_request_id(req: Request, next: Next) -> Response {
     use tracing::Instrument;
     let id = crate::sessions::random_token()[..16].to_string();
-    let span = tracing::info_span!("request", id = %id, path = %req.uri().path());
+    let span = tracing::info_span!("request", id = %id, path = %loggable(req.uri().path()));
     let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
     resp.headers_mut().insert("x-request-id", HeaderValue::from_str(&id).expect("hex is a header value"));
     resp
+}
+
+/// A path as logs may show it: a customer's page is named by its route,
+/// never by the reference in it.
+fn loggable(path: &str) -> String {
+    for prefix in ["/marketing/customers/", "/privacy/customers/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.split_once('/').map(|(_, t)| format!("/{t}")).unwrap_or_default();
+            return format!("{prefix}{{customer}}{tail}");
+        }
+    }
+    path.to_string()
 }
 
 /// HSTS for a year where the service is reached over https.

@@ -115,7 +115,7 @@ fn parse(params: &[(String, String)]) -> Result<PrivacyQuery, Response> {
 }
 
 fn reader(app: &App) -> Reader<'_> {
-    Reader { client: &app.clickhouse, dbs: &app.dbs }
+    Reader { client: &app.clickhouse, dbs: &app.dbs, subjects: &app.audit }
 }
 
 fn checker(app: &App) -> Checker<'_> {

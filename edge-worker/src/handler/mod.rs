@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use mintmark_protocol::ip;
+use mintmark_protocol::{ip, seal};
 use mintmark_protocol::redact::PiiCounts;
 use mintmark_protocol::wire::{BeaconBatch, EdgeBatch, Identity, Tier, MAX_BEACON_BYTES, MAX_USER_AGENT_LEN, WIRE_VERSION};
 
@@ -208,7 +208,7 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
         }
     };
 
-    let identity = match (tier, consent.claims()) {
+    let sealed = match (tier, consent.claims()) {
         (Tier::Tier3, Some(claims)) => {
             let visitor_id = match cookies::read_id(req.cookie, &s.visitor_cookie) {
                 Some(existing) => existing.to_string(),
@@ -216,13 +216,21 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
             };
             // Re-set on every Tier 3 request so Max-Age counts from last use.
             set_cookie(cookies::visitor(&s.visitor_cookie, &visitor_id, &s.cookie_path, s.visitor_max_age_secs));
-            Some(Identity {
+            let identity = Identity {
                 visitor_id,
                 customer_ref: claims.customer_ref.clone(),
                 consent_source: claims.source,
                 policy_version: claims.policy_version,
                 consent_issued_at: claims.issued_at,
-            })
+            };
+            // Who they are and where from leave here only sealed, under the
+            // key of their opt-in, which an erasure destroys: the queue, the
+            // dead-letter queue and the collector's spool hold ciphertext.
+            let Ok(key) = seal::parse_key(&claims.seal_key) else {
+                return Reply::rejected(500, "tier_invariant");
+            };
+            let nonce = nonce(new_id);
+            Some(seal::seal(&key, &claims.seal_kid, nonce, &seal::Sealed { identity, ip: ip.to_string() }))
         }
         _ => {
             // No valid consent: a persistent id must not survive, unless we
@@ -240,15 +248,16 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
         received_at: req.now_ms,
         tier,
         session_id,
-        identity,
-        ip: ip.to_string(),
+        identity: None,
+        sealed,
+        ip: ip::truncate_addr(ip).to_string(),
         user_agent: req.user_agent.chars().take(MAX_USER_AGENT_LEN).collect(),
         context: batch.context,
         events: batch.events,
     };
     // The collector runs the same check; failing it here would be a bug in
     // this function, and then nothing is forwarded.
-    if forward.validate().is_err() {
+    if forward.validate_sealed().is_err() {
         return Reply::rejected(500, "tier_invariant");
     }
     let consent_rejected = match consent {
@@ -263,6 +272,14 @@ pub fn decide(keys: &EdgeKeys, req: &Incoming<'_>, checked: Checked, consent: Co
         forward: Some(forward),
         outcome: Outcome::Accepted { tier, session_started, consent_rejected, props },
     }
+}
+
+/// 96 random bits for a seal's nonce, from the same source as every id.
+fn nonce(new_id: &mut dyn FnMut() -> String) -> [u8; seal::NONCE_BYTES] {
+    let mut out = [0u8; seal::NONCE_BYTES];
+    let id = new_id();
+    hex::decode_to_slice(&id[..seal::NONCE_BYTES * 2], &mut out).expect("ids are 32 hex digits");
+    out
 }
 
 #[cfg(test)]

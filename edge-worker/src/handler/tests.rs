@@ -40,6 +40,9 @@ fn body(cookies: bool, url: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+const SEAL_KID: &str = "66666666666666666666666666666666";
+const SEAL_KEY: [u8; 32] = [6; 32];
+
 fn token(exp: u64) -> String {
     let claims = ConsentClaims {
         customer_ref: "cust-7".into(),
@@ -47,6 +50,9 @@ fn token(exp: u64) -> String {
         policy_version: 2,
         issued_at: NOW - 10,
         expires_at: exp,
+        subject: "77777777777777777777777777777777".into(),
+        seal_kid: SEAL_KID.into(),
+        seal_key: mintmark_protocol::seal::encode_key(&SEAL_KEY),
     };
     consent::mint(&keys().consent, &claims).unwrap()
 }
@@ -144,8 +150,17 @@ fn valid_consent_is_tier3_with_full_ip_and_persistent_cookie() {
     let cookie = format!("mm_sid={SID}.{NOW}.3; mm_consent={}", token(NOW + 3600));
     let r = run(Some(&cookie), &body(true, "https://shop.example.gov/store/"), "203.0.113.77");
     let f = forwarded(&r);
-    assert_eq!((f.tier, f.ip.as_str()), (Tier::Tier3, "203.0.113.77"));
-    let id = f.identity.as_ref().unwrap();
+    // Forwarded, the identity and the full address are sealed under the token's key.
+    assert_eq!((f.tier, f.ip.as_str(), f.identity.as_ref()), (Tier::Tier3, "203.0.113.0", None));
+    let wire = serde_json::to_string(f).unwrap();
+    for clear in ["cust-7", "203.0.113.77", "email_subscription"] {
+        assert!(!wire.contains(clear), "{clear} in the clear: {wire}");
+    }
+    let sealed = f.sealed.as_deref().unwrap();
+    assert_eq!(mintmark_protocol::seal::kid(sealed), Some(SEAL_KID));
+    let opened = mintmark_protocol::seal::open(&SEAL_KEY, sealed).unwrap();
+    assert_eq!(opened.ip, "203.0.113.77");
+    let id = &opened.identity;
     assert_eq!(id.customer_ref, "cust-7");
     let set = cookies_set(&r);
     assert_eq!(set.len(), 1);

@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let cpu = (cpu_secs(pid) - cpu0.0, cpu_secs(ch_pid) - cpu0.1, cpu_secs(me) - cpu0.2);
 
     eprintln!("raw clickhouse crate inserts of the same rows ...");
-    let ids = collector::pseudonym::Pseudonyms::from_secret(&backend.config.keys.pseudonym)?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
     let batches: Vec<rows::Prepared> =
         prepared.iter().map(|(body, _)| rows::Prepared::new(serde_json::from_slice(body).unwrap(), None)).collect();
     let rows: Vec<T2Row> = batches.iter().flat_map(|b| b.rows(&ids).t2).collect();

@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     if held < events {
         client.query(&format!("TRUNCATE TABLE {}.events", dbs.t2)).execute().await?;
         client.query(&format!("TRUNCATE TABLE {}.events", dbs.t3)).execute().await?;
-        let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+        let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
         let enricher = collector::enrich::Enricher::open(&collector::server::enrich_config(&config)).ok();
         let t = Instant::now();
         eprintln!("writing {events} events of history (90 days) ...");

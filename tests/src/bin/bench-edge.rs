@@ -234,7 +234,7 @@ async fn delivery_lag(requests: usize, rate: f64) -> anyhow::Result<Vec<f64>> {
     let state = state_dir("bench_edge_lag")?;
     let backend = devstack::Backend::start(&state, devstack::Ports::free()?).await?;
     let edge = start_edge(&state, &backend.config, free_port()?).await?;
-    let pseudonyms = collector::pseudonym::Pseudonyms::from_secret(&backend.config.keys.pseudonym)?;
+    let pseudonyms = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
     let http = reqwest::Client::new();
     let origin = backend.config.store.origins[0].clone();
     let beacon_url = format!("{}{}", edge.url, backend.config.edge.beacon_path);
@@ -311,7 +311,16 @@ consent = [{{ id = "c2", secret = "{consent_secret}" }}]
     let edge = start_edge(&state, &config, free_port()?).await?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let tier2 = format!("mm_sid=5e55105e55105e55105e55105e55105e.{now}");
-    let claims = ConsentClaims { customer_ref: "cust-bench".into(), source: OptInSource::Purchase, policy_version: 1, issued_at: now - 60, expires_at: now + 86_400 };
+    let claims = ConsentClaims {
+        customer_ref: "cust-bench".into(),
+        source: OptInSource::Purchase,
+        policy_version: 1,
+        issued_at: now - 60,
+        expires_at: now + 86_400,
+        subject: "be0cbe0cbe0cbe0cbe0cbe0cbe0cbe0c".into(),
+        seal_kid: "be0cbe0cbe0cbe0cbe0cbe0cbe0cbe0d".into(),
+        seal_key: mintmark_protocol::seal::encode_key(&[0xbe; 32]),
+    };
     let tier3 = format!("{tier2}; mm_consent={}", consent::mint(&config.consent_keys()?, &claims)?);
 
     eprintln!("warming up ({WARMUP} requests) ...");

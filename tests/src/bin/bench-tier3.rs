@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
         for table in [format!("{}.orders", dbs.t2), format!("{}.marketplace_orders", dbs.t2), format!("{}.orders", dbs.t3), format!("{}.events", dbs.t3), format!("{}.consent_ledger", dbs.ledger)] {
             client.query(&format!("TRUNCATE TABLE {table}")).execute().await?;
         }
-        let ids = collector::pseudonym::Pseudonyms::from_secret(&config.keys.pseudonym)?;
+        let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
         let t = Instant::now();
         eprintln!("writing {customers} customers and {orders} orders (two years) through the order path ...");
         let mut last = Instant::now();

@@ -1,0 +1,83 @@
+//! Fills the subject column ([`mintmark_protocol::subject`]) on rows
+//! written before it existed (or by an older collector during an upgrade),
+//! so that an erasure, which finds a customer by subject alone, finds them.
+//!
+//! The mapping must not name anyone in a statement: a mutation's text is
+//! kept in `system.mutations`. So the references are read out, their
+//! subjects computed here (the key never leaves the collector), and the
+//! pairs inserted (as data, never as statement text) into a transient
+//! `Join` table that the mutation reads with `joinGet`; the table is
+//! dropped as soon as the mutation is done, and any left by a crash is
+//! dropped on the next pass. ClickHouse 18.16 resolves `joinGet`'s table
+//! in the server's default database, so it lives there.
+//!
+//! A cluster would need the map on every server; it is not done there
+//! (logged): a cluster's collectors all write the subject from the start.
+
+use clickhouse::{Client, Row};
+use mintmark_schema::{Databases, Layout};
+use serde::Serialize;
+
+use super::{settle, PurgeError};
+use crate::pseudonym::Pseudonyms;
+
+const MAP_PREFIX: &str = "mintmark_subject_map_";
+
+#[derive(Row, Serialize)]
+struct Pair {
+    r: String,
+    s: String,
+}
+
+/// `(database, table, the reference column, how a row's subject is set)`.
+fn places(dbs: &Databases) -> [(&str, &'static str); 4] {
+    [(&dbs.t3, "events"), (&dbs.t3, "orders"), (&dbs.t3, "order_facts"), (&dbs.ledger, "consent_ledger")]
+}
+
+/// Fills every missing subject; returns how many rows were filled.
+pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudonyms) -> Result<u64, PurgeError> {
+    drop_leftovers(client).await?;
+    let mut filled = 0;
+    for (db, table) in places(dbs) {
+        let name = format!("{db}.{table}");
+        let missing: u64 = client.query(&format!("SELECT toUInt64(count()) FROM {name} WHERE subject = '' AND customer_ref != ''")).fetch_one().await?;
+        if missing == 0 {
+            continue;
+        }
+        if !matches!(layout, Layout::Single) {
+            tracing::warn!(table = %name, rows = missing, "rows without a subject on a cluster are not backfilled; an erasure cannot find them");
+            continue;
+        }
+        let refs: Vec<String> =
+            client.query(&format!("SELECT DISTINCT customer_ref FROM {name} WHERE subject = '' AND customer_ref != ''")).fetch_all().await?;
+        let map = format!("{MAP_PREFIX}{}", crate::ingest::unix_now());
+        client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
+        let fill = async {
+            let mut insert = client.insert::<Pair>(&format!("default.{map}")).await?;
+            for r in refs {
+                let s = ids.subject(&r).as_str().to_string();
+                insert.write(&Pair { r, s }).await?;
+            }
+            insert.end().await?;
+            client
+                .query(&format!("ALTER TABLE {name} UPDATE subject = joinGet('{map}', 's', customer_ref) WHERE subject = '' AND customer_ref != ''"))
+                .execute()
+                .await?;
+            settle(client, layout, db, table).await
+        };
+        let result = fill.await;
+        client.query(&format!("DROP TABLE IF EXISTS default.{map}")).execute().await?;
+        result?;
+        filled += missing;
+        tracing::info!(table = %name, rows = missing, "subjects filled in");
+    }
+    Ok(filled)
+}
+
+async fn drop_leftovers(client: &Client) -> Result<(), PurgeError> {
+    let left: Vec<String> = client.query("SELECT name FROM system.tables WHERE database = 'default' AND startsWith(name, ?)").bind(MAP_PREFIX).fetch_all().await?;
+    for t in left {
+        client.query(&format!("DROP TABLE IF EXISTS default.{t}")).execute().await?;
+    }
+    Ok(())
+}
