@@ -85,7 +85,7 @@ impl SealKeys {
         rand::rng().fill_bytes(&mut kid);
         rand::rng().fill_bytes(&mut salt);
         let row = Stored { created_at: now, kid: hex::encode(kid), subject: subject.to_string(), salt: hex::encode(salt) };
-        let mut insert = self.client.insert::<Stored>(&self.table).await?;
+        let mut insert = self.client.insert_unescaped::<Stored>(&self.table).await?;
         insert.write(&row).await?;
         insert.end().await?;
         Ok(Minted { key: self.ids.seal_key(&row.kid, &salt), kid: row.kid })

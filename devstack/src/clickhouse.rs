@@ -40,6 +40,10 @@ pub fn config_xml(dir: &Path, http: u16, tcp: u16, extra: &str) -> String {
   <default_database>default</default_database>
   <mark_cache_size>536870912</mark_cache_size>
   <max_concurrent_queries>64</max_concurrent_queries>
+  <!-- Parts a mutation replaced go after 30 s here (the server's default
+       is 8 minutes): an erasure leaves no readable copy for long, and the
+       tests that search every file for one need not wait. -->
+  <merge_tree><old_parts_lifetime>30</old_parts_lifetime><cleanup_delay_period>5</cleanup_delay_period></merge_tree>
 {extra}</yandex>
 "#
     )

@@ -40,7 +40,7 @@ async fn two_dashboards_processes_keep_two_intact_chains() -> anyhow::Result<()>
         assert_eq!(status, 200, "a read was answered");
     }
     let client = mintmark_schema::client(&backend.config.clickhouse);
-    let audit = dashboards::audit::Audit::new(client, "ledger", &backend.config.keys.audit)?;
+    let audit = dashboards::audit::Audit::new(client, "ledger", &backend.config.keys.subject)?;
     let chains = audit.verify().await?;
     let writers: Vec<&str> = chains.chains.iter().map(|(w, _)| w.as_str()).collect();
     assert_eq!(writers, ["dash-a", "dash-b"], "{chains:?}");

@@ -155,7 +155,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     assert!(record["events"].as_array().unwrap().iter().any(|e| e["path"] == "/store/mugs"), "{record}");
     let csv = export(&password_of(&demo, "privacy")?, "csv").await?.text().await?;
     assert!(csv.starts_with("section,at,what,item,value,detail") && csv.contains("\r\norder,") && csv.contains("\r\nconsent,"), "{csv}");
-    let names = dashboards::audit::Audit::new(mintmark_schema::client(&stack.config.clickhouse), "ledger", &stack.config.keys.audit)?;
+    let names = dashboards::audit::Audit::new(mintmark_schema::client(&stack.config.clickhouse), "ledger", &stack.config.keys.subject)?;
     let exports = rows(&stack, "SELECT params, customer_refs FROM ledger.access_audit WHERE route = '/privacy/customers/{customer}/export' ORDER BY seq").await?;
     assert_eq!(exports.len(), 2, "the refused export showed nothing and left no entry; the two given did: {exports:?}");
     assert_eq!(exports[0]["customer_refs"], json!([names.subject("c-alice")]));

@@ -79,7 +79,7 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     )
     .await?;
     // The audit names them by keyed hash: no reference an erasure would have to remove.
-    let names = dashboards::audit::Audit::new(client.clone(), &dbs.ledger, &config.keys.audit)?;
+    let names = dashboards::audit::Audit::new(client.clone(), &dbs.ledger, &config.keys.subject)?;
     let mut refs: Vec<String> = audit[0]["customer_refs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     refs.sort();
     let mut expected: Vec<String> = shown.iter().map(|r| names.subject(r)).collect();

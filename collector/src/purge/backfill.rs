@@ -53,7 +53,7 @@ pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudo
         let map = format!("{MAP_PREFIX}{}", crate::ingest::unix_now());
         client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
         let fill = async {
-            let mut insert = client.insert::<Pair>(&format!("default.{map}")).await?;
+            let mut insert = client.insert_unescaped::<Pair>(&format!("default.{map}")).await?;
             for r in refs {
                 let s = ids.subject(&r).as_str().to_string();
                 insert.write(&Pair { r, s }).await?;

@@ -74,7 +74,7 @@ impl CustomerFile {
 /// `subject` (statements never name the reference).
 pub async fn file(t: &Tier3<'_>, subject: &str) -> clickhouse::error::Result<CustomerFile> {
     let orders = Sql::new(
-        "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, subject, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
+        "SELECT order_id, placed_at, o_channel, net, o_state, o_zip, toUInt64(items) AS items FROM (SELECT customer_ref, order_id, placed_at, o_channel, net, o_state, o_zip FROM ",
     )
     .then(orders(None, Some(subject)))
     .raw(") AS o ANY LEFT JOIN (SELECT order_id, argMax(arraySum(item_quantities), received_at) AS items FROM {t3}.orders WHERE event = 'placed' AND subject = ")

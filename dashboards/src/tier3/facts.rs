@@ -23,7 +23,7 @@ pub fn rebuild_statements(dbs: &Databases, build: &str) -> Vec<String> {
         format!("DROP TABLE IF EXISTS {t3}.{build}"),
         dbs.render(&mintmark_schema::staging_statement("{t3}.order_facts", &format!("{{t3}}.{build}")).expect("order_facts has a migration")),
         format!(
-            "INSERT INTO {t3}.{build} SELECT customer_ref, order_id, placed_at, net, o_state, o_zip, o_channel, subject FROM {}",
+            "INSERT INTO {t3}.{build} SELECT customer_ref, order_id, placed_at, net, o_state, o_zip, o_channel, o_subject FROM {}",
             dbs.render(super::orders(None, None).text())
         ),
         format!("ALTER TABLE {t3}.order_facts REPLACE PARTITION tuple() FROM {t3}.{build}"),

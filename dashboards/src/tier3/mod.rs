@@ -35,7 +35,7 @@ use crate::stats::sql::Sql;
 pub fn orders(since: Option<i64>, subject: Option<&str>) -> Sql {
     // Values are bound, and a customer is named by subject only.
     let mut sql = Sql::new(
-        "(SELECT customer_ref, any(subject) AS subject, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
+        "(SELECT customer_ref, any(subject) AS o_subject, order_id, toUInt32(minIf(at, event = 'placed')) AS placed_at, \
          greatest(argMaxIf(value, received_at, event = 'placed') - argMaxIf(value, received_at, event = 'refunded'), 0) AS net, \
          anyIf(state, event = 'placed') AS o_state, anyIf(zip, event = 'placed') AS o_zip, \
          toString(anyIf(channel, event = 'placed')) AS o_channel, \

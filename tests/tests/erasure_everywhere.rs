@@ -1,0 +1,285 @@
+//! Erasure reaches every copy, tested as the store would use it and then
+//! as an attacker with the disk would look.
+//!
+//! The journey, on the real stack (the store front, the edge in workerd
+//! with its local queue, the collector with both spools, ClickHouse, the
+//! dashboards): a customer with a guessable reference browses as Tier 2,
+//! opts in, browses as Tier 3 from a public IPv6 address, places two orders
+//! with a ZIP+4; the marketing user opens their page, the privacy officer
+//! searches the consent ledger, the access audit and the purge log for
+//! them and opens their record; then `POST /consent/erasure`. Once the
+//! erasure is complete and ClickHouse has dropped the parts its mutations
+//! replaced, nothing may hold the reference, an order number, the
+//! persistent id, the full address or the ZIP+4: not any String of any
+//! row of any table (`system.mutations` included), nor any byte of any
+//! file under the stack's state directory (ClickHouse's data and metadata,
+//! both spools, the edge's queue storage, SQLite files, every log).
+//!
+//! A batch sealed as the edge sealed this customer's, delivered again after
+//! the erasure, is accepted and adds a Tier 2 copy but no Tier 3 row.
+//!
+//! The second test does the same with the collector SIGKILLed while the
+//! erasure's deletes run, and restarted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use base64::Engine;
+use devstack::{logins, Layout, Stack};
+use mintmark_e2e::dash::{login, password_of};
+use mintmark_e2e::load::signed_post;
+use mintmark_e2e::{eventually, metric, rows, start_stack, wait_for_count};
+use mintmark_protocol::signing;
+use serde_json::{json, Value};
+
+const CUSTOMER: &str = "cust-881";
+const ORDERS: [&str; 2] = ["ORD-7781-A", "ORD-7781-B"];
+const ZIP4: &str = "22030-4402";
+const ADDRESS: &str = "2a02:8070:a1b2:c3d4:5e6f:7a8b:9c0d:1e2f";
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// The customer's browser: a cookie jar kept from `Set-Cookie`.
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    jar: BTreeMap<String, String>,
+    sent: u32,
+}
+
+impl Browser {
+    fn new(stack: &Stack) -> Browser {
+        Browser { http: reqwest::Client::new(), origin: stack.urls.store.trim_end_matches("/store/").to_string(), jar: BTreeMap::new(), sent: 0 }
+    }
+
+    async fn visit(&mut self, page: &str) -> anyhow::Result<()> {
+        self.sent += 1;
+        let body = json!({"v": 1, "cookies": true, "context": {"language": "en-US"},
+            "events": [{"id": format!("e7a5e000{:024x}", self.sent), "type": "pageview", "ts": now_ms(), "url": format!("{}{page}", self.origin), "title": "Store"}]});
+        let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let resp = self
+            .http
+            .post(format!("{}/store/_mm/collect", self.origin))
+            .header("origin", &self.origin)
+            .header("user-agent", CHROME)
+            .header("cookie", cookie.join("; "))
+            .body(body.to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().as_u16() == 204, "beacon answered {}", resp.status());
+        for set in resp.headers().get_all("set-cookie") {
+            let set = set.to_str()?;
+            let (name, value) = set.split(';').next().unwrap().split_once('=').context("cookie without =")?;
+            if set.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn backend_post(stack: &Stack, path: &str, body: Value) -> anyhow::Result<reqwest::Response> {
+    let key = stack.config.keys.backend_secret_for(path);
+    Ok(reqwest::Client::new().post(format!("{}{path}", stack.urls.collector)).bearer_auth(key).json(&body).send().await?)
+}
+
+/// A Tier 3 batch sealed under the token's key, as the edge seals one.
+fn sealed_batch(token: &str, event_id: &str, visitor: &str) -> anyhow::Result<Vec<u8>> {
+    let payload = token.split('.').nth(2).context("token shape")?;
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
+    let key = mintmark_protocol::seal::parse_key(claims["sk"].as_str().context("sk")?)?;
+    let what = mintmark_protocol::seal::Sealed {
+        identity: mintmark_protocol::wire::Identity {
+            visitor_id: visitor.into(),
+            customer_ref: CUSTOMER.into(),
+            consent_source: mintmark_protocol::consent::OptInSource::Registration,
+            policy_version: 1,
+            consent_issued_at: claims["iat"].as_u64().context("iat")?,
+        },
+        ip: ADDRESS.into(),
+    };
+    let batch = json!({"v": 1, "received_at": now_ms(), "tier": "tier3", "session_id": "5ea1ed00".repeat(4),
+        "sealed": mintmark_protocol::seal::seal(&key, claims["kid"].as_str().context("kid")?, rand::random(), &what),
+        "ip": "2a02:8070:a1b2::", "user_agent": CHROME,
+        "events": [{"id": event_id, "type": "pageview", "ts": now_ms(), "url": "https://shop.example.gov/store/redelivered", "title": "Store"}]});
+    Ok(batch.to_string().into_bytes())
+}
+
+async fn ingest(stack: &Stack, body: Vec<u8>) -> anyhow::Result<u16> {
+    let ring = stack.config.edge_signing_keys()?;
+    let sig = signing::sign(&ring, now_ms() / 1000, &body);
+    Ok(signed_post(&reqwest::Client::new(), &format!("{}/ingest", stack.urls.collector), &sig, body).send().await?.status().as_u16())
+}
+
+async fn count(stack: &Stack, sql: &str) -> anyhow::Result<u64> {
+    Ok(stack.backend.query(sql).await?.trim().parse()?)
+}
+
+/// Every file under `dir` (recursively): `(path, bytes)` of each.
+fn every_file(dir: &Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            every_file(&entry.path(), out)?;
+        } else if kind.is_file() {
+            // A file may go while we walk (ClickHouse's cleanup): skip it.
+            if let Ok(bytes) = std::fs::read(entry.path()) {
+                out.push((entry.path(), bytes));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+async fn journey(name: &str, kill_midway: bool) -> anyhow::Result<()> {
+    let stack = start_stack(name, Some(ADDRESS.parse()?)).await?;
+    let mut stack = stack;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&stack.config.keys)?;
+    let subject = ids.subject(CUSTOMER).as_str().to_string();
+
+    // Tier 2 first, then the opt-in, then Tier 3 browsing.
+    let mut browser = Browser::new(&stack);
+    browser.visit("/store/").await?;
+    let opt_in = backend_post(&stack, "/consent/opt-in", json!({"customer_ref": CUSTOMER, "source": "registration", "policy_version": 1})).await?;
+    anyhow::ensure!(opt_in.status().is_success(), "opt-in answered {}", opt_in.status());
+    let token = opt_in.json::<Value>().await?["token"].as_str().context("token")?.to_string();
+    browser.jar.insert(stack.config.edge.consent_cookie.clone(), token.clone());
+    for page in ["/store/products/mug.html", "/store/cart", "/store/checkout"] {
+        browser.visit(page).await?;
+    }
+    let visitor = browser.jar.get(&stack.config.edge.visitor_cookie).context("a persistent id")?.clone();
+    let at = now_ms() / 1000;
+    let order = |id: &str| json!({"order_id": id, "event": "placed", "at": at, "channel": "web", "customer_ref": CUSTOMER, "value": 24.5, "currency": "USD",
+                                  "items": [{"sku": "MUG-1", "quantity": 1, "unit_price": 24.5}], "state": "VA", "zip": ZIP4});
+    assert_eq!(backend_post(&stack, "/orders", json!({"orders": [order(ORDERS[0]), order(ORDERS[1])]})).await?.status().as_u16(), 202);
+    let of_subject = |table: &str| format!("SELECT count() FROM {table} WHERE subject = '{subject}'");
+    wait_for_count(&stack, &of_subject("t3.events"), Duration::from_secs(60), |n| n >= 3).await?;
+    wait_for_count(&stack, &of_subject("t3.orders"), Duration::from_secs(60), |n| n == 2).await?;
+    wait_for_count(&stack, &of_subject("t3.order_facts"), Duration::from_secs(60), |n| n == 2).await?;
+    let t3 = rows(&stack, &format!("SELECT ip, visitor_id FROM t3.events WHERE subject = '{subject}'")).await?;
+    assert!(t3.iter().all(|r| r["ip"] == ADDRESS && r["visitor_id"] == visitor.as_str()), "the Tier 3 rows hold the full address and the persistent id: {t3:?}");
+
+    // A batch sealed as the edge sealed these: delivered now, it makes a row.
+    assert_eq!(ingest(&stack, sealed_batch(&token, &"ab".repeat(16), &visitor)?).await?, 204);
+    wait_for_count(&stack, &format!("SELECT count() FROM t3.events WHERE subject = '{subject}' AND path = '/store/redelivered'"), Duration::from_secs(30), |n| n == 1).await?;
+
+    // The look-ups: marketing opens the customer, the privacy officer
+    // searches the ledger, the audit and the purge log, and opens the record.
+    let layout = Layout::discover()?;
+    let demo = logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
+    let base = stack.urls.dashboards.clone();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let marketing = login(&http, &base, "marketing", &password_of(&demo, "marketing")?).await?;
+    let privacy = login(&http, &base, "privacy", &password_of(&demo, "privacy")?).await?;
+    for (path, cookie) in [
+        (format!("/marketing/customers/{CUSTOMER}"), &marketing),
+        (format!("/marketing?q={CUSTOMER}"), &marketing),
+        (format!("/privacy/consent?customer={CUSTOMER}"), &privacy),
+        (format!("/privacy/audit?customer={CUSTOMER}"), &privacy),
+        (format!("/privacy/purges?customer={CUSTOMER}"), &privacy),
+        (format!("/privacy/customers/{CUSTOMER}"), &privacy),
+    ] {
+        let page = http.get(format!("{base}{path}")).header("cookie", cookie.as_str()).send().await?;
+        let status = page.status().as_u16();
+        let text = page.text().await?;
+        assert_eq!(status, 200, "{path}: {text}");
+        if path.contains("/customers/") {
+            assert!(text.contains(ORDERS[0]) && text.contains(ZIP4), "{path} shows the customer's orders");
+        }
+    }
+    let audited = rows(&stack, "SELECT params, customer_refs FROM ledger.access_audit WHERE customers_touched > 0 OR params LIKE '%customer=%'").await?;
+    assert!(audited.len() >= 4, "the look-ups are audited: {audited:?}");
+    assert!(audited.iter().all(|r| !r.to_string().contains(CUSTOMER)), "the audit names them by subject only: {audited:?}");
+
+    // The erasure.
+    assert_eq!(backend_post(&stack, "/consent/erasure", json!({"customer_ref": CUSTOMER, "note": "account closed"})).await?.status().as_u16(), 202);
+    if kill_midway {
+        // SIGKILL once a delete has started, then a fresh collector.
+        let started = "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND statement LIKE 'started:%'";
+        eventually("the erasure's first delete", Duration::from_secs(60), async || count(&stack, started).await, |n| *n >= 1).await?;
+        stack.backend.kill_collector();
+        assert_eq!(count(&stack, "SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1").await?, 0, "the kill came first");
+        stack.backend.start_collector().await?;
+    }
+    let done = format!("SELECT count() FROM ledger.purge_log WHERE kind = 'erasure' AND done = 1 AND subject_hash = '{subject}'");
+    wait_for_count(&stack, &done, Duration::from_secs(180), |n| n == 1).await?;
+    wait_for_count(&stack, "SELECT count() FROM ledger.consent_ledger WHERE action = 'erasure_requested'", Duration::from_secs(60), |n| n == 0).await?;
+    let evidence = rows(&stack, &format!("SELECT dataset, statement FROM ledger.purge_log WHERE subject_hash = '{subject}' AND statement NOT LIKE 'started:%'")).await?;
+    let places: Vec<&str> = evidence.iter().filter_map(|r| r["dataset"].as_str()).collect();
+    for place in ["t3.events", "t3.orders", "t3.order_facts", "ledger.consent_ledger", "ledger.seal_keys", "collector spool (events)", "collector spool (orders)", "edge queue, dead-letter queue", "revocations", "ledger.access_audit", "logs", "*"] {
+        assert!(places.contains(&place), "the evidence lists {place}: {places:?}");
+    }
+
+    // Redelivered after the erasure: accepted, a Tier 2 copy, no Tier 3 row.
+    let t2_before = count(&stack, "SELECT count() FROM t2.events WHERE path = '/store/redelivered'").await?;
+    assert_eq!(ingest(&stack, sealed_batch(&token, &"cd".repeat(16), &visitor)?).await?, 204);
+    wait_for_count(&stack, "SELECT count() FROM t2.events WHERE path = '/store/redelivered'", Duration::from_secs(30), |n| n == t2_before + 1).await?;
+    let m = eventually("the unopenable seal counted", Duration::from_secs(30), async || Ok(reqwest::get(format!("{}/metrics", stack.urls.collector)).await?.text().await?),
+        |m| metric(m, "mintmark_collector_tier3_unsealable_total{reason=\"key_gone\"}") >= 1).await?;
+    assert!(metric(&m, "mintmark_collector_tier3_unsealable_total{reason=\"key_gone\"}") >= 1);
+    assert_eq!(count(&stack, "SELECT count() FROM t3.events").await? - count(&stack, "SELECT count() FROM t3.events WHERE subject != ''").await?, 0);
+    assert_eq!(count(&stack, &of_subject("t3.events")).await?, 0, "no Tier 3 row from the redelivery");
+
+    // ClickHouse drops the parts its mutations replaced; the spools theirs.
+    let old_parts = "SELECT count() FROM system.parts WHERE active = 0 AND database IN ('t2', 't3', 'ledger')";
+    wait_for_count(&stack, old_parts, Duration::from_secs(180), |n| n == 0).await?;
+
+    let needles: Vec<(&str, String)> = vec![
+        ("reference", CUSTOMER.to_string()),
+        ("order number", ORDERS[0].to_string()),
+        ("order number", ORDERS[1].to_string()),
+        ("persistent id", visitor.clone()),
+        ("full address", ADDRESS.to_string()),
+        ("ZIP+4", ZIP4.to_string()),
+    ];
+    // Every String of every row of every table, and system.mutations.
+    let tables = stack.backend.query("SELECT database, name FROM system.tables WHERE database IN ('t2', 't3', 'ledger', 'default') AND engine NOT IN ('View') FORMAT TSV").await?;
+    let mut searched = 0;
+    for line in tables.lines().map(|l| l.replace('\t', ".")).chain(["system.mutations".to_string()]) {
+        let body = stack.backend.query(&format!("SELECT * FROM {line} FORMAT TSV")).await?;
+        searched += 1;
+        for (what, n) in &needles {
+            assert!(!find(body.as_bytes(), n.as_bytes()), "{what} {n} found in {line}");
+        }
+    }
+    assert!(searched >= 19, "{searched} tables searched");
+
+    // Every byte of every file the stack wrote, after it has stopped.
+    let state = stack.state_dir.clone();
+    stack.stop();
+    let mut files = Vec::new();
+    every_file(&state, &mut files)?;
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    for (path, body) in &files {
+        for (what, n) in &needles {
+            assert!(!find(body, n.as_bytes()), "{what} {n} found in {}", path.display());
+        }
+    }
+    for place in ["spool", "queues", "clickhouse", "log"] {
+        assert!(files.iter().any(|(p, _)| p.to_string_lossy().contains(place)), "the search covered {place}");
+    }
+    eprintln!("erasure byte search ({name}): {} files, {bytes} bytes, {searched} tables, nothing found", files.len());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_of_an_erased_customer_stays_readable_anywhere() -> anyhow::Result<()> {
+    journey("erasure_everywhere", false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_stays_after_a_collector_killed_during_the_erasure() -> anyhow::Result<()> {
+    journey("erasure_everywhere_kill", true).await
+}
