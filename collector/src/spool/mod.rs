@@ -273,9 +273,8 @@ impl<A: Send + 'static> Spool<A> {
         if done { Ok(state(segments)) } else { Err(state(segments)) }
     }
 
+    /// Segment files on disk, as the reader and appender counted them.
     fn segments(&self) -> io::Result<usize> {
-        // Any reader of this spool knows the directory; the appender's
-        // position names its segment.
         Ok(self.shared.segment_count.load(Ordering::Relaxed) as usize)
     }
 

@@ -137,3 +137,46 @@ async fn attachments_travel_with_their_records_until_a_rewind() {
     assert!(again.iter().all(|r| r.attachment.is_none()), "after a rewind the bytes are all there is");
     assert_eq!(again.len(), 2);
 }
+
+/// Whether any segment file holds `needle`.
+fn on_disk(dir: &Path, needle: &[u8]) -> bool {
+    list_segments(dir).unwrap().iter().any(|s| std::fs::read(segment_path(dir, *s)).unwrap_or_default().windows(needle.len()).any(|w| w == needle))
+}
+
+#[tokio::test]
+async fn a_release_leaves_nothing_from_before_it_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"ORD-7781-A of cust-881".to_vec(), None).await.unwrap();
+    // The writer's loop: read, confirm, commit, keep asking.
+    let writer = tokio::spawn(async move {
+        loop {
+            let chunk = reader.next_chunk(16, Duration::from_millis(20)).await.unwrap();
+            drop(chunk);
+            reader.commit().unwrap();
+        }
+    });
+    // Confirmed but still in the active segment, until a release.
+    let r = spool.release(Duration::from_secs(10)).await.expect("released");
+    assert!(!on_disk(dir.path(), b"cust-881"), "the confirmed record is gone from disk");
+    assert_eq!((r.segments, r.pending_bytes), (1, 0), "only the new, empty segment is left");
+    // What arrives after the release stays until it is confirmed and released in turn.
+    spool.append(b"later".to_vec(), None).await.unwrap();
+    assert!(on_disk(dir.path(), b"later"));
+    spool.release(Duration::from_secs(10)).await.expect("released");
+    assert!(!on_disk(dir.path(), b"later"));
+    // Nothing written: a release returns at once.
+    assert!(spool.release(Duration::from_secs(1)).await.is_ok());
+    writer.abort();
+}
+
+#[tokio::test]
+async fn a_release_waits_for_records_not_yet_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"unconfirmed".to_vec(), None).await.unwrap();
+    // No writer confirms it: the release gives up, saying what is left.
+    let left = spool.release(Duration::from_millis(300)).await.unwrap_err();
+    assert!(left.pending_bytes > 0);
+    assert!(on_disk(dir.path(), b"unconfirmed"), "an unconfirmed record is never dropped");
+}
