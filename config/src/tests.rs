@@ -36,14 +36,17 @@ fn an_older_secrets_file_gains_the_pseudonym_key_and_keeps_the_rest() {
 }
 
 #[test]
-fn an_older_secrets_file_gains_the_audit_key_too() {
+fn an_older_secrets_file_gains_the_subject_key_too() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("secrets.toml");
-    let old: String = generate_secrets_toml().lines().filter(|l| !l.starts_with("audit")).map(|l| format!("{l}\n")).collect();
+    // A file from before subjects: the dashboards' `audit` key, no `subject`.
+    let old: String = generate_secrets_toml().lines().map(|l| l.replace("subject =", "audit =")).map(|l| format!("{l}\n")).collect();
     std::fs::write(&p, &old).unwrap();
     ensure_secrets_file(&p).unwrap();
-    let keys: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-    assert_eq!(keys["keys"]["audit"].as_str().unwrap().len(), 64);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let keys: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(keys["keys"]["subject"].as_str().unwrap().len(), 64);
+    assert!(keys["keys"]["audit"].is_str(), "the old key stays, ignored");
     assert_eq!(keys["keys"]["pseudonym"].as_str().unwrap().len(), 64, "the pseudonym line is not doubled");
 }
 

@@ -71,7 +71,42 @@ pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudo
         filled += missing;
         tracing::info!(table = %name, rows = missing, "subjects filled in");
     }
+    filled += audit(client, dbs, layout, ids).await?;
     Ok(filled)
+}
+
+/// Access-audit entries from before the audit was chained (seq 0) listed
+/// references: they get the subjects instead, the same way.
+async fn audit(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudonyms) -> Result<u64, PurgeError> {
+    let name = format!("{}.access_audit", dbs.ledger);
+    let unhashed = "seq = 0 AND arrayExists(r -> NOT match(r, '^[0-9a-f]{32}$'), customer_refs)";
+    let missing: u64 = client.query(&format!("SELECT toUInt64(count()) FROM {name} WHERE {unhashed}")).fetch_one().await?;
+    if missing == 0 || !matches!(layout, Layout::Single) {
+        return Ok(0);
+    }
+    let refs: Vec<String> = client
+        .query(&format!("SELECT DISTINCT r FROM {name} ARRAY JOIN customer_refs AS r WHERE seq = 0 AND NOT match(r, '^[0-9a-f]{{32}}$')"))
+        .fetch_all()
+        .await?;
+    let map = format!("{MAP_PREFIX}audit_{}", crate::ingest::unix_now());
+    client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
+    let fill = async {
+        let mut insert = client.insert_unescaped::<Pair>(&format!("default.{map}")).await?;
+        for r in refs {
+            let s = ids.subject(&r).as_str().to_string();
+            insert.write(&Pair { r, s }).await?;
+        }
+        insert.end().await?;
+        client
+            .query(&format!("ALTER TABLE {name} UPDATE customer_refs = arrayMap(r -> if(joinGet('{map}', 's', r) = '', r, joinGet('{map}', 's', r)), customer_refs) WHERE {unhashed}"))
+            .execute()
+            .await?;
+        settle(client, layout, &dbs.ledger, "access_audit").await
+    };
+    let result = fill.await;
+    client.query(&format!("DROP TABLE IF EXISTS default.{map}")).execute().await?;
+    result?;
+    Ok(missing)
 }
 
 async fn drop_leftovers(client: &Client) -> Result<(), PurgeError> {
