@@ -30,6 +30,9 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     let config = collectors.config()?;
     let ring = config.edge_signing_keys()?;
     let batches = mintmark_e2e::bench::size("CLUSTER_INGEST_BATCHES", BATCHES);
+    // The Tier 3 batches are sealed under keys the collectors can open.
+    let ids = Pseudonyms::from_keys(&config.keys)?;
+    load::mint_seal_keys(&mintmark_schema::client(&config.clickhouse), "ledger", &ids).await?;
 
     let started = Instant::now();
     let runs: Vec<_> = collectors
@@ -87,7 +90,6 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     assert!(exact[0] >= want && exact[0] <= want + failed * EVENTS_PER_BATCH as u64, "{exact:?} against {want} acknowledged");
     let stored = exact[0];
     // Each acknowledged id is there (a sample: the check is per id).
-    let ids = Pseudonyms::from_keys(&config.keys)?;
     let sample: Vec<String> = acked.iter().take(500).map(|id| format!("'{}'", ids.t2_event(id).as_str())).collect();
     let found = cluster.query(0, &format!("SELECT uniqExact(event_id) FROM t2.events WHERE event_id IN ({})", sample.join(","))).await?;
     assert_eq!(count(&found), sample.len() as u64);

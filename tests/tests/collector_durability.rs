@@ -41,6 +41,8 @@ async fn assert_exactly_once(backend: &Backend, stats: &LoadStats) -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_killed_and_restarted_during_ingest() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("durability_clickhouse")?, Ports::free()?).await?;
+    // Tier 3 batches open at the collector, so t3 is exercised too.
+    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?).await?;
     let ring = backend.config.edge_signing_keys()?;
     let (stats, workers) = load::start(format!("{}/ingest", backend.collector_url), ring, 1, 4, 3000);
 
@@ -72,6 +74,8 @@ async fn clickhouse_killed_and_restarted_during_ingest() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_killed_with_sigkill_and_restarted() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("durability_collector")?, Ports::free()?).await?;
+    // Tier 3 batches open at the collector, so t3 is exercised too.
+    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?).await?;
     let ring = backend.config.edge_signing_keys()?;
     let (stats, workers) = load::start(format!("{}/ingest", backend.collector_url), ring, 2, 4, 3000);
 
