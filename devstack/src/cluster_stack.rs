@@ -35,6 +35,12 @@ impl ClusterStack {
     /// Starts everything under `state_dir`; the store, edge and dashboards
     /// take their ports from `ports`, the cluster and collectors free ones.
     pub async fn start(state_dir: PathBuf, ports: Ports) -> anyhow::Result<ClusterStack> {
+        ClusterStack::start_as(state_dir, ports, None).await
+    }
+
+    /// The same, the demo front reporting `client_ip` as the visitors'
+    /// address (as [`crate::StackOptions::client_ip`]).
+    pub async fn start_as(state_dir: PathBuf, ports: Ports, client_ip: Option<std::net::IpAddr>) -> anyhow::Result<ClusterStack> {
         let layout = Layout::discover()?;
         layout.check_built(&["collector", "dashboards", "edge", "beacon", "workerd"])?;
         let dirs = StateDirs::create(&state_dir)?;
@@ -57,7 +63,7 @@ impl ClusterStack {
         let second_dashboards = start_dashboards_as(&layout, &config_path, &dirs.logs, "dashboards-2", second_listen, Some("dashboards-2")).await?;
         let dashboards_url = format!("{dashboards_url} http://{second_listen}");
         let edge = start_edge(&dirs.root, &config, ports.edge).await?;
-        let (demo, store_addr) = serve_demo(&layout, &config, ports.store, &edge.url, None).await?;
+        let (demo, store_addr) = serve_demo(&layout, &config, ports.store, &edge.url, client_ip).await?;
         Ok(ClusterStack {
             urls: Urls::new(store_addr, edge.url.clone(), collectors.urls.join(" "), dashboards_url, cluster.members.iter().map(|m| m.url()).collect::<Vec<_>>().join(" ")),
             config,

@@ -449,8 +449,14 @@ impl<A> SpoolReader<A> {
             match tokio::time::timeout(wait, self.durable.changed()).await {
                 Ok(Ok(())) => {}
                 // Timed out, or the appender is gone (every `Spool` dropped):
-                // nothing more is coming now.
-                Err(_) | Ok(Err(_)) => return Ok(Vec::new()),
+                // nothing more is coming now. An idle writer may not commit
+                // again, so the release of confirmed records is checked here.
+                Err(_) | Ok(Err(_)) => {
+                    if self.uncommitted_bytes == 0 {
+                        self.maybe_rotate();
+                    }
+                    return Ok(Vec::new());
+                }
             }
         }
     }

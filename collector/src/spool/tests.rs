@@ -180,3 +180,19 @@ async fn a_release_waits_for_records_not_yet_confirmed() {
     assert!(left.pending_bytes > 0);
     assert!(on_disk(dir.path(), b"unconfirmed"), "an unconfirmed record is never dropped");
 }
+
+#[tokio::test]
+async fn an_idle_writer_still_releases_confirmed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(b"cust-881".to_vec(), None).await.unwrap();
+    assert_eq!(reader.next_chunk(16, Duration::from_millis(20)).await.unwrap().len(), 1);
+    reader.commit().unwrap();
+    // As if RELEASE_AFTER had passed; from now on the writer only polls.
+    reader.confirmed_since = Some(std::time::Instant::now() - RELEASE_AFTER);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while on_disk(dir.path(), b"cust-881") {
+        assert!(std::time::Instant::now() < deadline, "a confirmed record outlived RELEASE_AFTER on an idle spool");
+        assert!(reader.next_chunk(16, Duration::from_millis(20)).await.unwrap().is_empty());
+    }
+}

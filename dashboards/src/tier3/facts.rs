@@ -43,18 +43,24 @@ pub async fn rebuild(client: &Client, dbs: &Databases) -> clickhouse::error::Res
 }
 
 /// Rebuilds at start and whenever the orders change; each rebuild bumps
-/// `version` (what the segment and cluster caches key on).
-pub async fn keep_fresh(client: Client, dbs: Databases, version: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+/// `version` (what the segment and cluster caches key on). Several
+/// dashboards processes rebuild one at a time (the `order_facts` lock):
+/// on a cluster two `REPLACE PARTITION`s racing each other were seen to
+/// leave both builds' rows, every order twice.
+pub async fn keep_fresh(client: Client, dbs: Databases, layout: mintmark_schema::Layout, holder: String, version: std::sync::Arc<std::sync::atomic::AtomicU64>) {
     let mut changes = crate::changes::Changes::of(&[format!("{}.orders", dbs.t3)]);
+    let lock = mintmark_schema::Lock::new(&dbs, &layout, "order_facts", 600, &holder);
     loop {
         match changes.check(&client).await {
-            Ok(Some(state)) => match rebuild(&client, &dbs).await {
-                Ok(took) => {
+            Ok(Some(state)) => match lock.holding(&client, rebuild(&client, &dbs)).await {
+                Ok(Some(Ok(took))) => {
                     tracing::debug!(secs = took.as_secs_f64(), "order facts rebuilt");
                     changes.accept(state);
                     version.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
-                Err(e) => tracing::warn!(error = %e, "rebuilding the order facts failed; retrying"),
+                // Another process is rebuilding: look again next time.
+                Ok(None) => {}
+                Ok(Some(Err(e))) | Err(e) => tracing::warn!(error = %e, "rebuilding the order facts failed; retrying"),
             },
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "checking the orders failed; retrying"),

@@ -243,7 +243,14 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, "dashboards listening");
     let rollup = tokio::spawn(crate::rollup::keep_running(app.clickhouse.clone(), app.dbs.t2.clone(), app.config.retention.clone()));
-    let facts = tokio::spawn(crate::tier3::facts::keep_fresh(app.clickhouse.clone(), app.dbs.clone(), app.tier3.facts_version.clone()));
+    let layout = mintmark_schema::Layout::new(&app.config.clickhouse.cluster)?;
+    let facts = tokio::spawn(crate::tier3::facts::keep_fresh(
+        app.clickhouse.clone(),
+        app.dbs.clone(),
+        layout,
+        writer_id(&app.config.dashboards),
+        app.tier3.facts_version.clone(),
+    ));
     let d = &app.config.dashboards;
     let recommendations =
         tokio::spawn(app.recommender.clone().keep_refreshing(app.releaser.clone(), app.clickhouse.clone(), app.dbs.t2.clone(), d.crosssell_marketplace));
