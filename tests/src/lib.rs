@@ -136,3 +136,14 @@ pub fn metric(text: &str, series: &str) -> u64 {
 pub async fn wait_for_edge_metric(edge_url: &str, config: &mintmark_config::Config, series: &str, at_least: u64, timeout: Duration) -> anyhow::Result<String> {
     eventually(series, timeout, async || edge_metrics(edge_url, config).await, |m| metric(m, series) >= at_least).await
 }
+
+/// Gives rows a test wrote straight into ClickHouse the subjects a
+/// collector would have written with them (what the collector's backfill
+/// does for rows from before subjects).
+pub async fn fill_subjects(config: &mintmark_config::Config) -> anyhow::Result<()> {
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&config.keys)?;
+    let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
+    let layout = mintmark_schema::Layout::new(&config.clickhouse.cluster)?;
+    collector::purge::backfill::run(&mintmark_schema::client(&config.clickhouse), &dbs, &layout, &ids).await?;
+    Ok(())
+}

@@ -133,7 +133,7 @@ async fn collector_verifies_signatures_and_enforces_tiers() -> anyhow::Result<()
         ("signature_malformed", 1),
         ("signature_mismatch", 2),
         ("signature_stale", 1),
-        ("tier_violation", 2),
+        ("tier_violation", 3),
         ("replayed", 1),
         ("malformed", 1),
         ("too_large", 1),

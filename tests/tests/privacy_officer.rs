@@ -70,6 +70,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     assert_eq!(post("/orders", order).await?.status().as_u16(), 202);
     wait_for_count(&stack, "SELECT count() FROM t3.orders", Duration::from_secs(60), |n| n == 1).await?;
     stack.clickhouse_query("INSERT INTO t3.events (event_date, ts, received_at, event_id, customer_ref, kind, path, title) VALUES (today(), now() + 2, now(), 'e-a1', 'c-alice', 'pageview', '/store/mugs', 'Mugs')").await?;
+    mintmark_e2e::fill_subjects(&stack.config).await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(post("/consent/opt-out", json!({"customer_ref": "c-bob"})).await?.status().is_success());
 
@@ -119,6 +120,7 @@ async fn the_privacy_officer_sees_invariants_the_chain_and_answers_an_access_req
     ] {
         stack.clickhouse_query(sql).await.map_err(|e| anyhow::anyhow!("{sql}: {e}"))?;
     }
+    mintmark_e2e::fill_subjects(&stack.config).await?;
     for check in CHECKS {
         let page = get(&format!("/privacy/invariants/{check}"), &pia).await?;
         assert_eq!(page.status().as_u16(), 200, "{check}");

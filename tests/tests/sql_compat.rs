@@ -73,15 +73,17 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     // The Tier 3 reads and cross-sell, on an identified order, its refund and
     // its de-identified copy.
     statements.push(
-        "INSERT INTO t3.orders VALUES (20000, 1728000060, 1728000061, 'o1', 'placed', 'web', 'c1', 'registration', 1, 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA', '22030'), \
-         (20000, 1728000070, 1728000071, 'o1', 'refunded', 'web', 'c1', 'registration', 1, 5, 'USD', [], [], [], [], '', '')"
+        "INSERT INTO t3.orders VALUES (20000, 1728000060, 1728000061, 'o1', 'placed', 'web', 'c1', 'registration', 1, 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA', '22030', 'c1-subject'), \
+         (20000, 1728000070, 1728000071, 'o1', 'refunded', 'web', 'c1', 'registration', 1, 5, 'USD', [], [], [], [], '', '', 'c1-subject')"
             .into(),
     );
     statements.push("INSERT INTO t2.orders VALUES (20000, 1728000061, 'k1', 'placed', 'web', 30, 'USD', ['A', 'B'], [1, 2], [10, 10], ['x', ''], 'VA')".into());
     let dbs = Databases::new("")?;
     statements.extend(dashboards::tier3::facts::rebuild_statements(&dbs, "order_facts_build_compat"));
     let mq = |p: &[(&str, &str)]| MarketingQuery::from_params(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()).unwrap();
-    let (page, count) = customers_sql(&mq(&[("state", "VA"), ("sort", "-aov"), ("q", "c")]), today, 0, 50);
+    // A search is by subject (what `with_subject` fills in from the typed reference).
+    let search = MarketingQuery { search_subject: Some("c1-subject".into()), ..mq(&[("state", "VA"), ("sort", "-aov"), ("q", "c1")]) };
+    let (page, count) = customers_sql(&search, today, 0, 50);
     let tier3_reads = [
         page,
         count,

@@ -49,7 +49,7 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
         .map(|(i, (c, o, e, d, v, st, z, skus, q, p, cats))| {
             let at = noon(*d);
             format!(
-                "(toDate(toDateTime({at})), toDateTime({at}), toDateTime({}), '{o}', '{e}', 'web', '{c}', 'registration', 1, {v}, 'USD', {}, {}, {}, {}, '{st}', '{z}')",
+                "(toDate(toDateTime({at})), toDateTime({at}), toDateTime({}), '{o}', '{e}', 'web', '{c}', 'registration', 1, {v}, 'USD', {}, {}, {}, {}, '{st}', '{z}', '')",
                 at + i as i64,
                 array(skus, true),
                 array(q, false),
@@ -76,6 +76,8 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
             u = noon(3) + 60
         ))
         .await?;
+    mintmark_e2e::fill_subjects(&backend.config).await?;
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
     let client = mintmark_schema::client(&backend.config.clickhouse);
     let dbs = mintmark_schema::Databases::new("")?;
     dashboards::tier3::facts::rebuild(&client, &dbs).await?;
@@ -116,7 +118,7 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
     assert_eq!(month.iter().map(|r| (r.g_name.as_str(), r.g_total)).collect::<Vec<_>>(), [("VA", 140.0)]);
 
     // One customer.
-    let file = customer::file(&t3, "c1").await?;
+    let file = customer::file(&t3, ids.subject("c1").as_str()).await?;
     assert_eq!(file.orders.iter().map(|o| (o.order_id.as_str(), o.net, o.items)).collect::<Vec<_>>(), [("o2", 30.0, 1), ("o1", 100.0, 3)]);
     let interests: Vec<(&str, &str, u64)> = file.interests.iter().map(|i| (i.how.as_str(), i.name.as_str(), i.times)).collect();
     assert_eq!(
@@ -124,7 +126,7 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
         [("bought", "MUG-1", 3), ("bought", "LID-2", 1), ("bought_category", "mugs", 3), ("bought_category", "kitchen", 1), ("carted", "MUG-1", 1), ("viewed", "MUG-1", 1)]
     );
     assert_eq!((file.events.len(), file.consent.len(), file.first_event), (2, 1, Some(noon(3) as u32)));
-    assert!(customer::file(&t3, "nobody").await?.is_empty());
+    assert!(customer::file(&t3, ids.subject("nobody").as_str()).await?.is_empty());
 
     // RFM over the year: worked out in the README's example.
     let until = Day(today.0 + 1).start_secs();

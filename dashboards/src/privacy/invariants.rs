@@ -124,10 +124,10 @@ pub fn consent_rows(dbs: &Databases, table: &str, time: &str, id: &str, bad: &st
     // arrays, so the row's time is passed as an array too.
     let at_or_before = |of: &str| format!("arrayElement(arrayFilter((x, t, r) -> t <= r, {of}, c_at, arrayResize([row_at], length(c_at), row_at)), -1)");
     dbs.render(&format!(
-        "FROM (SELECT ref, row_at, row_id, {} AS s_last, {} AS s_expires \
-         FROM (SELECT customer_ref AS ref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
-         ANY LEFT JOIN (SELECT customer_ref AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
-         groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY customer_ref) AS c \
+        "FROM (SELECT ref, cref, row_at, row_id, {} AS s_last, {} AS s_expires \
+         FROM (SELECT subject AS ref, customer_ref AS cref, toUInt32({time}) AS row_at, {id} AS row_id FROM {{t3}}.{table}) AS r \
+         ANY LEFT JOIN (SELECT subject AS ref, groupArray(toString(action)) AS c_act, groupArray(toUInt32(at)) AS c_at, \
+         groupArray(toUInt32(token_expires_at)) AS c_exp FROM (SELECT * FROM {{ledger}}.consent_ledger ORDER BY at, action) GROUP BY subject) AS c \
          USING ref) AS j WHERE ({bad})",
         at_or_before("c_act"),
         at_or_before("c_exp")
@@ -262,7 +262,7 @@ impl Checker<'_> {
                 let rows: Vec<Offence> = self
                     .client
                     .query(&format!(
-                        "SELECT ? AS place, concat(ref, ' at ', toString(toDateTime(row_at))) AS column, row_id AS value, ref AS customer {from} LIMIT {}",
+                        "SELECT ? AS place, concat(cref, ' at ', toString(toDateTime(row_at))) AS column, row_id AS value, cref AS customer {from} LIMIT {}",
                         DRILL_ROWS - offences.len()
                     ))
                     .bind(format!("{}.{table}", self.dbs.t3))
@@ -279,7 +279,7 @@ impl Checker<'_> {
         let mut offences = Vec::new();
         for table in ["events", "orders", "order_facts"] {
             let from = self.dbs.render(&format!(
-                "FROM {{t3}}.{table} WHERE customer_ref IN (SELECT customer_ref FROM {{ledger}}.consent_ledger \
+                "FROM {{t3}}.{table} WHERE subject IN (SELECT subject FROM {{ledger}}.consent_ledger \
                  WHERE action = 'erasure_requested' AND at < now() - 900)"
             ));
             let n: u64 = self.client.query(&format!("SELECT toUInt64(count()) {from}")).fetch_one().await?;

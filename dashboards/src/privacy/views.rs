@@ -56,8 +56,9 @@ pub struct LedgerLine {
 /// The consent ledger in the period, newest first, by customer, source, action.
 pub async fn ledger(r: &Reader<'_>, q: &PrivacyQuery, rows: u64) -> clickhouse::error::Result<Vec<LedgerLine>> {
     let mut sql = in_period(
-        "SELECT toUInt32(at) AS at, toString(action) AS action, customer_ref, source, policy_version, toUInt32(token_expires_at) AS expires, \
-         api_key_id, note FROM {ledger}.consent_ledger WHERE ",
+        // An erasure request holds no reference: it is shown by subject.
+        "SELECT toUInt32(at) AS at, toString(action) AS action, if(customer_ref = '', concat('#', subject), customer_ref) AS customer_ref, \
+         source, policy_version, toUInt32(token_expires_at) AS expires, api_key_id, note FROM {ledger}.consent_ledger WHERE ",
         q,
     );
     if let Some(c) = &q.customer {
