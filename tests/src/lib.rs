@@ -147,3 +147,18 @@ pub async fn fill_subjects(config: &mintmark_config::Config) -> anyhow::Result<(
     collector::purge::backfill::run(&mintmark_schema::client(&config.clickhouse), &dbs, &layout, &ids).await?;
     Ok(())
 }
+
+/// What a browser's cookie jar does with a response: keeps each
+/// `Set-Cookie` (`name` → `value`) and forgets one set with `Max-Age=0`.
+pub fn keep_cookies(jar: &mut std::collections::BTreeMap<String, String>, resp: &reqwest::Response) -> anyhow::Result<()> {
+    for set in resp.headers().get_all("set-cookie") {
+        let set = set.to_str()?;
+        let (name, value) = set.split(';').next().unwrap_or_default().split_once('=').ok_or_else(|| anyhow::anyhow!("cookie without =: {set}"))?;
+        if set.contains("Max-Age=0") {
+            jar.remove(name);
+        } else {
+            jar.insert(name.to_string(), value.to_string());
+        }
+    }
+    Ok(())
+}

@@ -171,15 +171,7 @@ impl Browser {
             .send()
             .await?;
         anyhow::ensure!(resp.status().as_u16() == 204, "beacon answered {}", resp.status());
-        for set in resp.headers().get_all("set-cookie") {
-            let set = set.to_str()?;
-            let (name, value) = set.split(';').next().unwrap().split_once('=').context("cookie without =")?;
-            if set.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
+        mintmark_e2e::keep_cookies(&mut self.jar, &resp)?;
         Ok(())
     }
 }

@@ -72,15 +72,7 @@ impl<'a> Visitor<'a> {
             .body(body.to_string())
             .send()
             .await?;
-        for set in resp.headers().get_all("set-cookie") {
-            let set = set.to_str()?;
-            let (name, value) = set.split(';').next().unwrap().split_once('=').context("cookie without =")?;
-            if set.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
+        mintmark_e2e::keep_cookies(&mut self.jar, &resp)?;
         Ok(resp.status().as_u16())
     }
 

@@ -50,24 +50,8 @@ pub async fn run(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudo
         }
         let refs: Vec<String> =
             client.query(&format!("SELECT DISTINCT customer_ref FROM {name} WHERE subject = '' AND customer_ref != ''")).fetch_all().await?;
-        let map = format!("{MAP_PREFIX}{}", crate::ingest::unix_now());
-        client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
-        let fill = async {
-            let mut insert = client.insert_unescaped::<Pair>(&format!("default.{map}")).await?;
-            for r in refs {
-                let s = ids.subject(&r).as_str().to_string();
-                insert.write(&Pair { r, s }).await?;
-            }
-            insert.end().await?;
-            client
-                .query(&format!("ALTER TABLE {name} UPDATE subject = joinGet('{map}', 's', customer_ref) WHERE subject = '' AND customer_ref != ''"))
-                .execute()
-                .await?;
-            settle(client, layout, db, table).await
-        };
-        let result = fill.await;
-        client.query(&format!("DROP TABLE IF EXISTS default.{map}")).execute().await?;
-        result?;
+        let set = "subject = joinGet('{map}', 's', customer_ref) WHERE subject = '' AND customer_ref != ''";
+        through_map(client, layout, ids, refs, db, table, set).await?;
         filled += missing;
         tracing::info!(table = %name, rows = missing, "subjects filled in");
     }
@@ -88,24 +72,8 @@ async fn audit(client: &Client, dbs: &Databases, layout: &Layout, ids: &Pseudony
         .query(&format!("SELECT DISTINCT r FROM {name} ARRAY JOIN customer_refs AS r WHERE seq = 0 AND NOT match(r, '^[0-9a-f]{{32}}$')"))
         .fetch_all()
         .await?;
-    let map = format!("{MAP_PREFIX}audit_{}", crate::ingest::unix_now());
-    client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
-    let fill = async {
-        let mut insert = client.insert_unescaped::<Pair>(&format!("default.{map}")).await?;
-        for r in refs {
-            let s = ids.subject(&r).as_str().to_string();
-            insert.write(&Pair { r, s }).await?;
-        }
-        insert.end().await?;
-        client
-            .query(&format!("ALTER TABLE {name} UPDATE customer_refs = arrayMap(r -> if(joinGet('{map}', 's', r) = '', r, joinGet('{map}', 's', r)), customer_refs) WHERE {unhashed}"))
-            .execute()
-            .await?;
-        settle(client, layout, &dbs.ledger, "access_audit").await
-    };
-    let result = fill.await;
-    client.query(&format!("DROP TABLE IF EXISTS default.{map}")).execute().await?;
-    result?;
+    let set = format!("customer_refs = arrayMap(r -> if(joinGet('{{map}}', 's', r) = '', r, joinGet('{{map}}', 's', r)), customer_refs) WHERE {unhashed}");
+    through_map(client, layout, ids, refs, &dbs.ledger, "access_audit", &set).await?;
     Ok(missing)
 }
 
@@ -115,4 +83,25 @@ async fn drop_leftovers(client: &Client) -> Result<(), PurgeError> {
         client.query(&format!("DROP TABLE IF EXISTS default.{t}")).execute().await?;
     }
     Ok(())
+}
+
+/// Puts `refs` and their subjects into a transient `Join` table, runs
+/// `ALTER TABLE db.table UPDATE <set>` (`{map}` naming that table), waits
+/// for the mutation and drops the table, whatever happened.
+async fn through_map(client: &Client, layout: &Layout, ids: &Pseudonyms, refs: Vec<String>, db: &str, table: &str, set: &str) -> Result<(), PurgeError> {
+    let map = format!("{MAP_PREFIX}{table}_{}", crate::ingest::unix_now());
+    client.query(&format!("CREATE TABLE default.{map} (r String, s String) ENGINE = Join(ANY, LEFT, r)")).execute().await?;
+    let fill = async {
+        let mut insert = client.insert_unescaped::<Pair>(&format!("default.{map}")).await?;
+        for r in refs {
+            let s = ids.subject(&r).as_str().to_string();
+            insert.write(&Pair { r, s }).await?;
+        }
+        insert.end().await?;
+        client.query(&format!("ALTER TABLE {db}.{table} UPDATE {}", set.replace("{map}", &map))).execute().await?;
+        settle(client, layout, db, table).await
+    };
+    let result = fill.await;
+    client.query(&format!("DROP TABLE IF EXISTS default.{map}")).execute().await?;
+    result.map(|_| ())
 }
