@@ -162,3 +162,19 @@ pub fn keep_cookies(jar: &mut std::collections::BTreeMap<String, String>, resp: 
     }
     Ok(())
 }
+
+/// Posts a beacon batch to the store's edge path as a browser at `origin`
+/// would, with `jar`'s cookies, and keeps what it sets; the status.
+pub async fn send_beacon(http: &reqwest::Client, origin: &str, user_agent: &str, jar: &mut std::collections::BTreeMap<String, String>, body: &serde_json::Value) -> anyhow::Result<u16> {
+    let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let resp = http
+        .post(format!("{origin}/store/_mm/collect"))
+        .header("origin", origin)
+        .header("user-agent", user_agent)
+        .header("cookie", cookie.join("; "))
+        .body(body.to_string())
+        .send()
+        .await?;
+    keep_cookies(jar, &resp)?;
+    Ok(resp.status().as_u16())
+}

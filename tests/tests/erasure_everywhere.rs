@@ -160,18 +160,8 @@ impl Browser {
         self.sent += 1;
         let body = json!({"v": 1, "cookies": true, "context": {"language": "en-US"},
             "events": [{"id": format!("e7a5e000{:024x}", self.sent), "type": "pageview", "ts": now_ms(), "url": format!("{}{page}", self.origin), "title": "Store"}]});
-        let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let resp = self
-            .http
-            .post(format!("{}/store/_mm/collect", self.origin))
-            .header("origin", &self.origin)
-            .header("user-agent", CHROME)
-            .header("cookie", cookie.join("; "))
-            .body(body.to_string())
-            .send()
-            .await?;
-        anyhow::ensure!(resp.status().as_u16() == 204, "beacon answered {}", resp.status());
-        mintmark_e2e::keep_cookies(&mut self.jar, &resp)?;
+        let status = mintmark_e2e::send_beacon(&self.http, &self.origin, CHROME, &mut self.jar, &body).await?;
+        anyhow::ensure!(status == 204, "beacon answered {status}");
         Ok(())
     }
 }

@@ -62,18 +62,7 @@ impl<'a> Visitor<'a> {
     async fn send(&mut self, cookies: bool, events: Vec<Value>) -> anyhow::Result<u16> {
         let body = json!({"v": 1, "cookies": cookies, "context": {"language": "en-US", "time_zone": "Europe/Berlin", "screen_width": 1280},
                           "events": events});
-        let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let resp = self
-            .http
-            .post(format!("{}/store/_mm/collect", self.origin))
-            .header("origin", &self.origin)
-            .header("user-agent", CHROME)
-            .header("cookie", cookie.join("; "))
-            .body(body.to_string())
-            .send()
-            .await?;
-        mintmark_e2e::keep_cookies(&mut self.jar, &resp)?;
-        Ok(resp.status().as_u16())
+        mintmark_e2e::send_beacon(&self.http, &self.origin, CHROME, &mut self.jar, &body).await
     }
 
     /// One page of a phase: a pageview whose title names the phase.
