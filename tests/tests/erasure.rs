@@ -59,10 +59,12 @@ async fn erasure_deletes_every_identified_row_and_leaves_evidence() -> anyhow::R
     wait_for(&backend, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-gone'", 0).await?;
     assert!(count(&backend, "SELECT count() FROM ledger.consent_ledger WHERE customer_ref = 'c-stays'").await? > 0);
     let ids = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
-    let refs = backend.query("SELECT arrayJoin(customer_refs) FROM ledger.access_audit ORDER BY 1").await?;
+    let refs = backend.query("SELECT arrayJoin(customer_refs) FROM ledger.access_audit").await?;
+    let mut refs: Vec<&str> = refs.lines().collect();
+    refs.sort_unstable();
     let mut want = vec![ids.subject("c-gone").as_str().to_string(), ids.subject("c-stays").as_str().to_string()];
     want.sort();
-    assert_eq!(refs.lines().collect::<Vec<_>>(), want, "the old audit entry names both by subject now, neither by reference");
+    assert_eq!(refs, want, "the old audit entry names both by subject now, neither by reference");
     let mutations = backend.query("SELECT command FROM system.mutations").await?;
     assert!(!mutations.contains("c-gone"), "no statement names the customer: {mutations}");
 
