@@ -39,19 +39,25 @@ fn now_ms() -> u64 {
 /// Customers of the Tier 3 batches: `cust-0` … `cust-99`.
 pub const CUSTOMERS: u64 = 100;
 
-static SEAL_KEYS: std::sync::OnceLock<Vec<(String, [u8; 32])>> = std::sync::OnceLock::new();
+/// The sealing keys of each run tag's customers.
+static SEAL_KEYS: std::sync::LazyLock<std::sync::RwLock<std::collections::HashMap<u32, Vec<(String, [u8; 32])>>>> = std::sync::LazyLock::new(Default::default);
 
 /// Mints a sealing key for each load customer through the collector's own
 /// key store, so Tier 3 batches open at the collector and make rows
 /// (without it they are sealed under keys nobody has: Tier 2 copies only).
-pub async fn mint_seal_keys(client: &clickhouse::Client, ledger: &str, ids: &collector::pseudonym::Pseudonyms) -> anyhow::Result<()> {
+/// `tags` are the runs ([`start`]'s `tag`) that send to this ClickHouse.
+pub async fn mint_seal_keys(client: &clickhouse::Client, ledger: &str, ids: &collector::pseudonym::Pseudonyms, tags: &[u32]) -> anyhow::Result<()> {
     let seals = collector::seal_keys::SealKeys::new(client.clone(), ledger, ids.clone());
     let mut keys = Vec::new();
     for c in 0..CUSTOMERS {
         let m = seals.mint(ids.subject(&format!("cust-{c}")).as_str(), (now_ms() / 1000) as u32).await?;
         keys.push((m.kid, m.key));
     }
-    let _ = SEAL_KEYS.set(keys);
+    // Per run: tests of one process run at once, each on its own stack.
+    let mut all = SEAL_KEYS.write().expect("not poisoned");
+    for tag in tags {
+        all.insert(*tag, keys.clone());
+    }
     Ok(())
 }
 
@@ -70,8 +76,9 @@ pub fn seal(batch: &mut EdgeBatch, kid: &str, key: &[u8; 32]) {
 pub fn batch(tag: u32, n: u64) -> EdgeBatch {
     let mut b = open_batch(tag, n);
     let customer = (n % CUSTOMERS) as usize;
-    match SEAL_KEYS.get() {
-        Some(keys) => seal(&mut b, &keys[customer].0, &keys[customer].1),
+    let all = SEAL_KEYS.read().expect("not poisoned");
+    match all.get(&tag).and_then(|keys| keys.get(customer)) {
+        Some((kid, key)) => seal(&mut b, kid, key),
         None => seal(&mut b, &format!("{customer:032x}"), &[0; 32]),
     }
     b

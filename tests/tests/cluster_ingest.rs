@@ -32,7 +32,7 @@ async fn two_collectors_into_the_cluster_store_each_event_once() -> anyhow::Resu
     let batches = mintmark_e2e::bench::size("CLUSTER_INGEST_BATCHES", BATCHES);
     // The Tier 3 batches are sealed under keys the collectors can open.
     let ids = Pseudonyms::from_keys(&config.keys)?;
-    load::mint_seal_keys(&mintmark_schema::client(&config.clickhouse), "ledger", &ids).await?;
+    load::mint_seal_keys(&mintmark_schema::client(&config.clickhouse), "ledger", &ids, &[10, 11]).await?;
 
     let started = Instant::now();
     let runs: Vec<_> = collectors

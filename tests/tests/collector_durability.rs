@@ -35,6 +35,9 @@ async fn assert_exactly_once(backend: &Backend, stats: &LoadStats) -> anyhow::Re
     assert_eq!(exact.trim(), "1");
     let t3_dupes = backend.query("SELECT count() - uniqExact(event_id) FROM t3.events FINAL").await?;
     assert_eq!(t3_dupes.trim(), "0");
+    // Every tenth batch is Tier 3, sealed under keys the collector can open.
+    let t3 = backend.query("SELECT count() FROM t3.events").await?;
+    assert!(t3.trim().parse::<u64>()? > 0, "the sealed Tier 3 batches made rows");
     Ok(())
 }
 
@@ -42,7 +45,7 @@ async fn assert_exactly_once(backend: &Backend, stats: &LoadStats) -> anyhow::Re
 async fn clickhouse_killed_and_restarted_during_ingest() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("durability_clickhouse")?, Ports::free()?).await?;
     // Tier 3 batches open at the collector, so t3 is exercised too.
-    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?).await?;
+    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?, &[1]).await?;
     let ring = backend.config.edge_signing_keys()?;
     let (stats, workers) = load::start(format!("{}/ingest", backend.collector_url), ring, 1, 4, 3000);
 
@@ -75,7 +78,7 @@ async fn clickhouse_killed_and_restarted_during_ingest() -> anyhow::Result<()> {
 async fn collector_killed_with_sigkill_and_restarted() -> anyhow::Result<()> {
     let mut backend = Backend::start(&state_dir("durability_collector")?, Ports::free()?).await?;
     // Tier 3 batches open at the collector, so t3 is exercised too.
-    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?).await?;
+    mintmark_e2e::load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?, &[2]).await?;
     let ring = backend.config.edge_signing_keys()?;
     let (stats, workers) = load::start(format!("{}/ingest", backend.collector_url), ring, 2, 4, 3000);
 

@@ -45,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
     let backend = Backend::start(&state_dir("bench_collector")?, Ports::free()?).await?;
     let pid = backend.collector_pid().context("collector pid")?;
     let ring = backend.config.edge_signing_keys()?;
+    // Tier 3 batches sealed under keys the collector opens, as from the edge.
+    let ids = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
+    load::mint_seal_keys(&mintmark_schema::client(&backend.config.clickhouse), "ledger", &ids, &[7]).await?;
 
     eprintln!("signing {BATCHES} batches of {EVENTS_PER_BATCH} events ...");
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
@@ -79,7 +82,6 @@ async fn main() -> anyhow::Result<()> {
     let cpu = (cpu_secs(pid) - cpu0.0, cpu_secs(ch_pid) - cpu0.1, cpu_secs(me) - cpu0.2);
 
     eprintln!("raw clickhouse crate inserts of the same rows ...");
-    let ids = collector::pseudonym::Pseudonyms::from_keys(&backend.config.keys)?;
     let batches: Vec<rows::Prepared> =
         prepared.iter().map(|(body, _)| rows::Prepared::new(serde_json::from_slice(body).unwrap(), None)).collect();
     let rows: Vec<T2Row> = batches.iter().flat_map(|b| b.rows(&ids).t2).collect();
