@@ -102,7 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Rows from before the subject column get theirs before anything runs.
     match crate::purge::backfill::run(&client, &dbs, &mintmark_schema::Layout::new(&config.clickhouse.cluster)?, &ids).await {
         Ok(0) => {}
-        Ok(rows) => tracing::info!(rows, "subjects filled in on older rows"),
+        Ok(filled) => tracing::info!(filled, "subjects filled in on older rows"),
         Err(e) => tracing::warn!(error = %e, "filling in subjects failed; the erasure job tries again before each erasure"),
     }
     let (spool, reader) = Spool::open(&SpoolConfig {

@@ -169,7 +169,7 @@ async fn count(client: &Client, table: &str, rows: &str, subject: &str) -> Resul
 /// it did), then the completing row, then removes the request itself.
 pub async fn erase(client: &Client, dbs: &Databases, layout: &Layout, local: &LocalSpools, subject: &str, requested_at: u32, run_by: &str) -> Result<Outcome, PurgeError> {
     if !mintmark_protocol::subject::is_subject(subject) {
-        return Err(PurgeError::Partition(subject.chars().take(8).collect(), "an erasure request's subject".into()));
+        return Err(PurgeError::BadSubject);
     }
     // One run per customer per pass: the time and the subject name it.
     let run_id = format!("erasure-{}-{}", unix_now(), &subject[..8]);

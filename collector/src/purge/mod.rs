@@ -58,6 +58,8 @@ pub enum PurgeError {
     RemainingOnReplica { dataset: String, counts: String },
     #[error("{spool} still holds {pending} bytes not in ClickHouse; the run will be retried")]
     Spool { spool: String, pending: u64 },
+    #[error("an erasure request's subject is not 32 hex digits; it is skipped")]
+    BadSubject,
     #[error("unexpected partition value {0:?} in {1}")]
     Partition(String, String),
 }

@@ -269,13 +269,9 @@ impl<A: Send + 'static> Spool<A> {
             let _ = released.wait_for(|r| r.segment > target.segment || (target.offset == 0 && *r >= target)).await;
         };
         let done = tokio::time::timeout(timeout, wait).await.is_ok();
-        let segments = self.segments().unwrap_or(usize::MAX);
+        // Segment files on disk, as the reader and appender counted them.
+        let segments = self.shared.segment_count.load(Ordering::Relaxed) as usize;
         if done { Ok(state(segments)) } else { Err(state(segments)) }
-    }
-
-    /// Segment files on disk, as the reader and appender counted them.
-    fn segments(&self) -> io::Result<usize> {
-        Ok(self.shared.segment_count.load(Ordering::Relaxed) as usize)
     }
 
     /// Appends one record; returns once it is on disk, with the position
