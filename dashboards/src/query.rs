@@ -34,6 +34,11 @@ impl Day {
         Day(secs.div_euclid(86_400) as i32)
     }
 
+    /// Today, in UTC: what every default period ends with.
+    pub fn today() -> Day {
+        Day::from_unix(crate::accounts::now_secs())
+    }
+
     /// Unix seconds at 00:00 UTC.
     pub fn start_secs(self) -> i64 {
         self.0 as i64 * 86_400

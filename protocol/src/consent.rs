@@ -26,26 +26,7 @@ pub const MAX_TOKEN_LEN: usize = 1024;
 /// Clock skew tolerated between the minting collector and the verifying edge.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
-/// Where the opt-in happened (DESIGN.md: registration, purchase or email
-/// subscription). Marketplace orders are deliberately absent: they can never
-/// create consent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptInSource {
-    Registration,
-    Purchase,
-    EmailSubscription,
-}
-
-impl OptInSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptInSource::Registration => "registration",
-            OptInSource::Purchase => "purchase",
-            OptInSource::EmailSubscription => "email_subscription",
-        }
-    }
-}
+pub use crate::identity::OptInSource;
 
 /// What a token asserts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +100,7 @@ impl ConsentClaims {
         if !crate::subject::is_subject(&self.subject) {
             return Err(TokenError::BadClaims("subj must be a subject (32 hex digits)"));
         }
-        if !crate::wire::is_id128(&self.seal_kid) || crate::seal::parse_key(&self.seal_key).is_err() {
+        if !crate::identity::is_id128(&self.seal_kid) || crate::seal::parse_key(&self.seal_key).is_err() {
             return Err(TokenError::BadClaims("kid and sk must name a sealing key"));
         }
         Ok(())

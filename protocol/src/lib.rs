@@ -27,6 +27,8 @@ pub mod scope;
 #[cfg(feature = "wire")]
 pub mod bundle;
 #[cfg(feature = "wire")]
+pub mod identity;
+#[cfg(feature = "wire")]
 pub mod redact;
 #[cfg(feature = "wire")]
 pub mod settings;

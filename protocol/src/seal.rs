@@ -24,7 +24,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::ChaCha20Poly1305;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::Identity;
+use crate::identity::{is_id128, Identity};
 
 const VERSION: &str = "s1";
 /// Bytes of a sealing key.
@@ -75,7 +75,7 @@ pub fn seal(key: &[u8; KEY_BYTES], kid: &str, nonce: [u8; NONCE_BYTES], what: &S
 pub fn kid(sealed: &str) -> Option<&str> {
     let mut parts = sealed.split('.');
     match (parts.next(), parts.next()) {
-        (Some(VERSION), Some(kid)) if crate::wire::is_id128(kid) => Some(kid),
+        (Some(VERSION), Some(kid)) if is_id128(kid) => Some(kid),
         _ => None,
     }
 }

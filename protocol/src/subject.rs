@@ -55,7 +55,7 @@ impl Subjects {
 
 /// True for the shape of a subject: 32 lowercase hex digits.
 pub fn is_subject(s: &str) -> bool {
-    crate::wire::is_id128(s)
+    crate::identity::is_id128(s)
 }
 
 #[cfg(test)]

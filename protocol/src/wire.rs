@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ip;
+pub use crate::identity::{is_id128, Identity};
 
 pub use crate::limits::*;
 pub const WIRE_VERSION: u8 = 1;
@@ -190,22 +191,6 @@ impl Tier {
     }
 }
 
-/// Who an opted-in visitor is. Exists only on Tier 3 batches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    /// The persistent cookie's random id.
-    pub visitor_id: String,
-    pub customer_ref: String,
-    pub consent_source: crate::consent::OptInSource,
-    pub policy_version: u32,
-    /// When the consent token was issued (Unix seconds; 0 if unknown). An
-    /// event recorded before it (a page's last events flushed on `pagehide`
-    /// after the opt-in response set the cookie) is not the customer's.
-    #[serde(default)]
-    pub consent_issued_at: u64,
-}
-
 /// What the edge forwards to the collector, signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,11 +273,6 @@ fn check_len(value: &str, max: usize, field: &'static str) -> Result<(), WireErr
     } else {
         Ok(())
     }
-}
-
-/// True for 32 lowercase hex digits: the shape of every random id we mint.
-pub fn is_id128(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn validate_events(events: &[BeaconEvent]) -> Result<(), WireError> {

@@ -9,40 +9,23 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::app::App;
 use super::auth::{check_csrf, AdminView, Authorized, Refused, Signed};
-use super::dashboard::{chrome, today, Chrome};
-use super::{page, App};
+use super::form::{field, pairs};
+use super::page;
+use super::view::account::{TokenRow, UserRow};
+use super::view::chrome::bare_chrome;
 use crate::accounts::{now_secs, AccountError, User};
-use crate::query::StatsQuery;
 use crate::roles::{Role, Roles};
 use crate::sessions::LoginSession;
 use crate::tokens::{TokenInfo, TokenScope};
 
-pub(super) fn pairs(body: &Bytes) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
 
-pub(super) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
-}
-
-pub(super) fn bare_chrome(who: &LoginSession, path: &str, title: &str) -> Chrome {
-    let q = StatsQuery::from_params(&[], today()).expect("the default query is valid");
-    chrome(who, &q, today(), path, title, None)
-}
 
 fn when(secs: i64) -> String {
     crate::table::Cell::Time(secs, crate::query::Interval::Hour).display()
 }
 
-pub struct TokenRow {
-    pub id: i64,
-    pub label: String,
-    pub scope: &'static str,
-    pub created: String,
-    pub expires: String,
-    pub last_used: String,
-}
 
 async fn account_page(app: &App, who: &LoginSession, new_token: Option<String>, message: Option<String>) -> Response {
     let name = who.user.name.clone();
@@ -113,13 +96,6 @@ pub async fn revoke_token(State(app): State<Arc<App>>, who: Signed, Path(id): Pa
     }
 }
 
-pub struct UserRow {
-    pub name: String,
-    /// `(role, held)` for every role, for the checkboxes.
-    pub roles: Vec<(&'static str, bool)>,
-    pub disabled: bool,
-    pub created: String,
-}
 
 async fn users_page(app: &App, who: &LoginSession, status: StatusCode, message: Option<String>) -> Response {
     let users: Vec<User> = match app.with_accounts(|a| a.list()).await {
@@ -172,7 +148,7 @@ pub async fn add_user(State(app): State<Arc<App>>, who: Authorized<AdminView>, b
             Redirect::to("/admin/users").into_response()
         }
         Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
-        Err(r) => r.into_response(),
+        Err(r) => Refused::from(r).into_response(),
     }
 }
 
@@ -206,6 +182,6 @@ pub async fn change_user(State(app): State<Arc<App>>, who: Authorized<AdminView>
             Redirect::to("/admin/users").into_response()
         }
         Ok(Err(e)) => users_page(&app, &who.session, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
-        Err(r) => r.into_response(),
+        Err(r) => Refused::from(r).into_response(),
     }
 }

@@ -9,9 +9,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::app::{today, App};
 use super::auth::{AnalystView, Authorized};
-use super::dashboard::today;
-use super::App;
+use super::nav::Section;
+use super::view::chrome::chrome;
+use super::view::Shown;
+use super::page;
 use crate::query::StatsQuery;
 use crate::views::TableName;
 
@@ -27,7 +30,7 @@ enum Format {
 async fn serve_table(app: &App, who: &Authorized<AnalystView>, name: &str, params: &[(String, String)], format: Format, route: &str) -> Response {
     let refuse = |status, message: &str| match format {
         Format::Json => json_error(status, message),
-        Format::Csv => super::page::error(status, "Bad request", message),
+        Format::Csv => page::error(status, "Bad request", message),
     };
     let Some(table_name) = TableName::parse(name) else {
         return refuse(StatusCode::NOT_FOUND, "no such table");
@@ -131,12 +134,12 @@ pub async fn realtime_page(who: Authorized<AnalystView>, Query(params): Query<Ve
     let today = today();
     let q = match StatsQuery::from_params(&params, today) {
         Ok(q) => q,
-        Err(e) => return super::page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+        Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
     };
-    let chrome = super::dashboard::chrome(&who.session, &q, today, "/realtime", "Realtime", Some(super::dashboard::Section::Realtime));
-    super::page::render(&super::page::Dashboard {
+    let chrome = chrome(&who.session, &q, today, "/realtime", "Realtime", Some(Section::Realtime));
+    page::render(&page::Dashboard {
         chrome,
-        shown: super::dashboard::Shown::default(),
+        shown: Shown::default(),
         error: None,
         realtime: true,
     })

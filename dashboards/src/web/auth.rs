@@ -23,7 +23,8 @@ use cookie::{Cookie, SameSite};
 use mintmark_protocol::keys::constant_time_eq;
 use serde::Deserialize;
 
-use super::{page, App};
+use super::app::{AccountsUnavailable, App};
+use super::page;
 use crate::accounts::now_secs;
 use crate::roles::Role;
 use crate::sessions::LoginSession;
@@ -87,6 +88,12 @@ fn json(status: StatusCode, message: &str) -> Response {
 /// API routes answer in JSON and take bearer tokens.
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
+}
+
+impl From<AccountsUnavailable> for Refused {
+    fn from(_: AccountsUnavailable) -> Refused {
+        Refused::Unavailable
+    }
 }
 
 impl IntoResponse for Refused {

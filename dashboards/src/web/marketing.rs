@@ -13,96 +13,33 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::app::{today, App};
 use super::auth::{AnalystView, Authorized, MarketingView};
-use super::dashboard::{cells, chrome, numeric_column, today, Chrome, Choice, Header, RowView, TableView};
-use super::{chart, page, App};
+use super::view::chrome::{bare_chrome, Chrome};
+use super::view::marketing::{Marketing, Search};
+use super::view::{marketing_href, plain_table, Choice, Pager};
+use super::{chart, page};
 use crate::audit::AccessEntry;
-use crate::query::StatsQuery;
 use crate::table::{Table, EXPORT_ROWS};
 use crate::tier3::customers::{self, Geo};
-use crate::tier3::{self, tables, CustomerSort, MarketingQuery, PAGE_ROWS};
-
-/// The marketing pages, for the navigation.
-pub const PAGES: [(&str, &str); 4] =
-    [("/marketing", "Customers"), ("/marketing/geography", "Geography"), ("/marketing/segments", "Segments"), ("/marketing/clusters", "Clusters")];
+use crate::tier3::{self, tables, MarketingQuery, PAGE_ROWS};
 
 
-pub struct Pager {
-    pub text: String,
-    pub prev: Option<String>,
-    pub next: Option<String>,
-}
 
-/// The search form of the customer list.
-pub struct Search {
-    pub state: String,
-    pub zip3: String,
-    pub q: String,
-    pub hidden: Vec<(String, String)>,
-}
 
-pub struct Marketing {
-    pub chrome: Chrome,
-    pub periods: Vec<Choice>,
-    pub search: Option<Search>,
-    pub lead: Option<String>,
-    pub charts: Vec<(String, String)>,
-    pub tables: Vec<TableView>,
-    pub pager: Option<Pager>,
-    pub error: Option<String>,
-}
 
-fn with(path: &str, q: &MarketingQuery) -> String {
-    let p = q.to_params();
-    if p.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{p}")
-    }
-}
 
-/// `t` as the template shows it; `sorting` makes the customer list's headers links.
-pub(super) fn view(t: &Table, csv: String, sorting: Option<(&str, &MarketingQuery)>) -> TableView {
-    let headers = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let sort = sorting.and_then(|(path, q)| CustomerSort::ALL.into_iter().find(|s| s.name() == c.key).map(|s| (path, q, s)));
-            let (href, sorted) = match sort {
-                Some((path, q, s)) => {
-                    let current = q.sort == s;
-                    let descending = if current { !q.descending } else { s != CustomerSort::Customer };
-                    let link = with(path, &MarketingQuery { sort: s, descending, page: 1, ..q.clone() });
-                    (Some(link), if current { if q.descending { "descending" } else { "ascending" } } else { "" })
-                }
-                None => (None, ""),
-            };
-            Header { label: c.label, key: c.key, numeric: numeric_column(t, i), href, sorted }
-        })
-        .collect();
-    let rows = t
-        .rows
-        .iter()
-        .map(|r| RowView {
-            cells: cells(t, r),
-            href: r.link.clone(),
-            folded: r.folded,
-        })
-        .collect();
-    let empty = if t.name.starts_with("customer_") { "Nothing recorded." } else { "Nothing in this period." };
-    TableView { name: t.name, title: t.title.clone(), headers, rows, note: t.note.clone(), csv, more: None, empty }
-}
+
 
 fn marketing_chrome(who: &Authorized<MarketingView>, path: &str, title: &str) -> Chrome {
-    // No section is current; `chrome` marks the marketing page that is.
-    chrome(&who.session, &StatsQuery::from_params(&[], today()).expect("defaults parse"), today(), path, title, None)
+    // No section is current; the navigation marks the marketing page that is.
+    bare_chrome(&who.session, path, title)
 }
 
 fn periods(path: &str, q: &MarketingQuery) -> Vec<Choice> {
     [30, 90, 180, 365]
         .into_iter()
-        .map(|d| Choice { label: format!("{d} days"), href: with(path, &MarketingQuery { days: d, page: 1, ..q.clone() }), current: q.days == d })
+        .map(|d| Choice { label: format!("{d} days"), href: marketing_href(path, &MarketingQuery { days: d, page: 1, ..q.clone() }), current: q.days == d })
         .collect()
 }
 
@@ -141,8 +78,8 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
     let first = (q.page - 1) * PAGE_ROWS;
     let pager = Pager {
         text: if total == 0 { "No customers match.".into() } else { format!("{}–{} of {}", first + 1, first + rows.len() as u64, crate::table::thousands(total)) },
-        prev: (q.page > 1).then(|| with(path, &MarketingQuery { page: q.page - 1, ..q.clone() })),
-        next: (first + (rows.len() as u64) < total).then(|| with(path, &MarketingQuery { page: q.page + 1, ..q.clone() })),
+        prev: (q.page > 1).then(|| marketing_href(path, &MarketingQuery { page: q.page - 1, ..q.clone() })),
+        next: (first + (rows.len() as u64) < total).then(|| marketing_href(path, &MarketingQuery { page: q.page + 1, ..q.clone() })),
     };
     let mut hidden = vec![("period".to_string(), format!("{}d", q.days))];
     hidden.push(("sort".into(), format!("{}{}", if q.descending { "-" } else { "" }, q.sort.name())));
@@ -157,7 +94,7 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         }),
         lead: None,
         charts: Vec::new(),
-        tables: vec![view(&t, with("/marketing/export/customers", &MarketingQuery { page: 1, ..q.clone() }), Some((path, &q)))],
+        tables: vec![plain_table(&t, marketing_href("/marketing/export/customers", &MarketingQuery { page: 1, ..q.clone() }), Some((path, &q)))],
         pager: Some(pager),
         error: None,
     })
@@ -187,7 +124,7 @@ pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         if let Some(svg) = chart::bars(geo.title(), &bars) {
             charts.push((format!("{} (top {})", geo.title(), bars.len()), svg));
         }
-        views.push(view(&t, with(&format!("/marketing/export/{}", geo.name()), &q), None));
+        views.push(plain_table(&t, marketing_href(&format!("/marketing/export/{}", geo.name()), &q), None));
     }
     render(Marketing {
         chrome: marketing_chrome(&who, path, "Order values by state and ZIP3"),
@@ -233,7 +170,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
     };
     let consent: Vec<(u32, &str, u32)> = file.consent.iter().map(|c| (c.at, c.action.as_str(), c.expires)).collect();
     let lead = format!("{} {lead}", crate::privacy::record::status(&consent, crate::accounts::now_secs() as u32));
-    let tables = tables::customer_tables(&file).iter().map(|t| view(t, String::new(), None)).collect();
+    let tables = tables::customer_tables(&file).iter().map(|t| plain_table(t, String::new(), None)).collect();
     render(Marketing {
         chrome: marketing_chrome(&who, &path, &format!("Customer {customer_ref}")),
         periods: Vec::new(),
@@ -273,7 +210,7 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
             computed(at)
         )),
         charts: chart::bars("Customers per segment", &bars).map(|svg| ("Customers per segment".to_string(), svg)).into_iter().collect(),
-        tables: vec![view(&summary, with("/marketing/export/segments", &q), None), view(&cuts, with("/marketing/export/rfm_cut_points", &q), None)],
+        tables: vec![plain_table(&summary, marketing_href("/marketing/export/segments", &q), None), plain_table(&cuts, marketing_href("/marketing/export/rfm_cut_points", &q), None)],
         pager: None,
         error: None,
     })
@@ -308,7 +245,7 @@ pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView
         search: None,
         lead: Some(format!("{} customers with an order, clustered {}.", crate::table::thousands(c.features.customers.len() as u64), computed(at))),
         charts: chart::bars("Customers per cluster", &bars).map(|svg| ("Customers per cluster".to_string(), svg)).into_iter().collect(),
-        tables: vec![view(&t, "/marketing/export/clusters".into(), None)],
+        tables: vec![plain_table(&t, "/marketing/export/clusters".into(), None)],
         pager: None,
         error: None,
     })

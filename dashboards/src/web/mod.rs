@@ -1,150 +1,51 @@
-//! The HTTP service: routes, the security headers every answer carries,
-//! and the shared state.
+//! The HTTP service, in layers that only point down:
 //!
-//! Every route is declared once in `routes()` with its [`Access`]; a route
-//! that shows data takes an [`auth::Authorized`] extractor for the role it
-//! needs, and the role × route test checks each declaration against what
-//! the running service does.
+//! - this file: every route, declared once with its [`Access`] in
+//!   `routes()`, the router built from that list, and [`serve`];
+//! - the handlers, one module per audience: [`dashboard`] (analysts),
+//!   [`marketing`], [`privacy`] (the privacy officer), [`admin`] (accounts),
+//!   [`api`] (CSV and JSON for machines) and [`auth`] (login, and the
+//!   extractors that decide who gets in). Each is request → typed query →
+//!   a domain reader (`crate::views`, `crate::tier3`, `crate::privacy`) →
+//!   audit → a view model → a template;
+//! - [`page`]: the askama templates, which see only view models;
+//! - [`view`]: what a page shows, plain structs built from domain types,
+//!   and [`nav`]: the navigation, declared in one place;
+//! - [`app`] (the shared state), [`headers`] (CSP, HSTS, request ids),
+//!   [`form`] and [`chart`] underneath.
+//!
+//! A route that shows data takes an [`auth::Authorized`] extractor for the
+//! role it needs, and the role × route test checks each declaration
+//! against what the running service does. `scripts/modgraph.py dashboards
+//! --check` fails on any circle of imports between files; a test runs it.
 
 pub mod admin;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod chart;
 pub mod dashboard;
+pub mod form;
+pub mod headers;
 pub mod marketing;
+pub mod nav;
 pub mod page;
 pub mod privacy;
+pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::Request;
-use axum::http::{header, HeaderValue};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum::middleware;
+use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use mintmark_config::Config;
 
-use crate::accounts::Accounts;
-use crate::audit::Audit;
-use crate::sessions::Lifetimes;
-
-pub struct App {
-    pub config: Config,
-    pub accounts: Arc<Accounts>,
-    pub clickhouse: clickhouse::Client,
-    pub dbs: mintmark_schema::Databases,
-    pub audit: Audit,
-    pub life: Lifetimes,
-    /// `Secure` cookies and HSTS: `dashboards.secure_cookies`, or unless
-    /// we serve plain http on loopback.
-    pub secure_cookies: bool,
-    /// Whose `X-Forwarded-For` is believed (`dashboards.trusted_proxies`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Password verifications running at once (`max_concurrent_logins`).
-    pub verifications: tokio::sync::Semaphore,
-    pub recommender: Arc<crate::recommend::Recommender>,
-    /// The Tier 2 release layer (differential privacy) and its store.
-    pub releaser: Arc<crate::release::Releaser>,
-    pub tally: Arc<crate::audit::Tally>,
-    pub tier3: crate::tier3::cache::Tier3Cache,
-    /// The latest invariant report, and its gauges for `/metrics`.
-    pub invariants: tokio::sync::RwLock<Option<crate::privacy::invariants::Report>>,
-    pub invariant_gauges: crate::privacy::invariants::Gauges,
-    /// Held while a report runs: one at a time.
-    pub invariant_run: tokio::sync::Mutex<()>,
-}
-
-impl App {
-    pub fn new(config: Config, accounts: Accounts) -> anyhow::Result<App> {
-        let d = &config.dashboards;
-        let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
-        let clickhouse = mintmark_schema::client(&config.clickhouse);
-        Ok(App {
-            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.subject)?.for_writer(&writer_id(d))?,
-            clickhouse,
-            dbs,
-            life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
-            secure_cookies: d.secure_cookies.unwrap_or(!d.listen.ip().is_loopback()),
-            trusted_proxies: d.trusted_proxy_nets().map_err(anyhow::Error::msg)?,
-            verifications: tokio::sync::Semaphore::new(d.max_concurrent_logins as usize),
-            recommender: Arc::default(),
-            releaser: Arc::new(crate::release::Releaser::open(config.release.clone(), &d.data_dir).context("opening the release store")?),
-            tally: Arc::default(),
-            tier3: Default::default(),
-            invariants: Default::default(),
-            invariant_gauges: Default::default(),
-            invariant_run: Default::default(),
-            accounts: Arc::new(accounts),
-            config,
-        })
-    }
-}
-
-/// `dashboards.writer_id`, or `<hostname>:<listen port>`.
-fn writer_id(d: &mintmark_config::DashboardsSection) -> String {
-    if !d.writer_id.is_empty() {
-        return d.writer_id.clone();
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
-    let host: String = host.unwrap_or_else(|| "dashboards".into()).chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).take(48).collect();
-    format!("{host}:{}", d.listen.port())
-}
-
-/// No inline script or style anywhere; nothing from other origins.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served ("" outside one): error pages show
-/// it, and every log line written while serving it carries it, so a user's
-/// report finds the detail that pages never show.
-pub fn request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
-
-async fn with_request_id(req: Request, next: Next) -> Response {
-    use tracing::Instrument;
-    let id = crate::sessions::random_token()[..16].to_string();
-    let span = tracing::info_span!("request", id = %id, path = %loggable(req.uri().path()));
-    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req).instrument(span)).await;
-    resp.headers_mut().insert("x-request-id", HeaderValue::from_str(&id).expect("hex is a header value"));
-    resp
-}
-
-/// A path as logs may show it: a customer's page is named by its route,
-/// never by the reference in it.
-fn loggable(path: &str) -> String {
-    for prefix in ["/marketing/customers/", "/privacy/customers/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let tail = rest.split_once('/').map(|(_, t)| format!("/{t}")).unwrap_or_default();
-            return format!("{prefix}{{customer}}{tail}");
-        }
-    }
-    path.to_string()
-}
-
-/// HSTS for a year where the service is reached over https.
-const HSTS: &str = "max-age=31536000; includeSubDomains";
-
-async fn security_headers(axum::extract::State(app): axum::extract::State<Arc<App>>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    if app.secure_cookies {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
-    }
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    resp
-}
+pub use app::App;
+use app::{today, writer_id};
+use headers::{security_headers, with_request_id};
 
 /// Who may use a route. What a handler actually lets through is decided by
 /// the extractor it takes ([`auth::Authorized`], [`auth::Signed`]); this is
@@ -231,7 +132,7 @@ pub fn router(app: Arc<App>) -> Router {
         .into_iter()
         .fold(Router::new(), |router, (r, handler)| router.route(r.path, handler))
         .fallback(|| async { page::error(axum::http::StatusCode::NOT_FOUND, "Not found", "There is no page at this address.") })
-        .layer(middleware::from_fn_with_state(app.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(app.secure_cookies, security_headers))
         .layer(middleware::from_fn(with_request_id))
         .with_state(app)
 }
@@ -258,7 +159,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         let app = app.clone();
         tokio::spawn(async move {
             loop {
-                match app.tier3.warm(&app.tier3_reader(dashboard::today())).await {
+                match app.tier3.warm(&app.tier3_reader(today())).await {
                     Ok(()) | Err(crate::tier3::cache::ComputeError::Cluster(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "warming segments and clusters failed; retrying"),
                 }
@@ -295,62 +196,6 @@ async fn realtime_script() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         include_str!("../../static/realtime.js"),
     )
-}
-
-impl App {
-    /// What every Tier 2 view reads with: the question as `user` asks it
-    /// (their budget pays for it when it is filtered).
-    pub fn ctx<'a>(&'a self, q: &'a crate::query::StatsQuery, today: crate::query::Day, user: i64) -> crate::views::Ctx<'a> {
-        let d = &self.config.dashboards;
-        crate::views::Ctx {
-            client: &self.clickhouse,
-            t2: &self.dbs.t2,
-            q,
-            today,
-            releaser: &self.releaser,
-            ask: crate::release::Ask::new(&self.clickhouse, &self.dbs.t2, q, user, today),
-            crosssell_marketplace: d.crosssell_marketplace,
-        }
-    }
-
-    /// What every Tier 3 reader reads with.
-    pub fn tier3_reader(&self, today: crate::query::Day) -> crate::tier3::Tier3<'_> {
-        crate::tier3::Tier3 { client: &self.clickhouse, dbs: &self.dbs, today, min_customers: self.config.dashboards.min_group_customers }
-    }
-
-    /// Runs an accounts call off the async threads (SQLite blocks). A call
-    /// that could not run is `Refused::Unavailable`; its own error is the
-    /// caller's to show or log.
-    pub async fn with_accounts<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Accounts) -> Result<T, crate::accounts::AccountError> + Send + 'static,
-    ) -> Result<Result<T, crate::accounts::AccountError>, auth::Refused> {
-        let accounts = self.accounts.clone();
-        tokio::task::spawn_blocking(move || f(&accounts)).await.map_err(|_| auth::Refused::Unavailable)
-    }
-
-    /// Records a read in the access audit before its data leaves; when
-    /// the audit cannot be written, the answer is a 503 instead of data.
-    pub async fn audited(&self, who: &crate::sessions::LoginSession, route: &str, params: &str, rows: u64) -> Result<(), Response> {
-        self.audited_entry(&crate::audit::AccessEntry::aggregate(who, route, params, rows)).await
-    }
-
-    /// The same for a Tier 3 read, naming the customers it touched.
-    pub async fn audited_entry(&self, entry: &crate::audit::AccessEntry) -> Result<(), Response> {
-        match self.audit.record(entry).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::error!(error = %e, "access audit failed; the read is refused");
-                let mut resp = page::error(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The access audit cannot be written, so no data is shown. Try again shortly.",
-                );
-                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-                Err(resp)
-            }
-        }
-    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -1,9 +1,17 @@
 //! The pages, as askama templates (`dashboards/templates/`): values are
 //! HTML-escaped by the template engine, never pasted into markup by hand.
+//! A template sees only view models ([`super::view`]), never a domain type.
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+
+use super::headers;
+use super::view::account::{TokenRow, UserRow};
+use super::view::chrome::Chrome;
+use super::view::marketing::Marketing;
+use super::view::privacy::Privacy;
+use super::view::Shown;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -17,8 +25,8 @@ struct Login<'a> {
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub struct Dashboard {
-    pub chrome: super::dashboard::Chrome,
-    pub shown: super::dashboard::Shown,
+    pub chrome: Chrome,
+    pub shown: Shown,
     /// Why there are no numbers (ClickHouse unreachable).
     pub error: Option<String>,
     /// Loads the realtime script.
@@ -28,13 +36,13 @@ pub struct Dashboard {
 #[derive(Template)]
 #[template(path = "marketing.html")]
 pub struct MarketingPage {
-    pub m: super::marketing::Marketing,
+    pub m: Marketing,
 }
 
 #[derive(Template)]
 #[template(path = "privacy.html")]
 pub struct PrivacyPage {
-    pub p: super::privacy::Privacy,
+    pub p: Privacy,
 }
 
 /// The public notice: HTML rendered from our own Markdown, config values escaped.
@@ -47,8 +55,8 @@ pub struct Notice {
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct Account {
-    pub chrome: super::dashboard::Chrome,
-    pub tokens: Vec<super::admin::TokenRow>,
+    pub chrome: Chrome,
+    pub tokens: Vec<TokenRow>,
     /// A token just created: shown once.
     pub new_token: Option<String>,
     pub message: Option<String>,
@@ -58,8 +66,8 @@ pub struct Account {
 #[derive(Template)]
 #[template(path = "users.html")]
 pub struct Users {
-    pub chrome: super::dashboard::Chrome,
-    pub users: Vec<super::admin::UserRow>,
+    pub chrome: Chrome,
+    pub users: Vec<UserRow>,
     pub all_roles: Vec<&'static str>,
     pub message: Option<String>,
 }
@@ -88,7 +96,7 @@ pub fn login(csrf: &str, next: &str, name: &str, error: Option<&str>) -> Respons
 }
 
 pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
-    let mut resp = render(&Error { title, message, request_id: super::request_id() });
+    let mut resp = render(&Error { title, message, request_id: headers::request_id() });
     *resp.status_mut() = status;
     resp
 }

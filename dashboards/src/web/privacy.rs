@@ -15,83 +15,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::admin::{bare_chrome, field, pairs};
-use super::auth::PasswordCheck;
-use super::auth::{check_csrf, Authorized, PrivacyView};
-use super::dashboard::{today, Chrome, TableView};
-use super::marketing::{view, Pager};
-use super::{page, App};
+use super::app::{today, App};
+use super::auth::{check_csrf, Authorized, PasswordCheck, PrivacyView};
+use super::form::{field, pairs};
+use super::page;
+use super::view::chrome::bare_chrome;
+use super::view::privacy::{ChainView, CheckView, Filter, FilterField, Privacy};
+use super::view::{plain_table, Pager};
 use crate::audit::AccessEntry;
 use crate::privacy::invariants::{Checker, Report, CHECKS};
 use crate::privacy::views::{self, Reader};
 use crate::privacy::{notice, record, PrivacyQuery, PAGE_ROWS};
 use crate::table::{Table, EXPORT_ROWS};
 
-/// The privacy pages, for the navigation.
-pub const PAGES: [(&str, &str); 4] = [("/privacy", "Privacy"), ("/privacy/consent", "Consent ledger"), ("/privacy/purges", "Purge log"), ("/privacy/audit", "Access audit")];
 
-/// One invariant as the overview lists it.
-pub struct CheckView {
-    pub id: &'static str,
-    pub what: &'static str,
-    pub violations: String,
-    pub ok: bool,
-    pub error: Option<String>,
-}
-
-/// The audit chain's state, said plainly.
-pub struct ChainView {
-    pub ok: bool,
-    pub summary: String,
-    pub breaks: Vec<String>,
-}
-
-/// A field of a page's filter form.
-#[derive(Clone)]
-pub struct FilterField {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub value: String,
-    /// `date`, `text` or `select`.
-    pub kind: &'static str,
-    pub options: Vec<&'static str>,
-}
-
-pub struct Filter {
-    pub action: String,
-    pub fields: Vec<FilterField>,
-}
-
-pub struct Privacy {
-    pub chrome: Chrome,
-    pub lead: Option<String>,
-    pub filter: Option<Filter>,
-    pub checks: Vec<CheckView>,
-    pub checks_ran: String,
-    pub chain: Option<ChainView>,
-    pub tables: Vec<TableView>,
-    pub pager: Option<Pager>,
-    /// The customer whose record can be exported here.
-    pub export_for: Option<String>,
-    pub error: Option<String>,
-}
-
-impl Privacy {
-    fn new(chrome: Chrome) -> Privacy {
-        Privacy {
-            chrome,
-            lead: None,
-            filter: None,
-            checks: Vec::new(),
-            checks_ran: String::new(),
-            chain: None,
-            tables: Vec::new(),
-            pager: None,
-            export_for: None,
-            error: None,
-        }
-    }
-}
 
 fn render(p: Privacy) -> Response {
     page::render(&page::PrivacyPage { p })
@@ -248,7 +185,7 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<PrivacyView>)
         report.outcomes.len()
     ));
     let budget = budget_table(&app).await;
-    p.tables = vec![view(&table, "/privacy/export/retention".into(), None), view(&budget, String::new(), None)];
+    p.tables = vec![plain_table(&table, "/privacy/export/retention".into(), None), plain_table(&budget, String::new(), None)];
     render(p)
 }
 
@@ -323,7 +260,7 @@ pub async fn drill(State(app): State<Arc<App>>, who: Authorized<PrivacyView>, Pa
     t.rows = offences.iter().map(|o| crate::table::Row::new(vec![crate::table::Cell::Text(o.place.clone()), crate::table::Cell::Text(o.column.clone()), crate::table::Cell::Text(o.value.clone())])).collect();
     let mut p = Privacy::new(bare_chrome(&who.session, "/privacy", what));
     p.lead = Some(if count == 0 { "This check passes: it counts 0 rows.".into() } else { format!("{} rows break this invariant.", crate::table::thousands(count)) });
-    p.tables = vec![view(&t, String::new(), None)];
+    p.tables = vec![plain_table(&t, String::new(), None)];
     render(p)
 }
 
@@ -355,7 +292,7 @@ pub async fn consent(State(app): State<Arc<App>>, who: Authorized<PrivacyView>, 
         .concat(),
     });
     p.pager = pager("/privacy/consent", &q, lines.len());
-    p.tables = vec![view(&views::ledger_table(&lines), csv_link("consent_ledger", &q), None)];
+    p.tables = vec![plain_table(&views::ledger_table(&lines), csv_link("consent_ledger", &q), None)];
     render(p)
 }
 
@@ -382,7 +319,7 @@ pub async fn purges(State(app): State<Arc<App>>, who: Authorized<PrivacyView>, Q
         fields: [period_fields(&q), vec![select("kind", "Kind", q.kind, &["erasure", "retention"]), text_field("customer", "Customer hash", &q.customer)]].concat(),
     });
     p.pager = pager("/privacy/purges", &q, lines.len());
-    p.tables = vec![view(&views::purges_table(&lines), csv_link("purge_log", &q), None)];
+    p.tables = vec![plain_table(&views::purges_table(&lines), csv_link("purge_log", &q), None)];
     render(p)
 }
 
@@ -414,7 +351,7 @@ pub async fn access_audit(State(app): State<Arc<App>>, who: Authorized<PrivacyVi
         fields: [period_fields(&q), vec![text_field("user", "User", &q.user), text_field("customer", "Customer reference", &q.customer)]].concat(),
     });
     p.pager = pager("/privacy/audit", &q, lines.len());
-    p.tables = vec![view(&views::audit_table(&lines), csv_link("access_audit", &q), None)];
+    p.tables = vec![plain_table(&views::audit_table(&lines), csv_link("access_audit", &q), None)];
     render(p)
 }
 
@@ -462,7 +399,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<PrivacyView>,
     if total > 200 {
         t.note = Some(format!("{total} rows in all; the export has every one."));
     }
-    p.tables = vec![view(&t, String::new(), None)];
+    p.tables = vec![plain_table(&t, String::new(), None)];
     p.export_for = (!rec.is_empty()).then_some(customer);
     render(p)
 }
