@@ -65,10 +65,18 @@ impl BackendKeys {
 #[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub String);
 
+/// What every refusal answers with.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Why, said plainly.
+    #[schema(example = "missing API key (Authorization: Bearer <key>)")]
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry = self.0 == StatusCode::SERVICE_UNAVAILABLE;
-        let mut resp = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        let mut resp = (self.0, Json(ErrorBody { error: self.1 })).into_response();
         if retry {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
         }

@@ -26,8 +26,9 @@ use mintmark_protocol::consent::{self, ConsentClaims, OptInSource};
 use mintmark_protocol::keys::KeyRing;
 use serde::{Deserialize, Serialize};
 use serde_repr::Serialize_repr;
+use utoipa::ToSchema;
 
-use crate::backend::{err, ApiError, BackendKeys};
+use crate::backend::{err, ApiError, BackendKeys, ErrorBody};
 use crate::ingest::unix_now;
 use crate::revocations::RevocationStore;
 
@@ -107,15 +108,52 @@ pub fn check_ref(customer_ref: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+/// An opt-in the customer gave on the store.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptIn {
+    /// The store's own reference for the customer: 1-128 printable
+    /// characters, opaque to mintmark.
+    #[schema(example = "cust-881")]
     customer_ref: String,
+    /// Where the opt-in happened: `registration`, `purchase` or
+    /// `email_subscription`. A marketplace order never creates consent.
+    #[schema(example = "registration")]
     source: String,
+    /// The version of the privacy policy the customer accepted.
+    #[schema(example = 3)]
     policy_version: u32,
 }
 
-pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<Json<serde_json::Value>, ApiError> {
+/// The consent token, and the cookie that carries it.
+#[derive(Serialize, ToSchema)]
+pub struct OptInAnswer {
+    /// The signed consent token (it also carries the key the edge seals
+    /// this customer's identity with).
+    pub token: String,
+    /// When the token expires (Unix seconds).
+    pub expires_at: u64,
+    /// The `Set-Cookie` value the store sets, first-party, on its own path.
+    pub set_cookie: String,
+}
+
+/// Records an opt-in and mints its consent token. From the next request
+/// that carries the cookie, the visitor is Tier 3 (identified).
+#[utoipa::path(
+    post,
+    path = "/consent/opt-in",
+    tag = "consent",
+    request_body = OptIn,
+    responses(
+        (status = 200, description = "Recorded; the token and its cookie", body = OptInAnswer),
+        (status = 401, description = "No API key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The key does not hold the `consent` scope", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid, or the source cannot create consent", body = ErrorBody),
+        (status = 503, description = "The consent ledger is unavailable; retry (`Retry-After`)", body = ErrorBody),
+    ),
+    security(("backend_key" = []))
+)]
+pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<Json<OptInAnswer>, ApiError> {
     let key_id = api.api_keys.authorize(&headers, Action::OptIn.scope())?;
     let req: OptIn = serde_json::from_value(body.0).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     check_ref(&req.customer_ref)?;
@@ -156,24 +194,28 @@ pub async fn opt_in(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body
         note: String::new(),
     })
     .await?;
-    Ok(Json(serde_json::json!({
-        "token": token,
-        "expires_at": claims.expires_at,
-        "set_cookie": api.cookie(&token, lifetime),
-    })))
+    let set_cookie = api.cookie(&token, lifetime);
+    Ok(Json(OptInAnswer { token, expires_at: claims.expires_at, set_cookie }))
 }
 
-#[derive(Deserialize)]
+/// An opt-out or an erasure request, for one customer.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Revoke {
+    /// The store's reference for the customer.
+    #[schema(example = "cust-881")]
     customer_ref: String,
+    /// Why, for the ledger (at most 500 characters are kept).
     #[serde(default)]
     note: String,
 }
 
-async fn revoke(api: &ConsentApi, headers: &HeaderMap, req: Revoke, action: Action) -> Result<StatusCode, ApiError> {
+/// Authorizes before reading the body: a caller without the scope learns
+/// nothing about what a valid request looks like.
+async fn revoke(api: &ConsentApi, headers: &HeaderMap, body: serde_json::Value, action: Action) -> Result<StatusCode, ApiError> {
     let scope = action.scope();
     let key_id = api.api_keys.authorize(headers, scope)?;
+    let req: Revoke = parse(body)?;
     check_ref(&req.customer_ref)?;
     let now = unix_now();
     let subject = api.ids.subject(&req.customer_ref).as_str().to_string();
@@ -204,10 +246,43 @@ fn parse<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, A
     serde_json::from_value(body).map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
 }
 
+/// Revokes every consent token issued to the customer so far: Tier 3
+/// stops at their next request. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/consent/opt-out",
+    tag = "consent",
+    request_body = Revoke,
+    responses(
+        (status = 200, description = "Revoked and recorded"),
+        (status = 401, description = "No API key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The key does not hold the `consent` scope", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 503, description = "The revocation store or ledger is unavailable; retry", body = ErrorBody),
+    ),
+    security(("backend_key" = []))
+)]
 pub async fn opt_out(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<StatusCode, ApiError> {
-    revoke(&api, &headers, parse(body.0)?, Action::OptOut).await
+    revoke(&api, &headers, body.0, Action::OptOut).await
 }
 
+/// Records an erasure request (and revokes, as an opt-out does). The
+/// purge job then erases every copy of the customer's identified data;
+/// the privacy officer's purge log shows its evidence.
+#[utoipa::path(
+    post,
+    path = "/consent/erasure",
+    tag = "consent",
+    request_body = Revoke,
+    responses(
+        (status = 202, description = "Recorded; the erasure runs in the purge job"),
+        (status = 401, description = "No API key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The key does not hold the `erasure` scope", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 503, description = "The revocation store or ledger is unavailable; retry", body = ErrorBody),
+    ),
+    security(("backend_key" = []))
+)]
 pub async fn erasure(State(api): State<Arc<ConsentApi>>, headers: HeaderMap, body: Json<serde_json::Value>) -> Result<StatusCode, ApiError> {
-    revoke(&api, &headers, parse(body.0)?, Action::ErasureRequested).await
+    revoke(&api, &headers, body.0, Action::ErasureRequested).await
 }

@@ -65,6 +65,30 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The edge's delivery: one signed edge batch (`application/json`), or a
+/// bundle of up to 100 (`application/vnd.mintmark.bundle+json`) from the
+/// queue consumer. Not for the store's backend: only the edge holds the
+/// signing key. The wire format is in the manual's edge and collector pages.
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "edge",
+    params(
+        ("x-mintmark-key-id" = String, Header, description = "Id of the signing key"),
+        ("x-mintmark-timestamp" = u64, Header, description = "Unix seconds the edge signed at; outside the collector's window the batch is refused"),
+        ("x-mintmark-signature" = String, Header, description = "HMAC-SHA256 of timestamp and body, hex"),
+    ),
+    request_body(content_type = "application/json", description = "A signed edge batch, or a bundle of them"),
+    responses(
+        (status = 204, description = "A batch, on disk"),
+        (status = 200, description = "A bundle: `{accepted, refused: [{index, status, reason}]}`; the refused batches are not kept, the others are"),
+        (status = 401, description = "A missing, stale or wrong signature"),
+        (status = 409, description = "Replayed: this signature was seen before"),
+        (status = 413, description = "Over the size limit"),
+        (status = 422, description = "Not a valid batch (the reason is counted), or a Tier 3 identity in the clear"),
+        (status = 503, description = "The spool is full or unavailable; retry"),
+    )
+)]
 pub async fn ingest(
     State(app): State<Arc<Ingest>>,
     headers: HeaderMap,

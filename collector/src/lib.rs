@@ -11,6 +11,7 @@ pub mod consent;
 pub mod enrich;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod orders;
 pub mod pseudonym;
 pub mod purge;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use mintmark_config::Config;
 use mintmark_protocol::limits::{MAX_BUNDLE_BYTES, MAX_EDGE_BYTES};
@@ -40,32 +40,87 @@ pub struct App {
     pub clickhouse: clickhouse::Client,
 }
 
-pub fn router(app: Arc<App>) -> Router {
-    // A bundle from the edge's queue consumer holds up to 100 batches.
-    let ingest_routes = Router::new()
-        .route("/ingest", post(ingest::ingest))
-        .layer(DefaultBodyLimit::max(MAX_BUNDLE_BYTES))
-        .with_state(app.ingest.clone());
-    let consent_routes = Router::new()
-        .route("/consent/opt-in", post(consent::opt_in))
-        .route("/consent/opt-out", post(consent::opt_out))
-        .route("/consent/erasure", post(consent::erasure))
-        .with_state(app.consent.clone());
-    let order_routes = Router::new()
-        .route("/orders", post(orders::api::post_orders))
-        .layer(DefaultBodyLimit::max(orders::api::MAX_BODY))
-        .with_state(app.orders.clone());
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(app)
-        .merge(consent_routes)
-        .layer(DefaultBodyLimit::max(MAX_EDGE_BYTES))
-        .merge(ingest_routes)
-        .merge(order_routes)
+/// The router's state: each handler takes the part it needs (`FromRef`).
+#[derive(Clone)]
+pub struct Shared(pub Arc<App>);
+
+impl FromRef<Shared> for Arc<App> {
+    fn from_ref(s: &Shared) -> Arc<App> {
+        s.0.clone()
+    }
 }
 
+impl FromRef<Shared> for Arc<Ingest> {
+    fn from_ref(s: &Shared) -> Arc<Ingest> {
+        s.0.ingest.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<ConsentApi> {
+    fn from_ref(s: &Shared) -> Arc<ConsentApi> {
+        s.0.consent.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<OrderFeed> {
+    fn from_ref(s: &Shared) -> Arc<OrderFeed> {
+        s.0.orders.clone()
+    }
+}
+
+/// One route of the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// Every route, each with its own body limit: the router is built from
+/// this list and nothing else, and the API test holds the OpenAPI
+/// description ([`crate::openapi`]) to it.
+fn routes() -> Vec<(Route, MethodRouter<Shared>)> {
+    let route = |method, path| Route { method, path };
+    let limit = DefaultBodyLimit::max;
+    vec![
+        // A bundle from the edge's queue consumer holds up to 100 batches.
+        (route("POST", "/ingest"), post(ingest::ingest).layer(limit(MAX_BUNDLE_BYTES))),
+        (route("POST", "/consent/opt-in"), post(consent::opt_in).layer(limit(MAX_EDGE_BYTES))),
+        (route("POST", "/consent/opt-out"), post(consent::opt_out).layer(limit(MAX_EDGE_BYTES))),
+        (route("POST", "/consent/erasure"), post(consent::erasure).layer(limit(MAX_EDGE_BYTES))),
+        (route("POST", "/orders"), post(orders::api::post_orders).layer(limit(orders::api::MAX_BODY))),
+        (route("GET", "/healthz"), get(healthz)),
+        (route("GET", "/readyz"), get(readyz)),
+        (route("GET", "/metrics"), get(metrics)),
+        (route("GET", "/api/openapi.json"), get(crate::openapi::serve)),
+    ]
+}
+
+/// The routes, for the API test and the docs.
+pub fn route_table() -> Vec<Route> {
+    routes().into_iter().map(|(r, _)| r).collect()
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    routes().into_iter().fold(Router::new(), |router, (r, handler)| router.route(r.path, handler)).with_state(Shared(app))
+}
+
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`ok`", content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready to take traffic: ClickHouse answers and the spool is below 80 %
+/// of its limit. A load balancer stops sending while it is not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: `{clickhouse, spool, spool_pending_bytes}`"),
+        (status = 503, description = "Not ready; the body says which part is not"),
+    )
+)]
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     let clickhouse = matches!(
         tokio::time::timeout(Duration::from_secs(2), app.clickhouse.query("SELECT 1").fetch_one::<u8>()).await,
@@ -81,6 +136,9 @@ async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// Prometheus metrics (text format): accepted and refused batches by
+/// reason, spool depth and age, writer and purge progress.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let m = &app.ingest.metrics;
     let spool = &app.ingest.spool;

@@ -20,12 +20,19 @@ pub const REFRESH: Duration = Duration::from_secs(3600);
 pub const CHECK: Duration = Duration::from_secs(10);
 pub const MAX_N: usize = 20;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A product bought together with the one asked about, from released
+/// pairs (noisy counts, over the release threshold).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Recommendation {
+    #[schema(example = "SKU-2002")]
     pub sku: String,
+    /// Orders holding both (released: noisy).
     pub together: u64,
+    /// Share of all orders that hold both.
     pub support: f64,
+    /// Share of the asked product's orders that also hold this one.
     pub confidence: f64,
+    /// How much likelier together than by chance (1 = no relation).
     pub lift: f64,
 }
 

@@ -265,8 +265,10 @@ impl Table {
     }
 
     /// `{"name", "title", "columns": [keys], "rows": [{key: value}], "note"}`.
-    pub fn to_json(&self) -> Value {
-        let rows: Vec<Value> = self
+    /// Each row as `{column: value, column_error: ±, column_below: n}`
+    /// (see [`Table::to_json`]).
+    pub fn json_rows(&self) -> Vec<Map<String, Value>> {
+        self
             .rows
             .iter()
             .map(|r| {
@@ -290,9 +292,13 @@ impl Table {
                 if r.folded {
                     m.insert("folded".into(), Value::Bool(true));
                 }
-                Value::Object(m)
+                m
             })
-            .collect();
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let rows = self.json_rows();
         serde_json::json!({
             "name": self.name,
             "title": self.title,

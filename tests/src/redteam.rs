@@ -127,7 +127,8 @@ pub fn planted(origin: &str, t: &Trial, seed: u64) -> Vec<Placed> {
 pub struct Analyst {
     pub name: String,
     pub id: i64,
-    token: String,
+    /// Its API token (`mmt_…`, scope `read`).
+    pub token: String,
     base: String,
     http: reqwest::Client,
 }

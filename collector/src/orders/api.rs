@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 
 use super::feed::{self, OrderBatch};
-use crate::backend::{err, ApiError, BackendKeys};
+use crate::backend::{err, ApiError, BackendKeys, ErrorBody};
 use crate::ingest::unix_now;
 use crate::metrics::Metrics;
 use crate::spool::{Spool, SpoolError};
@@ -29,11 +29,48 @@ pub struct OrderFeed {
     pub metrics: Arc<Metrics>,
 }
 
+/// What the feed takes: one order event, or up to 1000 of them.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum OrderRequest {
+    One(feed::OrderEvent),
+    Many {
+        /// At most 1000 events; the request is taken whole or refused whole.
+        orders: Vec<feed::OrderEvent>,
+    },
+}
+
+/// How many order events are now on disk.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub accepted: usize,
+}
+
+/// Takes order events (placed, cancelled, refunded) from any channel.
+/// The request is validated whole and answered once it is on disk; which
+/// orders are linked to a customer is decided later, against the consent
+/// ledger, so a ClickHouse outage delays orders but never refuses them.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    request_body = OrderRequest,
+    responses(
+        (status = 202, description = "On disk; written to ClickHouse shortly", body = Accepted),
+        (status = 400, description = "The body could not be read", body = ErrorBody),
+        (status = 401, description = "No API key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The key does not hold the `orders` scope", body = ErrorBody),
+        (status = 413, description = "The body is over 8 MiB", body = ErrorBody),
+        (status = 422, description = "An event is invalid: the first is named by its index and reason", body = ErrorBody),
+        (status = 503, description = "The order spool is full or unavailable; retry", body = ErrorBody),
+    ),
+    security(("backend_key" = []))
+)]
 pub async fn post_orders(
     State(feed): State<Arc<OrderFeed>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let refuse = |status: StatusCode, reason: &str, detail: String| {
         feed.metrics.rejected.with_label_values(&[reason]).inc();
         // The detail goes back to the sender only: it may quote a value
@@ -60,5 +97,5 @@ pub async fn post_orders(
     for e in events {
         feed.metrics.orders_accepted.with_label_values(&[e]).inc();
     }
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "accepted": n }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
 }

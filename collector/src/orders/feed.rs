@@ -9,6 +9,7 @@
 
 use mintmark_protocol::pii::{sku_looks_personal, value_looks_personal};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub const MAX_ORDERS: usize = 1000;
 pub const MAX_ITEMS: usize = 200;
@@ -18,7 +19,7 @@ const MAX_FUTURE_SECS: u64 = 86_400;
 const MIN_AT: u64 = 946_684_800;
 
 /// What happened to the order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderAction {
     Placed,
@@ -37,7 +38,7 @@ impl OrderAction {
 }
 
 /// Where the order was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Web,
@@ -57,7 +58,8 @@ impl Channel {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItem {
     pub sku: String,
@@ -68,19 +70,25 @@ pub struct OrderItem {
 }
 
 /// One order event as the backend sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderEvent {
+    /// The store's order number (1-64 printable characters).
+    #[schema(example = "A-1001")]
     pub order_id: String,
     pub event: OrderAction,
     /// Unix seconds.
     pub at: u64,
     pub channel: Channel,
+    /// The customer, if the store knows them. Whether the order is
+    /// linked to them is decided by the consent ledger, never by the sender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_ref: Option<String>,
     /// The order's total for `placed`; for `refunded`, the total refunded
     /// so far (a later refund event of the order replaces the earlier one).
     pub value: f64,
+    /// ISO 4217, three capital letters.
+    #[schema(example = "USD")]
     pub currency: String,
     #[serde(default)]
     pub items: Vec<OrderItem>,

@@ -203,6 +203,23 @@ pub async fn report(State(app): State<Arc<App>>, who: Authorized<AnalystView>, P
     }
 }
 
+/// The realtime page: the shared chrome, numbers filled in by
+/// `/static/realtime.js`.
+pub async fn realtime_page(who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
+    let today = today();
+    let q = match StatsQuery::from_params(&params, today) {
+        Ok(q) => q,
+        Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+    };
+    let chrome = chrome(&who.session, &q, today, "/realtime", "Realtime", Some(Section::Realtime));
+    page::render(&page::Dashboard {
+        chrome,
+        shown: Shown::default(),
+        error: None,
+        realtime: true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The marketing pages (role `marketing`): customers, order values by
 //! state and ZIP3, one customer, RFM segments, behaviour clusters, and
-//! their CSV exports; plus the recommendations endpoint (role analyst).
+//! their CSV exports.
 //!
 //! Each handler: request → [`MarketingQuery`] → a Tier 3 reader → tables →
 //! an audit entry naming the customers touched (written before anything is
@@ -11,10 +11,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+
 
 use super::app::{today, App};
-use super::auth::{AnalystView, Authorized, MarketingView};
+use super::auth::{Authorized, MarketingView};
 use super::view::chrome::{bare_chrome, Chrome};
 use super::view::marketing::{Marketing, Search};
 use super::view::{marketing_href, plain_table, Choice, Pager};
@@ -313,42 +313,4 @@ pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>,
         table.to_csv(),
     )
         .into_response()
-}
-
-/// `GET /api/v1/recommendations?sku=…&n=…`: products bought with `sku`,
-/// best lift first, from the in-memory pairs. Nothing but `sku` and `n` is
-/// accepted: in particular nothing about a customer.
-pub async fn recommendations(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let fail = |status: StatusCode, msg: &str| (status, Json(serde_json::json!({ "error": msg }))).into_response();
-    let (mut sku, mut n) = (None, 5usize);
-    for (k, v) in &params {
-        match k.as_str() {
-            "sku" if !v.is_empty() && v.len() <= 64 && !v.chars().any(char::is_control) => sku = Some(v.as_str()),
-            "sku" => return fail(StatusCode::BAD_REQUEST, "sku must be 1-64 printable characters"),
-            "n" => match v.parse::<usize>() {
-                Ok(x) if (1..=crate::recommend::MAX_N).contains(&x) => n = x,
-                _ => return fail(StatusCode::BAD_REQUEST, "n must be 1-20"),
-            },
-            _ => return fail(StatusCode::BAD_REQUEST, "only sku and n are accepted: recommendations take no customer input"),
-        }
-    }
-    let Some(sku) = sku else {
-        return fail(StatusCode::BAD_REQUEST, "sku is required");
-    };
-    let Some(snapshot) = app.recommender.snapshot() else {
-        let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, "recommendations are being computed; retry shortly");
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
-        return r;
-    };
-    let recs: Vec<&crate::recommend::Recommendation> = snapshot.by_sku.get(sku).map(|v| v.iter().take(n).collect()).unwrap_or_default();
-    app.tally.note(&who.session, "/api/v1/recommendations", recs.len() as u64);
-    let mut resp = Json(serde_json::json!({
-        "sku": sku,
-        "recommendations": recs,
-        "window_days": crate::release::pairs::BLOCK_DAYS * crate::release::pairs::BLOCKS,
-        "computed_at": snapshot.computed_at,
-    }))
-    .into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=300"));
-    resp
 }

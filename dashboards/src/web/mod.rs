@@ -4,7 +4,7 @@
 //!   `routes()`, the router built from that list, and [`serve`];
 //! - the handlers, one module per audience: [`dashboard`] (analysts),
 //!   [`marketing`], [`privacy`] (the privacy officer), [`admin`] (accounts),
-//!   [`api`] (CSV and JSON for machines) and [`auth`] (login, and the
+//!   [`api`] (CSV and JSON for machines, described by [`openapi`]) and [`auth`] (login, and the
 //!   extractors that decide who gets in). Each is request → typed query →
 //!   a domain reader (`crate::views`, `crate::tier3`, `crate::privacy`) →
 //!   audit → a view model → a template;
@@ -29,6 +29,7 @@ pub mod form;
 pub mod headers;
 pub mod marketing;
 pub mod nav;
+pub mod openapi;
 pub mod page;
 pub mod privacy;
 pub mod view;
@@ -81,18 +82,19 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/audience", Access::Role(Role::Analyst)), get(dashboard::audience)),
         (route("GET", "/technology", Access::Role(Role::Analyst)), get(dashboard::technology)),
         (route("GET", "/commerce", Access::Role(Role::Analyst)), get(dashboard::commerce)),
-        (route("GET", "/realtime", Access::Role(Role::Analyst)), get(api::realtime_page)),
+        (route("GET", "/realtime", Access::Role(Role::Analyst)), get(dashboard::realtime_page)),
         (route("GET", "/report/{name}", Access::Role(Role::Analyst)), get(dashboard::report)),
         (route("GET", "/export/{name}", Access::Role(Role::Analyst)), get(api::export)),
         (route("GET", "/api/v1/realtime", Access::Role(Role::Analyst)), get(api::realtime)),
         (route("GET", "/api/v1/{name}", Access::Role(Role::Analyst)), get(api::table)),
+        (route("GET", "/api/openapi.json", Access::Public), get(openapi::serve)),
         (route("GET", "/marketing", Access::Role(Role::Marketing)), get(marketing::customers)),
         (route("GET", "/marketing/geography", Access::Role(Role::Marketing)), get(marketing::geography)),
         (route("GET", "/marketing/segments", Access::Role(Role::Marketing)), get(marketing::segments)),
         (route("GET", "/marketing/clusters", Access::Role(Role::Marketing)), get(marketing::clusters)),
         (route("GET", "/marketing/customers/{customer}", Access::Role(Role::Marketing)), get(marketing::customer)),
         (route("GET", "/marketing/export/{name}", Access::Role(Role::Marketing)), get(marketing::export)),
-        (route("GET", crate::tokens::RECOMMENDATIONS_PATH, Access::Role(Role::Analyst)), get(marketing::recommendations)),
+        (route("GET", crate::tokens::RECOMMENDATIONS_PATH, Access::Role(Role::Analyst)), get(api::recommendations)),
         (route("GET", "/privacy", Access::Role(Role::PrivacyOfficer)), get(privacy::overview)),
         (route("POST", "/privacy/invariants", Access::Role(Role::PrivacyOfficer)), post(privacy::run_now)),
         (route("GET", "/privacy/invariants/{check}", Access::Role(Role::PrivacyOfficer)), get(privacy::drill)),
