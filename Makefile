@@ -4,12 +4,15 @@
 #   make up-cluster  the same on a local 2 x 2 ClickHouse cluster with two collectors
 #   make test    install what is missing, build, run every test
 #   make bench   run the benchmarks (JSON in target/bench/)
+#   make docs    build the manual (docs/) into target/book
+#   make docs-api          regenerate the API reference pages from the code
+#   make docs-screenshots  retake the manual's screenshots on the demo system
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up up-cluster test bench bench-cluster bench-privacy bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up up-cluster test docs docs-api docs-screenshots bench bench-cluster bench-privacy bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -70,6 +73,18 @@ bench-cluster: bootstrap
 bench-tier3: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-tier3
 	DEVSTACK_PROFILE=release target/release/bench-tier3
+
+# The manual. `make test` builds it too (tests/tests/project.rs), failing on
+# a broken internal link.
+docs: bootstrap
+	mdbook build docs
+	@echo "the manual: target/book/index.html"
+
+docs-api: bootstrap
+	$(CARGO) run -q -p mintmark-e2e --bin docs-api
+
+docs-screenshots: bootstrap build
+	$(CARGO) run -q -p mintmark-e2e --bin docs-screenshots
 
 # Forget local data, config and generated keys (asks first).
 clean-state:

@@ -53,6 +53,13 @@ if [ "$have" != "$want" ]; then
     cargo install -q wasm-bindgen-cli --version "$want"
 fi
 
+# --- mdbook builds the manual (docs/); `make test` builds it too.
+mdbook_want=0.5.4
+if [ "$(mdbook --version 2>/dev/null | awk '{print $2}' | tr -d v)" != "$mdbook_want" ]; then
+  step "installing mdbook $mdbook_want (the manual's builder); takes about 2 minutes"
+  cargo install -q mdbook --version "$mdbook_want" --locked
+fi
+
 # --- npm tooling (workerd, binaryen's wasm-opt, playwright-core, wrangler for
 # the deployment dry run), pinned by package-lock.json.
 # `npm install`, not `npm ci`: the registry reachable here lacks workerd's

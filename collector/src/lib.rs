@@ -6,12 +6,14 @@
 //! removed and ids pseudonymised per table by [`pseudonym`]), [`sink`] writes them to
 //! ClickHouse. The tables are `mintmark-schema`'s; [`server`] wires it together.
 
+pub mod app;
 pub mod backend;
 pub mod consent;
 pub mod enrich;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod orders;
 pub mod pseudonym;
 pub mod purge;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use mintmark_config::{Config, ConfigArg};
 
 // The ingest path allocates many small strings per batch; mimalloc cut the
-// collector's CPU per event noticeably against glibc malloc (README, bench).
+// collector's CPU per event noticeably against glibc malloc (the manual, "Benchmarks").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

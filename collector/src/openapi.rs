@@ -23,9 +23,9 @@ use utoipa::{Modify, OpenApi};
         crate::consent::erasure,
         crate::orders::api::post_orders,
         crate::ingest::ingest,
-        crate::server::healthz,
-        crate::server::readyz,
-        crate::server::metrics,
+        crate::ops::healthz,
+        crate::ops::readyz,
+        crate::ops::metrics,
         spec_route,
     ),
     tags(

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
-use axum::{Json, Router};
+use axum::Router;
 use mintmark_config::Config;
 use mintmark_protocol::limits::{MAX_BUNDLE_BYTES, MAX_EDGE_BYTES};
 use tokio::sync::watch;
 
+pub use crate::app::{App, Shared};
 use crate::consent::{self, ConsentApi};
+use crate::ops;
 use crate::enrich::{EnrichConfig, Enricher};
 use crate::ingest::{self, Ingest};
 use crate::revocations::RevocationStore;
@@ -29,44 +29,9 @@ use crate::sink::ClickHouseSink;
 use crate::spool::{Spool, SpoolConfig};
 use crate::writer::{self, WriterConfig};
 
-/// Above this share of its limit the spool makes the collector not ready.
-const READY_SPOOL_FRACTION: f64 = 0.8;
 const REPLAY_CAPACITY: usize = 1_000_000;
 
-pub struct App {
-    pub ingest: Arc<Ingest>,
-    pub consent: Arc<ConsentApi>,
-    pub orders: Arc<OrderFeed>,
-    pub clickhouse: clickhouse::Client,
-}
 
-/// The router's state: each handler takes the part it needs (`FromRef`).
-#[derive(Clone)]
-pub struct Shared(pub Arc<App>);
-
-impl FromRef<Shared> for Arc<App> {
-    fn from_ref(s: &Shared) -> Arc<App> {
-        s.0.clone()
-    }
-}
-
-impl FromRef<Shared> for Arc<Ingest> {
-    fn from_ref(s: &Shared) -> Arc<Ingest> {
-        s.0.ingest.clone()
-    }
-}
-
-impl FromRef<Shared> for Arc<ConsentApi> {
-    fn from_ref(s: &Shared) -> Arc<ConsentApi> {
-        s.0.consent.clone()
-    }
-}
-
-impl FromRef<Shared> for Arc<OrderFeed> {
-    fn from_ref(s: &Shared) -> Arc<OrderFeed> {
-        s.0.orders.clone()
-    }
-}
 
 /// One route of the collector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +53,9 @@ fn routes() -> Vec<(Route, MethodRouter<Shared>)> {
         (route("POST", "/consent/opt-out"), post(consent::opt_out).layer(limit(MAX_EDGE_BYTES))),
         (route("POST", "/consent/erasure"), post(consent::erasure).layer(limit(MAX_EDGE_BYTES))),
         (route("POST", "/orders"), post(orders::api::post_orders).layer(limit(orders::api::MAX_BODY))),
-        (route("GET", "/healthz"), get(healthz)),
-        (route("GET", "/readyz"), get(readyz)),
-        (route("GET", "/metrics"), get(metrics)),
+        (route("GET", "/healthz"), get(ops::healthz)),
+        (route("GET", "/readyz"), get(ops::readyz)),
+        (route("GET", "/metrics"), get(ops::metrics)),
         (route("GET", "/api/openapi.json"), get(crate::openapi::serve)),
     ]
 }
@@ -104,48 +69,8 @@ pub fn router(app: Arc<App>) -> Router {
     routes().into_iter().fold(Router::new(), |router, (r, handler)| router.route(r.path, handler)).with_state(Shared(app))
 }
 
-/// Alive: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`ok`", content_type = "text/plain")))]
-async fn healthz() -> &'static str {
-    "ok"
-}
 
-/// Ready to take traffic: ClickHouse answers and the spool is below 80 %
-/// of its limit. A load balancer stops sending while it is not.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Ready: `{clickhouse, spool, spool_pending_bytes}`"),
-        (status = 503, description = "Not ready; the body says which part is not"),
-    )
-)]
-async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let clickhouse = matches!(
-        tokio::time::timeout(Duration::from_secs(2), app.clickhouse.query("SELECT 1").fetch_one::<u8>()).await,
-        Ok(Ok(1))
-    );
-    let spool_ok = !app.ingest.spool.is_over(READY_SPOOL_FRACTION);
-    let status = if clickhouse && spool_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({
-        "clickhouse": if clickhouse { "ok" } else { "unreachable" },
-        "spool": if spool_ok { "ok" } else { "nearly_full" },
-        "spool_pending_bytes": app.ingest.spool.pending_bytes(),
-    });
-    (status, Json(body))
-}
 
-/// Prometheus metrics (text format): accepted and refused batches by
-/// reason, spool depth and age, writer and purge progress.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let m = &app.ingest.metrics;
-    let spool = &app.ingest.spool;
-    m.spool_pending_bytes.set(spool.pending_bytes() as f64);
-    m.spool_oldest_age_seconds.set(spool.oldest_pending_age_secs(ingest::unix_now() * 1000));
-    ([("content-type", "text/plain; version=0.0.4")], m.render())
-}
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Checked first: without it no row could be written.

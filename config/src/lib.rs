@@ -286,7 +286,7 @@ pub struct ClickHouseSection {
     pub database_prefix: String,
     /// The cluster's name in the servers' `remote_servers`; empty for a
     /// single server. With a name, tables are replicated and sharded and
-    /// every migration runs `ON CLUSTER` (see README, "Production topology").
+    /// every migration runs `ON CLUSTER` (see the manual, "ClickHouse clustered").
     pub cluster: String,
 }
 
@@ -375,7 +375,7 @@ impl Default for DashboardsSection {
 
 /// The Tier 2 release layer: every number an analyst reads from Tier 2
 /// data is released with differential privacy, one visit being the unit
-/// protected (README, "Tier 2 disclosure control"). A *cell* is one view
+/// protected (the manual, "Tier 2 disclosure control"). A *cell* is one view
 /// over one day (a day's metrics, a day's hours, a day's groups of one
 /// report); each is released once, with noise, and then only read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -716,7 +716,7 @@ impl Config {
             return Err(ConfigError::Check(
                 "keys.consent_api is replaced by keys.backend, where every key names what it may do: \
                  backend = [{ id = \"store-orders\", secret = \"...\", scopes = [\"orders\"] }, ...] with scopes from \
-                 orders, consent, erasure (README, \"Backend keys\")"
+                 orders, consent, erasure (the manual, \"Keys and rotation\")"
                     .into(),
             ));
         }

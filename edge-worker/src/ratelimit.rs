@@ -3,7 +3,7 @@
 //! State lives in the isolate's memory, so the limit holds per isolate: a
 //! visitor spread over several isolates or locations gets the limit in each.
 //! That stops floods from one client hitting one location, which is what it
-//! is for; a global limit needs the platform's Rate Limiting binding (README).
+//! is for; a global limit needs the platform's Rate Limiting binding (docs/src/architecture/edge.md).
 
 use std::collections::HashMap;
 

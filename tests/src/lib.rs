@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use devstack::{Layout, Ports, Stack, StackOptions};
 
 pub mod beacon_site;
+pub mod apidoc;
 pub mod bench;
 pub mod fake_collector;
 pub mod dash;

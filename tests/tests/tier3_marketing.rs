@@ -128,7 +128,7 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
     assert_eq!((file.events.len(), file.consent.len(), file.first_event), (2, 1, Some(noon(3) as u32)));
     assert!(customer::file(&t3, ids.subject("nobody").as_str()).await?.is_empty());
 
-    // RFM over the year: worked out in the README's example.
+    // RFM over the year: worked out in the marketing guide's example.
     let until = Day(today.0 + 1).start_secs();
     let seg = segmentation(&t3, until - 365 * 86_400, until).await?;
     let scores: Vec<(&str, f64, u64, f64, (u8, u8, u8), Segment)> =

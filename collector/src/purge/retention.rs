@@ -10,7 +10,7 @@
 //! nothing was due, so the log shows the job ran. ClickHouse 18.16 has no
 //! TTL; on current ClickHouse a `TTL <date> + INTERVAL n DAY DELETE` per
 //! table with `ttl_only_drop_parts = 1` would do the dropping, and this job
-//! would remain as the writer of the evidence (README, "Retention").
+//! would remain as the writer of the evidence (the manual, "Retention and purge").
 //!
 //! The Tier 2 rollups outlive the raw events they were built from; the
 //! dashboards' rollup never rebuilds a day older than the raw events'

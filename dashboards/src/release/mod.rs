@@ -9,7 +9,7 @@
 //! What they may learn is what the store as a whole did: released numbers
 //! change by little whether or not any one visit is in the data.
 //!
-//! How, in one sentence per part (README, "Tier 2 disclosure control"):
+//! How, in one sentence per part (the manual, "Tier 2 disclosure control"):
 //! - **bounded contributions**: the rollup caps what one visit puts into
 //!   any sum ([`caps`]), so every sum has a known sensitivity;
 //! - **cells**: a question is answered from *cells*, one view of one day

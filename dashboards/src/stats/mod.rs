@@ -1,7 +1,7 @@
 //! The Tier 2 numbers, from `t2.events` only, as typed rows: exact
 //! aggregates, which leave the service only through [`crate::release`].
 //!
-//! Definitions (also in the README):
+//! Definitions (also in the manual, docs/src/guides/analyst.md):
 //! - a **visit** is a session (`session_id` not empty) with an event in the
 //!   period; with filters, a visit counts when any of its events matches,
 //!   and its metrics use all its events in the period;

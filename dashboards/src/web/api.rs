@@ -253,7 +253,7 @@ pub struct RealtimeAnswer {
 }
 
 /// The last five-minute window that is over: what the realtime page polls.
-/// Unfiltered, like every realtime view (see [`crate::release::realtime`]).
+/// Always the whole store, unfiltered, from its own small budget.
 #[utoipa::path(
     get,
     path = "/api/v1/realtime",

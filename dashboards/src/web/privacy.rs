@@ -218,7 +218,7 @@ async fn budget_table(app: &App) -> Table {
         ]));
     }
     t.note = Some(format!(
-        "Every Tier 2 number is released with differential privacy (README, \"Tier 2 disclosure control\"). A filtered cell costs ε {}, an unfiltered one ε {} (whole-store metrics ε {}); each analyst may spend ε {} per day of data, the shared views ε {}; δ = {}. A day whose budget is spent takes no new cells; what was released is still served.",
+        "Every Tier 2 number is released with differential privacy (the manual, \"Tier 2 disclosure control\"). A filtered cell costs ε {}, an unfiltered one ε {} (whole-store metrics ε {}); each analyst may spend ε {} per day of data, the shared views ε {}; δ = {}. A day whose budget is spent takes no new cells; what was released is still served.",
         r.epsilon, r.shared_epsilon, r.shared_metrics_epsilon, r.analyst_daily_budget, r.shared_daily_budget, r.delta
     ));
     t

@@ -66,7 +66,7 @@ async fn demo_data(config: &mintmark_config::Config, state_dir: &Path, config_pa
     let demo_logins = logins::ensure(&Layout::discover()?, state_dir, config_path)?;
     println!("checking for demo history ...");
     if let Some(seeded) = devstack::history::seed_demo(config, DEMO_EVENTS).await? {
-        println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see README, \"Demo data\")", seeded.visits, seeded.t2_events);
+        println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see docs/src/getting-started.md)", seeded.visits, seeded.t2_events);
     }
     if let Some(o) = devstack::orders::seed_demo_orders(config).await? {
         println!(
