@@ -64,10 +64,22 @@ async fn main() -> anyhow::Result<()> {
     let dir = shots.to_str().context("a UTF-8 path")?;
     println!("taking the analyst's pictures ...");
     run_browser("dashboards.mjs", &[&base, "analyst", &password_of(&demo, "analyst")?, dir, "no hostile text here"]).await?;
+    // Segments and clusters over a year of customers take a while the first
+    // time (then they are cached): ask once, patiently, before the driver does.
+    println!("warming marketing's segments and clusters ...");
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(600)).build()?;
+    let cookie = mintmark_e2e::dash::login(&no_redirects, &base, "marketing", &password_of(&demo, "marketing")?).await?;
+    for page in ["/marketing", "/marketing/geography", "/marketing/segments", "/marketing/clusters"] {
+        let status = no_redirects.get(format!("{base}{page}")).header("cookie", &cookie).send().await?.status();
+        anyhow::ensure!(status.is_success(), "{page} answered {status}");
+    }
     println!("taking marketing's pictures ...");
     run_browser("marketing.mjs", &[&base, "marketing", &password_of(&demo, "marketing")?, dir]).await?;
     println!("taking the privacy officer's pictures ...");
-    run_browser("privacy.mjs", &[&base, "privacy", &password_of(&demo, "privacy")?, dir, &devstack::orders::customer_ref(1)]).await?;
+    // A customer with a handful of orders: their page fits a screen.
+    let few = mintmark_e2e::rows(&stack, "SELECT customer_ref FROM t3.orders GROUP BY customer_ref HAVING count() BETWEEN 3 AND 6 ORDER BY customer_ref LIMIT 1").await?;
+    let customer = few.first().and_then(|r| r["customer_ref"].as_str()).context("a demo customer with a few orders")?.to_string();
+    run_browser("privacy.mjs", &[&base, "privacy", &password_of(&demo, "privacy")?, dir, &customer]).await?;
 
     let img = layout.root.join("docs/src/img");
     std::fs::create_dir_all(&img)?;
