@@ -45,7 +45,7 @@ impl Modify for BackendKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("A store-backend API key (`[[collector.backend_keys]]`); it must hold the call's scope: `consent`, `erasure` or `orders`."))
+            .description(Some("A store-backend API key (`[keys] backend` in the secrets file); it must hold the call's scope: `consent`, `erasure` or `orders`."))
             .build();
         openapi.components.get_or_insert_with(Default::default).add_security_scheme("backend_key", SecurityScheme::Http(scheme));
     }
