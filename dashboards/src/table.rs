@@ -265,8 +265,8 @@ impl Table {
     }
 
     /// `{"name", "title", "columns": [keys], "rows": [{key: value}], "note"}`.
-    /// Each row as `{column: value, column_error: ±, column_below: n}`
-    /// (see [`Table::to_json`]).
+    /// Each row as `{column: value, column_error: ±, column_below: n}`,
+    /// and `"folded": true` on the folded row: what the JSON API answers.
     pub fn json_rows(&self) -> Vec<Map<String, Value>> {
         self
             .rows
@@ -295,17 +295,6 @@ impl Table {
                 m
             })
             .collect()
-    }
-
-    pub fn to_json(&self) -> Value {
-        let rows = self.json_rows();
-        serde_json::json!({
-            "name": self.name,
-            "title": self.title,
-            "columns": self.columns.iter().map(|c| c.key).collect::<Vec<_>>(),
-            "rows": rows,
-            "note": self.note,
-        })
     }
 }
 
@@ -336,9 +325,9 @@ mod tests {
         }
         assert_eq!(firsts[5], "/ok, \"quoted\"", "quotes and commas survive CSV quoting");
         assert!(csv.contains(",7,0.25\r\n"));
-        let j = t.to_json();
-        assert_eq!(j["rows"][0]["page"], "=HYPERLINK(\"http://x\")", "JSON is data, not a spreadsheet");
-        assert_eq!(j["rows"][0]["visits"], 7);
+        let j = t.json_rows();
+        assert_eq!(j[0]["page"], "=HYPERLINK(\"http://x\")", "JSON is data, not a spreadsheet");
+        assert_eq!(j[0]["visits"], 7);
     }
 
     #[test]

@@ -14,10 +14,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::app::{today, App};
+use super::app::App;
 use super::auth::{AnalystView, Authorized};
 use super::page;
-use crate::query::StatsQuery;
+use crate::query::{Day, StatsQuery};
 use crate::recommend::Recommendation;
 use crate::release::Noisy;
 use crate::views::{Ctx, TableName};
@@ -144,7 +144,7 @@ async fn serve_table(app: &App, who: &Authorized<AnalystView>, name: &str, param
     let Some(table_name) = TableName::parse(name) else {
         return refuse(StatusCode::NOT_FOUND, "no such table");
     };
-    let today = today();
+    let today = Day::today();
     let q = match StatsQuery::from_params(params, today) {
         Ok(q) => q,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -268,7 +268,7 @@ pub struct RealtimeAnswer {
     security(("api_token" = []), ("session" = []))
 )]
 pub async fn realtime(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let q = match StatsQuery::from_params(&params, today()) {
+    let q = match StatsQuery::from_params(&params, Day::today()) {
         Ok(q) => q,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };

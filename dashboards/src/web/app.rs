@@ -67,19 +67,7 @@ impl App {
             config,
         })
     }
-}
 
-/// `dashboards.writer_id`, or `<hostname>:<listen port>`.
-pub(super) fn writer_id(d: &mintmark_config::DashboardsSection) -> String {
-    if !d.writer_id.is_empty() {
-        return d.writer_id.clone();
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
-    let host: String = host.unwrap_or_else(|| "dashboards".into()).chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).take(48).collect();
-    format!("{host}:{}", d.listen.port())
-}
-
-impl App {
     /// What every Tier 2 view reads with: the question as `user` asks it
     /// (their budget pays for it when it is filtered).
     pub fn ctx<'a>(&'a self, q: &'a crate::query::StatsQuery, today: Day, user: i64) -> crate::views::Ctx<'a> {
@@ -139,7 +127,12 @@ impl App {
 #[derive(Debug, Clone, Copy)]
 pub struct AccountsUnavailable;
 
-/// Today, in UTC (see [`Day::today`]).
-pub fn today() -> Day {
-    Day::today()
+/// `dashboards.writer_id`, or `<hostname>:<listen port>`.
+pub(super) fn writer_id(d: &mintmark_config::DashboardsSection) -> String {
+    if !d.writer_id.is_empty() {
+        return d.writer_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let host: String = host.unwrap_or_else(|| "dashboards".into()).chars().filter(|c| c.is_ascii_alphanumeric() || ".-_".contains(*c)).take(48).collect();
+    format!("{host}:{}", d.listen.port())
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::app::{today, App};
+use super::app::App;
 use super::auth::{AnalystView, Authorized};
 use super::nav::Section;
 use super::view::chrome::chrome;
@@ -119,7 +119,7 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
 
 /// Parses, reads, audits, renders.
 async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(String, String)], section: Option<Section>, report: Option<Report>) -> Response {
-    let today = today();
+    let today = Day::today();
     let q = match StatsQuery::from_params(params, today) {
         Ok(q) => q,
         Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
@@ -206,7 +206,7 @@ pub async fn report(State(app): State<Arc<App>>, who: Authorized<AnalystView>, P
 /// The realtime page: the shared chrome, numbers filled in by
 /// `/static/realtime.js`.
 pub async fn realtime_page(who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
-    let today = today();
+    let today = Day::today();
     let q = match StatsQuery::from_params(&params, today) {
         Ok(q) => q,
         Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),

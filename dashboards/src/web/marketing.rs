@@ -13,13 +13,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 
-use super::app::{today, App};
+use super::app::App;
 use super::auth::{Authorized, MarketingView};
 use super::view::chrome::{bare_chrome, Chrome};
 use super::view::marketing::{Marketing, Search};
 use super::view::{marketing_href, plain_table, Choice, Pager};
 use super::{chart, page};
 use crate::audit::AccessEntry;
+use crate::query::Day;
 use crate::table::{Table, EXPORT_ROWS};
 use crate::tier3::customers::{self, Geo};
 use crate::tier3::{self, tables, MarketingQuery, PAGE_ROWS};
@@ -66,7 +67,7 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing";
-    let (rows, total) = match customers::customers(&app.tier3_reader(today()), &q, (q.page - 1) * PAGE_ROWS, PAGE_ROWS).await {
+    let (rows, total) = match customers::customers(&app.tier3_reader(Day::today()), &q, (q.page - 1) * PAGE_ROWS, PAGE_ROWS).await {
         Ok(r) => r,
         Err(e) => return unavailable(e),
     };
@@ -106,7 +107,7 @@ pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing/geography";
-    let t3 = app.tier3_reader(today());
+    let t3 = app.tier3_reader(Day::today());
     let (states, zips) = match tokio::try_join!(customers::order_values(&t3, &q, Geo::State), customers::order_values(&t3, &q, Geo::Zip3)) {
         Ok(r) => r,
         Err(e) => return unavailable(e),
@@ -147,7 +148,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
         return bad_request("not a customer reference");
     }
     let path = tables::customer_href(&customer_ref);
-    let file = match tier3::customer::file(&app.tier3_reader(today()), &app.audit.subject(&customer_ref)).await {
+    let file = match tier3::customer::file(&app.tier3_reader(Day::today()), &app.audit.subject(&customer_ref)).await {
         Ok(f) => f,
         Err(e) => return unavailable(e),
     };
@@ -189,7 +190,7 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing/segments";
-    let (at, s) = match app.tier3.segmentation(&app.tier3_reader(today()), q.days).await {
+    let (at, s) = match app.tier3.segmentation(&app.tier3_reader(Day::today()), q.days).await {
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
@@ -227,7 +228,7 @@ fn computed(at: i64) -> String {
 
 pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView>) -> Response {
     let path = "/marketing/clusters";
-    let (at, c) = match app.tier3.clustering(&app.tier3_reader(today())).await {
+    let (at, c) = match app.tier3.clustering(&app.tier3_reader(Day::today())).await {
         Ok(c) => c,
         Err(tier3::cache::ComputeError::Cluster(e)) => {
             return page::error(StatusCode::OK, "Behaviour clusters", &format!("Not enough data to cluster yet: {e}."));
@@ -257,7 +258,7 @@ pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>,
         Ok(q) => q.with_subject(&app.audit),
         Err(e) => return bad_request(&e.to_string()),
     };
-    let t3 = app.tier3_reader(today());
+    let t3 = app.tier3_reader(Day::today());
     let min = app.config.dashboards.min_group_customers;
     let result: Result<(Table, Vec<String>, u64), Response> = match name.as_str() {
         "customers" => customers::customers(&t3, &q, 0, EXPORT_ROWS).await.map_err(unavailable).map(|(rows, _)| {

@@ -45,7 +45,8 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub use app::App;
-use app::{today, writer_id};
+use app::writer_id;
+use crate::query::Day;
 use headers::{security_headers, with_request_id};
 
 /// Who may use a route. What a handler actually lets through is decided by
@@ -161,7 +162,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         let app = app.clone();
         tokio::spawn(async move {
             loop {
-                match app.tier3.warm(&app.tier3_reader(today())).await {
+                match app.tier3.warm(&app.tier3_reader(Day::today())).await {
                     Ok(()) | Err(crate::tier3::cache::ComputeError::Cluster(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "warming segments and clusters failed; retrying"),
                 }

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::app::{today, App};
+use super::app::App;
 use super::auth::{check_csrf, Authorized, PasswordCheck, PrivacyView};
 use super::form::{field, pairs};
 use super::page;
@@ -23,6 +23,7 @@ use super::view::chrome::bare_chrome;
 use super::view::privacy::{ChainView, CheckView, Filter, FilterField, Privacy};
 use super::view::{plain_table, Pager};
 use crate::audit::AccessEntry;
+use crate::query::Day;
 use crate::privacy::invariants::{Checker, Report, CHECKS};
 use crate::privacy::views::{self, Reader};
 use crate::privacy::{notice, record, PrivacyQuery, PAGE_ROWS};
@@ -48,7 +49,7 @@ fn now() -> u64 {
 }
 
 fn parse(params: &[(String, String)]) -> Result<PrivacyQuery, Response> {
-    PrivacyQuery::from_params(params, today()).map_err(|e| bad_request(&e.to_string()))
+    PrivacyQuery::from_params(params, Day::today()).map_err(|e| bad_request(&e.to_string()))
 }
 
 fn reader(app: &App) -> Reader<'_> {
@@ -193,7 +194,7 @@ pub async fn overview(State(app): State<Arc<App>>, who: Authorized<PrivacyView>)
 /// last 30 days: the shared (unfiltered) views and each analyst.
 async fn budget_table(app: &App) -> Table {
     use crate::table::{Cell, Column, Row};
-    let today = today();
+    let today = Day::today();
     let r = &app.config.release;
     let mut t = Table::new(
         "privacy_budget",
@@ -365,7 +366,7 @@ async fn full_record(app: &App, customer: &str, fresh: bool) -> Result<record::R
     let mut rec = record::read(&reader(app), customer, now() as u32).await.map_err(unavailable)?;
     let days = crate::tier3::MarketingQuery::default().days;
     let (segments, clusters) = if fresh {
-        let t3 = app.tier3_reader(today());
+        let t3 = app.tier3_reader(Day::today());
         (app.tier3.segmentation(&t3, days).await.ok().map(|(_, s)| s), app.tier3.clustering(&t3).await.ok().map(|(_, c)| c))
     } else {
         app.tier3.latest(days)

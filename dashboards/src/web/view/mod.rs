@@ -78,7 +78,11 @@ pub struct Pager {
 
 /// `path` with the question `q` as its query string.
 pub fn href(path: &str, q: &StatsQuery) -> String {
-    let params = q.to_params();
+    link(path, q.to_params())
+}
+
+/// `path`, with `params` as its query string when there are any.
+fn link(path: &str, params: String) -> String {
     if params.is_empty() {
         path.to_string()
     } else {
@@ -146,12 +150,7 @@ pub fn table_view(t: &ReleasedTable, q: &StatsQuery, path: &str, limit: Option<u
 
 /// `path` with the marketing question `q` as its query string.
 pub fn marketing_href(path: &str, q: &MarketingQuery) -> String {
-    let p = q.to_params();
-    if p.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{p}")
-    }
+    link(path, q.to_params())
 }
 
 /// A table that is not a Tier 2 release (Tier 3, the ledgers) as the
