@@ -338,6 +338,9 @@ pub struct DashboardsSection {
     /// writes a hash chain of its own. Keep it stable across restarts and
     /// different for every process. Empty: `<hostname>:<listen port>`.
     pub writer_id: String,
+    /// Who may create, edit and delete goals: `analyst` (every analyst)
+    /// or `admin` (analysts read them; admins edit).
+    pub goal_editors: String,
 }
 
 impl DashboardsSection {
@@ -369,6 +372,7 @@ impl Default for DashboardsSection {
             trusted_proxies: Vec::new(),
             max_concurrent_logins: 4,
             writer_id: String::new(),
+            goal_editors: "analyst".into(),
         }
     }
 }
@@ -731,6 +735,9 @@ impl Config {
             return Err(ConfigError::Check("dashboards.token_days and dashboards.max_concurrent_logins must be positive".into()));
         }
         d.trusted_proxy_nets().map_err(ConfigError::Check)?;
+        if !["analyst", "admin"].contains(&d.goal_editors.as_str()) {
+            return Err(ConfigError::Check("dashboards.goal_editors must be analyst or admin".into()));
+        }
         if !self.keys.dashboards_metrics_token.is_empty() && self.keys.dashboards_metrics_token.len() < 16 {
             return Err(ConfigError::Check("keys.dashboards_metrics_token must be at least 16 characters (or empty to disable /metrics)".into()));
         }

@@ -61,6 +61,39 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read';
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     UPDATE api_tokens SET expires_at = created_at + 7776000;",
+    // What analysts make and share: goals, annotations, saved segments.
+    "CREATE TABLE goals (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        pattern     TEXT NOT NULL DEFAULT '',
+        event       TEXT NOT NULL DEFAULT '',
+        prop_key    TEXT NOT NULL DEFAULT '',
+        prop_value  TEXT NOT NULL DEFAULT '',
+        min_cents   INTEGER,
+        created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE annotations (
+        id          INTEGER PRIMARY KEY,
+        day         INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        author      INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX annotations_day ON annotations(day);
+    CREATE TABLE segments (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        filters     TEXT NOT NULL,
+        owner       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        shared      INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        UNIQUE (owner, name)
+    );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +116,7 @@ pub enum AccountError {
     Role(#[from] UnknownRole),
     #[error("password hashing failed: {0}")]
     Hash(String),
-    #[error("token scope {0:?} is not one of read, recommendations")]
+    #[error("token scope {0:?} is not one of read, write, recommendations")]
     BadScope(String),
     #[error("user {0:?} is disabled")]
     Disabled(String),

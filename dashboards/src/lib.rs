@@ -7,9 +7,11 @@
 //! behind its role check; [`audit`] records every read before its data
 //! leaves; [`query`] is what a view asks for, validated in one place;
 //! [`stats`] computes exact Tier 2 aggregates and [`release`] is the only
-//! way they leave (differential privacy). The views build on these.
+//! way they leave (differential privacy). The views build on these;
+//! [`analyst`] keeps what analysts make (goals, segments, annotations).
 
 pub mod accounts;
+pub mod analyst;
 pub mod audit;
 pub mod changes;
 pub mod privacy;

@@ -219,6 +219,8 @@ pub enum Dimension {
     UtmSource,
     UtmMedium,
     UtmCampaign,
+    UtmTerm,
+    UtmContent,
     Country,
     Region,
     Network,
@@ -232,15 +234,25 @@ pub enum Dimension {
     /// A download's file, an outbound link's destination, a search term.
     Target,
     Kind,
+    /// A custom event's name (`mintmark.track(name, …)`).
+    CustomEvent,
+    /// One property of a custom event, as the event-properties report
+    /// names it (`name␟["key",value]`).
+    EventProp,
+    /// A visit that reached an analyst's goal (by the goal's name): a
+    /// filter only, resolved against the goals ([`StatsQuery::with_goals`]).
+    Goal,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 17] = [
+    pub const ALL: [Dimension; 22] = [
         Dimension::Page,
         Dimension::Referrer,
         Dimension::UtmSource,
         Dimension::UtmMedium,
         Dimension::UtmCampaign,
+        Dimension::UtmTerm,
+        Dimension::UtmContent,
         Dimension::Country,
         Dimension::Region,
         Dimension::Network,
@@ -253,6 +265,9 @@ impl Dimension {
         Dimension::Screen,
         Dimension::Target,
         Dimension::Kind,
+        Dimension::CustomEvent,
+        Dimension::EventProp,
+        Dimension::Goal,
     ];
 
     /// The name in URLs.
@@ -263,6 +278,8 @@ impl Dimension {
             Dimension::UtmSource => "utm_source",
             Dimension::UtmMedium => "utm_medium",
             Dimension::UtmCampaign => "utm_campaign",
+            Dimension::UtmTerm => "utm_term",
+            Dimension::UtmContent => "utm_content",
             Dimension::Country => "country",
             Dimension::Region => "region",
             Dimension::Network => "network",
@@ -275,10 +292,13 @@ impl Dimension {
             Dimension::Screen => "screen",
             Dimension::Target => "target",
             Dimension::Kind => "event",
+            Dimension::CustomEvent => "custom_event",
+            Dimension::EventProp => "event_prop",
+            Dimension::Goal => "goal",
         }
     }
 
-    /// The column of `t2.events`.
+    /// The column of `t2.events` (a goal has none: it is a condition).
     pub fn column(self) -> &'static str {
         match self {
             Dimension::Page => "path",
@@ -286,6 +306,8 @@ impl Dimension {
             Dimension::Connection => "connection_type",
             Dimension::Screen => "concat(toString(screen_width), 'x', toString(screen_height))",
             Dimension::Kind => "kind",
+            Dimension::CustomEvent => "if(kind = 'custom', target, '')",
+            Dimension::EventProp | Dimension::Goal => "''",
             other => other.name(),
         }
     }
@@ -301,6 +323,9 @@ impl Dimension {
             Dimension::Page => VisitField::Array("paths"),
             Dimension::Target => VisitField::Array("arrayConcat(downloads, outbound, searches)"),
             Dimension::Kind => VisitField::Array("kinds"),
+            Dimension::CustomEvent => VisitField::Array("custom_events"),
+            Dimension::EventProp => VisitField::Array("custom_props"),
+            Dimension::Goal => VisitField::Goal,
             Dimension::Referrer => VisitField::Column("source"),
             Dimension::Screen => VisitField::Column("screen"),
             Dimension::Connection => VisitField::Column("connection"),
@@ -318,7 +343,7 @@ pub enum Op {
 
 impl Op {
     /// The name in URLs.
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Op::Is => "is",
             Op::IsNot => "is_not",
@@ -338,6 +363,8 @@ impl Op {
 enum VisitField {
     Column(&'static str),
     Array(&'static str),
+    /// A condition of its own, from the goal's definition.
+    Goal,
 }
 
 /// `dimension op value`, e.g. `country is DE`.
@@ -365,6 +392,9 @@ pub struct StatsQuery {
     pub interval: Option<Interval>,
     /// How tables are ordered.
     pub sort: Sort,
+    /// The store's goals ([`StatsQuery::with_goals`]), which goal filters
+    /// name: a goal filter with no goal here matches nothing.
+    pub goals: Vec<crate::analyst::goals::Goal>,
 }
 
 /// Why a request was refused; the message is shown to the user.
@@ -390,6 +420,10 @@ pub enum QueryError {
     Sort(String),
     #[error("unknown parameter {0:?}")]
     Unknown(String),
+    #[error("there is no goal named {0:?} (see /goals)")]
+    UnknownGoal(String),
+    #[error("goal and event_prop filters take is or is_not, not contains")]
+    GoalOp,
 }
 
 impl StatsQuery {
@@ -443,7 +477,10 @@ impl StatsQuery {
             }
             other => return Err(QueryError::Period(other.to_string())),
         };
-        let q = StatsQuery { period, comparison, filters, metric, interval, sort };
+        if filters.iter().any(|f| matches!(f.dimension, Dimension::Goal | Dimension::EventProp) && f.op == Op::Contains) {
+            return Err(QueryError::GoalOp);
+        }
+        let q = StatsQuery { period, comparison, filters, metric, interval, sort, goals: Vec::new() };
         if q.interval == Some(Interval::Hour) && q.range(today).days() > 31 {
             return Err(QueryError::TooManyHours);
         }
@@ -480,6 +517,21 @@ impl StatsQuery {
             Comparison::Previous => Some(Range { from: Day(r.from.0 - r.days()), until: r.from }),
             Comparison::PreviousYear => Some(Range { from: r.from.year_before(), until: r.until.year_before() }),
         }
+    }
+
+    /// This query with its goal filters resolved against `goals` (every
+    /// goal the store has): a filter naming no goal is refused.
+    pub fn with_goals(mut self, goals: &[crate::analyst::goals::Goal]) -> Result<StatsQuery, QueryError> {
+        if let Some(f) = self.filters.iter().find(|f| f.dimension == Dimension::Goal && !goals.iter().any(|g| g.name == f.value)) {
+            return Err(QueryError::UnknownGoal(f.value.chars().take(80).collect()));
+        }
+        self.goals = goals.to_vec();
+        Ok(self)
+    }
+
+    /// The definition of the goal `name`, when resolved.
+    pub fn goal(&self, name: &str) -> Option<&crate::analyst::goals::Goal> {
+        self.goals.iter().find(|g| g.name == name)
     }
 
     /// This query with `f` added (once).
@@ -530,7 +582,22 @@ impl StatsQuery {
     /// The filters as a SQL condition over `t2.events` with `?` for every
     /// value, in the order of [`Where::values`].
     pub fn filter_sql(&self) -> Where {
-        self.conjunction(|f| column_clause(f.dimension.column(), f.op))
+        self.conjunction(|f| match f.dimension {
+            // A visit-wide condition over raw events: the event is of a
+            // visit (session) with an event that reaches the goal.
+            Dimension::Goal => {
+                let (cond, values) = self.goal(&f.value).map(|g| g.kind.event_condition()).unwrap_or_else(|| ("0".into(), Vec::new()));
+                let within = format!("session_id IN (SELECT session_id FROM {{t2}}.events WHERE session_id != '' AND {cond})");
+                (if f.op == Op::IsNot { format!("NOT ({within})") } else { within }, values)
+            }
+            Dimension::EventProp => {
+                // `name␟pair` of the report: the event's name and a pair of its props.
+                let (name, pair) = f.value.split_once(crate::rollup::PROP_SEPARATOR).unwrap_or((&f.value, ""));
+                let clause = format!("(kind = 'custom' AND target = ? AND has(extractAll(props, {}), ?))", crate::rollup::prop_pairs_literal());
+                (if f.op == Op::Is { clause } else { format!("NOT {clause}") }, vec![name.to_string(), pair.to_string()])
+            }
+            _ => (column_clause(f.dimension.column(), f.op), vec![f.value.clone()]),
+        })
     }
 
     /// The filters as a condition over `t2.visits`: a visit matches when
@@ -538,32 +605,36 @@ impl StatsQuery {
     /// dimensions, any of its values for pages, targets and event kinds).
     pub fn visit_filter_sql(&self) -> Where {
         let mut w = self.conjunction(|f| match f.dimension.in_visits() {
-            VisitField::Column(c) => column_clause(c, f.op),
-            VisitField::Array(a) => match f.op {
-                Op::Is => format!("has({a}, ?)"),
-                Op::IsNot => format!("arrayExists(x -> x != ?, {a})"),
-                Op::Contains => format!("arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, {a})"),
-            },
+            VisitField::Column(c) => (column_clause(c, f.op), vec![f.value.clone()]),
+            VisitField::Array(a) => {
+                let clause = match f.op {
+                    Op::Is => format!("has({a}, ?)"),
+                    Op::IsNot => format!("arrayExists(x -> x != ?, {a})"),
+                    Op::Contains => format!("arrayExists(x -> positionCaseInsensitiveUTF8(x, ?) > 0, {a})"),
+                };
+                (clause, vec![f.value.clone()])
+            }
+            VisitField::Goal => {
+                let (cond, values) = self.goal(&f.value).map(|g| g.kind.visit_condition()).unwrap_or_else(|| ("0".into(), Vec::new()));
+                (if f.op == Op::IsNot { format!("NOT ({cond})") } else { format!("({cond})") }, values)
+            }
         });
         if let [f] = self.filters.as_slice() {
-            if f.op == Op::Is {
+            if f.op == Op::Is && f.dimension != Dimension::Goal {
                 w.facet = Some((f.dimension.name(), f.value.clone()));
             }
         }
         w
     }
 
-    /// Every filter's clause (one `?` each, for its value) joined with
-    /// AND; no filter is `1`.
-    fn conjunction(&self, clause: impl Fn(&Filter) -> String) -> Where {
+    /// Every filter's clause (with a `?` for each of its values) joined
+    /// with AND; no filter is `1`.
+    fn conjunction(&self, clause: impl Fn(&Filter) -> (String, Vec<String>)) -> Where {
         if self.filters.is_empty() {
             return Where::none();
         }
-        Where {
-            sql: self.filters.iter().map(clause).collect::<Vec<_>>().join(" AND "),
-            values: self.filters.iter().map(|f| f.value.clone()).collect(),
-            facet: None,
-        }
+        let (clauses, values): (Vec<String>, Vec<Vec<String>>) = self.filters.iter().map(clause).unzip();
+        Where { sql: clauses.join(" AND "), values: values.concat(), facet: None }
     }
 }
 
@@ -582,12 +653,13 @@ fn column_clause(column: &str, op: Op) -> String {
 pub fn facet_arrays() -> Vec<(&'static str, String)> {
     Dimension::ALL
         .iter()
-        .map(|d| {
+        .filter_map(|d| {
             let values = match d.in_visits() {
                 VisitField::Column(c) => format!("[{c}]"),
                 VisitField::Array(a) => format!("arrayDistinct({a})"),
+                VisitField::Goal => return None,
             };
-            (d.name(), values)
+            Some((d.name(), values))
         })
         .collect()
 }
@@ -599,7 +671,7 @@ pub fn column_facets() -> Vec<(&'static str, &'static str)> {
         .iter()
         .filter_map(|d| match d.in_visits() {
             VisitField::Column(c) => Some((d.name(), c)),
-            VisitField::Array(_) => None,
+            VisitField::Array(_) | VisitField::Goal => None,
         })
         .collect()
 }
@@ -608,7 +680,8 @@ fn url_pairs() -> form_urlencoded::Serializer<'static, String> {
     form_urlencoded::Serializer::new(String::new())
 }
 
-fn parse_filter(v: &str) -> Result<Filter, QueryError> {
+/// `dimension:op:value`, as in the `f=` parameter.
+pub fn parse_filter(v: &str) -> Result<Filter, QueryError> {
     let bad = || QueryError::Filter(v.chars().take(80).collect());
     let mut parts = v.splitn(3, ':');
     let dimension = parts.next().and_then(Dimension::parse).ok_or_else(bad)?;
@@ -641,8 +714,9 @@ impl Where {
         Where { sql: "1".into(), values: Vec::new(), facet: None }
     }
 
+    /// No condition (a filter may have no value: "any purchase").
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.sql == "1"
     }
 }
 

@@ -74,7 +74,23 @@ const VISIT_COLUMNS: &str = "start_day, first_ts, last_ts, tier, pageviews, even
     visits, visit_pageviews, bounces, duration_sum, converted, anonymous_hits, tier2_events, tier3_events, \
     funnel_1, funnel_2, funnel_3, funnel_4, entry_page, exit_page, source, utm_source, utm_medium, utm_campaign, \
     country, region, network, os, browser, device, screen, language, time_zone, connection, \
-    page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n";
+    page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n, \
+    utm_term, utm_content, custom_events, custom_events_n, custom_props, custom_props_n, max_purchase";
+
+/// Each `["key",value]` pair of a custom event's `props` (the collector
+/// writes them as a JSON array of pairs), as a ClickHouse string literal
+/// for `extractAll`: the first (outer) group is the whole pair, escapes
+/// and all. No `?` in it: the rollup's text takes the day for `?`.
+const PROP_PAIRS: &str = r#"'(\\["([^"\\\\]|\\\\.)*",("([^"\\\\]|\\\\.)*"|[^\\]]*)\\])'"#;
+
+/// [`PROP_PAIRS`], for reads of raw events (a goal's property).
+pub fn prop_pairs_literal() -> &'static str {
+    PROP_PAIRS
+}
+
+/// What separates a custom event's name from one of its property pairs
+/// in `t2.visits.custom_props` (the unit separator: never in a name).
+pub const PROP_SEPARATOR: char = '\u{1f}';
 
 /// The contribution bounds of [`crate::release::caps`], written into the
 /// rollup's text: each visit's row holds at most that much.
@@ -85,6 +101,7 @@ fn caps(text: &str) -> String {
         .replace("{cap_purchases}", &caps::PURCHASES.to_string())
         .replace("{cap_revenue}", &caps::REVENUE.to_string())
         .replace("{cap_duration}", &caps::DURATION_SECS.to_string())
+        .replace("{prop_pairs}", PROP_PAIRS)
 }
 
 /// Visits that started on the day, from that day's events and the days
@@ -103,7 +120,11 @@ SELECT start_day, first_ts, last_ts, tier, least(pageviews, {cap_pageviews}), le
        all_paths, all_kinds,
        arrayDistinct(dl) AS dd, arrayMap(p -> toUInt32(countEqual(dl, p)), dd),
        arrayDistinct(ob) AS oo, arrayMap(p -> toUInt32(countEqual(ob, p)), oo),
-       arrayDistinct(se) AS ss, arrayMap(p -> toUInt32(countEqual(se, p)), ss)
+       arrayDistinct(se) AS ss, arrayMap(p -> toUInt32(countEqual(se, p)), ss),
+       a_utm_term, a_utm_content,
+       arrayDistinct(ce) AS cc, arrayMap(p -> toUInt32(countEqual(ce, p)), cc),
+       arrayDistinct(cp) AS pp2, arrayMap(p -> toUInt32(countEqual(cp, p)), pp2),
+       greatest(max_purchase, 0)
 FROM (
     SELECT session_id,
            toDate(min(ts)) AS start_day, min(ts) AS first_ts, max(ts) AS last_ts, any(tier) AS tier,
@@ -117,7 +138,11 @@ FROM (
            argMin(concat(toString(screen_width), 'x', toString(screen_height)), ts) AS a_screen, argMin(language, ts) AS a_language,
            argMin(time_zone, ts) AS a_time_zone, argMin(connection_type, ts) AS a_connection,
            groupArrayIf(path, kind = 'pageview') AS pv, groupUniqArray(path) AS all_paths, groupUniqArray(kind) AS all_kinds,
-           groupArrayIf(target, kind = 'download') AS dl, groupArrayIf(target, kind = 'outbound') AS ob, groupArrayIf(target, kind = 'search') AS se
+           groupArrayIf(target, kind = 'download') AS dl, groupArrayIf(target, kind = 'outbound') AS ob, groupArrayIf(target, kind = 'search') AS se,
+           argMin(utm_term, ts) AS a_utm_term, argMin(utm_content, ts) AS a_utm_content,
+           groupArrayIf(target, kind = 'custom') AS ce,
+           groupArrayArrayIf(arrayMap(p -> concat(target, '\x1f', p), extractAll(props, {prop_pairs})), kind = 'custom') AS cp,
+           maxIf(value, kind = 'purchase') AS max_purchase
     FROM {t2}.events FINAL
     WHERE event_date >= toDate(?) - 1 AND event_date <= toDate(?) + 1 AND session_id != ''
     GROUP BY session_id
@@ -134,7 +159,12 @@ SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind =
        [path], [kind],
        if(kind = 'download', [target], emptyArrayString()), if(kind = 'download', [toUInt32(1)], emptyArrayUInt32()),
        if(kind = 'outbound', [target], emptyArrayString()), if(kind = 'outbound', [toUInt32(1)], emptyArrayUInt32()),
-       if(kind = 'search', [target], emptyArrayString()), if(kind = 'search', [toUInt32(1)], emptyArrayUInt32())
+       if(kind = 'search', [target], emptyArrayString()), if(kind = 'search', [toUInt32(1)], emptyArrayUInt32()),
+       utm_term, utm_content,
+       if(kind = 'custom', [target], emptyArrayString()), if(kind = 'custom', [toUInt32(1)], emptyArrayUInt32()),
+       if(kind = 'custom', arrayDistinct(arrayMap(p -> concat(target, '\x1f', p), extractAll(props, {prop_pairs}))) AS hp, emptyArrayString()),
+       if(kind = 'custom', arrayMap(p -> toUInt32(1), hp), emptyArrayUInt32()),
+       if(kind = 'purchase', greatest(value, 0), 0)
 FROM {t2}.events FINAL
 WHERE event_date = toDate(?) AND session_id = ''";
 

@@ -1,6 +1,7 @@
 //! API tokens: per-user bearer tokens for `/api/v1/...`, stored as SHA-256
 //! digests beside the sessions. A token acts as its user with the user's
-//! roles, for reads only: it carries no CSRF token, so no form accepts it.
+//! roles: for reads, and with the `write` scope for the API's changes
+//! (never a form's: it carries no CSRF token, so no form accepts it).
 //!
 //! Every token has a [`TokenScope`] and an expiry (`dashboards.token_days`).
 //! A `recommendations` token opens only `/api/v1/recommendations`: what a
@@ -23,6 +24,9 @@ const MAX_LABEL: usize = 64;
 pub enum TokenScope {
     /// The API its user's roles allow: Tier 2, and Tier 3 for marketing.
     Read,
+    /// [`TokenScope::Read`], and the API's changes (goals, segments,
+    /// annotations) its user's roles allow.
+    Write,
     /// Only `GET /api/v1/recommendations`.
     Recommendations,
 }
@@ -31,6 +35,7 @@ impl TokenScope {
     pub fn as_str(self) -> &'static str {
         match self {
             TokenScope::Read => "read",
+            TokenScope::Write => "write",
             TokenScope::Recommendations => "recommendations",
         }
     }
@@ -38,6 +43,7 @@ impl TokenScope {
     pub fn parse(s: &str) -> Result<TokenScope, AccountError> {
         match s {
             "read" => Ok(TokenScope::Read),
+            "write" => Ok(TokenScope::Write),
             "recommendations" => Ok(TokenScope::Recommendations),
             other => Err(AccountError::BadScope(other.to_string())),
         }
@@ -46,7 +52,7 @@ impl TokenScope {
     /// Whether a request for `path` is within this scope.
     pub fn allows(self, path: &str) -> bool {
         match self {
-            TokenScope::Read => true,
+            TokenScope::Read | TokenScope::Write => true,
             TokenScope::Recommendations => path == RECOMMENDATIONS_PATH,
         }
     }

@@ -20,6 +20,8 @@ pub enum TableName {
     Sales,
     TierMix,
     BoughtTogether,
+    /// Each goal's conversions, conversion rate and revenue.
+    Conversions,
 }
 
 impl TableName {
@@ -32,6 +34,7 @@ impl TableName {
             "sales" => TableName::Sales,
             "tier_mix" => TableName::TierMix,
             "bought_together" => TableName::BoughtTogether,
+            "conversions" => TableName::Conversions,
             other => TableName::Report(Report::parse(other)?),
         })
     }
@@ -46,6 +49,7 @@ impl TableName {
             TableName::Sales => "sales",
             TableName::TierMix => "tier_mix",
             TableName::BoughtTogether => "bought_together",
+            TableName::Conversions => "conversions",
         }
     }
 
@@ -53,7 +57,7 @@ impl TableName {
     pub fn all() -> Vec<TableName> {
         let mut v = vec![TableName::Top, TableName::Timeseries];
         v.extend(Report::ALL.map(TableName::Report));
-        v.extend([TableName::Funnel, TableName::Products, TableName::Sales, TableName::TierMix, TableName::BoughtTogether]);
+        v.extend([TableName::Funnel, TableName::Products, TableName::Sales, TableName::TierMix, TableName::BoughtTogether, TableName::Conversions]);
         v
     }
 }
@@ -69,6 +73,8 @@ pub struct Ctx<'a> {
     pub ask: Ask<'a>,
     /// Cross-sell: whether marketplace orders count.
     pub crosssell_marketplace: bool,
+    /// Who asks (their budget pays for filtered questions).
+    pub user: i64,
 }
 
 pub type Result<T> = std::result::Result<T, ViewError>;
@@ -175,8 +181,68 @@ impl Ctx<'_> {
                 let pairs = self.releaser.pairs(self.client, self.t2, self.today, self.crosssell_marketplace).await?;
                 bought_together_table(&pairs, !self.q.filters.is_empty())
             }
+            TableName::Conversions => self.conversions().await?,
         };
         Ok(seal(table)?)
+    }
+}
+
+impl Ctx<'_> {
+    /// Every goal's conversions under this question: the question with the
+    /// goal's filter added, released like any filtered question (its
+    /// cells name the goal's definition), over the question's visits.
+    async fn conversions(&self) -> Result<Table> {
+        let range = self.q.range(self.today);
+        let total = self.releaser.sums(&self.ask, range, false).await?;
+        let (visits, pending) = (total.total(self.today).get("visits"), total.pending.clone());
+        let mut t = Table::new(
+            "conversions",
+            "Goals",
+            vec![
+                Column::new("Goal", "goal"),
+                Column::new("Reached by", "definition"),
+                Column::new("Conversions", "conversions"),
+                Column::new("Conversion rate", "conversion_rate"),
+                Column::new("Revenue", "revenue"),
+                Column::new("Revenue per visit", "revenue_per_visit"),
+            ],
+        );
+        let mut refused = None;
+        for goal in &self.q.goals {
+            let filter = Filter { dimension: crate::query::Dimension::Goal, op: Op::Is, value: goal.name.clone() };
+            let q = self.q.with_filter(&filter);
+            let ask = Ask::new(self.client, self.t2, &q, self.user, self.today);
+            let reached = self.releaser.sums(&ask, range, false).await;
+            self.ask.absorb(&ask);
+            let mut cells = vec![Cell::Text(goal.name.clone()), Cell::Text(goal.kind.definition())];
+            match reached {
+                Ok(cube) => {
+                    let s = cube.total(self.today);
+                    let (n, revenue) = (s.get("visits"), s.get("revenue"));
+                    cells.push(Cell::Noisy(n));
+                    cells.push(Cell::Noisy(n.ratio(&visits, Unit::Share)));
+                    if goal.kind.is_purchase() {
+                        cells.push(Cell::Noisy(revenue));
+                        cells.push(Cell::Noisy(revenue.ratio(&visits, Unit::Money)));
+                    } else {
+                        cells.extend([Cell::Text(String::new()), Cell::Text(String::new())]);
+                    }
+                }
+                Err(e) if e.is_refusal() => {
+                    refused = Some(e.to_string());
+                    cells.extend([Cell::Text("budget spent".into()), Cell::Text(String::new()), Cell::Text(String::new()), Cell::Text(String::new())]);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            t.rows.push(Row { filter: Some(filter), ..Row::new(cells) });
+        }
+        let mut notes = vec![
+            "A visit converts when it reached the goal; the rate is over all visits of the question, revenue is what converting visits spent. Numbers carry noise (hover for ±).".to_string(),
+        ];
+        notes.extend(refused);
+        notes.extend(pending_note(&pending, self.today));
+        t.note = Some(notes.join(" "));
+        Ok(t)
     }
 }
 
@@ -231,7 +297,7 @@ pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort,
     sort_groups(&mut rows, sort, 1);
     let truncated = rows.len() > stats::breakdown::MAX_ROWS as usize;
     for (name, v) in rows.iter().take(stats::breakdown::MAX_ROWS as usize) {
-        let shown = if name.is_empty() { report.empty_label().to_string() } else { name.clone() };
+        let shown = if name.is_empty() { report.empty_label().to_string() } else { report.display_key(name) };
         t.rows.push(Row {
             filter: Some(Filter { dimension: dim, op: Op::Is, value: name.clone() }),
             ..Row::new(vec![Cell::Text(shown), Cell::Noisy(v[0]), Cell::Noisy(v[1]), Cell::Noisy(v[0].ratio(&total_visits, Unit::Share))])

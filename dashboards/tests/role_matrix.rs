@@ -71,6 +71,8 @@ async fn every_route_for_every_role_and_for_nobody() {
             let req = match route.method {
                 "GET" => s.http.get(&url),
                 "POST" => s.http.post(&url).form(&[("csrf", "x")]),
+                "PUT" => s.http.put(&url).json(&serde_json::json!({})),
+                "DELETE" => s.http.delete(&url),
                 other => panic!("method {other} of {} has no request here; add it", route.path),
             };
             let got = verdict(req.header("cookie", cookie).send().await.unwrap()).await;

@@ -55,6 +55,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (13, "ledger_key_scope", include_str!("../migrations/0013_ledger_key_scope.sql")),
     (14, "audit_writers", include_str!("../migrations/0014_audit_writers.sql")),
     (15, "subjects", include_str!("../migrations/0015_subjects.sql")),
+    (16, "visit_events", include_str!("../migrations/0016_visit_events.sql")),
 ];
 
 /// The three databases mintmark owns, with the configured prefix.

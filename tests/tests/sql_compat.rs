@@ -41,6 +41,10 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
          (20000, 1728000030, 100, 'd', 'tier2', 's', 'search', '/store/search', '203.0.113.0', 'US', 0, '', [], [], [], 'red shoes'), \
          (20000, 1728000090, 100, 'e', 'anonymous', '', 'pageview', '/store/', '203.0.113.0', 'DE', 0, '', [], [], [], '')"
     ));
+    // A custom event with properties (`mintmark.track("signup", …)`).
+    statements.push(format!(
+        "INSERT INTO t2.events ({cols}, target, props) VALUES (20000, 1728000040, 100, 'f', 'tier2', 's', 'custom', '/store/', '203.0.113.0', 'US', 'signup', '[[\"plan\",\"pro\"],[\"seats\",3.0]]')"
+    ));
     let staging = rollup::staging("compat");
     statements.extend(rollup::create_staging("t2", &staging));
     let day = Day(20000);
@@ -61,6 +65,20 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         for (_, read) in breakdown::reads(&Report::ALL, w, &filters) {
             reads.push(breakdown::folded(read, 1, Sort::DEFAULT, 10));
         }
+    }
+    // Goals of each kind, as filters over visits and over raw events.
+    let goal = |id: i64, name: &str, kind: dashboards::analyst::goals::GoalKind| dashboards::analyst::goals::Goal { id, name: name.into(), kind, created_by: None, updated_at: 0 };
+    use dashboards::analyst::goals::GoalKind;
+    let goals = [
+        goal(1, "post", GoalKind::Pageview { pattern: "/store/*".into() }),
+        goal(2, "pro", GoalKind::Event { name: "signup".into(), property: Some(("seats".into(), "3".into())) }),
+        goal(3, "big", GoalKind::Purchase { min_cents: Some(1000) }),
+    ];
+    let goal_reads_at = reads.len();
+    for name in ["post", "pro", "big"] {
+        let g = q(&[("f", &format!("goal:is:{name}"))]).with_goals(&goals).unwrap();
+        reads.push(metrics::sums_sql(w, &g.visit_filter_sql(), None));
+        reads.push(commerce::products_sql(w, &g.filter_sql(), 1, Sort::DEFAULT));
     }
     let mut queries: Vec<String> = vec![
         "SELECT count() AS n FROM t2.events FINAL".into(),
@@ -111,8 +129,8 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     let a = &report["answers"];
     // 64-bit integers come back as numbers or, on older settings, strings.
     let n = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap();
-    assert_eq!(n(&a[0][0]["n"]), 5, "FINAL collapses the replayed event (six rows, five events)");
-    assert_eq!(n(&a[1][0]["n"]), 5);
+    assert_eq!(n(&a[0][0]["n"]), 6, "FINAL collapses the replayed event (seven rows, six events)");
+    assert_eq!(n(&a[1][0]["n"]), 6);
     assert_eq!(a[2].as_array().unwrap().len(), 0, "t3.events has no session_id column on current ClickHouse either");
     assert_eq!(n(&a[3][0]["n"]), 0);
     // The rollup: one visit (s: a, b, c, d) and one anonymous hit.
@@ -124,6 +142,12 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     assert_eq!(n(&products[0]["units"]), 2);
     for (i, answer) in a.as_array().unwrap().iter().enumerate().skip(10) {
         assert!(answer.is_array(), "read {i} answered");
+    }
+    // Each goal reached by the one visit, and its purchase found through it.
+    for i in 0..3 {
+        let (sums, products) = (&a[5 + goal_reads_at + 2 * i], &a[5 + goal_reads_at + 2 * i + 1]);
+        assert_eq!(n(&sums[0]["s_visits"]), 1, "goal {i}: {sums}");
+        assert_eq!(products[0]["sku"], "sku1", "goal {i}: {products}");
     }
     let answers = a.as_array().unwrap();
     let customers = &answers[tier3_at];

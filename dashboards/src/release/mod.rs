@@ -207,6 +207,14 @@ impl<'a> Ask<'a> {
         self.spent.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Counts what `other` (a question asked on this one's behalf, e.g. a
+    /// goal's) spent as spent by this request.
+    pub fn absorb(&self, other: &Ask<'_>) {
+        for (d, e) in other.spent() {
+            self.charge(&[d.0], e);
+        }
+    }
+
     fn charge(&self, days: &[i32], eps: f64) {
         let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
         for d in days {
@@ -219,7 +227,13 @@ impl<'a> Ask<'a> {
 /// way (filters reordered, repeated) is the same scope, so it reads the
 /// same cells.
 pub fn scope(q: &StatsQuery) -> String {
-    let mut parts: Vec<String> = q.filters.iter().map(|f| format!("{}:{}:{}", f.dimension.name(), f.op.label(), f.value)).collect();
+    // A goal is named with its definition: an edited goal is a new
+    // question, never answered from the old one's cells.
+    let definition = |f: &crate::query::Filter| match (f.dimension, q.goal(&f.value)) {
+        (crate::query::Dimension::Goal, Some(g)) => format!("={}", g.kind.definition()),
+        _ => String::new(),
+    };
+    let mut parts: Vec<String> = q.filters.iter().map(|f| format!("{}:{}:{}{}", f.dimension.name(), f.op.label(), f.value, definition(f))).collect();
     parts.sort();
     parts.dedup();
     parts.join("\u{1f}")
@@ -564,7 +578,8 @@ fn closed_days(range: Range, today: Day, ready: impl Fn(Day) -> bool) -> (Vec<Da
 pub fn report_spec(report: Report) -> groups::Spec {
     let (per_visit, hits) = match report {
         Report::Pages => (caps::PAGES_PER_VISIT, caps::VIEWS_PER_PAGE),
-        Report::Downloads | Report::Outbound | Report::SiteSearch => (caps::TARGETS_PER_VISIT, caps::HITS_PER_TARGET),
+        // The lists bounded like targets in `visit_group_selects`.
+        Report::Downloads | Report::Outbound | Report::SiteSearch | Report::CustomEvents | Report::EventProps => (caps::TARGETS_PER_VISIT, caps::HITS_PER_TARGET),
         _ => (1, caps::PAGEVIEWS),
     };
     groups::Spec {

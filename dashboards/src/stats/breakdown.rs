@@ -34,6 +34,8 @@ pub enum Report {
     UtmSource,
     UtmMedium,
     UtmCampaign,
+    UtmTerm,
+    UtmContent,
     Country,
     Region,
     Network,
@@ -44,6 +46,10 @@ pub enum Report {
     Language,
     TimeZone,
     Connection,
+    /// Custom events by name (`mintmark.track(name, …)`).
+    CustomEvents,
+    /// Custom events' properties: `name · key = value`.
+    EventProps,
 }
 
 /// How a report's groups are formed from `t2.visits`.
@@ -58,7 +64,7 @@ pub enum Shape {
 }
 
 impl Report {
-    pub const ALL: [Report; 20] = [
+    pub const ALL: [Report; 24] = [
         Report::Pages,
         Report::EntryPages,
         Report::ExitPages,
@@ -69,6 +75,8 @@ impl Report {
         Report::UtmSource,
         Report::UtmMedium,
         Report::UtmCampaign,
+        Report::UtmTerm,
+        Report::UtmContent,
         Report::Country,
         Report::Region,
         Report::Network,
@@ -79,6 +87,8 @@ impl Report {
         Report::Language,
         Report::TimeZone,
         Report::Connection,
+        Report::CustomEvents,
+        Report::EventProps,
     ];
 
     /// The name in URLs, exports and the API.
@@ -94,6 +104,8 @@ impl Report {
             Report::UtmSource => "utm_source",
             Report::UtmMedium => "utm_medium",
             Report::UtmCampaign => "utm_campaign",
+            Report::UtmTerm => "utm_term",
+            Report::UtmContent => "utm_content",
             Report::Country => "country",
             Report::Region => "region",
             Report::Network => "network",
@@ -104,6 +116,8 @@ impl Report {
             Report::Language => "language",
             Report::TimeZone => "time_zone",
             Report::Connection => "connection",
+            Report::CustomEvents => "custom_events",
+            Report::EventProps => "event_props",
         }
     }
 
@@ -123,6 +137,8 @@ impl Report {
             Report::UtmSource => "UTM source",
             Report::UtmMedium => "UTM medium",
             Report::UtmCampaign => "UTM campaign",
+            Report::UtmTerm => "UTM term",
+            Report::UtmContent => "UTM content",
             Report::Country => "Country",
             Report::Region => "Region",
             Report::Network => "Network",
@@ -133,6 +149,8 @@ impl Report {
             Report::Language => "Language",
             Report::TimeZone => "Time zone",
             Report::Connection => "Connection",
+            Report::CustomEvents => "Custom events",
+            Report::EventProps => "Event properties",
         }
     }
 
@@ -144,6 +162,8 @@ impl Report {
             Report::Outbound => "Destination",
             Report::SiteSearch => "Search term",
             Report::Referrers => "Source",
+            Report::CustomEvents => "Event",
+            Report::EventProps => "Event · property",
             _ => self.title(),
         }
     }
@@ -155,7 +175,22 @@ impl Report {
             Report::Downloads => "Downloads",
             Report::Outbound => "Clicks",
             Report::SiteSearch => "Searches",
+            Report::CustomEvents | Report::EventProps => "Events",
             _ => "Pageviews",
+        }
+    }
+
+    /// A group's key as a row shows it: an event property's stored form
+    /// (`name␟["key",value]`) as `name · key = value`.
+    pub fn display_key(self, key: &str) -> String {
+        if self != Report::EventProps {
+            return key.to_string();
+        }
+        let Some((name, pair)) = key.split_once(crate::rollup::PROP_SEPARATOR) else { return key.to_string() };
+        match serde_json::from_str::<(String, serde_json::Value)>(pair) {
+            Ok((k, serde_json::Value::String(v))) => format!("{name} · {k} = {v}"),
+            Ok((k, v)) => format!("{name} · {k} = {v}"),
+            Err(_) => format!("{name} · {pair}"),
         }
     }
 
@@ -163,7 +198,7 @@ impl Report {
     pub fn empty_label(self) -> &'static str {
         match self {
             Report::Referrers => "(direct / none)",
-            Report::UtmSource | Report::UtmMedium | Report::UtmCampaign => "(no campaign)",
+            Report::UtmSource | Report::UtmMedium | Report::UtmCampaign | Report::UtmTerm | Report::UtmContent => "(no campaign)",
             _ => "(unknown)",
         }
     }
@@ -177,6 +212,10 @@ impl Report {
             Report::UtmSource => Dimension::UtmSource,
             Report::UtmMedium => Dimension::UtmMedium,
             Report::UtmCampaign => Dimension::UtmCampaign,
+            Report::UtmTerm => Dimension::UtmTerm,
+            Report::UtmContent => Dimension::UtmContent,
+            Report::CustomEvents => Dimension::CustomEvent,
+            Report::EventProps => Dimension::EventProp,
             Report::Country => Dimension::Country,
             Report::Region => Dimension::Region,
             Report::Network => Dimension::Network,
@@ -196,6 +235,8 @@ impl Report {
             Report::Downloads => Shape::Array { keys: "downloads", counts: "downloads_n" },
             Report::Outbound => Shape::Array { keys: "outbound", counts: "outbound_n" },
             Report::SiteSearch => Shape::Array { keys: "searches", counts: "searches_n" },
+            Report::CustomEvents => Shape::Array { keys: "custom_events", counts: "custom_events_n" },
+            Report::EventProps => Shape::Array { keys: "custom_props", counts: "custom_props_n" },
             Report::EntryPages => Shape::Column("entry_page"),
             Report::ExitPages => Shape::Column("exit_page"),
             // A visit's source is its first event's referrer; later events'

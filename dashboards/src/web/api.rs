@@ -30,7 +30,7 @@ pub struct ApiError {
     pub error: String,
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+pub fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(ApiError { error: message.to_string() })).into_response()
 }
 
@@ -145,9 +145,9 @@ async fn serve_table(app: &App, who: &Authorized<AnalystView>, name: &str, param
         return refuse(StatusCode::NOT_FOUND, "no such table");
     };
     let today = Day::today();
-    let q = match StatsQuery::from_params(params, today) {
+    let q = match app.stats_query(params, today).await {
         Ok(q) => q,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e) => return refuse(e.status(), &e.to_string()),
     };
     let ctx = app.ctx(&q, today, who.session.user.id);
     let table = match ctx.table(table_name).await {

@@ -80,7 +80,19 @@ impl App {
             releaser: &self.releaser,
             ask: crate::release::Ask::new(&self.clickhouse, &self.dbs.t2, q, user, today),
             crosssell_marketplace: d.crosssell_marketplace,
+            user,
         }
+    }
+
+    /// A dashboard question from URL parameters, its goal filters resolved
+    /// against the store's goals.
+    pub async fn stats_query(&self, params: &[(String, String)], today: Day) -> Result<crate::query::StatsQuery, StatsQueryError> {
+        let q = crate::query::StatsQuery::from_params(params, today)?;
+        let goals = self.with_accounts(|a| a.goals()).await.map_err(|_| StatsQueryError::Unavailable)?.map_err(|e| {
+            tracing::error!(error = %e, "reading the goals failed");
+            StatsQueryError::Unavailable
+        })?;
+        Ok(q.with_goals(&goals)?)
     }
 
     /// What every Tier 3 reader reads with.
@@ -119,6 +131,24 @@ impl App {
                 resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
                 Err(resp)
             }
+        }
+    }
+}
+
+/// Why a dashboard question could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsQueryError {
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
+    #[error("the accounts database (goals) is not available; try again shortly")]
+    Unavailable,
+}
+
+impl StatsQueryError {
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            StatsQueryError::Query(_) => axum::http::StatusCode::BAD_REQUEST,
+            StatsQueryError::Unavailable => axum::http::StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -71,6 +71,9 @@ pub enum Refused {
     ApiForbidden,
     /// A token whose scope does not cover this route.
     TokenScope,
+    /// A change through the API without a `write` token, or from a
+    /// session without its CSRF token in `X-CSRF-Token`.
+    ApiWrite,
     /// Too many password checks at once: try again shortly.
     Busy,
     /// The accounts database failed.
@@ -102,6 +105,10 @@ impl IntoResponse for Refused {
             Refused::Unauthenticated => json(StatusCode::UNAUTHORIZED, "a valid API token (Authorization: Bearer mmt_…) or session is needed"),
             Refused::ApiForbidden => json(StatusCode::FORBIDDEN, "Not allowed: your roles do not include this view"),
             Refused::TokenScope => json(StatusCode::FORBIDDEN, "Not allowed: this token's scope is recommendations, which opens only /api/v1/recommendations"),
+            Refused::ApiWrite => json(
+                StatusCode::FORBIDDEN,
+                "a change through the API needs a token with the write scope (or, from a signed-in page, the session's X-CSRF-Token header)",
+            ),
             Refused::Busy => {
                 let mut resp = page::error(StatusCode::SERVICE_UNAVAILABLE, "Busy", "Too many logins at once. Try again in a few seconds.");
                 resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -129,37 +136,61 @@ impl FromRequestParts<Arc<App>> for Signed {
     type Rejection = Refused;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Signed, Refused> {
-        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        let api = is_api(parts.uri.path());
-        let no_login = || if api { Refused::Unauthenticated } else { Refused::Login { next: next.clone() } };
-        if api {
-            if let Some(bearer) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-                let token = bearer.strip_prefix("Bearer ").unwrap_or("").trim().to_string();
-                let found = app.with_accounts(move |a| a.token_session(&token, now_secs())).await?.map_err(|e| {
-                    tracing::error!(error = %e, "token lookup failed");
-                    Refused::Unavailable
-                })?;
-                // A bad token is refused even when a cookie is also sent.
-                let (session, scope) = found.ok_or(Refused::Unauthenticated)?;
-                if !scope.allows(parts.uri.path()) {
-                    return Err(Refused::TokenScope);
-                }
-                return Ok(Signed { session, token: String::new() });
-            }
+        let (signed, may_change) = signed(parts, app).await?;
+        if !may_change {
+            return Err(Refused::ApiWrite);
         }
-        let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
-            return Err(no_login());
-        };
-        let (lookup, life) = (token.clone(), app.life);
-        let found = app.with_accounts(move |a| a.session(&lookup, now_secs(), life)).await?.map_err(|e| {
-            tracing::error!(error = %e, "session lookup failed");
-            Refused::Unavailable
-        })?;
-        match found {
-            Some(session) => Ok(Signed { session, token }),
-            None => Err(no_login()),
+        Ok(signed)
+    }
+}
+
+/// Who is signed in, and whether this request may change something
+/// through the API: a GET may; an API change needs a `write` token or
+/// the session's CSRF token in `X-CSRF-Token` (a session's cookie goes
+/// with every request a page makes, so a change must prove it came from
+/// our page). Refused here only for who is asking; callers refuse the
+/// change after the role check, so a wrong role is told so first.
+async fn signed(parts: &mut Parts, app: &Arc<App>) -> Result<(Signed, bool), Refused> {
+    let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let api = is_api(parts.uri.path());
+    let no_login = || if api { Refused::Unauthenticated } else { Refused::Login { next: next.clone() } };
+    if api {
+        if let Some(bearer) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            let token = bearer.strip_prefix("Bearer ").unwrap_or("").trim().to_string();
+            let found = app.with_accounts(move |a| a.token_session(&token, now_secs())).await?.map_err(|e| {
+                tracing::error!(error = %e, "token lookup failed");
+                Refused::Unavailable
+            })?;
+            // A bad token is refused even when a cookie is also sent.
+            let (session, scope) = found.ok_or(Refused::Unauthenticated)?;
+            if !scope.allows(parts.uri.path()) {
+                return Err(Refused::TokenScope);
+            }
+            let may_change = !changes(parts) || scope == crate::tokens::TokenScope::Write;
+            return Ok((Signed { session, token: String::new() }, may_change));
         }
     }
+    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).map(String::from) else {
+        return Err(no_login());
+    };
+    let (lookup, life) = (token.clone(), app.life);
+    let found = app.with_accounts(move |a| a.session(&lookup, now_secs(), life)).await?.map_err(|e| {
+        tracing::error!(error = %e, "session lookup failed");
+        Refused::Unavailable
+    })?;
+    match found {
+        Some(session) => {
+            let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let may_change = !api || !changes(parts) || check_csrf(&session.csrf, given);
+            Ok((Signed { session, token }, may_change))
+        }
+        None => Err(no_login()),
+    }
+}
+
+/// A request that changes something (anything but GET and HEAD).
+fn changes(parts: &Parts) -> bool {
+    !matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD)
 }
 
 /// The role a route needs, as a type.
@@ -197,9 +228,12 @@ impl<N: Need> FromRequestParts<Arc<App>> for Authorized<N> {
     type Rejection = Refused;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Authorized<N>, Refused> {
-        let Signed { session, .. } = Signed::from_request_parts(parts, app).await?;
+        let (Signed { session, .. }, may_change) = signed(parts, app).await?;
         if !session.user.roles.allow(N::ROLE) {
             return Err(if is_api(parts.uri.path()) { Refused::ApiForbidden } else { Refused::Forbidden });
+        }
+        if !may_change {
+            return Err(Refused::ApiWrite);
         }
         Ok(Authorized { session, _need: PhantomData })
     }

@@ -13,6 +13,7 @@ const ACCENT: RGBColor = RGBColor(0x24, 0x56, 0xd6);
 const COMPARED: RGBColor = RGBColor(0x98, 0xa2, 0xb3);
 const GRID: RGBColor = RGBColor(0xe3, 0xe7, 0xee);
 const INK: RGBColor = RGBColor(0x5b, 0x65, 0x76);
+const MARK: RGBColor = RGBColor(0xc2, 0x6a, 0x00);
 
 fn label(metric: Metric, v: f64) -> String {
     match metric {
@@ -35,8 +36,10 @@ fn x_label(at: i64, interval: Interval) -> String {
 }
 
 /// The chart as an `<svg>` element, or `None` when drawing failed.
-/// The points are `(bucket start, released value)`.
-pub fn svg(metric: Metric, interval: Interval, now: &[(i64, f64)], before: Option<&[(i64, f64)]>) -> Option<String> {
+/// The points are `(bucket start, released value)`; `marks` are the
+/// annotations `(moment, text)`, each a vertical line at its bucket (their
+/// text is listed under the chart).
+pub fn svg(metric: Metric, interval: Interval, now: &[(i64, f64)], before: Option<&[(i64, f64)]>, marks: &[(i64, String)]) -> Option<String> {
     let mut out = String::new();
     let n = now.len().max(1);
     let values = |p: &[(i64, f64)]| p.iter().map(|p| p.1).collect::<Vec<f64>>();
@@ -72,6 +75,12 @@ pub fn svg(metric: Metric, interval: Interval, now: &[(i64, f64)], before: Optio
                 .ok()?;
         }
         chart.draw_series(AreaSeries::new(current.iter().enumerate().map(|(i, v)| (i as i32, *v)), 0.0, ACCENT.mix(0.08)).border_style(ACCENT.stroke_width(2))).ok()?;
+        for (at, _) in marks {
+            let Some(i) = ats.iter().rposition(|b| b <= at) else { continue };
+            let x = i as i32;
+            chart.draw_series(DashedLineSeries::new([(x, 0.0), (x, top)], 3, 3, MARK.stroke_width(2))).ok()?;
+            chart.draw_series(std::iter::once(TriangleMarker::new((x, top * 0.97), 6, MARK.filled()))).ok()?;
+        }
         root.present().ok()?;
     }
     // Say what the picture is to screen readers.
@@ -127,7 +136,10 @@ mod tests {
     #[test]
     fn draws_both_periods_without_inline_style() {
         let pts = |k: i64| (0..7).map(|i| (1_795_000_000 + i * 86_400, (k * i) as f64)).collect::<Vec<_>>();
-        let s = svg(Metric::Visits, Interval::Day, &pts(10), Some(&pts(5))).unwrap();
+        let s = svg(Metric::Visits, Interval::Day, &pts(10), Some(&pts(5)), &[]).unwrap();
+        assert!(!s.contains("#C26A00"), "no annotation, no mark");
+        let marked = svg(Metric::Visits, Interval::Day, &pts(10), None, &[(1_795_000_000 + 3 * 86_400 + 600, "Sale".into())]).unwrap();
+        assert!(marked.contains("#C26A00") && !marked.contains("style="), "an annotation is a marked line");
         assert!(s.starts_with("<svg role=\"img\""), "{}", &s[..80]);
         assert!(s.contains("stroke=\"#2456D6\"") || s.contains("#2456D6"), "the current line");
         assert!(s.contains("#98A2B3"), "the comparison line");
@@ -135,7 +147,7 @@ mod tests {
         assert!(!s.contains("<script"));
         let b = bars("Order values by state", &[("VA".into(), 120.0), ("MD".into(), 80.0)]).unwrap();
         assert!(b.contains("VA") && b.contains("MD") && b.contains("#2456D6") && !b.contains("style="), "{b}");
-        let empty = svg(Metric::Revenue, Interval::Hour, &[], None).unwrap();
+        let empty = svg(Metric::Revenue, Interval::Hour, &[], None, &[(1, "before any point".into())]).unwrap();
         assert!(empty.contains("<svg"));
     }
 }

@@ -12,7 +12,10 @@ use super::app::App;
 use super::auth::{AnalystView, Authorized};
 use super::nav::Section;
 use super::view::chrome::chrome;
+use super::view::analyst::{goal_rows, GoalsManager};
 use super::view::{budget_line, href, table_view, Card, Choice, Shown};
+use crate::analyst::annotations::Annotation;
+use crate::analyst::segments::Segment;
 use super::{chart, headers, page};
 use crate::query::{Day, Interval, StatsQuery};
 use crate::release::{Noisy, ReleasedMetrics};
@@ -24,9 +27,10 @@ fn reports(section: Section) -> &'static [Report] {
     match section {
         Section::Overview => &[Report::Pages, Report::Referrers],
         Section::Content => &[Report::Pages, Report::EntryPages, Report::ExitPages, Report::Downloads, Report::Outbound, Report::SiteSearch],
-        Section::Acquisition => &[Report::Referrers, Report::UtmSource, Report::UtmMedium, Report::UtmCampaign],
+        Section::Acquisition => &[Report::Referrers, Report::UtmSource, Report::UtmMedium, Report::UtmCampaign, Report::UtmTerm, Report::UtmContent],
         Section::Audience => &[Report::Country, Report::Region, Report::Network, Report::Language, Report::TimeZone],
         Section::Technology => &[Report::Device, Report::Os, Report::Browser, Report::Screen, Report::Connection],
+        Section::Goals => &[Report::CustomEvents, Report::EventProps],
         Section::Commerce | Section::Realtime => &[],
     }
 }
@@ -67,7 +71,7 @@ fn cards(m: &ReleasedMetrics, c: Option<&ReleasedMetrics>, q: &StatsQuery) -> Ve
         .collect()
 }
 
-async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> views::Result<Shown> {
+async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day, annotations: &[Annotation]) -> views::Result<Shown> {
     let q = ctx.q;
     let mut shown = Shown::default();
     let reports = reports(section);
@@ -86,7 +90,9 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             };
             let now = points(&cubes.now, window);
             let before = cubes.before.as_ref().zip(ctx.compared()).map(|(b, w)| points(b, w));
-            shown.chart = chart::svg(q.metric, cubes.interval, &now, before.as_deref());
+            let marks: Vec<(i64, String)> = annotations.iter().map(|a| (a.day.start_secs(), a.text.clone())).collect();
+            shown.chart = chart::svg(q.metric, cubes.interval, &now, before.as_deref(), &marks);
+            shown.annotations = annotations.iter().map(|a| (a.day.to_string(), a.text.clone())).collect();
             shown.intervals = Interval::ALL
                 .into_iter()
                 .filter(|i| *i != Interval::Hour || q.range(today).days() <= 31)
@@ -107,6 +113,12 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
             shown.tables =
                 [(funnel, None), (products, Some(20)), (sales, None), (pairs, Some(20))].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
         }
+        Section::Goals => {
+            let total = ctx.total_visits().await?;
+            let (conversions, panels) = tokio::try_join!(ctx.table(TableName::Conversions), ctx.reports(reports, total))?;
+            shown.rows = conversions.rows.len() as u64 + panels.iter().map(|t| t.rows.len() as u64).sum::<u64>();
+            shown.tables = [&conversions].into_iter().chain(&panels).map(|t| table_view(t, q, path, Some(PANEL_ROWS))).collect();
+        }
         _ => {
             let total = ctx.total_visits().await?;
             let panels = ctx.reports(reports, total).await?;
@@ -120,9 +132,9 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day) -> view
 /// Parses, reads, audits, renders.
 async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(String, String)], section: Option<Section>, report: Option<Report>) -> Response {
     let today = Day::today();
-    let q = match StatsQuery::from_params(params, today) {
+    let q = match app.stats_query(params, today).await {
         Ok(q) => q,
-        Err(e) => return page::error(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+        Err(e) => return page::error(e.status(), "Bad request", &e.to_string()),
     };
     let ctx = app.ctx(&q, today, who.session.user.id);
     let (path, title) = match (section, report) {
@@ -135,8 +147,14 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     if params.iter().any(|(k, _)| k == "fd" || k == "fo" || k == "fv") {
         return axum::response::Redirect::to(&href(&path, &q)).into_response();
     }
+    // What the chart marks, and the segments the filter bar offers.
+    let range = q.range(today);
+    let (annotations, segments) = match tokio::try_join!(super::analyst::annotations(app, range.from, range.until), super::analyst::segments(app, &who.session)) {
+        Ok(both) => both,
+        Err(f) => return page::error(f.status, "Unavailable", &f.message),
+    };
     let result = match (section, report) {
-        (Some(s), _) => gather(&ctx, s, &path, today).await,
+        (Some(s), _) => gather(&ctx, s, &path, today, &annotations).await,
         (None, Some(r)) => ctx
             .table(TableName::Report(r))
             .await
@@ -150,6 +168,11 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     };
     let result = result.map(|mut shown| {
         shown.budget = budget_line(&ctx);
+        shown.segments = segment_choices(&segments, &q, &path);
+        shown.save_segment = q.filters.iter().map(|f| format!("{}:{}:{}", f.dimension.name(), f.op.name(), f.value)).collect();
+        if section == Some(Section::Goals) {
+            shown.goals = Some(GoalsManager { rows: goal_rows(&q.goals), can_edit: app.config.dashboards.goal_editors != "admin" || who.session.user.roles.has(crate::roles::Role::Admin), back: href(&path, &q) });
+        }
         shown
     });
     if let Ok(shown) = &result {
@@ -180,6 +203,19 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     }
 }
 
+/// Links applying each saved segment to the page: the period kept, the
+/// filters the segment's.
+fn segment_choices(segments: &[Segment], q: &StatsQuery, path: &str) -> Vec<Choice> {
+    segments
+        .iter()
+        .filter_map(|s| {
+            let filters = s.filters.iter().map(|f| crate::query::parse_filter(f).ok()).collect::<Option<Vec<_>>>()?;
+            let current = filters == q.filters;
+            Some(Choice { label: s.name.clone(), href: href(path, &StatsQuery { filters, ..q.clone() }), current })
+        })
+        .collect()
+}
+
 macro_rules! section_handler {
     ($name:ident, $section:expr) => {
         pub async fn $name(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Query(params): Query<Vec<(String, String)>>) -> Response {
@@ -194,6 +230,7 @@ section_handler!(acquisition, Section::Acquisition);
 section_handler!(audience, Section::Audience);
 section_handler!(technology, Section::Technology);
 section_handler!(commerce, Section::Commerce);
+section_handler!(goals, Section::Goals);
 
 /// One breakdown in full: every named group (up to the cap), sortable.
 pub async fn report(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {

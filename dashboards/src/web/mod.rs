@@ -20,7 +20,9 @@
 //! --check` fails on any circle of imports between files; a test runs it.
 
 pub mod admin;
+pub mod analyst;
 pub mod api;
+pub mod api_analyst;
 pub mod app;
 pub mod auth;
 pub mod chart;
@@ -41,7 +43,7 @@ use anyhow::Context;
 use axum::http::header;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 pub use app::App;
@@ -83,10 +85,34 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/audience", Access::Role(Role::Analyst)), get(dashboard::audience)),
         (route("GET", "/technology", Access::Role(Role::Analyst)), get(dashboard::technology)),
         (route("GET", "/commerce", Access::Role(Role::Analyst)), get(dashboard::commerce)),
+        (route("GET", "/goals", Access::Role(Role::Analyst)), get(dashboard::goals)),
+        (route("POST", "/goals", Access::Role(Role::Analyst)), post(analyst::goal_form_create)),
+        (route("POST", "/goals/{id}", Access::Role(Role::Analyst)), post(analyst::goal_form_update)),
+        (route("POST", "/goals/{id}/delete", Access::Role(Role::Analyst)), post(analyst::goal_form_delete)),
+        (route("GET", "/annotations", Access::Role(Role::Analyst)), get(analyst::annotations_page)),
+        (route("POST", "/annotations", Access::Role(Role::Analyst)), post(analyst::annotation_form_create)),
+        (route("POST", "/annotations/{id}", Access::Role(Role::Analyst)), post(analyst::annotation_form_update)),
+        (route("POST", "/annotations/{id}/delete", Access::Role(Role::Analyst)), post(analyst::annotation_form_delete)),
+        (route("GET", "/segments", Access::Role(Role::Analyst)), get(analyst::segments_page)),
+        (route("POST", "/segments", Access::Role(Role::Analyst)), post(analyst::segment_form_create)),
+        (route("POST", "/segments/{id}", Access::Role(Role::Analyst)), post(analyst::segment_form_update)),
+        (route("POST", "/segments/{id}/delete", Access::Role(Role::Analyst)), post(analyst::segment_form_delete)),
         (route("GET", "/realtime", Access::Role(Role::Analyst)), get(dashboard::realtime_page)),
         (route("GET", "/report/{name}", Access::Role(Role::Analyst)), get(dashboard::report)),
         (route("GET", "/export/{name}", Access::Role(Role::Analyst)), get(api::export)),
         (route("GET", "/api/v1/realtime", Access::Role(Role::Analyst)), get(api::realtime)),
+        (route("GET", "/api/v1/goals", Access::Role(Role::Analyst)), get(api_analyst::list_goals)),
+        (route("POST", "/api/v1/goals", Access::Role(Role::Analyst)), post(api_analyst::create_goal)),
+        (route("PUT", "/api/v1/goals/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_goal)),
+        (route("DELETE", "/api/v1/goals/{id}", Access::Role(Role::Analyst)), delete(api_analyst::delete_goal)),
+        (route("GET", "/api/v1/annotations", Access::Role(Role::Analyst)), get(api_analyst::list_annotations)),
+        (route("POST", "/api/v1/annotations", Access::Role(Role::Analyst)), post(api_analyst::create_annotation)),
+        (route("PUT", "/api/v1/annotations/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_annotation)),
+        (route("DELETE", "/api/v1/annotations/{id}", Access::Role(Role::Analyst)), delete(api_analyst::delete_annotation)),
+        (route("GET", "/api/v1/segments", Access::Role(Role::Analyst)), get(api_analyst::list_segments)),
+        (route("POST", "/api/v1/segments", Access::Role(Role::Analyst)), post(api_analyst::create_segment)),
+        (route("PUT", "/api/v1/segments/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_segment)),
+        (route("DELETE", "/api/v1/segments/{id}", Access::Role(Role::Analyst)), delete(api_analyst::delete_segment)),
         (route("GET", "/api/v1/{name}", Access::Role(Role::Analyst)), get(api::table)),
         (route("GET", "/api/openapi.json", Access::Public), get(openapi::serve)),
         (route("GET", "/marketing", Access::Role(Role::Marketing)), get(marketing::customers)),

@@ -15,12 +15,21 @@ pub enum Section {
     Audience,
     Technology,
     Commerce,
+    Goals,
     Realtime,
 }
 
 impl Section {
-    pub const ALL: [Section; 7] =
-        [Section::Overview, Section::Content, Section::Acquisition, Section::Audience, Section::Technology, Section::Commerce, Section::Realtime];
+    pub const ALL: [Section; 8] = [
+        Section::Overview,
+        Section::Content,
+        Section::Acquisition,
+        Section::Audience,
+        Section::Technology,
+        Section::Commerce,
+        Section::Goals,
+        Section::Realtime,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -30,6 +39,7 @@ impl Section {
             Section::Audience => "/audience",
             Section::Technology => "/technology",
             Section::Commerce => "/commerce",
+            Section::Goals => "/goals",
             Section::Realtime => "/realtime",
         }
     }
@@ -42,6 +52,7 @@ impl Section {
             Section::Audience => "Audience",
             Section::Technology => "Technology",
             Section::Commerce => "Commerce",
+            Section::Goals => "Goals",
             Section::Realtime => "Realtime",
         }
     }

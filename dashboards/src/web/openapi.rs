@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::api;
+use super::{api, api_analyst};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,9 +18,29 @@ use super::api;
                        read is written to the access audit before its data leaves. Refusals are \
                        `{\"error\": \"…\"}`."
     ),
-    paths(api::table, api::realtime, api::recommendations, spec_route),
+    paths(
+        api::table,
+        api::realtime,
+        api::recommendations,
+        api_analyst::list_goals,
+        api_analyst::create_goal,
+        api_analyst::update_goal,
+        api_analyst::delete_goal,
+        api_analyst::list_annotations,
+        api_analyst::create_annotation,
+        api_analyst::update_annotation,
+        api_analyst::delete_annotation,
+        api_analyst::list_segments,
+        api_analyst::create_segment,
+        api_analyst::update_segment,
+        api_analyst::delete_segment,
+        spec_route
+    ),
     tags(
         (name = "analytics", description = "Tier 2 tables, released with differential privacy"),
+        (name = "goals", description = "What counts as converting; read their numbers at /api/v1/conversions or with f=goal:is:<name>"),
+        (name = "annotations", description = "Dated notes shown on the charts"),
+        (name = "segments", description = "Saved sets of filters"),
         (name = "recommendations", description = "Products bought together, for the store's pages"),
         (name = "meta", description = "This description"),
     ),
@@ -36,7 +56,7 @@ impl Modify for Auth {
         let c = openapi.components.get_or_insert_with(Default::default);
         let token = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("An API token (`mmt_…`) made on `/account`, scope `read` (every analyst route) or `recommendations` (that route only)."))
+            .description(Some("An API token (`mmt_…`) made on `/account`, scope `read` (every analyst read), `write` (reads, and changes to goals, annotations and segments) or `recommendations` (that route only)."))
             .build();
         c.add_security_scheme("api_token", SecurityScheme::Http(token));
         c.add_security_scheme(

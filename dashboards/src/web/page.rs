@@ -72,6 +72,17 @@ pub struct Users {
     pub message: Option<String>,
 }
 
+/// `/annotations` and `/segments`: lists with their forms.
+#[derive(Template)]
+#[template(path = "tools.html")]
+pub struct Tools {
+    pub chrome: Chrome,
+    pub annotations: Option<Vec<super::view::analyst::AnnotationRow>>,
+    pub segments: Option<Vec<super::view::analyst::SegmentRow>>,
+    /// The default day of a new annotation.
+    pub today: String,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct Error<'a> {

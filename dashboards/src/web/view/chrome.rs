@@ -28,6 +28,12 @@ pub struct Chrome {
     pub hidden: Vec<(String, String)>,
     /// The current state as a query string.
     pub params: String,
+    /// The state without its period: the custom-period form's hidden fields.
+    pub hidden_but_period: Vec<(String, String)>,
+    /// The period's first and last day, and today (`YYYY-MM-DD`).
+    pub from: String,
+    pub to: String,
+    pub today: String,
     pub dimensions: Vec<&'static str>,
     pub action: String,
 }
@@ -66,8 +72,12 @@ pub fn chrome(who: &LoginSession, q: &StatsQuery, today: Day, path: &str, title:
         comparisons,
         chips,
         hidden: form_urlencoded::parse(q.to_params().as_bytes()).into_owned().collect(),
+        hidden_but_period: form_urlencoded::parse(q.to_params().as_bytes()).into_owned().filter(|(k, _)| !["period", "from", "to"].contains(&k.as_str())).collect(),
+        from: range.from.to_string(),
+        to: Day(range.until.0 - 1).to_string(),
+        today: today.to_string(),
         params: q.to_params(),
-        dimensions: Dimension::ALL.iter().map(|d| d.name()).collect(),
+        dimensions: Dimension::ALL.iter().filter(|d| **d != Dimension::EventProp).map(|d| d.name()).collect(),
         action: path.to_string(),
     }
 }

@@ -3,6 +3,7 @@
 //! the templates never see a domain type and the handlers never format.
 
 pub mod account;
+pub mod analyst;
 pub mod chrome;
 pub mod marketing;
 pub mod privacy;
@@ -230,6 +231,14 @@ pub struct Shown {
     /// Why the page has no numbers although ClickHouse answered: the
     /// budget refused the question.
     pub refused: Option<String>,
+    /// The goals' forms (the goals page).
+    pub goals: Option<analyst::GoalsManager>,
+    /// The annotations of the chart's period: `(day, text)`.
+    pub annotations: Vec<(String, String)>,
+    /// The saved segments the user may apply, as links keeping the period.
+    pub segments: Vec<Choice>,
+    /// The current filters, when they can be saved as a segment.
+    pub save_segment: Vec<String>,
 }
 
 /// The budget line of a question `ctx` answered.

@@ -1,0 +1,442 @@
+//! What analysts make, from the browser and from the API: goals,
+//! annotations and saved segments. One set of operations
+//! ([`create_goal`], [`update_goal`], …) takes typed inputs and answers
+//! typed records or a [`Failed`] with its status and reason; the form
+//! handlers here and the JSON handlers in [`super::api_analyst`] both go
+//! through them, so a change is checked, permitted and audited the same
+//! way whichever way it came. Forms carry the session's CSRF token.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::app::App;
+use super::auth::{check_csrf, safe_next, AnalystView, Authorized};
+use super::form::{field, pairs};
+use super::page;
+use super::view::analyst::{annotation_rows, segment_rows};
+use super::view::chrome::bare_chrome;
+use crate::accounts::{now_secs, AccountError};
+use crate::analyst::annotations::{Annotation, Editor};
+use crate::analyst::goals::{cents_text, Goal, GoalKind};
+use crate::analyst::segments::Segment;
+use crate::query::Day;
+use crate::roles::Role;
+use crate::sessions::LoginSession;
+
+/// Why a change was not made: the status and the reason to show.
+#[derive(Debug)]
+pub struct Failed {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Failed {
+    fn new(status: StatusCode, message: impl Into<String>) -> Failed {
+        Failed { status, message: message.into() }
+    }
+
+    fn unavailable() -> Failed {
+        Failed::new(StatusCode::SERVICE_UNAVAILABLE, "the accounts database is not available; try again shortly")
+    }
+}
+
+/// A goal, as made or changed (a form's fields or an API body).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct GoalInput {
+    #[schema(example = "Newsletter sign-up")]
+    pub name: String,
+    /// `pageview`, `event` or `purchase`.
+    #[schema(example = "event")]
+    pub kind: String,
+    /// Pageview goals: the path, exact or with `*` (any characters but
+    /// `/`) and `**` (any characters).
+    #[serde(default)]
+    #[schema(example = "")]
+    pub pattern: String,
+    /// Event goals: the custom event's name.
+    #[serde(default)]
+    #[schema(example = "newsletter_signup")]
+    pub event: String,
+    /// Event goals, optionally: a property that must equal `property_value`.
+    #[serde(default)]
+    pub property_key: String,
+    #[serde(default)]
+    pub property_value: String,
+    /// Purchase goals, optionally: the least value (`50` or `49.90`).
+    #[serde(default)]
+    pub min_value: String,
+}
+
+/// A goal as the API answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GoalRecord {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// The definition in words.
+    #[schema(example = "event newsletter_signup")]
+    pub definition: String,
+    pub pattern: Option<String>,
+    pub event: Option<String>,
+    pub property_key: Option<String>,
+    pub property_value: Option<String>,
+    pub min_value: Option<String>,
+    /// Filters any table by the visits that reached it.
+    #[schema(example = "goal:is:Newsletter sign-up")]
+    pub filter: String,
+    pub created_by: Option<String>,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<&Goal> for GoalRecord {
+    fn from(g: &Goal) -> GoalRecord {
+        let (mut pattern, mut event, mut key, mut value, mut min) = (None, None, None, None, None);
+        match &g.kind {
+            GoalKind::Pageview { pattern: p } => pattern = Some(p.clone()),
+            GoalKind::Event { name, property } => {
+                event = Some(name.clone());
+                if let Some((k, v)) = property {
+                    (key, value) = (Some(k.clone()), Some(v.clone()));
+                }
+            }
+            GoalKind::Purchase { min_cents } => min = min_cents.map(cents_text),
+        }
+        GoalRecord {
+            id: g.id,
+            name: g.name.clone(),
+            kind: g.kind.kind_name().into(),
+            definition: g.kind.definition(),
+            pattern,
+            event,
+            property_key: key,
+            property_value: value,
+            min_value: min,
+            filter: format!("goal:is:{}", g.name),
+            created_by: g.created_by.clone(),
+            updated_at: g.updated_at,
+        }
+    }
+}
+
+/// An annotation, as made or changed.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct AnnotationInput {
+    /// `YYYY-MM-DD`.
+    #[schema(example = "2026-11-27")]
+    pub day: String,
+    #[schema(example = "Black Friday e-mail sent")]
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnnotationRecord {
+    pub id: i64,
+    pub day: String,
+    pub text: String,
+    pub author: Option<String>,
+    pub updated_at: i64,
+}
+
+impl From<&Annotation> for AnnotationRecord {
+    fn from(a: &Annotation) -> AnnotationRecord {
+        AnnotationRecord { id: a.id, day: a.day.to_string(), text: a.text.clone(), author: a.author.clone(), updated_at: a.updated_at }
+    }
+}
+
+/// A saved segment, as made or changed.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct SegmentInput {
+    #[schema(example = "Mobile visitors from Germany")]
+    pub name: String,
+    /// Each `dimension:op:value`, as in the `f` parameter.
+    #[schema(example = json!(["country:is:DE", "device:is:mobile"]))]
+    pub filters: Vec<String>,
+    /// Shown to every analyst (otherwise only to its owner).
+    #[serde(default)]
+    pub shared: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentRecord {
+    pub id: i64,
+    pub name: String,
+    pub filters: Vec<String>,
+    pub owner: String,
+    pub shared: bool,
+    /// Its filters as a query string: append to any view or table.
+    #[schema(example = "f=country%3Ais%3ADE&f=device%3Ais%3Amobile")]
+    pub params: String,
+}
+
+impl From<&Segment> for SegmentRecord {
+    fn from(s: &Segment) -> SegmentRecord {
+        SegmentRecord { id: s.id, name: s.name.clone(), filters: s.filters.clone(), owner: s.owner.clone(), shared: s.shared, params: segment_params(s) }
+    }
+}
+
+/// `f=…&f=…` of a segment.
+pub fn segment_params(s: &Segment) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for f in &s.filters {
+        out.append_pair("f", f);
+    }
+    out.finish()
+}
+
+fn editor(who: &LoginSession) -> Editor {
+    Editor { user_id: who.user.id, admin: who.user.roles.has(Role::Admin) }
+}
+
+/// Runs an accounts call; an outage is a 503, a refusal its own status.
+async fn accounts<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&crate::accounts::Accounts) -> Result<Result<T, E>, AccountError> + Send + 'static,
+    refused: StatusCode,
+) -> Result<T, Failed> {
+    match app.with_accounts(f).await {
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(e))) => Err(Failed::new(refused, e.to_string())),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "an accounts call failed");
+            Err(Failed::unavailable())
+        }
+        Err(_) => Err(Failed::unavailable()),
+    }
+}
+
+/// Writes the change to the access audit; without it, nothing is said done.
+async fn audit(app: &App, who: &LoginSession, route: &str, what: String) -> Result<(), Failed> {
+    app.audited(who, route, &what, 0)
+        .await
+        .map_err(|_| Failed::new(StatusCode::SERVICE_UNAVAILABLE, "the access audit cannot be written, so the change is not confirmed; reload to see whether it was made"))
+}
+
+/// Whether `who` may edit goals here (`dashboards.goal_editors`).
+fn may_edit_goals(app: &App, who: &LoginSession) -> Result<(), Failed> {
+    if app.config.dashboards.goal_editors == "admin" && !who.user.roles.has(Role::Admin) {
+        return Err(Failed::new(StatusCode::FORBIDDEN, "Not allowed: goals are edited by admins here (dashboards.goal_editors)"));
+    }
+    Ok(())
+}
+
+fn goal_kind(i: &GoalInput) -> Result<GoalKind, Failed> {
+    GoalKind::from_fields(&i.kind, &i.pattern, &i.event, &i.property_key, &i.property_value, &i.min_value).map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+pub async fn goals(app: &App) -> Result<Vec<Goal>, Failed> {
+    accounts(app, |a| a.goals().map(Ok::<_, AccountError>), StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+pub async fn create_goal(app: &App, who: &LoginSession, input: GoalInput) -> Result<GoalRecord, Failed> {
+    may_edit_goals(app, who)?;
+    let kind = goal_kind(&input)?;
+    let user = who.user.id;
+    let goal = accounts(app, move |a| a.add_goal(&input.name, &kind, user, now_secs()), StatusCode::BAD_REQUEST).await?;
+    audit(app, who, "/goals", format!("created={}", goal.id)).await?;
+    Ok(GoalRecord::from(&goal))
+}
+
+pub async fn update_goal(app: &App, who: &LoginSession, id: i64, input: GoalInput) -> Result<GoalRecord, Failed> {
+    may_edit_goals(app, who)?;
+    let kind = goal_kind(&input)?;
+    let goal = accounts(app, move |a| a.update_goal(id, &input.name, &kind, now_secs()), StatusCode::BAD_REQUEST).await?;
+    audit(app, who, "/goals", format!("updated={id}")).await?;
+    Ok(GoalRecord::from(&goal))
+}
+
+pub async fn delete_goal(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
+    may_edit_goals(app, who)?;
+    accounts(app, move |a| a.delete_goal(id), StatusCode::NOT_FOUND).await?;
+    audit(app, who, "/goals", format!("deleted={id}")).await
+}
+
+fn day_of(s: &str) -> Result<Day, Failed> {
+    Day::parse(s.trim()).ok_or_else(|| Failed::new(StatusCode::BAD_REQUEST, "an annotation's day is YYYY-MM-DD"))
+}
+
+/// The status of an annotation or segment refusal.
+fn refusal_status(message: &str) -> StatusCode {
+    if message.starts_with("only its") {
+        StatusCode::FORBIDDEN
+    } else if message.starts_with("no such") {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+/// [`accounts`] for calls whose refusals differ in status (not yours, not
+/// found, bad input).
+async fn accounts_refusing<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&crate::accounts::Accounts) -> Result<Result<T, E>, AccountError> + Send + 'static,
+) -> Result<T, Failed> {
+    accounts(app, f, StatusCode::BAD_REQUEST).await.map_err(|e| if e.status == StatusCode::BAD_REQUEST { Failed { status: refusal_status(&e.message), ..e } } else { e })
+}
+
+pub async fn annotations(app: &App, from: Day, until: Day) -> Result<Vec<Annotation>, Failed> {
+    accounts(app, move |a| a.annotations(from, until).map(Ok::<_, AccountError>), StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+pub async fn create_annotation(app: &App, who: &LoginSession, input: AnnotationInput) -> Result<AnnotationRecord, Failed> {
+    let day = day_of(&input.day)?;
+    let user = who.user.id;
+    let a = accounts_refusing(app, move |a| a.add_annotation(day, &input.text, user, now_secs())).await?;
+    audit(app, who, "/annotations", format!("created={}", a.id)).await?;
+    Ok(AnnotationRecord::from(&a))
+}
+
+pub async fn update_annotation(app: &App, who: &LoginSession, id: i64, input: AnnotationInput) -> Result<AnnotationRecord, Failed> {
+    let day = day_of(&input.day)?;
+    let by = editor(who);
+    let a = accounts_refusing(app, move |a| a.update_annotation(id, day, &input.text, by, now_secs())).await?;
+    audit(app, who, "/annotations", format!("updated={id}")).await?;
+    Ok(AnnotationRecord::from(&a))
+}
+
+pub async fn delete_annotation(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
+    let by = editor(who);
+    accounts_refusing(app, move |a| a.delete_annotation(id, by)).await?;
+    audit(app, who, "/annotations", format!("deleted={id}")).await
+}
+
+pub async fn segments(app: &App, who: &LoginSession) -> Result<Vec<Segment>, Failed> {
+    let user = who.user.id;
+    accounts(app, move |a| a.segments_for(user).map(Ok::<_, AccountError>), StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+pub async fn create_segment(app: &App, who: &LoginSession, input: SegmentInput) -> Result<SegmentRecord, Failed> {
+    let user = who.user.id;
+    let s = accounts_refusing(app, move |a| a.add_segment(&input.name, &input.filters, input.shared, user, now_secs())).await?;
+    audit(app, who, "/segments", format!("created={}", s.id)).await?;
+    Ok(SegmentRecord::from(&s))
+}
+
+pub async fn update_segment(app: &App, who: &LoginSession, id: i64, input: SegmentInput) -> Result<SegmentRecord, Failed> {
+    let by = editor(who);
+    let s = accounts_refusing(app, move |a| a.update_segment(id, &input.name, &input.filters, input.shared, by, now_secs())).await?;
+    audit(app, who, "/segments", format!("updated={id}")).await?;
+    Ok(SegmentRecord::from(&s))
+}
+
+pub async fn delete_segment(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
+    let by = editor(who);
+    accounts_refusing(app, move |a| a.delete_segment(id, by)).await?;
+    audit(app, who, "/segments", format!("deleted={id}")).await
+}
+
+// The forms.
+
+fn form_goal(form: &[(String, String)]) -> GoalInput {
+    GoalInput {
+        name: field(form, "name").into(),
+        kind: field(form, "kind").into(),
+        pattern: field(form, "pattern").into(),
+        event: field(form, "event").into(),
+        property_key: field(form, "property_key").into(),
+        property_value: field(form, "property_value").into(),
+        min_value: field(form, "min_value").into(),
+    }
+}
+
+fn form_annotation(form: &[(String, String)]) -> AnnotationInput {
+    AnnotationInput { day: field(form, "day").into(), text: field(form, "text").into() }
+}
+
+fn form_segment(form: &[(String, String)]) -> SegmentInput {
+    SegmentInput {
+        name: field(form, "name").into(),
+        filters: form.iter().filter(|(k, v)| k == "f" && !v.is_empty()).map(|(_, v)| v.clone()).collect(),
+        shared: field(form, "shared") == "on",
+    }
+}
+
+/// A form's body after its CSRF check, or the refusal page.
+fn checked(who: &LoginSession, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    let form = pairs(body);
+    if !check_csrf(&who.csrf, field(&form, "csrf")) {
+        return Err(page::error(StatusCode::FORBIDDEN, "Form expired", "This form expired or came from another site. Reload the page and try again."));
+    }
+    Ok(form)
+}
+
+/// Back to the page the form was on (`back`, a path of ours), or `home`.
+fn done(form: &[(String, String)], home: &str, outcome: Result<(), Failed>) -> Response {
+    match outcome {
+        Ok(()) => {
+            let back = field(form, "back");
+            Redirect::to(&if back.is_empty() { home.to_string() } else { safe_next(back) }).into_response()
+        }
+        Err(f) => page::error(f.status, "Not saved", &f.message),
+    }
+}
+
+macro_rules! form_handlers {
+    ($create:ident, $update:ident, $delete:ident, $input:ident, $op_create:ident, $op_update:ident, $op_delete:ident, $home:expr) => {
+        pub async fn $create(State(app): State<Arc<App>>, who: Authorized<AnalystView>, body: Bytes) -> Response {
+            let form = match checked(&who.session, &body) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let outcome = $op_create(&app, &who.session, $input(&form)).await.map(|_| ());
+            done(&form, $home, outcome)
+        }
+
+        pub async fn $update(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>, body: Bytes) -> Response {
+            let form = match checked(&who.session, &body) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let outcome = $op_update(&app, &who.session, id, $input(&form)).await.map(|_| ());
+            done(&form, $home, outcome)
+        }
+
+        pub async fn $delete(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>, body: Bytes) -> Response {
+            let form = match checked(&who.session, &body) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let outcome = $op_delete(&app, &who.session, id).await;
+            done(&form, $home, outcome)
+        }
+    };
+}
+
+form_handlers!(goal_form_create, goal_form_update, goal_form_delete, form_goal, create_goal, update_goal, delete_goal, "/goals");
+form_handlers!(annotation_form_create, annotation_form_update, annotation_form_delete, form_annotation, create_annotation, update_annotation, delete_annotation, "/annotations");
+form_handlers!(segment_form_create, segment_form_update, segment_form_delete, form_segment, create_segment, update_segment, delete_segment, "/segments");
+
+/// `/annotations`: every annotation, newest first, with the forms to make,
+/// change and remove them.
+pub async fn annotations_page(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    let list = match annotations(&app, Day(0), Day(i32::MAX)).await {
+        Ok(l) => l,
+        Err(f) => return page::error(f.status, "Unavailable", &f.message),
+    };
+    if let Err(r) = app.audited(&who.session, "/annotations", "", list.len() as u64).await {
+        return r;
+    }
+    let rows = annotation_rows(&list, editor(&who.session));
+    page::render(&page::Tools { chrome: bare_chrome(&who.session, "/annotations", "Annotations"), annotations: Some(rows), segments: None, today: Day::today().to_string() })
+}
+
+/// `/segments`: the segments the user may apply, with the forms to change
+/// their own (or, for an admin, any).
+pub async fn segments_page(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    let list = match segments(&app, &who.session).await {
+        Ok(l) => l,
+        Err(f) => return page::error(f.status, "Unavailable", &f.message),
+    };
+    if let Err(r) = app.audited(&who.session, "/segments", "", list.len() as u64).await {
+        return r;
+    }
+    let rows = segment_rows(&list, editor(&who.session));
+    page::render(&page::Tools { chrome: bare_chrome(&who.session, "/segments", "Saved segments"), annotations: None, segments: Some(rows), today: Day::today().to_string() })
+}
