@@ -4,7 +4,9 @@
 //! the path from ClickHouse to an analyst's browser (how many Tier 2 events
 //! are stored); the views come on top of the accounts foundation.
 //! `dashboards user add|list|disable|enable|set-password|set-roles` manages
-//! who may log in, in the accounts database under `dashboards.data_dir`.
+//! who may log in, in the accounts database under `dashboards.data_dir`;
+//! `dashboards token …` their API tokens and `dashboards goal add|list` the
+//! analysts' goals.
 
 use std::sync::Arc;
 
@@ -33,6 +35,9 @@ enum Command {
     /// Manage API tokens for `/api/v1/...`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the analysts' goals (also on /goals and /api/v1/goals).
+    #[command(subcommand)]
+    Goal(GoalCommand),
     /// Rebuild the visits rollup for every day whose events changed, once
     /// (the service does this every 30 seconds on its own).
     Rollup,
@@ -60,6 +65,54 @@ enum UserCommand {
         #[arg(long)]
         roles: Roles,
     },
+}
+
+#[derive(Subcommand)]
+enum GoalCommand {
+    /// Add a goal, as made by the user `--by`.
+    Add {
+        name: String,
+        /// pageview, event or purchase.
+        #[arg(long)]
+        kind: String,
+        /// A pageview goal's path: exact, or with * (any but /) and ** (any).
+        #[arg(long, default_value = "")]
+        pattern: String,
+        /// An event goal's custom event name.
+        #[arg(long, default_value = "")]
+        event: String,
+        /// An event goal's property, `key=value`.
+        #[arg(long, default_value = "")]
+        property: String,
+        /// A purchase goal's least value.
+        #[arg(long, default_value = "")]
+        min_value: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// List the goals.
+    List,
+}
+
+fn manage_goals(config: &Config, cmd: GoalCommand) -> anyhow::Result<()> {
+    use dashboards::analyst::goals::GoalKind;
+    let accounts = Accounts::open(&config.dashboards.data_dir)?;
+    match cmd {
+        GoalCommand::Add { name, kind, pattern, event, property, min_value, by } => {
+            let (key, value) = property.split_once('=').unwrap_or((property.as_str(), ""));
+            let kind = GoalKind::from_fields(&kind, &pattern, &event, key, value, &min_value)?;
+            let user = accounts.get(&by)?.with_context(|| format!("no user named {by:?}"))?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+            let goal = accounts.add_goal(&name, &kind, user.id, now)??;
+            println!("goal {}: {} ({})", goal.id, goal.name, goal.kind.definition());
+        }
+        GoalCommand::List => {
+            for g in accounts.goals()? {
+                println!("{}\t{}\t{}", g.id, g.name, g.kind.definition());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A password from the terminal without echo, or one line of stdin when
@@ -158,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::User(cmd)) => return manage_users(&config, cmd),
         Some(Command::Token(cmd)) => return manage_tokens(&config, cmd),
+        Some(Command::Goal(cmd)) => return manage_goals(&config, cmd),
         Some(Command::Rollup) => {
             let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();

@@ -197,7 +197,7 @@ impl Ctx<'_> {
         let (visits, pending) = (total.total(self.today).get("visits"), total.pending.clone());
         let mut t = Table::new(
             "conversions",
-            "Goals",
+            "Goal conversions",
             vec![
                 Column::new("Goal", "goal"),
                 Column::new("Reached by", "definition"),
@@ -234,7 +234,10 @@ impl Ctx<'_> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            t.rows.push(Row { filter: Some(filter), ..Row::new(cells) });
+            // A goal leads to the overview of its visits (the goals page
+            // under its own filter would draw every goal's cells again).
+            let link = format!("/?{}", q.to_params());
+            t.rows.push(Row { filter: Some(filter), link: Some(link), ..Row::new(cells) });
         }
         let mut notes = vec![
             "A visit converts when it reached the goal; the rate is over all visits of the question, revenue is what converting visits spent. Numbers carry noise (hover for ±).".to_string(),

@@ -207,7 +207,20 @@ impl Generator {
             _ => format!("/store/c/{}", CATEGORIES[self.categories.sample(&mut self.rng) as usize - 1]),
         };
         let r = &mut self.rng;
-        let campaign = utm.map(|(s, m, c)| format!("?utm_source={s}&utm_medium={m}&utm_campaign={c}")).unwrap_or_default();
+        // Term and content, where a real store's ads and mails carry them;
+        // picked from the visit's time, not the generator, so the rest of
+        // the history stays as it was.
+        let pick = (ts / 1000) as usize;
+        let campaign = utm
+            .map(|(s, m, c)| {
+                let extra = match m {
+                    "cpc" => format!("&utm_term={}", ["coins", "silver+coins", "gold+bullion"][pick % 3]),
+                    "email" => format!("&utm_content={}", ["hero", "footer"][pick % 2]),
+                    _ => String::new(),
+                };
+                format!("?utm_source={s}&utm_medium={m}&utm_campaign={c}{extra}")
+            })
+            .unwrap_or_default();
         let bounce = r.random_bool(0.36);
         let pages = if bounce { 1 } else { 2 + (r.random::<f64>().ln() / 0.72_f64.ln()) as u32 }.min(40);
         let mut events = Vec::new();
@@ -230,6 +243,19 @@ impl Generator {
                     events.push(e);
                     cart.push((sku, qty));
                 }
+            }
+            // Custom events (`mintmark.track()`): a newsletter sign-up
+            // from the first page of some visits, and a wishlist.
+            if i == 0 && !bounce && pick % 100 < 15 {
+                let mut e = self.event(EventKind::Custom, ts as u64 + 1_000, &url, None, title);
+                e.target = Some("newsletter_signup".into());
+                e.props = vec![("list".into(), mintmark_protocol::wire::PropValue::Str(["offers", "coins"][pick % 2].into()))];
+                events.push(e);
+            }
+            if path.starts_with("/store/products/") && pick % 100 >= 88 && i > 0 {
+                let mut e = self.event(EventKind::Custom, ts as u64 + 2_500, &url, None, title);
+                e.target = Some("wishlist_add".into());
+                events.push(e);
             }
             if path == "/store/search" {
                 let term = SEARCHES[self.searches.sample(&mut self.rng) as usize - 1];

@@ -54,3 +54,29 @@ pub fn ensure(layout: &Layout, state_dir: &Path, config_path: &Path) -> anyhow::
     options.open(&path)?.write_all(format!("{}\n", lines.join("\n")).as_bytes())?;
     Ok(lines)
 }
+
+/// The demo's goals, made once through `dashboards goal add` by the demo
+/// analyst: a custom event, a pageview pattern and a purchase over a value,
+/// so the goals page has something to show on a first `make up`.
+pub fn ensure_demo_goals(layout: &Layout, config_path: &Path) -> anyhow::Result<()> {
+    let dashboards = || {
+        let mut c = Command::new(layout.binary("dashboards"));
+        c.arg("--config").arg(config_path);
+        c
+    };
+    let listed = dashboards().args(["goal", "list"]).output().context("running dashboards goal list")?;
+    anyhow::ensure!(listed.status.success(), "dashboards goal list: {}", String::from_utf8_lossy(&listed.stderr));
+    if !listed.stdout.is_empty() {
+        return Ok(());
+    }
+    let goals: [&[&str]; 3] = [
+        &["Newsletter sign-up", "--kind", "event", "--event", "newsletter_signup"],
+        &["Viewed a product", "--kind", "pageview", "--pattern", "/store/products/*"],
+        &["Order over $100", "--kind", "purchase", "--min-value", "100"],
+    ];
+    for args in goals {
+        let out = dashboards().args(["goal", "add"]).args(args).args(["--by", "analyst"]).output().context("running dashboards goal add")?;
+        anyhow::ensure!(out.status.success(), "dashboards goal add {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}

@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
 /// Demo logins, history and orders, written the first time.
 async fn demo_data(config: &mintmark_config::Config, state_dir: &Path, config_path: &Path) -> anyhow::Result<Vec<String>> {
     let demo_logins = logins::ensure(&Layout::discover()?, state_dir, config_path)?;
+    logins::ensure_demo_goals(&Layout::discover()?, config_path)?;
     println!("checking for demo history ...");
     if let Some(seeded) = devstack::history::seed_demo(config, DEMO_EVENTS).await? {
         println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see docs/src/getting-started.md)", seeded.visits, seeded.t2_events);

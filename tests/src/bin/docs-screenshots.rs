@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let dbs = mintmark_schema::Databases::new(&stack.config.clickhouse.database_prefix)?;
     dashboards::rollup::run(&client, &dbs.t2).await?;
     let demo = logins::ensure(&layout, &stack.state_dir, &stack.backend.config_path)?;
+    logins::ensure_demo_goals(&layout, &stack.backend.config_path)?;
 
     // The numbers are there before a picture is taken.
     let base = stack.urls.dashboards.clone();
