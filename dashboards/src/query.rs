@@ -592,8 +592,8 @@ impl StatsQuery {
             }
             Dimension::EventProp => {
                 // `name␟pair` of the report: the event's name and a pair of its props.
-                let (name, pair) = f.value.split_once(crate::rollup::PROP_SEPARATOR).unwrap_or((&f.value, ""));
-                let clause = format!("(kind = 'custom' AND target = ? AND has(extractAll(props, {}), ?))", crate::rollup::prop_pairs_literal());
+                let (name, pair) = f.value.split_once(crate::stats::props::PROP_SEPARATOR).unwrap_or((&f.value, ""));
+                let clause = format!("(kind = 'custom' AND target = ? AND has(extractAll(props, {}), ?))", crate::stats::props::PROP_PAIRS);
                 (if f.op == Op::Is { clause } else { format!("NOT {clause}") }, vec![name.to_string(), pair.to_string()])
             }
             _ => (column_clause(f.dimension.column(), f.op), vec![f.value.clone()]),

@@ -29,6 +29,7 @@ use crate::query::Day;
 use crate::stats::breakdown::{visit_group_selects, Report};
 use crate::stats::sql::Sql;
 use crate::stats::metrics::SUMS;
+use crate::stats::props::PROP_PAIRS;
 
 /// How often the service rebuilds what changed.
 pub const INTERVAL: Duration = Duration::from_secs(30);
@@ -76,21 +77,6 @@ const VISIT_COLUMNS: &str = "start_day, first_ts, last_ts, tier, pageviews, even
     country, region, network, os, browser, device, screen, language, time_zone, connection, \
     page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n, \
     utm_term, utm_content, custom_events, custom_events_n, custom_props, custom_props_n, max_purchase";
-
-/// Each `["key",value]` pair of a custom event's `props` (the collector
-/// writes them as a JSON array of pairs), as a ClickHouse string literal
-/// for `extractAll`: the first (outer) group is the whole pair, escapes
-/// and all. No `?` in it: the rollup's text takes the day for `?`.
-const PROP_PAIRS: &str = r#"'(\\["([^"\\\\]|\\\\.)*",("([^"\\\\]|\\\\.)*"|[^\\]]*)\\])'"#;
-
-/// [`PROP_PAIRS`], for reads of raw events (a goal's property).
-pub fn prop_pairs_literal() -> &'static str {
-    PROP_PAIRS
-}
-
-/// What separates a custom event's name from one of its property pairs
-/// in `t2.visits.custom_props` (the unit separator: never in a name).
-pub const PROP_SEPARATOR: char = '\u{1f}';
 
 /// The contribution bounds of [`crate::release::caps`], written into the
 /// rollup's text: each visit's row holds at most that much.

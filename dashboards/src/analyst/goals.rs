@@ -202,7 +202,7 @@ impl GoalKind {
             GoalKind::Pageview { pattern } => ("arrayExists(p -> match(p, ?), page_paths)".into(), vec![pattern_regex(pattern)]),
             GoalKind::Event { name, property: None } => ("has(custom_events, ?)".into(), vec![name.clone()]),
             GoalKind::Event { name, property: Some((k, v)) } => {
-                let sep = crate::rollup::PROP_SEPARATOR;
+                let sep = crate::stats::props::PROP_SEPARATOR;
                 let values: Vec<String> = prop_pairs(k, v).into_iter().map(|p| format!("{name}{sep}{p}")).collect();
                 (format!("hasAny(custom_props, [{}])", marks(values.len())), values)
             }
@@ -220,7 +220,7 @@ impl GoalKind {
             GoalKind::Event { name, property: None } => ("(kind = 'custom' AND target = ?)".into(), vec![name.clone()]),
             GoalKind::Event { name, property: Some((k, v)) } => {
                 let pairs = prop_pairs(k, v);
-                let all = format!("(kind = 'custom' AND target = ? AND hasAny(extractAll(props, {}), [{}]))", crate::rollup::prop_pairs_literal(), marks(pairs.len()));
+                let all = format!("(kind = 'custom' AND target = ? AND hasAny(extractAll(props, {}), [{}]))", crate::stats::props::PROP_PAIRS, marks(pairs.len()));
                 (all, std::iter::once(name.clone()).chain(pairs).collect())
             }
             GoalKind::Purchase { min_cents: None } => ("kind = 'purchase'".into(), Vec::new()),

@@ -24,6 +24,17 @@ pub struct Segment {
     pub shared: bool,
 }
 
+impl Segment {
+    /// `f=…&f=…`: the segment applied to any view or table.
+    pub fn params(&self) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for f in &self.filters {
+            out.append_pair("f", f);
+        }
+        out.finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SegmentError {
     #[error("a segment's name is 1–{MAX_NAME} printable characters")]

@@ -186,7 +186,7 @@ impl Report {
         if self != Report::EventProps {
             return key.to_string();
         }
-        let Some((name, pair)) = key.split_once(crate::rollup::PROP_SEPARATOR) else { return key.to_string() };
+        let Some((name, pair)) = key.split_once(crate::stats::props::PROP_SEPARATOR) else { return key.to_string() };
         match serde_json::from_str::<(String, serde_json::Value)>(pair) {
             Ok((k, serde_json::Value::String(v))) => format!("{name} · {k} = {v}"),
             Ok((k, v)) => format!("{name} · {k} = {v}"),

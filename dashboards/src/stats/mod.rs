@@ -21,6 +21,7 @@ pub mod commerce;
 pub mod crosssell;
 pub mod metrics;
 pub mod mix;
+pub mod props;
 pub mod sql;
 
 pub use breakdown::{breakdown, Breakdown, Group, Report};

@@ -177,17 +177,8 @@ pub struct SegmentRecord {
 
 impl From<&Segment> for SegmentRecord {
     fn from(s: &Segment) -> SegmentRecord {
-        SegmentRecord { id: s.id, name: s.name.clone(), filters: s.filters.clone(), owner: s.owner.clone(), shared: s.shared, params: segment_params(s) }
+        SegmentRecord { id: s.id, name: s.name.clone(), filters: s.filters.clone(), owner: s.owner.clone(), shared: s.shared, params: s.params() }
     }
-}
-
-/// `f=…&f=…` of a segment.
-pub fn segment_params(s: &Segment) -> String {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for f in &s.filters {
-        out.append_pair("f", f);
-    }
-    out.finish()
 }
 
 fn editor(who: &LoginSession) -> Editor {

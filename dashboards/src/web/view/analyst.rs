@@ -98,7 +98,7 @@ pub fn segment_rows(list: &[Segment], by: Editor) -> Vec<SegmentRow> {
             id: s.id,
             name: s.name.clone(),
             filters: s.filters.clone(),
-            apply: format!("/?{}", crate::web::analyst::segment_params(s)),
+            apply: format!("/?{}", s.params()),
             owner: s.owner.clone(),
             shared: s.shared,
             can_edit: by.may_change(Some(s.owner_id)),
