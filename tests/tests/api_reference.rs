@@ -62,8 +62,14 @@ async fn the_api_descriptions_match_the_live_routes() -> anyhow::Result<()> {
 
     let analyst = Analyst::create(&stack.config.dashboards.data_dir, base, "api-reader")?;
     let get = |path: String| http.get(format!("{base}{path}")).bearer_auth(&analyst.token).send();
-    for (method, path) in operations(&served) {
-        assert_eq!(method, "GET", "the dashboards' API only reads");
+    let (reads, writes): (Vec<(String, String)>, Vec<(String, String)>) = operations(&served).into_iter().partition(|(m, _)| m == "GET");
+    let changed: BTreeSet<(String, String)> = ["goals", "annotations", "segments"]
+        .iter()
+        .flat_map(|r| [("POST", format!("/api/v1/{r}")), ("PUT", format!("/api/v1/{r}/{{id}}")), ("DELETE", format!("/api/v1/{r}/{{id}}"))])
+        .map(|(m, p)| (m.to_string(), p))
+        .collect();
+    assert_eq!(writes.into_iter().collect::<BTreeSet<_>>(), changed, "the API changes only what analysts make");
+    for (method, path) in reads {
         let mut concrete: Vec<(String, String)> = match path.as_str() {
             // Every table the path's parameter may name.
             "/api/v1/{name}" => dashboards::views::TableName::all().into_iter().map(|t| (format!("/api/v1/{}", t.name()), "?period=7d".to_string())).collect(),
@@ -95,6 +101,38 @@ async fn the_api_descriptions_match_the_live_routes() -> anyhow::Result<()> {
         } else {
             assert_eq!(anonymous, 200, "{path} names no scheme, so it is open");
         }
+    }
+    // Changes: refused without a token and with a read token, as documented;
+    // made, changed and deleted with a write token, answering the documented shapes.
+    let writer = {
+        let accounts = dashboards::accounts::Accounts::open(&stack.config.dashboards.data_dir)?;
+        accounts.create_token("api-reader", "writer", dashboards::tokens::TokenScope::Write, dashboards::accounts::now_secs(), 86_400)?.1
+    };
+    let bodies = [
+        ("goals", serde_json::json!({"name": "Signed up", "kind": "event", "event": "signup"})),
+        ("annotations", serde_json::json!({"day": "2026-11-20", "text": "Sale"})),
+        ("segments", serde_json::json!({"name": "Germany", "filters": ["country:is:DE"]})),
+    ];
+    for (resource, body) in bodies {
+        let (collection, item) = (format!("/api/v1/{resource}"), format!("/api/v1/{resource}/{{id}}"));
+        let nobody = http.post(format!("{base}{collection}")).json(&body).send().await?.status().as_u16();
+        assert!(nobody == 401 && documented_statuses(&served, "POST", &collection).contains(&401), "POST {collection} without a token: {nobody}");
+        let reader = http.post(format!("{base}{collection}")).bearer_auth(&analyst.token).json(&body).send().await?.status().as_u16();
+        assert!(reader == 403 && documented_statuses(&served, "POST", &collection).contains(&403), "POST {collection} with a read token: {reader}");
+        let made = http.post(format!("{base}{collection}")).bearer_auth(&writer).json(&body).send().await?;
+        let status = made.status().as_u16();
+        assert!(status == 201 && documented_statuses(&served, "POST", &collection).contains(&201), "POST {collection}: {status}");
+        let made: Value = made.json().await?;
+        check_required(&served, "POST", &collection, 201, &made);
+        let id = made["id"].as_i64().expect("a made record has an id");
+        let at = format!("{base}/api/v1/{resource}/{id}");
+        let changed = http.put(&at).bearer_auth(&writer).json(&body).send().await?;
+        assert!(changed.status().as_u16() == 200 && documented_statuses(&served, "PUT", &item).contains(&200), "PUT {item}: {}", changed.status());
+        check_required(&served, "PUT", &item, 200, &changed.json().await?);
+        let gone = http.delete(&at).bearer_auth(&writer).send().await?.status().as_u16();
+        assert!(gone == 204 && documented_statuses(&served, "DELETE", &item).contains(&204), "DELETE {item}: {gone}");
+        let again = http.delete(&at).bearer_auth(&writer).send().await?.status().as_u16();
+        assert!(again == 404 && documented_statuses(&served, "DELETE", &item).contains(&404), "DELETE {item} again: {again}");
     }
     let nowhere = get("/api/v2/top".into()).await?.status().as_u16();
     assert_eq!(nowhere, 404, "no route outside the table");

@@ -237,14 +237,14 @@ pub async fn create_goal(app: &App, who: &LoginSession, input: GoalInput) -> Res
 pub async fn update_goal(app: &App, who: &LoginSession, id: i64, input: GoalInput) -> Result<GoalRecord, Failed> {
     may_edit_goals(app, who)?;
     let kind = goal_kind(&input)?;
-    let goal = accounts(app, move |a| a.update_goal(id, &input.name, &kind, now_secs()), StatusCode::BAD_REQUEST).await?;
+    let goal = accounts_refusing(app, move |a| a.update_goal(id, &input.name, &kind, now_secs())).await?;
     audit(app, who, "/goals", format!("updated={id}")).await?;
     Ok(GoalRecord::from(&goal))
 }
 
 pub async fn delete_goal(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
     may_edit_goals(app, who)?;
-    accounts(app, move |a| a.delete_goal(id), StatusCode::NOT_FOUND).await?;
+    accounts_refusing(app, move |a| a.delete_goal(id)).await?;
     audit(app, who, "/goals", format!("deleted={id}")).await
 }
 

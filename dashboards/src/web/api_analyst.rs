@@ -73,7 +73,7 @@ pub async fn create_goal(State(app): State<Arc<App>>, who: Authorized<AnalystVie
 
 /// Renames or redefines a goal: its numbers follow the new definition.
 #[utoipa::path(put, path = "/api/v1/goals/{id}", tag = "goals", request_body = GoalInput, params(("id" = i64, Path, description = "The goal")),
-    responses((status = 200, description = "Changed", body = GoalRecord), (status = 400, description = "Invalid, no such goal, or the name is taken", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, not a write token, or goals are edited by admins here", body = ApiError)),
+    responses((status = 200, description = "Changed", body = GoalRecord), (status = 400, description = "Invalid, or the name is taken", body = ApiError), (status = 404, description = "No such goal", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, not a write token, or goals are edited by admins here", body = ApiError)),
     security(("api_token" = []), ("session" = [])))]
 pub async fn update_goal(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>, input: Result<Json<GoalInput>, JsonRejection>) -> Response {
     match body(input) {
