@@ -160,6 +160,12 @@ pub enum SortBy {
     Visits,
     Pageviews,
     Name,
+    /// With a goal's columns ([`StatsQuery::goal_columns`]): its
+    /// conversions, conversion rate, revenue, revenue per visit.
+    Conversions,
+    ConversionRate,
+    Revenue,
+    RevenuePerVisit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +182,10 @@ impl Sort {
             SortBy::Visits => "visits",
             SortBy::Pageviews => "pageviews",
             SortBy::Name => "name",
+            SortBy::Conversions => "conversions",
+            SortBy::ConversionRate => "conversion_rate",
+            SortBy::Revenue => "revenue",
+            SortBy::RevenuePerVisit => "revenue_per_visit",
         };
         format!("{by}:{}", if self.descending { "desc" } else { "asc" })
     }
@@ -186,6 +196,10 @@ impl Sort {
             "visits" => SortBy::Visits,
             "pageviews" => SortBy::Pageviews,
             "name" => SortBy::Name,
+            "conversions" => SortBy::Conversions,
+            "conversion_rate" => SortBy::ConversionRate,
+            "revenue" => SortBy::Revenue,
+            "revenue_per_visit" => SortBy::RevenuePerVisit,
             _ => return None,
         };
         let descending = match dir {
@@ -395,6 +409,9 @@ pub struct StatsQuery {
     /// The store's goals ([`StatsQuery::with_goals`]), which goal filters
     /// name: a goal filter with no goal here matches nothing.
     pub goals: Vec<crate::analyst::goals::Goal>,
+    /// The goal whose conversions and revenue every breakdown shows as
+    /// columns (`goal=<name>`), if any.
+    pub goal_columns: Option<String>,
 }
 
 /// Why a request was refused; the message is shown to the user.
@@ -416,7 +433,7 @@ pub enum QueryError {
     Interval(String),
     #[error("the hourly chart covers at most 31 days; pick day, week or month")]
     TooManyHours,
-    #[error("unknown sort {0:?} (use visits, pageviews or name, optionally with :asc or :desc)")]
+    #[error("unknown sort {0:?} (use visits, pageviews, name, or with a goal's columns conversions, conversion_rate, revenue or revenue_per_visit; optionally with :asc or :desc)")]
     Sort(String),
     #[error("unknown parameter {0:?}")]
     Unknown(String),
@@ -432,6 +449,7 @@ impl StatsQuery {
     pub fn from_params(params: &[(String, String)], today: Day) -> Result<StatsQuery, QueryError> {
         let (mut period, mut from, mut to, mut comparison, mut filters) = (None, None, None, Comparison::None, Vec::new());
         let (mut metric, mut interval, mut sort) = (Metric::Visits, None, Sort::DEFAULT);
+        let mut goal_columns = None;
         let mut bar = ("", "", "");
         for (k, v) in params {
             match k.as_str() {
@@ -454,6 +472,7 @@ impl StatsQuery {
                 "metric" => metric = Metric::parse(v).ok_or_else(|| QueryError::Metric(v.clone()))?,
                 "interval" => interval = Some(Interval::parse(v).ok_or_else(|| QueryError::Interval(v.clone()))?),
                 "sort" => sort = Sort::parse(v).ok_or_else(|| QueryError::Sort(v.clone()))?,
+                "goal" => goal_columns = Some(v.clone()).filter(|g| !g.is_empty()),
                 other => return Err(QueryError::Unknown(other.to_string())),
             }
         }
@@ -480,7 +499,10 @@ impl StatsQuery {
         if filters.iter().any(|f| matches!(f.dimension, Dimension::Goal | Dimension::EventProp) && f.op == Op::Contains) {
             return Err(QueryError::GoalOp);
         }
-        let q = StatsQuery { period, comparison, filters, metric, interval, sort, goals: Vec::new() };
+        if goal_columns.is_none() && matches!(sort.by, SortBy::Conversions | SortBy::ConversionRate | SortBy::Revenue | SortBy::RevenuePerVisit) {
+            return Err(QueryError::Sort(sort.name()));
+        }
+        let q = StatsQuery { period, comparison, filters, metric, interval, sort, goals: Vec::new(), goal_columns };
         if q.interval == Some(Interval::Hour) && q.range(today).days() > 31 {
             return Err(QueryError::TooManyHours);
         }
@@ -524,6 +546,9 @@ impl StatsQuery {
     pub fn with_goals(mut self, goals: &[crate::analyst::goals::Goal]) -> Result<StatsQuery, QueryError> {
         if let Some(f) = self.filters.iter().find(|f| f.dimension == Dimension::Goal && !goals.iter().any(|g| g.name == f.value)) {
             return Err(QueryError::UnknownGoal(f.value.chars().take(80).collect()));
+        }
+        if let Some(name) = self.goal_columns.as_ref().filter(|n| !goals.iter().any(|g| &g.name == *n)) {
+            return Err(QueryError::UnknownGoal(name.chars().take(80).collect()));
         }
         self.goals = goals.to_vec();
         Ok(self)
@@ -572,6 +597,9 @@ impl StatsQuery {
         }
         if let Some(i) = self.interval {
             out.append_pair("interval", i.name());
+        }
+        if let Some(g) = &self.goal_columns {
+            out.append_pair("goal", g);
         }
         if self.sort != Sort::DEFAULT {
             out.append_pair("sort", &self.sort.name());

@@ -141,9 +141,16 @@ impl Ctx<'_> {
         Ok((c.now.total(self.today).metrics(), c.before.as_ref().map(|b| b.total(self.today).metrics()), c.now.pending))
     }
 
-    /// Several reports, each with its share of the period's visits.
+    /// Several reports, each with its share of the period's visits (or,
+    /// with a goal's columns asked for, its conversions and revenue).
     pub async fn reports(&self, reports: &[Report], total_visits: Noisy) -> Result<Vec<ReleasedTable>> {
         let range = self.q.range(self.today);
+        if let Some(goal) = self.q.goal_columns.as_deref().and_then(|name| self.q.goal(name)) {
+            let ask = Ask::with_goal_columns(self.client, self.t2, self.q, goal, self.user, self.today);
+            let all = futures_util::future::try_join_all(reports.iter().map(|r| self.releaser.goal_report(&ask, *r, range, goal))).await;
+            self.ask.absorb(&ask);
+            return reports.iter().zip(all?).map(|(r, g)| Ok(seal(goal_report_table(*r, &g, goal, self.q.sort, self.today))?)).collect();
+        }
         let all = futures_util::future::try_join_all(reports.iter().map(|r| self.releaser.report(&self.ask, *r, range))).await?;
         reports.iter().zip(all).map(|(r, g)| Ok(seal(report_table(*r, &g, total_visits, self.q.sort, self.today))?)).collect()
     }
@@ -274,10 +281,19 @@ pub fn pending_note(pending: &[Day], today: Day) -> Option<String> {
 fn sort_groups(rows: &mut [(String, Vec<Noisy>)], sort: Sort, hits: usize) {
     rows.sort_by(|a, b| {
         let by = |i: usize| b.1[i].value().total_cmp(&a.1[i].value());
+        // Ratios over released visits (the goal columns: 2 conversions, 3 revenue).
+        let per_visit = |i: usize| {
+            let r = |v: &[Noisy]| v.get(i).map(|x| x.value() / v[0].value().max(1.0)).unwrap_or(0.0);
+            r(&b.1).total_cmp(&r(&a.1))
+        };
         let order = match sort.by {
             SortBy::Visits => by(0),
             SortBy::Pageviews => by(hits),
             SortBy::Name => a.0.cmp(&b.0).reverse(),
+            SortBy::Conversions => by(2),
+            SortBy::Revenue => by(3),
+            SortBy::ConversionRate => per_visit(2),
+            SortBy::RevenuePerVisit => per_visit(3),
         };
         let order = if sort.descending { order } else { order.reverse() };
         order.then_with(|| a.0.cmp(&b.0))
@@ -319,6 +335,51 @@ pub fn report_table(report: Report, g: &Groups, total_visits: Noisy, sort: Sort,
     }
     let mut notes = vec![format!(
         "A group is shown for the days on which it had about {} visits or more; the rest of those days are in “{FOLDED}”. Numbers carry noise (hover for ±).",
+        g.released.threshold.max(1)
+    )];
+    if truncated {
+        notes.push(format!("Showing the first {} groups.", stats::breakdown::MAX_ROWS));
+    }
+    notes.extend(pending_note(&g.pending, today));
+    t.note = Some(notes.join(" "));
+    t
+}
+
+/// A report with a goal's columns: visits, conversions, conversion rate,
+/// revenue and revenue per visit, sortable by each.
+pub fn goal_report_table(report: Report, g: &Groups, goal: &crate::analyst::goals::Goal, sort: Sort, today: Day) -> Table {
+    let mut t = Table::new(
+        report.name(),
+        format!("{} · {}", report.title(), goal.name),
+        vec![
+            Column::new(report.key_label(), "name").sorted_by(SortBy::Name),
+            Column::new("Visits", "visits").sorted_by(SortBy::Visits),
+            Column::new("Conversions", "conversions").sorted_by(SortBy::Conversions),
+            Column::new("Conversion rate", "conversion_rate").sorted_by(SortBy::ConversionRate),
+            Column::new("Revenue", "revenue").sorted_by(SortBy::Revenue),
+            Column::new("Revenue per visit", "revenue_per_visit").sorted_by(SortBy::RevenuePerVisit),
+        ],
+    );
+    let dim = report.dimension();
+    let mut rows = g.released.rows.clone();
+    sort_groups(&mut rows, sort, 1);
+    let truncated = rows.len() > stats::breakdown::MAX_ROWS as usize;
+    let cells = |v: &[Noisy]| vec![Cell::Noisy(v[0]), Cell::Noisy(v[2]), Cell::Noisy(v[2].ratio(&v[0], Unit::Share)), Cell::Noisy(v[3]), Cell::Noisy(v[3].ratio(&v[0], Unit::Money))];
+    for (name, v) in rows.iter().take(stats::breakdown::MAX_ROWS as usize) {
+        let shown = if name.is_empty() { report.empty_label().to_string() } else { report.display_key(name) };
+        let mut row = vec![Cell::Text(shown)];
+        row.extend(cells(v));
+        t.rows.push(Row { filter: Some(Filter { dimension: dim, op: Op::Is, value: name.clone() }), ..Row::new(row) });
+    }
+    if g.released.cells > 0 {
+        let mut row = vec![Cell::Text(FOLDED.into())];
+        row.extend(cells(&g.released.other));
+        t.rows.push(Row::folded(row));
+    }
+    let mut notes = vec![format!(
+        "Conversions are visits that reached “{}” ({}); revenue is what the group's visits spent. A group is shown for the days on which it had about {} visits or more. Numbers carry noise (hover for ±).",
+        goal.name,
+        goal.kind.definition(),
         g.released.threshold.max(1)
     )];
     if truncated {

@@ -21,6 +21,14 @@ await run(out, () => launch(), async (browser) => {
   await page.goto(`${base}/login`);
   await logIn(page, user, password);
 
+  // An annotation, through the form on /annotations.
+  await page.goto(`${base}/annotations`);
+  await page.fill("#new-annotation input[name=day]", day);
+  await page.fill("#new-annotation input[name=text]", "Holiday e-mail sent");
+  await Promise.all([page.waitForNavigation(), page.click("#new-annotation button[type=submit]")]);
+  out.annotations = await rows(page, "annotations");
+  await page.screenshot({ path: `${shots}/analyst-annotations-desktop.png`, fullPage: true });
+
   // A goal, through the form on /goals.
   await page.goto(`${base}/goals?period=30d`);
   out.goals_before = await rows(page, "conversions");
@@ -50,22 +58,26 @@ await run(out, () => launch(), async (browser) => {
   out.csv_name = download.suggestedFilename();
   out.csv = fs.readFileSync(await download.path(), "utf8");
 
-  // An annotation, through the form on /annotations.
-  await page.goto(`${base}/annotations`);
-  await page.fill("#new-annotation input[name=day]", day);
-  await page.fill("#new-annotation input[name=text]", "Holiday e-mail sent");
-  await Promise.all([page.waitForNavigation(), page.click("#new-annotation button[type=submit]")]);
-  out.annotations = await rows(page, "annotations");
-  await page.screenshot({ path: `${shots}/analyst-annotations-desktop.png`, fullPage: true });
-
   // The overview: the annotation on the chart and under it.
   await page.goto(`${base}/?period=30d&compare=previous`);
   out.overview_annotations = await page.locator("ul.annotations li").allTextContents();
   out.chart_marked = await page.evaluate(() => (document.querySelector("svg.chart")?.outerHTML || "").toUpperCase().includes("#C26A00"));
   await page.screenshot({ path: `${shots}/analyst-overview-annotated-desktop.png`, fullPage: true });
 
+  // Revenue and conversion per source: the referrers with a goal's
+  // columns, sorted by revenue.
+  await page.goto(`${base}/report/referrers?period=30d`);
+  await page.selectOption(".goalpicker select[name=goal]", "Order over $100");
+  await Promise.all([page.waitForURL((u) => u.searchParams.get("goal") === "Order over $100"), page.click(".goalpicker button")]);
+  await Promise.all([page.waitForURL((u) => (u.searchParams.get("sort") || "").startsWith("revenue")), page.click("section[data-table=referrers] th.col-revenue a")]);
+  out.revenue_url = page.url();
+  out.revenue_title = (await page.locator("section[data-table=referrers] h2").textContent()).trim();
+  out.revenue_headers = await page.locator("section[data-table=referrers] th").allTextContents();
+  out.revenue_rows = await rows(page, "referrers");
+  await page.screenshot({ path: `${shots}/analyst-revenue-by-source-desktop.png`, fullPage: true });
+
   // A segment: filter, save, then apply it from an unfiltered page.
-  await page.goto(`${base}/?period=30d&f=utm_medium:is:cpc`);
+  await page.goto(`${base}/report/referrers?period=30d&f=utm_medium:is:cpc`);
   await page.click(".save-segment summary");
   await page.fill(".save-segment input[name=name]", "Paid search");
   await page.check(".save-segment input[name=shared]");
@@ -73,9 +85,10 @@ await run(out, () => launch(), async (browser) => {
   out.after_save_url = page.url();
   out.segment_chips = await page.locator(".segments a.chip").allTextContents();
   out.segment_current = await page.locator(".segments a.chip.current").allTextContents();
-  await page.goto(`${base}/?period=7d`);
+  await page.goto(`${base}/report/referrers?period=7d`);
   await Promise.all([page.waitForURL((u) => u.searchParams.getAll("f").length > 0), page.locator(".segments a.chip", { hasText: "Paid search" }).click()]);
   out.segment_applied_url = page.url();
+  out.segment_applied_error = await page.locator("p.error").count();
   await page.screenshot({ path: `${shots}/analyst-segment-applied-desktop.png`, fullPage: true });
   await page.goto(`${base}/segments`);
   out.segments = await rows(page, "segments");

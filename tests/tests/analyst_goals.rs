@@ -112,6 +112,34 @@ async fn goals_and_custom_events_match_hand_computed_answers() -> anyhow::Result
     let both = top_metrics(&client, "t2", range, &q(&[("f", "goal:is:Bought"), ("f", "utm_term:is:red shoes")], today, &accounts).visit_filter_sql()).await?;
     assert_eq!(both.visits, 1);
 
+    // Revenue and conversion per source: each referrer's visits, how many
+    // reached "Bought" and what they spent (cents), as the goal columns of
+    // every breakdown read them.
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct GoalGroup {
+        #[allow(dead_code)]
+        day: u16,
+        key: String,
+        v: u64,
+        c: u64,
+        g: u64,
+        r: i64,
+    }
+    let bought = accounts.goals()?.into_iter().find(|g| g.name == "Bought").unwrap();
+    let (sql, values) = bought.kind.visit_condition();
+    let condition = dashboards::stats::sql::Sql::default().days(w).raw(" AND ").matching(&dashboards::query::Where::none());
+    let select = dashboards::stats::breakdown::goal_group_select(Report::Referrers, &condition, &dashboards::query::Where { sql, values, facet: None });
+    let mut per_source: Vec<(String, u64, u64, u64, i64)> = select.query(&client, "t2").fetch_all::<GoalGroup>().await?.into_iter().map(|g| (g.key, g.v, g.c, g.g, g.r)).collect();
+    per_source.sort();
+    assert_eq!(
+        per_source,
+        [(String::new(), 1, 1, 0, 0), ("news.example".into(), 1, 1, 1, 2000), ("search.example".into(), 1, 2, 1, 6000)],
+        "C came direct and bought nothing; B from news spent 20, A from search 60"
+    );
+    let pages = dashboards::stats::breakdown::goal_group_select(Report::Pages, &condition, &dashboards::query::Where { sql: bought.kind.visit_condition().0, values: bought.kind.visit_condition().1, facet: None });
+    let blog: Vec<(String, u64, u64, i64)> = pages.query(&client, "t2").fetch_all::<GoalGroup>().await?.into_iter().filter(|g| g.key.starts_with("/blog")).map(|g| (g.key, g.v, g.g, g.r)).collect();
+    assert_eq!(blog.len(), 2, "a visit's revenue counts on each of its (first few) pages: {blog:?}");
+
     // An edited goal re-counts history, and names a new scope.
     let before = dashboards::release::scope(&q(&[("f", "goal:is:Big order")], today, &accounts));
     accounts.update_goal(big.id, "Big order", &GoalKind::Purchase { min_cents: Some(1000) }, 2)?.unwrap();

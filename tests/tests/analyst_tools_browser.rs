@@ -136,11 +136,21 @@ async fn analysts_make_goals_annotations_and_segments_and_see_them_everywhere() 
     assert_eq!(notes[0][1], "Price change");
     assert!(out["overview_annotations"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().contains("Holiday e-mail sent")), "{}", out["overview_annotations"]);
     assert_eq!(out["chart_marked"], true);
+    // Revenue per source, sorted by revenue: the goal's columns on a breakdown.
+    assert!(out["revenue_url"].as_str().unwrap().contains("goal=Order+over+%24100&sort=revenue"), "{}", out["revenue_url"]);
+    assert_eq!(out["revenue_title"], "Referrers · Order over $100");
+    let headers: Vec<String> = out["revenue_headers"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().trim().trim_end_matches(['↓', '↑']).trim().to_lowercase()).collect();
+    assert_eq!(headers, ["source", "visits", "conversions", "conversion rate", "revenue", "revenue per visit"], "{headers:?}");
+    let money = |r: &Value| r[4].as_str().unwrap().replace(',', "").parse::<f64>().unwrap_or(0.0);
+    let revenue_rows = out["revenue_rows"].as_array().unwrap();
+    assert!(revenue_rows.len() >= 2 && money(&revenue_rows[0]) > 0.0, "{revenue_rows:?}");
+    assert!(revenue_rows.windows(2).filter(|w| !w[1][0].as_str().unwrap().starts_with("other")).all(|w| money(&w[0]) >= money(&w[1])), "sorted by revenue: {revenue_rows:?}");
     assert_eq!(out["segment_current"], json!(["Paid search"]), "the saved segment is the page's filters");
+    assert_eq!(out["segment_applied_error"], 0);
     assert!(out["segment_applied_url"].as_str().unwrap().contains("period=7d&f=utm_medium%3Ais%3Acpc"), "{}", out["segment_applied_url"]);
     assert!(out["custom_url"].as_str().unwrap().contains(&format!("period=custom&from={day}&to={day}")), "{}", out["custom_url"]);
     assert_eq!(out["custom_span"], json!(format!("{day} – {day}")));
-    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "segment-applied", "custom-period"] {
+    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "revenue-by-source", "segment-applied", "custom-period"] {
         assert!(shots.join(format!("analyst-{name}-desktop.png")).exists(), "{name}");
     }
     // Every change, by page or by API, is in the access audit.

@@ -80,6 +80,12 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
         reads.push(metrics::sums_sql(w, &g.visit_filter_sql(), None));
         reads.push(commerce::products_sql(w, &g.filter_sql(), 1, Sort::DEFAULT));
     }
+    // The goal columns of a breakdown (a column report and a list report).
+    let (sql, values) = goals[2].kind.visit_condition();
+    let big = dashboards::query::Where { sql, values, facet: None };
+    let within = dashboards::stats::sql::Sql::default().days(w).raw(" AND ").matching(&one.visit_filter_sql());
+    reads.push(breakdown::goal_group_select(Report::Referrers, &within, &big));
+    reads.push(breakdown::goal_group_select(Report::Pages, &within, &big));
     let mut queries: Vec<String> = vec![
         "SELECT count() AS n FROM t2.events FINAL".into(),
         "SELECT uniqExact(event_id) AS n FROM t2.events".into(),

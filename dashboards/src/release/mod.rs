@@ -191,6 +191,9 @@ pub struct Ask<'a> {
     pub today: Day,
     /// ε this request spent per day, for the page to say.
     spent: Mutex<BTreeMap<Day, f64>>,
+    /// The analyst who paid for questions asked on this one's behalf
+    /// ([`Ask::absorb`]: a goal's conversions, a goal's columns).
+    paid_by: Mutex<Option<Account>>,
 }
 
 impl<'a> Ask<'a> {
@@ -199,7 +202,29 @@ impl<'a> Ask<'a> {
     pub fn new(client: &'a Client, t2: &'a str, q: &StatsQuery, user: i64, today: Day) -> Ask<'a> {
         let scope = scope(q);
         let account = if scope.is_empty() { Account::Shared } else { Account::Analyst(user) };
-        Ask { client, t2, account, scope, filters: q.visit_filter_sql(), event_filters: q.filter_sql(), today, spent: Mutex::new(BTreeMap::new()) }
+        Ask {
+            client,
+            t2,
+            account,
+            scope,
+            filters: q.visit_filter_sql(),
+            event_filters: q.filter_sql(),
+            today,
+            spent: Mutex::new(BTreeMap::new()),
+            paid_by: Mutex::new(None),
+        }
+    }
+
+    /// The question `q` with a goal's columns on its breakdowns: the goal
+    /// (by its definition) is part of the scope, so the columns' cells are
+    /// the asker's to pay for, never the shared account's, and an edited
+    /// goal reads new ones.
+    pub fn with_goal_columns(client: &'a Client, t2: &'a str, q: &StatsQuery, goal: &crate::analyst::goals::Goal, user: i64, today: Day) -> Ask<'a> {
+        let mut ask = Ask::new(client, t2, q, user, today);
+        let columns = format!("columns:goal:{}={}", goal.name, goal.kind.definition());
+        ask.scope = if ask.scope.is_empty() { columns } else { format!("{}\u{1f}{columns}", ask.scope) };
+        ask.account = Account::Analyst(user);
+        ask
     }
 
     /// What this request spent, per day it charged.
@@ -213,6 +238,15 @@ impl<'a> Ask<'a> {
         for (d, e) in other.spent() {
             self.charge(&[d.0], e);
         }
+        if matches!(other.account, Account::Analyst(_)) {
+            *self.paid_by.lock().unwrap_or_else(|e| e.into_inner()) = Some(other.account.clone());
+        }
+    }
+
+    /// Whose budget this request's numbers come from: its own account, or
+    /// the analyst who paid for the questions asked on its behalf.
+    pub fn payer(&self) -> Account {
+        self.paid_by.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| self.account.clone())
     }
 
     fn charge(&self, days: &[i32], eps: f64) {
@@ -483,6 +517,28 @@ impl Releaser {
         Ok(Groups { released: groups::ReleasedGroups::of(&spec, &bodies), pending })
     }
 
+    /// A report's groups with a goal's columns (conversions, revenue) over
+    /// the closed, ready days of `range`; `ask` is
+    /// [`Ask::with_goal_columns`]'s.
+    pub async fn goal_report(&self, ask: &Ask<'_>, report: Report, range: Range, goal: &crate::analyst::goals::Goal) -> Result<Groups, ReleaseError> {
+        let spec = goal_report_spec(report);
+        let kind = format!("report:{}:goal", report.name());
+        let ready = self.ready(ask.client, ask.t2).await?;
+        let (days, pending) = closed_days(range, ask.today, |d| ready.day(d));
+        let delta = self.params.delta;
+        let (sql, values) = goal.kind.visit_condition();
+        let goal_where = Where { sql, values, facet: None };
+        let (client, t2, filters) = (ask.client, ask.t2, ask.filters.clone());
+        let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
+        let bodies = self
+            .group_cells(ask, &kind, &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
+                let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+                day_goal_groups(client, t2, report, w, &filters, &goal_where).await
+            }, delta)
+            .await?;
+        Ok(Groups { released: groups::ReleasedGroups::of(&spec, &bodies), pending })
+    }
+
     /// The products bought, per week (Monday to Sunday): the whole, closed,
     /// ready weeks inside `range`. Purchases are too few per day for
     /// products to pass a day's threshold at a store's scale; a week's do.
@@ -588,6 +644,23 @@ pub fn report_spec(report: Report) -> groups::Spec {
     }
 }
 
+/// A report with a goal's columns: visits, the count, the visits that
+/// reached the goal, and their revenue (cents). Revenue gets the most ε:
+/// it is what a visit can move most.
+pub fn goal_report_spec(report: Report) -> groups::Spec {
+    let plain = report_spec(report);
+    let hits = plain.values[1].per_visit;
+    groups::Spec {
+        groups_per_visit: plain.groups_per_visit,
+        values: vec![
+            groups::ValueSpec { per_visit: 1, share: 0.3, unit: Unit::Count },
+            groups::ValueSpec { per_visit: hits, share: 0.1, unit: Unit::Count },
+            groups::ValueSpec { per_visit: 1, share: 0.2, unit: Unit::Count },
+            groups::ValueSpec { per_visit: caps::REVENUE * 100, share: 0.4, unit: Unit::Money },
+        ],
+    }
+}
+
 /// Products: purchasing visits, units and revenue (cents) per product.
 pub fn products_spec() -> groups::Spec {
     groups::Spec {
@@ -626,6 +699,28 @@ async fn day_groups(client: &Client, t2: &str, report: Report, w: Window, filter
     let mut out: BTreeMap<i32, BTreeMap<String, Vec<i64>>> = BTreeMap::new();
     for r in rows {
         out.entry(i32::from(r.day)).or_default().insert(r.key, vec![r.v as i64, r.c as i64]);
+    }
+    Ok(out)
+}
+
+#[derive(Row, Deserialize)]
+struct DayGoalGroup {
+    day: u16,
+    key: String,
+    v: u64,
+    c: u64,
+    g: u64,
+    r: i64,
+}
+
+/// The exact groups of `report` with `goal`'s columns per day of `w`,
+/// from the matching visits.
+async fn day_goal_groups(client: &Client, t2: &str, report: Report, w: Window, filters: &Where, goal: &Where) -> clickhouse::error::Result<BTreeMap<i32, BTreeMap<String, Vec<i64>>>> {
+    let condition = Sql::default().days(w).raw(" AND ").matching(filters);
+    let rows: Vec<DayGoalGroup> = crate::stats::breakdown::goal_group_select(report, &condition, goal).query(client, t2).fetch_all().await?;
+    let mut out: BTreeMap<i32, BTreeMap<String, Vec<i64>>> = BTreeMap::new();
+    for r in rows {
+        out.entry(i32::from(r.day)).or_default().insert(r.key, vec![r.v as i64, r.c as i64, r.g as i64, r.r]);
     }
     Ok(out)
 }

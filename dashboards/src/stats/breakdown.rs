@@ -281,6 +281,8 @@ fn order_by(sort: Sort) -> &'static str {
         (SortBy::Pageviews, false) => "hits ASC, name ASC",
         (SortBy::Name, true) => "name DESC",
         (SortBy::Name, false) => "name ASC",
+        // The goal columns exist only in released tables, sorted there.
+        (_, _) => "visits DESC, name ASC",
     }
 }
 
@@ -388,6 +390,34 @@ pub fn visit_group_selects(reports: &[Report], from: &str, condition: &Sql, per_
         ));
     }
     out
+}
+
+/// The per-day groups of `report` from the rows of `t2.visits` where
+/// `condition` holds, with a goal's columns: `day, key, v` (visits), `c`
+/// (pageviews or the report's events), `g` (visits that reached the goal:
+/// `goal`, a condition over a visit's row) and `r` (the visits' revenue,
+/// in cents). Bounded like [`visit_group_selects`]: a visit adds to at
+/// most as many groups, and its revenue is the rollup's capped one.
+pub fn goal_group_select(report: Report, condition: &Sql, goal: &Where) -> Sql {
+    let pairs = match report.shape() {
+        Shape::Column(c) => format!("[({c}, pageviews)]"),
+        Shape::Array { keys, counts } => {
+            let (per_visit, hits) = if report == Report::Pages {
+                (crate::release::caps::PAGES_PER_VISIT, crate::release::caps::VIEWS_PER_PAGE)
+            } else {
+                (crate::release::caps::TARGETS_PER_VISIT, crate::release::caps::HITS_PER_TARGET)
+            };
+            let (k, n) = bounded(keys, counts, per_visit, hits);
+            format!("arrayMap((k, n) -> (k, n), {k}, {n})")
+        }
+    };
+    Sql::new("SELECT toUInt16(start_day) AS day, grp.1 AS key, toUInt64(sum(visits)) AS v, toUInt64(sum(grp.2)) AS c, toUInt64(sum(visits * toUInt8(")
+        .matching(goal)
+        .raw("))) AS g, toInt64(round(sum(revenue * visits) * 100)) AS r FROM {t2}.visits ARRAY JOIN ")
+        .raw(&pairs)
+        .raw(" AS grp WHERE ")
+        .then(condition.clone())
+        .raw(" GROUP BY day, key")
 }
 
 /// A visit's first `keys_per_visit` values of a list, each counted at

@@ -61,6 +61,7 @@ pub fn products_sql(w: Window, filters: &Where, min_visits: u32, sort: Sort) -> 
         // For products the second count is revenue.
         (SortBy::Pageviews, false) => "revenue ASC, sku ASC",
         (SortBy::Pageviews, true) => "revenue DESC, sku ASC",
+        (_, _) => "visits DESC, sku ASC",
     };
     Sql::new("SELECT small, if(small = 1, '', key) AS sku, toUInt64(sum(v)) AS visits, toUInt64(sum(u)) AS units, sum(r) AS revenue, toUInt64(count()) AS groups FROM (SELECT key, v, u, r, toUInt8(v < ")
         .int(i64::from(min_visits))

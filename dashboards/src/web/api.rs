@@ -216,9 +216,10 @@ pub async fn table(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Pa
 /// What the question cost and what is left, beside every API answer.
 fn privacy_spend(ctx: &Ctx<'_>) -> PrivacySpend {
     let spent = ctx.ask.spent();
-    let budget = ctx.releaser.budget(&ctx.ask.account, ctx.q.range(ctx.today)).ok();
+    let payer = ctx.ask.payer();
+    let budget = ctx.releaser.budget(&payer, ctx.q.range(ctx.today)).ok();
     PrivacySpend {
-        account: ctx.ask.account.key(),
+        account: payer.key(),
         epsilon_per_day_spent_now: spent.values().next().copied().unwrap_or(0.0),
         days_charged_now: spent.len(),
         daily_budget: budget.as_ref().map(|b| b.daily),

@@ -34,6 +34,10 @@ pub struct Chrome {
     pub from: String,
     pub to: String,
     pub today: String,
+    /// The goals whose columns a breakdown can show: `(name, current)`,
+    /// and the state without `goal` (the goal picker's hidden fields).
+    pub goal_choices: Vec<(String, bool)>,
+    pub hidden_but_goal: Vec<(String, String)>,
     pub dimensions: Vec<&'static str>,
     pub action: String,
 }
@@ -76,6 +80,8 @@ pub fn chrome(who: &LoginSession, q: &StatsQuery, today: Day, path: &str, title:
         from: range.from.to_string(),
         to: Day(range.until.0 - 1).to_string(),
         today: today.to_string(),
+        goal_choices: q.goals.iter().map(|g| (g.name.clone(), q.goal_columns.as_deref() == Some(g.name.as_str()))).collect(),
+        hidden_but_goal: form_urlencoded::parse(q.to_params().as_bytes()).into_owned().filter(|(k, v)| k != "goal" && !(k == "sort" && !v.starts_with("visits") && !v.starts_with("pageviews") && !v.starts_with("name"))).collect(),
         params: q.to_params(),
         dimensions: Dimension::ALL.iter().filter(|d| **d != Dimension::EventProp).map(|d| d.name()).collect(),
         action: path.to_string(),

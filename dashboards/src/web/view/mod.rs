@@ -243,9 +243,10 @@ pub struct Shown {
 
 /// The budget line of a question `ctx` answered.
 pub fn budget_line(ctx: &Ctx<'_>) -> Option<String> {
-    let shared = ctx.ask.account == crate::release::Account::Shared;
+    let payer = ctx.ask.payer();
+    let shared = payer == crate::release::Account::Shared;
     let spent = ctx.ask.spent();
-    let budget = ctx.releaser.budget(&ctx.ask.account, ctx.q.range(ctx.today)).ok()?;
+    let budget = ctx.releaser.budget(&payer, ctx.q.range(ctx.today)).ok()?;
     let line = BudgetLine {
         shared,
         spent_now: spent.values().next().map(|eps| (*eps, spent.len())),
