@@ -61,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read';
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     UPDATE api_tokens SET expires_at = created_at + 7776000;",
-    // What analysts make and share: goals, annotations, saved segments.
+    // What analysts make and share: goals, annotations, saved segments, funnels.
     "CREATE TABLE goals (
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -93,6 +93,15 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         updated_at  INTEGER NOT NULL,
         UNIQUE (owner, name)
+    );
+    CREATE TABLE funnels (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        steps       TEXT NOT NULL,
+        window_secs INTEGER NOT NULL,
+        created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
     );",
 ];
 

@@ -412,6 +412,11 @@ pub struct StatsQuery {
     /// The goal whose conversions and revenue every breakdown shows as
     /// columns (`goal=<name>`), if any.
     pub goal_columns: Option<String>,
+    /// The analyst's funnel the funnel table walks (`funnel=<name>`), and
+    /// the store's funnels it is resolved against
+    /// ([`StatsQuery::with_funnels`]); none is the purchase funnel.
+    pub funnel: Option<String>,
+    pub funnels: Vec<crate::analyst::funnels::Funnel>,
 }
 
 /// Why a request was refused; the message is shown to the user.
@@ -439,6 +444,8 @@ pub enum QueryError {
     Unknown(String),
     #[error("there is no goal named {0:?} (see /goals)")]
     UnknownGoal(String),
+    #[error("there is no funnel named {0:?} (see /funnels)")]
+    UnknownFunnel(String),
     #[error("goal and event_prop filters take is or is_not, not contains")]
     GoalOp,
 }
@@ -449,7 +456,7 @@ impl StatsQuery {
     pub fn from_params(params: &[(String, String)], today: Day) -> Result<StatsQuery, QueryError> {
         let (mut period, mut from, mut to, mut comparison, mut filters) = (None, None, None, Comparison::None, Vec::new());
         let (mut metric, mut interval, mut sort) = (Metric::Visits, None, Sort::DEFAULT);
-        let mut goal_columns = None;
+        let (mut goal_columns, mut funnel) = (None, None);
         let mut bar = ("", "", "");
         for (k, v) in params {
             match k.as_str() {
@@ -473,6 +480,7 @@ impl StatsQuery {
                 "interval" => interval = Some(Interval::parse(v).ok_or_else(|| QueryError::Interval(v.clone()))?),
                 "sort" => sort = Sort::parse(v).ok_or_else(|| QueryError::Sort(v.clone()))?,
                 "goal" => goal_columns = Some(v.clone()).filter(|g| !g.is_empty()),
+                "funnel" => funnel = Some(v.clone()).filter(|f| !f.is_empty()),
                 other => return Err(QueryError::Unknown(other.to_string())),
             }
         }
@@ -502,7 +510,7 @@ impl StatsQuery {
         if goal_columns.is_none() && matches!(sort.by, SortBy::Conversions | SortBy::ConversionRate | SortBy::Revenue | SortBy::RevenuePerVisit) {
             return Err(QueryError::Sort(sort.name()));
         }
-        let q = StatsQuery { period, comparison, filters, metric, interval, sort, goals: Vec::new(), goal_columns };
+        let q = StatsQuery { period, comparison, filters, metric, interval, sort, goals: Vec::new(), goal_columns, funnel, funnels: Vec::new() };
         if q.interval == Some(Interval::Hour) && q.range(today).days() > 31 {
             return Err(QueryError::TooManyHours);
         }
@@ -554,6 +562,21 @@ impl StatsQuery {
         Ok(self)
     }
 
+    /// This query with its funnel resolved against `funnels` (every funnel
+    /// the store has): a funnel that does not exist is refused.
+    pub fn with_funnels(mut self, funnels: &[crate::analyst::funnels::Funnel]) -> Result<StatsQuery, QueryError> {
+        if let Some(name) = self.funnel.as_ref().filter(|n| !funnels.iter().any(|f| &f.name == *n)) {
+            return Err(QueryError::UnknownFunnel(name.chars().take(80).collect()));
+        }
+        self.funnels = funnels.to_vec();
+        Ok(self)
+    }
+
+    /// The funnel the funnel table walks: the asked one, when resolved.
+    pub fn chosen_funnel(&self) -> Option<&crate::analyst::funnels::Funnel> {
+        self.funnel.as_deref().and_then(|name| self.funnels.iter().find(|f| f.name == name))
+    }
+
     /// The definition of the goal `name`, when resolved.
     pub fn goal(&self, name: &str) -> Option<&crate::analyst::goals::Goal> {
         self.goals.iter().find(|g| g.name == name)
@@ -600,6 +623,9 @@ impl StatsQuery {
         }
         if let Some(g) = &self.goal_columns {
             out.append_pair("goal", g);
+        }
+        if let Some(f) = &self.funnel {
+            out.append_pair("funnel", f);
         }
         if self.sort != Sort::DEFAULT {
             out.append_pair("sort", &self.sort.name());

@@ -76,7 +76,7 @@ const VISIT_COLUMNS: &str = "start_day, first_ts, last_ts, tier, pageviews, even
     funnel_1, funnel_2, funnel_3, funnel_4, entry_page, exit_page, source, utm_source, utm_medium, utm_campaign, \
     country, region, network, os, browser, device, screen, language, time_zone, connection, \
     page_paths, page_views, paths, kinds, downloads, downloads_n, outbound, outbound_n, searches, searches_n, \
-    utm_term, utm_content, custom_events, custom_events_n, custom_props, custom_props_n, max_purchase";
+    utm_term, utm_content, custom_events, custom_events_n, custom_props, custom_props_n, max_purchase, seq, seq_ts";
 
 /// The contribution bounds of [`crate::release::caps`], written into the
 /// rollup's text: each visit's row holds at most that much.
@@ -88,6 +88,7 @@ fn caps(text: &str) -> String {
         .replace("{cap_revenue}", &caps::REVENUE.to_string())
         .replace("{cap_duration}", &caps::DURATION_SECS.to_string())
         .replace("{prop_pairs}", PROP_PAIRS)
+        .replace("{step_token}", crate::analyst::funnels::STEP_TOKEN)
 }
 
 /// Visits that started on the day, from that day's events and the days
@@ -110,7 +111,8 @@ SELECT start_day, first_ts, last_ts, tier, least(pageviews, {cap_pageviews}), le
        a_utm_term, a_utm_content,
        arrayDistinct(ce) AS cc, arrayMap(p -> toUInt32(countEqual(ce, p)), cc),
        arrayDistinct(cp) AS pp2, arrayMap(p -> toUInt32(countEqual(cp, p)), pp2),
-       greatest(max_purchase, 0)
+       greatest(max_purchase, 0),
+       arrayMap(x -> x.2, sq), arrayMap(x -> x.1 - sq[1].1 + 1, sq)
 FROM (
     SELECT session_id,
            toDate(min(ts)) AS start_day, min(ts) AS first_ts, max(ts) AS last_ts, any(tier) AS tier,
@@ -128,7 +130,8 @@ FROM (
            argMin(utm_term, ts) AS a_utm_term, argMin(utm_content, ts) AS a_utm_content,
            groupArrayIf(target, kind = 'custom') AS ce,
            groupArrayArrayIf(arrayMap(p -> concat(target, '\x1f', p), extractAll(props, {prop_pairs})), kind = 'custom') AS cp,
-           maxIf(value, kind = 'purchase') AS max_purchase
+           maxIf(value, kind = 'purchase') AS max_purchase,
+           arraySlice(arraySort(x -> x.1, groupArray((toUInt32(ts), {step_token}))), 1, {cap_events}) AS sq
     FROM {t2}.events FINAL
     WHERE event_date >= toDate(?) - 1 AND event_date <= toDate(?) + 1 AND session_id != ''
     GROUP BY session_id
@@ -150,7 +153,8 @@ SELECT event_date, ts, ts, tier, toUInt32(kind = 'pageview'), 1, toUInt32(kind =
        if(kind = 'custom', [target], emptyArrayString()), if(kind = 'custom', [toUInt32(1)], emptyArrayUInt32()),
        if(kind = 'custom', arrayDistinct(arrayMap(p -> concat(target, '\x1f', p), extractAll(props, {prop_pairs}))) AS hp, emptyArrayString()),
        if(kind = 'custom', arrayMap(p -> toUInt32(1), hp), emptyArrayUInt32()),
-       if(kind = 'purchase', greatest(value, 0), 0)
+       if(kind = 'purchase', greatest(value, 0), 0),
+       [{step_token}], [toUInt32(1)]
 FROM {t2}.events FINAL
 WHERE event_date = toDate(?) AND session_id = ''";
 

@@ -177,7 +177,22 @@ impl Ctx<'_> {
                 let total = self.total_visits().await?;
                 return Ok(self.reports(&[r], total).await?.remove(0));
             }
-            TableName::Funnel => funnel_table(&self.releaser.sums(&self.ask, self.q.range(self.today), false).await?.total(self.today)),
+            TableName::Funnel => match self.q.chosen_funnel() {
+                Some(funnel) => {
+                    let range = self.q.range(self.today);
+                    let total = self.releaser.sums(&self.ask, range, false).await?;
+                    let ask = Ask::with_funnel(self.client, self.t2, self.q, funnel, self.user, self.today);
+                    let walked = self.releaser.funnel(&ask, funnel, range).await;
+                    self.ask.absorb(&ask);
+                    let (steps, pending) = walked?;
+                    let mut t = custom_funnel_table(funnel, total.total(self.today).get("visits"), &steps);
+                    if let Some(p) = pending_note(&pending, self.today) {
+                        t.note = Some(format!("{} {p}", t.note.unwrap_or_default()));
+                    }
+                    t
+                }
+                None => funnel_table(&self.releaser.sums(&self.ask, self.q.range(self.today), false).await?.total(self.today)),
+            },
             TableName::Products => {
                 let (groups, weeks) = self.releaser.products(&self.ask, self.q.range(self.today)).await?;
                 products_table(&groups, &weeks, self.q.sort)
@@ -435,19 +450,36 @@ pub fn series_table(i: Interval, now: &[(i64, ReleasedSums)], before: Option<&[(
 }
 
 pub fn funnel_table(total: &ReleasedSums) -> Table {
+    let steps: Vec<(String, Noisy)> = commerce::STEPS.iter().zip(total.funnel()).map(|((_, label), n)| ((*label).to_string(), n)).collect();
+    steps_table("Purchase funnel", total.get("visits"), &steps, "A visit reaches a step when it did every step before it, in order, within 24 hours.".into())
+}
+
+/// An analyst's funnel: all visits, then each step's visits.
+pub fn custom_funnel_table(funnel: &crate::analyst::funnels::Funnel, visits: Noisy, reached: &[Noisy]) -> Table {
+    let steps: Vec<(String, Noisy)> = funnel.steps.iter().zip(reached).map(|(s, n)| (s.label(), *n)).collect();
+    let hours = funnel.window_secs as f64 / 3600.0;
+    let window = if funnel.window_secs % 3600 == 0 { format!("{hours} hour{}", if hours == 1.0 { "" } else { "s" }) } else { format!("{} minutes", funnel.window_secs / 60) };
+    let note = format!(
+        "A visit reaches a step when it did every step before it, in order (the first such event each time), within {window} of the first step. Numbers carry noise (hover for ±)."
+    );
+    steps_table(&funnel.name, visits, &steps, note)
+}
+
+/// A funnel's table: all visits, then each step with its share of all
+/// visits and of the step before.
+fn steps_table(title: &str, visits: Noisy, steps: &[(String, Noisy)], note: String) -> Table {
     let mut t = Table::new(
         "funnel",
-        "Purchase funnel",
+        title,
         vec![Column::new("Step", "step"), Column::new("Visits", "visits"), Column::new("Of all visits", "share_of_visits"), Column::new("From previous step", "step_conversion")],
     );
-    let visits = total.get("visits");
     let mut previous = visits;
     t.rows.push(Row::new(vec![Cell::Text("All visits".into()), Cell::Noisy(visits), Cell::Text("100 %".into()), Cell::Text(String::new())]));
-    for ((_, label), n) in commerce::STEPS.iter().zip(total.funnel()) {
-        t.rows.push(Row::new(vec![Cell::Text((*label).into()), Cell::Noisy(n), Cell::Noisy(n.ratio(&visits, Unit::Share)), Cell::Noisy(n.ratio(&previous, Unit::Share))]));
-        previous = n;
+    for (label, n) in steps {
+        t.rows.push(Row::new(vec![Cell::Text(label.clone()), Cell::Noisy(*n), Cell::Noisy(n.ratio(&visits, Unit::Share)), Cell::Noisy(n.ratio(&previous, Unit::Share))]));
+        previous = *n;
     }
-    t.note = Some("A visit reaches a step when it did every step before it, in order, within 24 hours.".into());
+    t.note = Some(note);
     t
 }
 

@@ -64,6 +64,24 @@ await run(out, () => launch(), async (browser) => {
   out.chart_marked = await page.evaluate(() => (document.querySelector("svg.chart")?.outerHTML || "").toUpperCase().includes("#C26A00"));
   await page.screenshot({ path: `${shots}/analyst-overview-annotated-desktop.png`, fullPage: true });
 
+  // A funnel, through the form on /funnels, walked at once.
+  await page.goto(`${base}/funnels?period=30d`);
+  out.default_funnel = await rows(page, "funnel");
+  await page.fill("#new-funnel input[name=name]", "Product to purchase");
+  await page.fill("#new-funnel input[name=window_minutes]", "120");
+  await page.selectOption("#new-funnel select[name=step_kind_1]", "pageview");
+  await page.fill("#new-funnel input[name=step_value_1]", "/store/products/*");
+  await page.selectOption("#new-funnel select[name=step_kind_2]", "commerce");
+  await page.fill("#new-funnel input[name=step_value_2]", "add_to_cart");
+  await page.selectOption("#new-funnel select[name=step_kind_3]", "commerce");
+  await page.fill("#new-funnel input[name=step_value_3]", "purchase");
+  await Promise.all([page.waitForNavigation(), page.click("#new-funnel button[type=submit]")]);
+  await Promise.all([page.waitForURL((u) => u.searchParams.get("funnel") === "Product to purchase"), page.locator("#manage-funnels p a", { hasText: "Product to purchase" }).click()]);
+  out.funnel_url = page.url();
+  out.funnel_title = (await page.locator("section[data-table=funnel] h2").textContent()).trim();
+  out.funnel = await rows(page, "funnel");
+  await page.screenshot({ path: `${shots}/analyst-funnel-desktop.png`, fullPage: true });
+
   // Revenue and conversion per source: the referrers with a goal's
   // columns, sorted by revenue.
   await page.goto(`${base}/report/referrers?period=30d`);

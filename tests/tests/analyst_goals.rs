@@ -140,6 +140,29 @@ async fn goals_and_custom_events_match_hand_computed_answers() -> anyhow::Result
     let blog: Vec<(String, u64, u64, i64)> = pages.query(&client, "t2").fetch_all::<GoalGroup>().await?.into_iter().filter(|g| g.key.starts_with("/blog")).map(|g| (g.key, g.v, g.g, g.r)).collect();
     assert_eq!(blog.len(), 2, "a visit's revenue counts on each of its (first few) pages: {blog:?}");
 
+    // Funnels: steps in order, each the first such event after the one
+    // before, within the window of the first.
+    use dashboards::analyst::funnels::Step;
+    let funnel = |steps: Vec<Step>, window: u32| {
+        let name = format!("f{}", accounts.funnels().unwrap().len());
+        accounts.add_funnel(&name, &steps, window, ana.id, 1).unwrap().unwrap()
+    };
+    let walk = |f: dashboards::analyst::funnels::Funnel, filters: dashboards::query::Where| {
+        let client = client.clone();
+        async move {
+            let days = dashboards::stats::funnels::day_steps(&client, "t2", &f, w, &filters).await?;
+            anyhow::Ok((days.iter().map(|d| d.total).sum::<u64>(), days.into_iter().map(|d| d.steps).next().unwrap_or_default()))
+        }
+    };
+    let none = dashboards::query::Where::none;
+    let signup_to_purchase = vec![Step::Pageview("/".into()), Step::Event("signup".into()), Step::Commerce("purchase".into())];
+    assert_eq!(walk(funnel(signup_to_purchase.clone(), 86_400), none()).await?, (3, vec![1, 1, 1]), "A did all three; B never saw /");
+    assert_eq!(walk(funnel(signup_to_purchase, 60), none()).await?, (3, vec![1, 1, 0]), "A's purchase came 90 s after its first step: past a 1-minute window");
+    assert_eq!(walk(funnel(vec![Step::Pageview("/blog/**".into()), Step::Commerce("purchase".into())], 3600), none()).await?, (3, vec![2, 2]));
+    assert_eq!(walk(funnel(vec![Step::Commerce("purchase".into()), Step::Pageview("/blog/**".into())], 3600), none()).await?, (3, vec![2, 0]), "in order only");
+    let by_term = q(&[("f", "utm_term:is:blue hats")], today, &accounts).visit_filter_sql();
+    assert_eq!(walk(funnel(vec![Step::Pageview("/thanks".into()), Step::Event("brochure".into())], 3600), by_term).await?, (1, vec![1, 1]), "filtered like every view");
+
     // An edited goal re-counts history, and names a new scope.
     let before = dashboards::release::scope(&q(&[("f", "goal:is:Big order")], today, &accounts));
     accounts.update_goal(big.id, "Big order", &GoalKind::Purchase { min_cents: Some(1000) }, 2)?.unwrap();

@@ -1,5 +1,5 @@
-//! The analyst's tools on the whole running system: goals, annotations and
-//! saved segments made through the API (tokens with and without the write
+//! The analyst's tools on the whole running system: goals, funnels,
+//! annotations and saved segments made through the API (tokens with and without the write
 //! scope, a session with and without its CSRF header) and through the
 //! pages in headless Chromium, seen on the goals page, the overview chart
 //! and the filter bar, exported as CSV, and every change in the access
@@ -136,6 +136,15 @@ async fn analysts_make_goals_annotations_and_segments_and_see_them_everywhere() 
     assert_eq!(notes[0][1], "Price change");
     assert!(out["overview_annotations"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().contains("Holiday e-mail sent")), "{}", out["overview_annotations"]);
     assert_eq!(out["chart_marked"], true);
+    // The purchase funnel by default; the analyst's own, walked.
+    assert_eq!(out["default_funnel"].as_array().unwrap().len(), 5, "all visits and four steps: {}", out["default_funnel"]);
+    assert!(out["funnel_url"].as_str().unwrap().contains("funnel=Product+to+purchase"), "{}", out["funnel_url"]);
+    assert_eq!(out["funnel_title"], "Product to purchase");
+    let steps: Vec<&str> = out["funnel"].as_array().unwrap().iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(steps, ["All visits", "Viewed /store/products/*", "Added to cart", "Purchased"]);
+    let count = |r: &Value| r[1].as_str().unwrap().replace(',', "").trim_start_matches("< ").parse::<f64>().unwrap_or(0.0);
+    let walked = out["funnel"].as_array().unwrap();
+    assert!(count(&walked[1]) > count(&walked[2]) && count(&walked[1]) > 1000.0, "most visits view a product, fewer add to cart: {walked:?}");
     // Revenue per source, sorted by revenue: the goal's columns on a breakdown.
     assert!(out["revenue_url"].as_str().unwrap().contains("goal=Order+over+%24100&sort=revenue"), "{}", out["revenue_url"]);
     assert_eq!(out["revenue_title"], "Referrers · Order over $100");
@@ -150,7 +159,7 @@ async fn analysts_make_goals_annotations_and_segments_and_see_them_everywhere() 
     assert!(out["segment_applied_url"].as_str().unwrap().contains("period=7d&f=utm_medium%3Ais%3Acpc"), "{}", out["segment_applied_url"]);
     assert!(out["custom_url"].as_str().unwrap().contains(&format!("period=custom&from={day}&to={day}")), "{}", out["custom_url"]);
     assert_eq!(out["custom_span"], json!(format!("{day} – {day}")));
-    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "revenue-by-source", "segment-applied", "custom-period"] {
+    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "funnel", "revenue-by-source", "segment-applied", "custom-period"] {
         assert!(shots.join(format!("analyst-{name}-desktop.png")).exists(), "{name}");
     }
     // Every change, by page or by API, is in the access audit.

@@ -86,6 +86,11 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     let within = dashboards::stats::sql::Sql::default().days(w).raw(" AND ").matching(&one.visit_filter_sql());
     reads.push(breakdown::goal_group_select(Report::Referrers, &within, &big));
     reads.push(breakdown::goal_group_select(Report::Pages, &within, &big));
+    // An analyst's funnel walking the visits' sequences.
+    use dashboards::analyst::funnels::{Funnel, Step};
+    let funnel = Funnel { id: 1, name: "f".into(), steps: vec![Step::Pageview("/store/*".into()), Step::Event("signup".into()), Step::Commerce("purchase".into())], window_secs: 3600, created_by: None };
+    let funnel_at = reads.len();
+    reads.push(dashboards::stats::funnels::day_steps_sql(&funnel, w, &none.visit_filter_sql()));
     let mut queries: Vec<String> = vec![
         "SELECT count() AS n FROM t2.events FINAL".into(),
         "SELECT uniqExact(event_id) AS n FROM t2.events".into(),
@@ -149,6 +154,9 @@ fn migrations_and_reads_run_on_current_clickhouse() -> anyhow::Result<()> {
     for (i, answer) in a.as_array().unwrap().iter().enumerate().skip(10) {
         assert!(answer.is_array(), "read {i} answered");
     }
+    // The funnel: the visit saw /store/, signed up, bought, in that order.
+    let walked = &a[5 + funnel_at];
+    assert_eq!(walked[0]["steps"].as_array().unwrap().iter().map(n).collect::<Vec<_>>(), [1, 1, 1], "{walked}");
     // Each goal reached by the one visit, and its purchase found through it.
     for i in 0..3 {
         let (sums, products) = (&a[5 + goal_reads_at + 2 * i], &a[5 + goal_reads_at + 2 * i + 1]);

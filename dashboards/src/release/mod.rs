@@ -220,9 +220,19 @@ impl<'a> Ask<'a> {
     /// the asker's to pay for, never the shared account's, and an edited
     /// goal reads new ones.
     pub fn with_goal_columns(client: &'a Client, t2: &'a str, q: &StatsQuery, goal: &crate::analyst::goals::Goal, user: i64, today: Day) -> Ask<'a> {
+        Ask::analysts(client, t2, q, &format!("columns:goal:{}={}", goal.name, goal.kind.definition()), user, today)
+    }
+
+    /// The question `q` walking an analyst's funnel: the same, the funnel
+    /// (by its definition) in the scope.
+    pub fn with_funnel(client: &'a Client, t2: &'a str, q: &StatsQuery, funnel: &crate::analyst::funnels::Funnel, user: i64, today: Day) -> Ask<'a> {
+        Ask::analysts(client, t2, q, &format!("funnel:{}", funnel.definition()), user, today)
+    }
+
+    /// `q` with `what` added to its scope, paid by `user`.
+    fn analysts(client: &'a Client, t2: &'a str, q: &StatsQuery, what: &str, user: i64, today: Day) -> Ask<'a> {
         let mut ask = Ask::new(client, t2, q, user, today);
-        let columns = format!("columns:goal:{}={}", goal.name, goal.kind.definition());
-        ask.scope = if ask.scope.is_empty() { columns } else { format!("{}\u{1f}{columns}", ask.scope) };
+        ask.scope = if ask.scope.is_empty() { what.to_string() } else { format!("{}\u{1f}{what}", ask.scope) };
         ask.account = Account::Analyst(user);
         ask
     }
@@ -537,6 +547,34 @@ impl Releaser {
             }, delta)
             .await?;
         Ok(Groups { released: groups::ReleasedGroups::of(&spec, &bodies), pending })
+    }
+
+    /// An analyst's funnel over the closed, ready days of `range`: how many
+    /// visits reached each step. One visit reaches each step at most once,
+    /// so a day's cell has one count per step, each of sensitivity 1
+    /// (released as one group, whose threshold does not matter: the
+    /// folded row holds it when it does not pass). `ask` is
+    /// [`Ask::with_funnel`]'s.
+    pub async fn funnel(&self, ask: &Ask<'_>, funnel: &crate::analyst::funnels::Funnel, range: Range) -> Result<(Vec<Noisy>, Vec<Day>), ReleaseError> {
+        let n = funnel.steps.len();
+        let spec = groups::Spec { groups_per_visit: 1, values: (0..n).map(|_| groups::ValueSpec { per_visit: 1, share: 1.0 / n as f64, unit: Unit::Count }).collect() };
+        let ready = self.ready(ask.client, ask.t2).await?;
+        let (days, pending) = closed_days(range, ask.today, |d| ready.day(d));
+        let delta = self.params.delta;
+        let (client, t2, filters) = (ask.client, ask.t2, ask.filters.clone());
+        let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
+        let bodies = self
+            .group_cells(ask, "funnel", &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
+                let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+                let rows = crate::stats::funnels::day_steps(client, t2, funnel, w, &filters).await?;
+                Ok(rows.into_iter().map(|r| (i32::from(r.day), BTreeMap::from([("steps".to_string(), r.steps.iter().map(|s| *s as i64).collect())]))).collect())
+            }, delta)
+            .await?;
+        let released = groups::ReleasedGroups::of(&spec, &bodies);
+        // The steps' counts: the group where it passed, the folded row where not.
+        let shown = released.rows.iter().find(|(k, _)| k == "steps").map(|(_, v)| v.clone());
+        let steps = (0..n).map(|i| Noisy::sum([shown.as_ref().map(|v| v[i]).unwrap_or_else(|| Noisy::released(0.0, 0.0, Unit::Count)), released.other[i]], Unit::Count)).collect();
+        Ok((steps, pending))
     }
 
     /// The products bought, per week (Monday to Sunday): the whole, closed,

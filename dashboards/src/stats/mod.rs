@@ -19,6 +19,7 @@
 pub mod breakdown;
 pub mod commerce;
 pub mod crosssell;
+pub mod funnels;
 pub mod metrics;
 pub mod mix;
 pub mod props;

@@ -86,6 +86,14 @@ impl Sql {
         self
     }
 
+    /// Appends fixed text of ours with a `?` for each of `values`, in order.
+    pub fn raw_bound(mut self, text: &str, values: &[String]) -> Sql {
+        debug_assert_eq!(text.matches('?').count(), values.len(), "one value per placeholder");
+        self.text.push_str(text);
+        self.values.extend(values.iter().cloned().map(Value::Str));
+        self
+    }
+
     /// Appends another piece with its values.
     pub fn then(mut self, other: Sql) -> Sql {
         self.text.push_str(&other.text);

@@ -23,6 +23,7 @@ use super::view::analyst::{annotation_rows, segment_rows};
 use super::view::chrome::bare_chrome;
 use crate::accounts::{now_secs, AccountError};
 use crate::analyst::annotations::{Annotation, Editor};
+use crate::analyst::funnels::{Funnel, Step};
 use crate::analyst::goals::{cents_text, Goal, GoalKind};
 use crate::analyst::segments::Segment;
 use crate::query::Day;
@@ -121,6 +122,58 @@ impl From<&Goal> for GoalRecord {
             filter: format!("goal:is:{}", g.name),
             created_by: g.created_by.clone(),
             updated_at: g.updated_at,
+        }
+    }
+}
+
+/// One step of a funnel, as made or changed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+pub struct StepInput {
+    /// `pageview` (a path, `*` and `**` as in goals), `event` (a custom
+    /// event's name) or `commerce` (`product_view`, `add_to_cart`,
+    /// `checkout_start`, `purchase`).
+    #[schema(example = "pageview")]
+    pub kind: String,
+    #[schema(example = "/store/products/*")]
+    pub value: String,
+}
+
+/// A funnel, as made or changed.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct FunnelInput {
+    #[schema(example = "Product to purchase")]
+    pub name: String,
+    /// 2–8 steps, in order.
+    pub steps: Vec<StepInput>,
+    /// How long after the first step the last may come; 1 minute to 7
+    /// days, 24 hours when left out.
+    #[serde(default)]
+    pub window_minutes: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunnelRecord {
+    pub id: i64,
+    pub name: String,
+    pub steps: Vec<StepInput>,
+    pub window_minutes: u32,
+    #[schema(example = "pageview /store/products/* → commerce purchase within 1440 min")]
+    pub definition: String,
+    /// Reads its numbers: `/api/v1/funnel?funnel=<name>`.
+    pub params: String,
+    pub created_by: Option<String>,
+}
+
+impl From<&Funnel> for FunnelRecord {
+    fn from(f: &Funnel) -> FunnelRecord {
+        FunnelRecord {
+            id: f.id,
+            name: f.name.clone(),
+            steps: f.steps.iter().map(|s| StepInput { kind: s.kind_name().into(), value: s.value().into() }).collect(),
+            window_minutes: f.window_secs / 60,
+            definition: f.definition(),
+            params: form_urlencoded::Serializer::new(String::new()).append_pair("funnel", &f.name).finish(),
+            created_by: f.created_by.clone(),
         }
     }
 }
@@ -248,6 +301,36 @@ pub async fn delete_goal(app: &App, who: &LoginSession, id: i64) -> Result<(), F
     audit(app, who, "/goals", format!("deleted={id}")).await
 }
 
+fn funnel_parts(i: &FunnelInput) -> Result<(Vec<Step>, u32), Failed> {
+    let steps = i.steps.iter().map(|s| Step::parse(&s.kind, &s.value)).collect::<Result<Vec<_>, _>>().map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let window = i.window_minutes.map(|m| m.saturating_mul(60)).unwrap_or(crate::analyst::funnels::DEFAULT_WINDOW_SECS);
+    Ok((steps, window))
+}
+
+pub async fn funnels(app: &App) -> Result<Vec<Funnel>, Failed> {
+    accounts(app, |a| a.funnels().map(Ok::<_, AccountError>), StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+pub async fn create_funnel(app: &App, who: &LoginSession, input: FunnelInput) -> Result<FunnelRecord, Failed> {
+    let (steps, window) = funnel_parts(&input)?;
+    let user = who.user.id;
+    let f = accounts_refusing(app, move |a| a.add_funnel(&input.name, &steps, window, user, now_secs())).await?;
+    audit(app, who, "/funnels", format!("created={}", f.id)).await?;
+    Ok(FunnelRecord::from(&f))
+}
+
+pub async fn update_funnel(app: &App, who: &LoginSession, id: i64, input: FunnelInput) -> Result<FunnelRecord, Failed> {
+    let (steps, window) = funnel_parts(&input)?;
+    let f = accounts_refusing(app, move |a| a.update_funnel(id, &input.name, &steps, window, now_secs())).await?;
+    audit(app, who, "/funnels", format!("updated={id}")).await?;
+    Ok(FunnelRecord::from(&f))
+}
+
+pub async fn delete_funnel(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
+    accounts_refusing(app, move |a| a.delete_funnel(id)).await?;
+    audit(app, who, "/funnels", format!("deleted={id}")).await
+}
+
 fn day_of(s: &str) -> Result<Day, Failed> {
     Day::parse(s.trim()).ok_or_else(|| Failed::new(StatusCode::BAD_REQUEST, "an annotation's day is YYYY-MM-DD"))
 }
@@ -337,6 +420,16 @@ fn form_goal(form: &[(String, String)]) -> GoalInput {
     }
 }
 
+fn form_funnel(form: &[(String, String)]) -> FunnelInput {
+    let steps = (1..=crate::analyst::funnels::MAX_STEPS)
+        .filter_map(|i| {
+            let value = field(form, &format!("step_value_{i}")).trim();
+            (!value.is_empty()).then(|| StepInput { kind: field(form, &format!("step_kind_{i}")).into(), value: value.into() })
+        })
+        .collect();
+    FunnelInput { name: field(form, "name").into(), steps, window_minutes: field(form, "window_minutes").trim().parse().ok() }
+}
+
 fn form_annotation(form: &[(String, String)]) -> AnnotationInput {
     AnnotationInput { day: field(form, "day").into(), text: field(form, "text").into() }
 }
@@ -401,6 +494,7 @@ macro_rules! form_handlers {
 }
 
 form_handlers!(goal_form_create, goal_form_update, goal_form_delete, form_goal, create_goal, update_goal, delete_goal, "/goals");
+form_handlers!(funnel_form_create, funnel_form_update, funnel_form_delete, form_funnel, create_funnel, update_funnel, delete_funnel, "/funnels");
 form_handlers!(annotation_form_create, annotation_form_update, annotation_form_delete, form_annotation, create_annotation, update_annotation, delete_annotation, "/annotations");
 form_handlers!(segment_form_create, segment_form_update, segment_form_delete, form_segment, create_segment, update_segment, delete_segment, "/segments");
 

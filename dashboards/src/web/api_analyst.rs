@@ -1,4 +1,4 @@
-//! The API of what analysts make: goals, annotations and saved segments,
+//! The API of what analysts make: goals, funnels, annotations and saved segments,
 //! listed, created, changed and deleted with the same roles and checks as
 //! the pages ([`super::analyst`] does the work). Reading is any analyst
 //! token; a change needs a token with the `write` scope (or, from a
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::analyst::{self as ops, AnnotationInput, AnnotationRecord, Failed, GoalInput, GoalRecord, SegmentInput, SegmentRecord};
+use super::analyst::{self as ops, AnnotationInput, AnnotationRecord, Failed, FunnelInput, FunnelRecord, GoalInput, GoalRecord, SegmentInput, SegmentRecord};
 use super::api::{json_error, ApiError};
 use super::app::App;
 use super::auth::{AnalystView, Authorized};
@@ -87,6 +87,52 @@ pub async fn update_goal(State(app): State<Arc<App>>, who: Authorized<AnalystVie
     security(("api_token" = []), ("session" = [])))]
 pub async fn delete_goal(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>) -> Response {
     gone(ops::delete_goal(&app, &who.session, id).await)
+}
+
+/// Every funnel the analysts made (the purchase funnel is always there:
+/// `/api/v1/funnel` without `funnel=`).
+#[utoipa::path(get, path = "/api/v1/funnels", tag = "funnels",
+    responses((status = 200, description = "Every funnel", body = [FunnelRecord]), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn list_funnels(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    match ops::funnels(&app).await {
+        Ok(list) => {
+            if let Err(r) = app.audited(&who.session, "/api/v1/funnels", "", list.len() as u64).await {
+                return r;
+            }
+            Json(list.iter().map(FunnelRecord::from).collect::<Vec<_>>()).into_response()
+        }
+        Err(f) => failed(f),
+    }
+}
+
+/// Makes a funnel of 2–8 steps. It counts every day already collected.
+#[utoipa::path(post, path = "/api/v1/funnels", tag = "funnels", request_body = FunnelInput,
+    responses((status = 201, description = "Made", body = FunnelRecord), (status = 400, description = "Invalid, or the name is taken", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn create_funnel(State(app): State<Arc<App>>, who: Authorized<AnalystView>, input: Result<Json<FunnelInput>, JsonRejection>) -> Response {
+    match body(input) {
+        Ok(i) => answer(StatusCode::CREATED, ops::create_funnel(&app, &who.session, i).await),
+        Err(r) => r,
+    }
+}
+
+/// Renames or redefines a funnel: its numbers follow the new steps.
+#[utoipa::path(put, path = "/api/v1/funnels/{id}", tag = "funnels", request_body = FunnelInput, params(("id" = i64, Path, description = "The funnel")),
+    responses((status = 200, description = "Changed", body = FunnelRecord), (status = 400, description = "Invalid, or the name is taken", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError), (status = 404, description = "No such funnel", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn update_funnel(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>, input: Result<Json<FunnelInput>, JsonRejection>) -> Response {
+    match body(input) {
+        Ok(i) => answer(StatusCode::OK, ops::update_funnel(&app, &who.session, id, i).await),
+        Err(r) => r,
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/funnels/{id}", tag = "funnels", params(("id" = i64, Path, description = "The funnel")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError), (status = 404, description = "No such funnel", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn delete_funnel(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>) -> Response {
+    gone(ops::delete_funnel(&app, &who.session, id).await)
 }
 
 /// Every annotation, by day.

@@ -84,15 +84,15 @@ impl App {
         }
     }
 
-    /// A dashboard question from URL parameters, its goal filters resolved
-    /// against the store's goals.
+    /// A dashboard question from URL parameters, its goal filters and
+    /// funnel resolved against the store's goals and funnels.
     pub async fn stats_query(&self, params: &[(String, String)], today: Day) -> Result<crate::query::StatsQuery, StatsQueryError> {
         let q = crate::query::StatsQuery::from_params(params, today)?;
-        let goals = self.with_accounts(|a| a.goals()).await.map_err(|_| StatsQueryError::Unavailable)?.map_err(|e| {
-            tracing::error!(error = %e, "reading the goals failed");
+        let (goals, funnels) = self.with_accounts(|a| Ok((a.goals()?, a.funnels()?))).await.map_err(|_| StatsQueryError::Unavailable)?.map_err(|e| {
+            tracing::error!(error = %e, "reading the goals and funnels failed");
             StatsQueryError::Unavailable
         })?;
-        Ok(q.with_goals(&goals)?)
+        Ok(q.with_goals(&goals)?.with_funnels(&funnels)?)
     }
 
     /// What every Tier 3 reader reads with.
@@ -140,7 +140,7 @@ impl App {
 pub enum StatsQueryError {
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
-    #[error("the accounts database (goals) is not available; try again shortly")]
+    #[error("the accounts database (goals, funnels) is not available; try again shortly")]
     Unavailable,
 }
 

@@ -12,7 +12,7 @@ use super::app::App;
 use super::auth::{AnalystView, Authorized};
 use super::nav::Section;
 use super::view::chrome::chrome;
-use super::view::analyst::{goal_rows, GoalsManager};
+use super::view::analyst::{funnel_rows, goal_rows, FunnelsManager, GoalsManager};
 use super::view::{budget_line, href, table_view, Card, Choice, Shown};
 use crate::analyst::annotations::Annotation;
 use crate::analyst::segments::Segment;
@@ -31,7 +31,7 @@ fn reports(section: Section) -> &'static [Report] {
         Section::Audience => &[Report::Country, Report::Region, Report::Network, Report::Language, Report::TimeZone],
         Section::Technology => &[Report::Device, Report::Os, Report::Browser, Report::Screen, Report::Connection],
         Section::Goals => &[Report::CustomEvents, Report::EventProps],
-        Section::Commerce | Section::Realtime => &[],
+        Section::Commerce | Section::Funnels | Section::Realtime => &[],
     }
 }
 
@@ -113,6 +113,11 @@ async fn gather(ctx: &Ctx<'_>, section: Section, path: &str, today: Day, annotat
             shown.tables =
                 [(funnel, None), (products, Some(20)), (sales, None), (pairs, Some(20))].iter().map(|(t, limit)| table_view(t, q, path, *limit)).collect();
         }
+        Section::Funnels => {
+            let funnel = ctx.table(TableName::Funnel).await?;
+            shown.rows = funnel.rows.len() as u64;
+            shown.tables = vec![table_view(&funnel, q, path, None)];
+        }
         Section::Goals => {
             let total = ctx.total_visits().await?;
             let (conversions, panels) = tokio::try_join!(ctx.table(TableName::Conversions), ctx.reports(reports, total))?;
@@ -169,7 +174,13 @@ async fn render_section(app: &App, who: &Authorized<AnalystView>, params: &[(Str
     let result = result.map(|mut shown| {
         shown.budget = budget_line(&ctx);
         shown.segments = segment_choices(&segments, &q, &path);
+        shown.breakdowns = report.is_some() || section.is_some_and(|s| !reports(s).is_empty());
         shown.save_segment = q.filters.iter().map(|f| format!("{}:{}:{}", f.dimension.name(), f.op.name(), f.value)).collect();
+        if section == Some(Section::Funnels) {
+            let link = |name: Option<&str>| href(&path, &StatsQuery { funnel: name.map(String::from), ..q.clone() });
+            let (rows, default_href) = funnel_rows(&q.funnels, q.funnel.as_deref(), link);
+            shown.funnels = Some(FunnelsManager { rows, default_href, default_current: q.funnel.is_none(), back: href(&path, &q), blank: (1..=crate::analyst::funnels::MAX_STEPS).collect() });
+        }
         if section == Some(Section::Goals) {
             shown.goals = Some(GoalsManager { rows: goal_rows(&q.goals), can_edit: app.config.dashboards.goal_editors != "admin" || who.session.user.roles.has(crate::roles::Role::Admin), back: href(&path, &q) });
         }
@@ -231,6 +242,7 @@ section_handler!(audience, Section::Audience);
 section_handler!(technology, Section::Technology);
 section_handler!(commerce, Section::Commerce);
 section_handler!(goals, Section::Goals);
+section_handler!(funnels, Section::Funnels);
 
 /// One breakdown in full: every named group (up to the cap), sortable.
 pub async fn report(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {

@@ -16,11 +16,12 @@ pub enum Section {
     Technology,
     Commerce,
     Goals,
+    Funnels,
     Realtime,
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Overview,
         Section::Content,
         Section::Acquisition,
@@ -28,6 +29,7 @@ impl Section {
         Section::Technology,
         Section::Commerce,
         Section::Goals,
+        Section::Funnels,
         Section::Realtime,
     ];
 
@@ -40,6 +42,7 @@ impl Section {
             Section::Technology => "/technology",
             Section::Commerce => "/commerce",
             Section::Goals => "/goals",
+            Section::Funnels => "/funnels",
             Section::Realtime => "/realtime",
         }
     }
@@ -53,6 +56,7 @@ impl Section {
             Section::Technology => "Technology",
             Section::Commerce => "Commerce",
             Section::Goals => "Goals",
+            Section::Funnels => "Funnels",
             Section::Realtime => "Realtime",
         }
     }

@@ -26,6 +26,10 @@ use super::{api, api_analyst};
         api_analyst::create_goal,
         api_analyst::update_goal,
         api_analyst::delete_goal,
+        api_analyst::list_funnels,
+        api_analyst::create_funnel,
+        api_analyst::update_funnel,
+        api_analyst::delete_funnel,
         api_analyst::list_annotations,
         api_analyst::create_annotation,
         api_analyst::update_annotation,
@@ -39,6 +43,7 @@ use super::{api, api_analyst};
     tags(
         (name = "analytics", description = "Tier 2 tables, released with differential privacy"),
         (name = "goals", description = "What counts as converting; read their numbers at /api/v1/conversions or with f=goal:is:<name>"),
+        (name = "funnels", description = "Analysts' funnels; walk one at /api/v1/funnel?funnel=<name>"),
         (name = "annotations", description = "Dated notes shown on the charts"),
         (name = "segments", description = "Saved sets of filters"),
         (name = "recommendations", description = "Products bought together, for the store's pages"),

@@ -3,6 +3,7 @@
 //! each.
 
 use crate::analyst::annotations::{Annotation, Editor};
+use crate::analyst::funnels::{Funnel, MAX_STEPS};
 use crate::analyst::goals::{cents_text, Goal, GoalKind};
 use crate::analyst::segments::Segment;
 
@@ -104,4 +105,50 @@ pub fn segment_rows(list: &[Segment], by: Editor) -> Vec<SegmentRow> {
             can_edit: by.may_change(Some(s.owner_id)),
         })
         .collect()
+}
+
+pub struct FunnelRow {
+    pub id: i64,
+    pub name: String,
+    pub definition: String,
+    pub window_minutes: u32,
+    /// `(kind, value)` for each of the form's step rows, the unused empty.
+    pub steps: Vec<(String, String)>,
+    /// This page walking it.
+    pub href: String,
+    pub current: bool,
+    pub by: String,
+}
+
+/// The funnels' list and forms on `/funnels`.
+pub struct FunnelsManager {
+    pub rows: Vec<FunnelRow>,
+    /// The purchase funnel's link (the default).
+    pub default_href: String,
+    pub default_current: bool,
+    pub back: String,
+    /// Step rows of the empty form.
+    pub blank: Vec<usize>,
+}
+
+/// `href(funnel name)` gives the page walking that funnel.
+pub fn funnel_rows(funnels: &[Funnel], chosen: Option<&str>, href: impl Fn(Option<&str>) -> String) -> (Vec<FunnelRow>, String) {
+    let rows = funnels
+        .iter()
+        .map(|f| {
+            let mut steps: Vec<(String, String)> = f.steps.iter().map(|s| (s.kind_name().to_string(), s.value().to_string())).collect();
+            steps.resize(MAX_STEPS, ("pageview".into(), String::new()));
+            FunnelRow {
+                id: f.id,
+                name: f.name.clone(),
+                definition: f.definition(),
+                window_minutes: f.window_secs / 60,
+                steps,
+                href: href(Some(&f.name)),
+                current: chosen == Some(f.name.as_str()),
+                by: f.created_by.clone().unwrap_or_else(|| "(deleted user)".into()),
+            }
+        })
+        .collect();
+    (rows, href(None))
 }

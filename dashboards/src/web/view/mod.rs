@@ -233,12 +233,16 @@ pub struct Shown {
     pub refused: Option<String>,
     /// The goals' forms (the goals page).
     pub goals: Option<analyst::GoalsManager>,
+    /// The funnels' list and forms (the funnels page).
+    pub funnels: Option<analyst::FunnelsManager>,
     /// The annotations of the chart's period: `(day, text)`.
     pub annotations: Vec<(String, String)>,
     /// The saved segments the user may apply, as links keeping the period.
     pub segments: Vec<Choice>,
     /// The current filters, when they can be saved as a segment.
     pub save_segment: Vec<String>,
+    /// The page shows breakdowns (so a goal's columns can be picked).
+    pub breakdowns: bool,
 }
 
 /// The budget line of a question `ctx` answered.
