@@ -16,12 +16,17 @@ use mintmark_e2e::redteam::Analyst;
 use mintmark_e2e::{eventually, run_browser, start_stack};
 
 /// `(what the driver wrote, the manual's name)`.
-const PICTURES: [(&str, &str); 12] = [
+const PICTURES: [(&str, &str); 17] = [
     ("dashboards-overview-desktop.png", "dashboards-overview.png"),
     ("dashboards-content-desktop.png", "dashboards-content.png"),
     ("dashboards-acquisition-desktop.png", "dashboards-acquisition.png"),
     ("dashboards-commerce-desktop.png", "dashboards-commerce.png"),
     ("dashboards-overview-phone.png", "dashboards-overview-phone.png"),
+    ("analyst-goal-filtered-desktop.png", "analyst-goal-annotation.png"),
+    ("analyst-goals-desktop.png", "analyst-goals.png"),
+    ("analyst-funnel-desktop.png", "analyst-funnel.png"),
+    ("analyst-revenue-by-source-desktop.png", "analyst-revenue-by-source.png"),
+    ("analyst-segment-applied-desktop.png", "analyst-segment.png"),
     ("marketing-marketing-desktop.png", "marketing-customers.png"),
     ("marketing-segments-desktop.png", "marketing-segments.png"),
     ("marketing-geography-desktop.png", "marketing-geography.png"),
@@ -65,6 +70,11 @@ async fn main() -> anyhow::Result<()> {
     let dir = shots.to_str().context("a UTF-8 path")?;
     println!("taking the analyst's pictures ...");
     run_browser("dashboards.mjs", &[&base, "analyst", &password_of(&demo, "analyst")?, dir, "no hostile text here"]).await?;
+    // The analyst's tools: as the marketing user (who reads every analyst
+    // view), whose privacy budget the pictures above did not spend.
+    println!("taking the analyst tools' pictures ...");
+    let five_days_back = dashboards::query::Day(dashboards::query::Day::today().0 - 5).to_string();
+    run_browser("analyst_tools.mjs", &[&base, "marketing", &password_of(&demo, "marketing")?, dir, &five_days_back]).await?;
     // Segments and clusters over a year of customers take a while the first
     // time (then they are cached): ask once, patiently, before the driver does.
     println!("warming marketing's segments and clusters ...");
