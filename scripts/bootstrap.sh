@@ -77,11 +77,12 @@ fi
 
 # --- Python: mmdb-writer builds the small GeoIP databases tests and the demo
 # use; chdb (current ClickHouse in-process) checks our SQL beyond Debian's 18.16;
-# prometheus-client's parser reads every service's /metrics in a test.
-if ! python3 -c "import mmdb_writer, netaddr, chdb, prometheus_client.parser" 2>/dev/null; then
-  step "installing Python packages (mmdb-writer, netaddr, chdb, prometheus-client)"
+# prometheus-client's parser reads every service's /metrics in a test;
+# aiosmtpd is the SMTP server the report and alert tests start on loopback.
+if ! python3 -c "import mmdb_writer, netaddr, chdb, prometheus_client.parser, aiosmtpd" 2>/dev/null; then
+  step "installing Python packages (mmdb-writer, netaddr, chdb, prometheus-client, aiosmtpd)"
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  pkgs=(mmdb-writer==0.2.7 netaddr==1.3.0 chdb==4.4.0 prometheus-client==0.23.1)
+  pkgs=(mmdb-writer==0.2.7 netaddr==1.3.0 chdb==4.4.0 prometheus-client==0.23.1 aiosmtpd==1.4.6)
   python3 -m pip install -q --disable-pip-version-check "${pkgs[@]}" ||
     python3 -m pip install -q --disable-pip-version-check --break-system-packages "${pkgs[@]}"
 fi

@@ -78,6 +78,50 @@ pub struct Config {
     pub release: ReleaseSection,
     #[serde(default)]
     pub keys: KeysSection,
+    #[serde(default)]
+    pub smtp: SmtpSection,
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// The mail server scheduled reports and alerts are sent through. No
+/// host: no e-mail (webhooks still work).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (upgrade on the submission port), `tls` (implicit, 465)
+    /// or `none` (plain: loopback relays and tests only).
+    pub security: String,
+    pub username: String,
+    /// Keep it in the secrets file or `MINTMARK_SMTP__PASSWORD`.
+    pub password: String,
+    /// The sender, e.g. `mintmark <analytics@store.example>`.
+    pub from: String,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection { host: String::new(), port: 587, security: "starttls".into(), username: String::new(), password: String::new(), from: "mintmark <mintmark@localhost>".into() }
+    }
+}
+
+/// How often the dashboards check for reports due and evaluate alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySection {
+    pub reports_every_secs: u64,
+    pub alerts_every_secs: u64,
+    /// Where links in reports and alerts point: the dashboards' address
+    /// as users reach it. Empty: `http://<dashboards.listen>`.
+    pub base_url: String,
+}
+
+impl Default for NotifySection {
+    fn default() -> Self {
+        NotifySection { reports_every_secs: 300, alerts_every_secs: 60, base_url: String::new() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -735,6 +779,12 @@ impl Config {
             return Err(ConfigError::Check("dashboards.token_days and dashboards.max_concurrent_logins must be positive".into()));
         }
         d.trusted_proxy_nets().map_err(ConfigError::Check)?;
+        if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
+            return Err(ConfigError::Check("smtp.security must be starttls, tls or none".into()));
+        }
+        if self.notify.reports_every_secs == 0 || self.notify.alerts_every_secs == 0 {
+            return Err(ConfigError::Check("notify.reports_every_secs and notify.alerts_every_secs must be positive".into()));
+        }
         if !["analyst", "admin"].contains(&d.goal_editors.as_str()) {
             return Err(ConfigError::Check("dashboards.goal_editors must be analyst or admin".into()));
         }

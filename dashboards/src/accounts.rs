@@ -61,7 +61,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'read';
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     UPDATE api_tokens SET expires_at = created_at + 7776000;",
-    // What analysts make and share: goals, annotations, saved segments, funnels.
+    // What analysts make and share: goals, annotations, saved segments,
+    // funnels; the reports they subscribe to and the alerts they set.
     "CREATE TABLE goals (
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -102,7 +103,36 @@ const MIGRATIONS: &[&str] = &[
         created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
         created_at  INTEGER NOT NULL,
         updated_at  INTEGER NOT NULL
-    );",
+    );
+    CREATE TABLE report_subscriptions (
+        user_id     INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        email       TEXT NOT NULL,
+        frequency   TEXT NOT NULL,
+        last_period INTEGER NOT NULL DEFAULT -1
+    );
+    CREATE TABLE alert_rules (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        kind        TEXT NOT NULL,
+        threshold   REAL NOT NULL,
+        goal        TEXT NOT NULL DEFAULT '',
+        email       TEXT NOT NULL DEFAULT '',
+        webhook     TEXT NOT NULL DEFAULT '',
+        secret      TEXT NOT NULL,
+        firing      INTEGER NOT NULL DEFAULT 0,
+        since       INTEGER NOT NULL DEFAULT 0,
+        created_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE alert_events (
+        id          INTEGER PRIMARY KEY,
+        rule_id     INTEGER NOT NULL REFERENCES alert_rules(id) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        delivered   TEXT NOT NULL
+    );
+    CREATE INDEX alert_events_at ON alert_events(at);",
 ];
 
 #[derive(Debug, thiserror::Error)]

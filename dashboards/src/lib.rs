@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod analyst;
 pub mod audit;
 pub mod changes;
+pub mod notify;
 pub mod privacy;
 pub mod query;
 pub mod recommend;

@@ -88,12 +88,22 @@ impl Databases {
 /// subquery over a Distributed table inside a query over another runs
 /// once, its result sent to every shard (`GLOBAL`): exact whatever the
 /// two tables' sharding keys, where 18.16's default refuses the query.
+///
+/// Reads and writes through a Distributed table pick a shard's replica the
+/// same way (`in_order`: its first healthy one, the server itself when it
+/// is one). A read then sees what this client wrote before it, where a
+/// random replica may not have fetched it yet: the order writer's look-up
+/// of an opt-in written a second earlier must not route the order as
+/// de-identified.
 pub fn client(ch: &ClickHouseSection) -> Client {
     let client = Client::default().with_url(&ch.url).with_user(&ch.user).with_password(&ch.password).with_validation(false);
     if ch.cluster.is_empty() {
         client
     } else {
-        client.with_setting("insert_distributed_sync", "1").with_setting("distributed_product_mode", "global")
+        client
+            .with_setting("insert_distributed_sync", "1")
+            .with_setting("distributed_product_mode", "global")
+            .with_setting("load_balancing", "in_order")
     }
 }
 

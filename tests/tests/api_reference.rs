@@ -63,7 +63,7 @@ async fn the_api_descriptions_match_the_live_routes() -> anyhow::Result<()> {
     let analyst = Analyst::create(&stack.config.dashboards.data_dir, base, "api-reader")?;
     let get = |path: String| http.get(format!("{base}{path}")).bearer_auth(&analyst.token).send();
     let (reads, writes): (Vec<(String, String)>, Vec<(String, String)>) = operations(&served).into_iter().partition(|(m, _)| m == "GET");
-    let changed: BTreeSet<(String, String)> = ["goals", "funnels", "annotations", "segments"]
+    let changed: BTreeSet<(String, String)> = ["goals", "funnels", "annotations", "segments", "alerts"]
         .iter()
         .flat_map(|r| [("POST", format!("/api/v1/{r}")), ("PUT", format!("/api/v1/{r}/{{id}}")), ("DELETE", format!("/api/v1/{r}/{{id}}"))])
         .map(|(m, p)| (m.to_string(), p))
@@ -113,6 +113,7 @@ async fn the_api_descriptions_match_the_live_routes() -> anyhow::Result<()> {
         ("funnels", serde_json::json!({"name": "Sign-up", "steps": [{"kind": "pageview", "value": "/"}, {"kind": "event", "value": "signup"}], "window_minutes": 60})),
         ("annotations", serde_json::json!({"day": "2026-11-20", "text": "Sale"})),
         ("segments", serde_json::json!({"name": "Germany", "filters": ["country:is:DE"]})),
+        ("alerts", serde_json::json!({"name": "Outage", "kind": "tracking_outage", "threshold": 5, "email": "ops@store.example"})),
     ];
     for (resource, body) in bodies {
         let (collection, item) = (format!("/api/v1/{resource}"), format!("/api/v1/{resource}/{{id}}"));

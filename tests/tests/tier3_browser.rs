@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use devstack::orders::{seed_orders, OrderPlan};
 use devstack::{logins, Layout};
 use mintmark_e2e::dash::{login, password_of};
-use mintmark_e2e::{rows, run_browser, start_stack};
+use mintmark_e2e::{eventually, rows, run_browser, start_stack};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,6 +141,46 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     let customer_input = get("/api/v1/recommendations?sku=SKU-0001&customer_ref=demo-customer-00001", &analyst).await?;
     assert_eq!(customer_input.status().as_u16(), 400);
     assert!(customer_input.text().await?.contains("no customer input"));
+
+    // Personal recommendations (Tier 3): two customers through the backend's
+    // consent and order feeds, each buying SKU-0001; one stays opted in and
+    // is recommended its released partner, the other opts out and gets none.
+    let collector = stack.urls.collector.clone();
+    let post = |path: &str, body: Value| http.post(format!("{collector}{path}")).bearer_auth(config.keys.backend_secret_for(path)).json(&body).send();
+    for customer in ["rec-fan", "rec-gone"] {
+        let opted = post("/consent/opt-in", serde_json::json!({"customer_ref": customer, "source": "registration", "policy_version": 1})).await?;
+        assert!(opted.status().is_success(), "{}", opted.status());
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let order = serde_json::json!({"orders": [{"order_id": format!("{customer}-1"), "event": "placed", "at": at, "channel": "web", "customer_ref": customer, "value": 10.0,
+            "currency": "USD", "items": [{"sku": "SKU-0001", "quantity": 1, "unit_price": 10.0}], "state": "VA", "zip": "22030"}]});
+        assert_eq!(post("/orders", order).await?.status().as_u16(), 202);
+        let mine = format!("SELECT count() FROM t3.orders WHERE subject = '{}'", ids.subject(customer).as_str());
+        mintmark_e2e::wait_for_count(&stack, &mine, Duration::from_secs(30), |n| n == 1).await?;
+    }
+    assert!(post("/consent/opt-out", serde_json::json!({"customer_ref": "rec-gone"})).await?.status().is_success());
+    let picks_of = |html: &str| html.split_once("data-table=\"customer_recommendations\"").and_then(|(_, rest)| rest.split("</section>").next()).unwrap_or("").to_string();
+    let fan = get("/marketing/customers/rec-fan", &marketing).await?.text().await?;
+    let fan_picks = picks_of(&fan);
+    assert!(fan_picks.contains("SKU-0002") && fan_picks.contains("often bought with SKU-0001"), "{fan_picks}");
+    assert!(!fan_picks.contains(">SKU-0001<"), "what they bought is not recommended back: {fan_picks}");
+    let gone = get("/marketing/customers/rec-gone", &marketing).await?.text().await?;
+    assert!(gone.contains("their opt-in does not stand now") && !picks_of(&gone).contains("SKU-0002"), "{}", picks_of(&gone));
+    // In the members export of whichever segment they fell into (once the
+    // order facts are rebuilt): the fan with the partner, the other with none.
+    let in_members = eventually("both customers in a segment's members", Duration::from_secs(60), async || {
+        let mut lines = Vec::new();
+        for g in dashboards::tier3::rfm::Segment::ALL {
+            let csv = get(&format!("/marketing/export/segment_members?segment={}", g.slug()), &marketing).await?.text().await?;
+            assert!(csv.lines().next().is_some_and(|h| h.ends_with(",recommended")), "{csv}");
+            lines.extend(csv.lines().filter(|l| l.starts_with("rec-")).map(str::to_string));
+        }
+        Ok(lines)
+    }, |l| l.len() == 2)
+    .await?;
+    assert!(in_members.iter().any(|l| l.starts_with("rec-fan,") && l.contains("SKU-0002")), "{in_members:?}");
+    assert!(in_members.iter().any(|l| l.starts_with("rec-gone,") && l.ends_with(',')), "none for the opted-out: {in_members:?}");
+    let audited = rows(&stack, &format!("SELECT count() AS n FROM ledger.access_audit WHERE route = '/marketing/customers/{{customer}}' AND has(customer_refs, '{}')", names.subject("rec-fan"))).await?;
+    assert_eq!(audited[0]["n"], "1", "the recommendation's read is audited with the customer page");
 
     // Chromium, as the marketing user.
     let shots = layout.target.join("screenshots");

@@ -9,7 +9,10 @@ use dashboards::stats::crosssell;
 use dashboards::stats::sql::Window;
 use dashboards::tier3::customers::{customers, order_values, Geo};
 use dashboards::tier3::rfm::{segmentation, Segment};
-use dashboards::tier3::{customer, MarketingQuery, Tier3};
+use std::collections::HashMap;
+
+use dashboards::recommend::{Recommendation, Snapshot};
+use dashboards::tier3::{customer, personal, MarketingQuery, Tier3};
 use devstack::{Backend, Ports};
 use mintmark_e2e::state_dir;
 
@@ -163,6 +166,32 @@ async fn tier3_readers_and_crosssell_match_hand_computed_answers() -> anyhow::Re
         assert!(g.0 == e.0 && g.1 == e.1 && g.2 == e.2 && close(g.3, e.3) && close(g.4, e.4) && close(g.5, e.5), "{g:?} != {e:?}");
     }
     assert!(crosssell::pairs(&client, "t2", w, false, 3).await?.is_empty(), "pairs in fewer than min_group_orders orders are never served");
+
+    // Personal recommendations: c1's own interests (bought MUG-1 and LID-2;
+    // carted and viewed MUG-1) with these released pairs; c2 has opted out,
+    // c3 never opted in: neither gets any.
+    backend
+        .query(&format!(
+            "INSERT INTO ledger.consent_ledger (at, action, customer_ref, source, policy_version, token_expires_at) VALUES \
+             (toDateTime({}), 'opt_in', 'c1', 'registration', 1, toDateTime({})), (toDateTime({}), 'opt_out', 'c2', '', 1, toDateTime(0))",
+            noon(1),
+            noon(-400),
+            noon(1)
+        ))
+        .await?;
+    mintmark_e2e::fill_subjects(&backend.config).await?;
+    let rec = |sku: &str, confidence: f64| Recommendation { sku: sku.into(), together: 5, support: 0.1, confidence, lift: 2.0 };
+    let released = Snapshot {
+        by_sku: HashMap::from([("MUG-1".to_string(), vec![rec("TEA-9", 0.5), rec("LID-2", 0.4)]), ("LID-2".to_string(), vec![rec("SPOON-3", 0.2)])]),
+        computed_at: 0,
+    };
+    let subjects: Vec<String> = ["c1", "c2", "c3"].iter().map(|c| ids.subject(c).as_str().to_string()).collect();
+    let picks = personal::for_customers(&t3, &subjects, Some(&released), noon(0) as u32).await?;
+    assert_eq!(picks.keys().collect::<Vec<_>>(), [&subjects[0]], "only c1's opt-in stands");
+    let got: Vec<(&str, f64, &str)> = picks[&subjects[0]].iter().map(|p| (p.sku.as_str(), (p.score * 1e6).round() / 1e6, p.because.as_str())).collect();
+    // TEA-9: 3 × 0.5 (bought MUG-1) + 2 × 0.5 (carted) + 1 × 0.5 (viewed);
+    // SPOON-3: 3 × 0.2 (bought LID-2); LID-2 and MUG-1 were bought: never back.
+    assert_eq!(got, [("TEA-9", 3.0, "often bought with MUG-1 (bought; 50 % of its orders)"), ("SPOON-3", 0.6, "often bought with LID-2 (bought; 20 % of its orders)")]);
     backend.stop();
     Ok(())
 }

@@ -113,10 +113,24 @@ impl Record {
     }
 }
 
+/// The ledger line that decides a customer's consent at `now`: the latest
+/// at or before it, from `(at, action, token expiry)` lines oldest first
+/// (in one second an opt-out sorts after an opt-in, and wins).
+fn standing<'a>(lines: &'a [(u32, &'a str, u32)], now: u32) -> Option<&'a (u32, &'a str, u32)> {
+    lines.iter().filter(|(t, ..)| *t <= now).next_back()
+}
+
+/// Whether the customer's opt-in stands at `now`: not opted out, not
+/// expired, no erasure asked for since. What Tier 3 purposes that act on
+/// the customer (personal recommendations) require.
+pub fn opted_in(lines: &[(u32, &str, u32)], now: u32) -> bool {
+    matches!(standing(lines, now), Some((_, "opt_in", expires)) if *expires > now)
+}
+
 /// The customer's consent status from their ledger lines (oldest first).
 pub fn status(lines: &[(u32, &str, u32)], now: u32) -> String {
     let at = |t: u32| when(t).display();
-    match lines.iter().filter(|(t, ..)| *t <= now).next_back() {
+    match standing(lines, now) {
         None => "No consent on record: never opted in, or erased.".into(),
         Some((t, "opt_in", expires)) if *expires > now => format!("Opted in since {} (until {}).", at(*t), at(*expires)),
         Some((_, "opt_in", expires)) => format!("Opt-in expired {}: no Tier 3 data is recorded since.", at(*expires)),
@@ -184,6 +198,10 @@ mod tests {
     #[test]
     fn status_follows_the_latest_action() {
         let now = 1_800_000_000;
+        assert!(!opted_in(&[], now) && opted_in(&[(now - 100, "opt_in", now + 100)], now));
+        assert!(!opted_in(&[(now - 100, "opt_in", now - 1)], now), "expired");
+        assert!(!opted_in(&[(now - 100, "opt_in", now + 100), (now - 100, "opt_out", 0)], now), "an opt-out in the same second");
+        assert!(!opted_in(&[(now - 100, "opt_in", now + 100), (now - 50, "erasure_requested", 0)], now), "erasure asked for");
         assert!(status(&[], now).starts_with("No consent on record"));
         assert!(status(&[(now - 100, "opt_in", now + 100)], now).starts_with("Opted in since"));
         assert!(status(&[(now - 100, "opt_in", now - 1)], now).starts_with("Opt-in expired"));

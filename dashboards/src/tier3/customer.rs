@@ -34,6 +34,7 @@ pub struct EventLine {
 
 #[derive(Debug, Clone, PartialEq, Row, Deserialize)]
 pub struct Interest {
+    pub subject: String,
     /// `viewed`, `carted`, `bought` (products), `bought_category`.
     pub how: String,
     pub name: String,
@@ -70,6 +71,38 @@ impl CustomerFile {
     }
 }
 
+/// The product interests of the customers whose subjects are `subjects`
+/// (each row names its subject): products from the events (viewed,
+/// carted: distinct events, so replays count once) and the counted orders
+/// (bought, by quantity; each order's placement once, cancelled orders left
+/// out); categories from the orders (the beacon sends none). At most
+/// [`INTEREST_ROWS`] per customer and kind, most frequent first.
+pub fn interests_sql(subjects: &[String]) -> Sql {
+    let within = |sql: Sql| {
+        let marks = vec!["?"; subjects.len().max(1)].join(", ");
+        let values = if subjects.is_empty() { vec![String::new()] } else { subjects.to_vec() };
+        sql.raw_bound(&format!("subject IN ({marks})"), &values)
+    };
+    let placed = || {
+        within(within(Sql::new("(SELECT subject, item_skus, item_quantities, item_categories FROM {t3}.orders WHERE event = 'placed' AND ")).raw(
+            " AND order_id NOT IN (SELECT order_id FROM {t3}.orders WHERE event = 'cancelled' AND ",
+        ))
+        .raw(") ORDER BY received_at DESC LIMIT 1 BY order_id)")
+    };
+    within(Sql::new(
+        "SELECT subject, how, name, times FROM (SELECT subject, how, name, times FROM (\
+         SELECT subject, multiIf(kind = 'product_view', 'viewed', 'carted') AS how, sku AS name, uniqExact(event_id) AS times FROM \
+         (SELECT subject, kind, event_id, arrayJoin(item_skus) AS sku FROM {t3}.events WHERE ",
+    ))
+    .raw(" AND kind IN ('product_view', 'add_to_cart')) GROUP BY subject, how, name UNION ALL SELECT subject, 'bought' AS how, sku AS name, sum(toUInt64(qty)) AS times FROM ")
+    .then(placed())
+    .raw(" ARRAY JOIN item_skus AS sku, item_quantities AS qty GROUP BY subject, how, name UNION ALL SELECT subject, 'bought_category' AS how, cat AS name, sum(toUInt64(qty)) AS times FROM ")
+    .then(placed())
+    .raw(" ARRAY JOIN item_categories AS cat, item_quantities AS qty WHERE cat != '' GROUP BY subject, how, name) ORDER BY subject, how, times DESC, name LIMIT ")
+    .int(INTEREST_ROWS)
+    .raw(" BY subject, how)")
+}
+
 /// Everything the customer page shows about the customer whose subject is
 /// `subject` (statements never name the reference).
 pub async fn file(t: &Tier3<'_>, subject: &str) -> clickhouse::error::Result<CustomerFile> {
@@ -86,30 +119,7 @@ pub async fn file(t: &Tier3<'_>, subject: &str) -> clickhouse::error::Result<Cus
         .text_value(subject)
         .raw(" ORDER BY ts DESC LIMIT 1 BY event_id LIMIT ")
         .int(HISTORY_ROWS);
-    // Products from the events (viewed, carted: distinct events, so replays
-    // count once) and the counted orders (bought, by quantity; each order's
-    // placement once, cancelled orders left out); categories from the orders
-    // (the beacon sends none).
-    let placed = |c: &str| {
-        Sql::new("(SELECT item_skus, item_quantities, item_categories FROM {t3}.orders WHERE event = 'placed' AND subject = ")
-            .text_value(c)
-            .raw(" AND order_id NOT IN (SELECT order_id FROM {t3}.orders WHERE event = 'cancelled' AND subject = ")
-            .text_value(c)
-            .raw(") ORDER BY received_at DESC LIMIT 1 BY order_id)")
-    };
-    let interests = Sql::new(
-        "SELECT how, name, times FROM (SELECT how, name, times FROM (\
-         SELECT multiIf(kind = 'product_view', 'viewed', 'carted') AS how, sku AS name, uniqExact(event_id) AS times FROM \
-         (SELECT kind, event_id, arrayJoin(item_skus) AS sku FROM {t3}.events WHERE subject = ",
-    )
-    .text_value(subject)
-    .raw(" AND kind IN ('product_view', 'add_to_cart')) GROUP BY how, name UNION ALL SELECT 'bought' AS how, sku AS name, sum(toUInt64(qty)) AS times FROM ")
-    .then(placed(subject))
-    .raw(" ARRAY JOIN item_skus AS sku, item_quantities AS qty GROUP BY how, name UNION ALL SELECT 'bought_category' AS how, cat AS name, sum(toUInt64(qty)) AS times FROM ")
-    .then(placed(subject))
-    .raw(" ARRAY JOIN item_categories AS cat, item_quantities AS qty WHERE cat != '' GROUP BY how, name) ORDER BY how, times DESC, name LIMIT ")
-    .int(INTEREST_ROWS)
-    .raw(" BY how)");
+    let interests = interests_sql(&[subject.to_string()]);
     let consent = Sql::new(
         "SELECT toUInt32(at) AS at, toString(action) AS action, source, policy_version, toUInt32(token_expires_at) AS expires \
          FROM {ledger}.consent_ledger WHERE subject = ",

@@ -16,6 +16,7 @@ pub mod clusters;
 pub mod customer;
 pub mod customers;
 pub mod facts;
+pub mod personal;
 pub mod rfm;
 pub mod tables;
 

@@ -5,6 +5,7 @@
 use super::clusters::Clustering;
 use super::customer::CustomerFile;
 use super::customers::{CustomerRow, Geo, GeoRow};
+use super::personal::{self, Pick};
 use super::rfm::{Segment, Segmentation};
 use crate::query::Interval;
 use crate::table::{Cell, Column, Row, Table};
@@ -301,4 +302,29 @@ pub fn customer_tables(f: &CustomerFile) -> Vec<Table> {
         ]));
     }
     vec![orders, interests, events, consent]
+}
+
+/// The customer page's recommendations; `None` when their opt-in does not
+/// stand (then none are made).
+pub fn picks_table(picks: Option<&[Pick]>) -> Table {
+    let mut t = Table::new("customer_recommendations", "Recommended for them", vec![Column::new("Product", "sku"), Column::new("Why", "because")]);
+    for p in picks.unwrap_or_default() {
+        t.rows.push(Row::new(vec![Cell::Text(p.sku.clone()), Cell::Text(p.because.clone())]));
+    }
+    t.note = Some(match picks {
+        None => "None: their opt-in does not stand now (opted out, expired or erasure asked for), so nothing is personalised for them.".into(),
+        Some([]) => "Nothing to recommend yet: no product interests, or none with a released pair.".into(),
+        Some(_) => "From their own purchases, cart and views combined with the store-wide \"bought together\" pairs (released aggregates); nothing from any other customer.".into(),
+    });
+    t
+}
+
+/// Adds a "Recommended" column to a members table whose rows are the
+/// customers `refs` (in order), from `picks` by customer reference: empty
+/// for a customer without a standing opt-in.
+pub fn with_picks(t: &mut Table, refs: &[String], picks: &std::collections::HashMap<String, Vec<Pick>>) {
+    t.columns.push(Column::new("Recommended", "recommended"));
+    for (row, r) in t.rows.iter_mut().zip(refs) {
+        row.cells.push(Cell::Text(personal::listed(picks.get(r))));
+    }
 }

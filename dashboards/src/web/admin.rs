@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::app::App;
-use super::auth::{check_csrf, AdminView, Authorized, Refused, Signed};
+use super::auth::{check_csrf, AdminView, AnalystView, Authorized, Refused, Signed};
 use super::form::{field, pairs};
 use super::page;
-use super::view::account::{TokenRow, UserRow};
+use super::view::account::{ReportsForm, TokenRow, UserRow};
 use super::view::chrome::bare_chrome;
 use crate::accounts::{now_secs, AccountError, User};
 use crate::roles::{Role, Roles};
@@ -45,7 +45,45 @@ async fn account_page(app: &App, who: &LoginSession, new_token: Option<String>, 
         })
         .collect();
     let token_days = app.config.dashboards.token_days;
-    page::render(&page::Account { chrome: bare_chrome(who, "/account", "Your account"), tokens, new_token, message, token_days })
+    let id = who.user.id;
+    let subscription = match app.with_accounts(move |a| a.subscription(id)).await {
+        Ok(Ok(s)) => s,
+        _ => return Refused::Unavailable.into_response(),
+    };
+    let reports = who.user.roles.allow(Role::Analyst).then(|| ReportsForm {
+        email: subscription.as_ref().map(|s| s.email.clone()).unwrap_or_default(),
+        frequency: subscription.as_ref().map(|s| s.frequency.name()).unwrap_or("none"),
+        mail_on: app.senders.mailer.enabled(),
+    });
+    page::render(&page::Account { chrome: bare_chrome(who, "/account", "Your account"), tokens, new_token, message, token_days, reports })
+}
+
+/// Subscribes to the weekly or monthly report, or stops it.
+pub async fn set_reports(State(app): State<Arc<App>>, who: Authorized<AnalystView>, body: Bytes) -> Response {
+    use crate::notify::reports::Frequency;
+    let form = pairs(&body);
+    if !check_csrf(&who.session.csrf, field(&form, "csrf")) {
+        return page::error(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    let (email, frequency) = (field(&form, "email").trim().to_string(), field(&form, "frequency").to_string());
+    let to = match (frequency.as_str(), Frequency::parse(&frequency)) {
+        ("none", _) => None,
+        (_, Some(f)) => match crate::notify::mail::Mailer::check_address(&email) {
+            Ok(_) => Some((email.clone(), f)),
+            Err(e) => return account_page(&app, &who.session, None, Some(e.to_string())).await,
+        },
+        _ => return account_page(&app, &who.session, None, Some("pick weekly, monthly or none".into())).await,
+    };
+    let id = who.session.user.id;
+    let what = to.as_ref().map(|(_, f)| f.name()).unwrap_or("none");
+    let saved = app.with_accounts(move |a| a.set_subscription(id, to.as_ref().map(|(e, f)| (e.as_str(), *f)))).await;
+    if !matches!(saved, Ok(Ok(()))) {
+        return Refused::Unavailable.into_response();
+    }
+    if let Err(r) = app.audited(&who.session, "/account/reports", &format!("frequency={what}"), 0).await {
+        return r;
+    }
+    Redirect::to("/account").into_response()
 }
 
 pub async fn account(State(app): State<Arc<App>>, who: Signed) -> Response {

@@ -24,6 +24,7 @@ use super::view::chrome::bare_chrome;
 use crate::accounts::{now_secs, AccountError};
 use crate::analyst::annotations::{Annotation, Editor};
 use crate::analyst::funnels::{Funnel, Step};
+use crate::notify::alerts::Rule;
 use crate::analyst::goals::{cents_text, Goal, GoalKind};
 use crate::analyst::segments::Segment;
 use crate::query::Day;
@@ -174,6 +175,63 @@ impl From<&Funnel> for FunnelRecord {
             definition: f.definition(),
             params: form_urlencoded::Serializer::new(String::new()).append_pair("funnel", &f.name).finish(),
             created_by: f.created_by.clone(),
+        }
+    }
+}
+
+/// An alert rule, as made or changed.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct AlertInput {
+    #[schema(example = "Tracking outage")]
+    pub name: String,
+    /// `tracking_outage` (minutes without an event), `traffic_drop`
+    /// (percent of the usual visits for the hour), `no_purchases` (hours),
+    /// `goal_rate` (percent conversion rate of `goal`).
+    #[schema(example = "tracking_outage")]
+    pub kind: String,
+    #[schema(example = 15.0)]
+    pub threshold: f64,
+    #[serde(default)]
+    pub goal: String,
+    #[serde(default)]
+    #[schema(example = "ops@store.example")]
+    pub email: String,
+    #[serde(default)]
+    pub webhook: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub threshold: f64,
+    pub goal: String,
+    /// The rule in words.
+    pub rule: String,
+    pub email: String,
+    pub webhook: String,
+    /// `firing` or `ok`, and since when (Unix seconds).
+    pub state: String,
+    pub since: i64,
+    /// The webhook's HMAC key: only for the rule's author or an admin.
+    pub secret: Option<String>,
+}
+
+impl AlertRecord {
+    fn of(r: &Rule, who: &LoginSession) -> AlertRecord {
+        AlertRecord {
+            id: r.id,
+            name: r.name.clone(),
+            kind: r.kind.name().into(),
+            threshold: r.threshold,
+            goal: r.goal.clone(),
+            rule: r.kind.describe(r.threshold, &r.goal),
+            email: r.email.clone(),
+            webhook: r.webhook.clone(),
+            state: if r.firing { "firing" } else { "ok" }.into(),
+            since: r.since,
+            secret: (who.user.roles.has(Role::Admin) || r.created_by == Some(who.user.id)).then(|| r.secret.clone()),
         }
     }
 }
@@ -329,6 +387,68 @@ pub async fn update_funnel(app: &App, who: &LoginSession, id: i64, input: Funnel
 pub async fn delete_funnel(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
     accounts_refusing(app, move |a| a.delete_funnel(id)).await?;
     audit(app, who, "/funnels", format!("deleted={id}")).await
+}
+
+pub async fn alert_rules(app: &App) -> Result<Vec<Rule>, Failed> {
+    accounts(app, |a| a.alert_rules().map(Ok::<_, AccountError>), StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+pub async fn alert_records(app: &App, who: &LoginSession) -> Result<Vec<AlertRecord>, Failed> {
+    Ok(alert_rules(app).await?.iter().map(|r| AlertRecord::of(r, who)).collect())
+}
+
+pub async fn create_alert(app: &App, who: &LoginSession, i: AlertInput) -> Result<AlertRecord, Failed> {
+    let user = who.user.id;
+    let r = accounts_refusing(app, move |a| a.add_alert_rule(&i.name, &i.kind, i.threshold, &i.goal, &i.email, &i.webhook, user, now_secs())).await?;
+    audit(app, who, "/alerts", format!("created={}", r.id)).await?;
+    Ok(AlertRecord::of(&r, who))
+}
+
+pub async fn update_alert(app: &App, who: &LoginSession, id: i64, i: AlertInput) -> Result<AlertRecord, Failed> {
+    let r = accounts_refusing(app, move |a| a.update_alert_rule(id, &i.name, &i.kind, i.threshold, &i.goal, &i.email, &i.webhook)).await?;
+    audit(app, who, "/alerts", format!("updated={id}")).await?;
+    Ok(AlertRecord::of(&r, who))
+}
+
+pub async fn delete_alert(app: &App, who: &LoginSession, id: i64) -> Result<(), Failed> {
+    accounts_refusing(app, move |a| a.delete_alert_rule(id)).await?;
+    audit(app, who, "/alerts", format!("deleted={id}")).await
+}
+
+fn form_alert(form: &[(String, String)]) -> AlertInput {
+    AlertInput {
+        name: field(form, "name").into(),
+        kind: field(form, "kind").into(),
+        threshold: field(form, "threshold").trim().parse().unwrap_or(f64::NAN),
+        goal: field(form, "goal").into(),
+        email: field(form, "email").into(),
+        webhook: field(form, "webhook").into(),
+    }
+}
+
+/// `/alerts`: the rules, what fired lately, the form.
+pub async fn alerts_page(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    let (rules, events, goals) = match app.with_accounts(|a| Ok((a.alert_rules()?, a.alert_events(50)?, a.goals()?))).await {
+        Ok(Ok(all)) => all,
+        _ => return page::error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "The accounts database is not available; try again shortly."),
+    };
+    if let Err(r) = app.audited(&who.session, "/alerts", "", (rules.len() + events.len()) as u64).await {
+        return r;
+    }
+    let s = &who.session;
+    page::render(&page::Alerts {
+        chrome: bare_chrome(s, "/alerts", "Alerts"),
+        rules: super::view::alerts::rule_rows(&rules, s.user.id, s.user.roles.has(Role::Admin)),
+        events: super::view::alerts::event_rows(&events),
+        goals: goals.into_iter().map(|g| g.name).collect(),
+        kinds: vec![
+            ("tracking_outage", "no event for N minutes"),
+            ("traffic_drop", "visits below N % of usual"),
+            ("no_purchases", "no purchase for N hours"),
+            ("goal_rate", "a goal's rate below N %"),
+        ],
+        mail_on: app.senders.mailer.enabled(),
+    })
 }
 
 fn day_of(s: &str) -> Result<Day, Failed> {
@@ -495,6 +615,7 @@ macro_rules! form_handlers {
 
 form_handlers!(goal_form_create, goal_form_update, goal_form_delete, form_goal, create_goal, update_goal, delete_goal, "/goals");
 form_handlers!(funnel_form_create, funnel_form_update, funnel_form_delete, form_funnel, create_funnel, update_funnel, delete_funnel, "/funnels");
+form_handlers!(alert_form_create, alert_form_update, alert_form_delete, form_alert, create_alert, update_alert, delete_alert, "/alerts");
 form_handlers!(annotation_form_create, annotation_form_update, annotation_form_delete, form_annotation, create_annotation, update_annotation, delete_annotation, "/annotations");
 form_handlers!(segment_form_create, segment_form_update, segment_form_delete, form_segment, create_segment, update_segment, delete_segment, "/segments");
 

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::analyst::{self as ops, AnnotationInput, AnnotationRecord, Failed, FunnelInput, FunnelRecord, GoalInput, GoalRecord, SegmentInput, SegmentRecord};
+use super::analyst::{self as ops, AlertInput, AlertRecord, AnnotationInput, AnnotationRecord, Failed, FunnelInput, FunnelRecord, GoalInput, GoalRecord, SegmentInput, SegmentRecord};
 use super::api::{json_error, ApiError};
 use super::app::App;
 use super::auth::{AnalystView, Authorized};
@@ -133,6 +133,52 @@ pub async fn update_funnel(State(app): State<Arc<App>>, who: Authorized<AnalystV
     security(("api_token" = []), ("session" = [])))]
 pub async fn delete_funnel(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>) -> Response {
     gone(ops::delete_funnel(&app, &who.session, id).await)
+}
+
+/// Every alert rule, with its state (its webhook secret only for its
+/// author or an admin).
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
+    responses((status = 200, description = "Every alert", body = [AlertRecord]), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn list_alerts(State(app): State<Arc<App>>, who: Authorized<AnalystView>) -> Response {
+    match ops::alert_records(&app, &who.session).await {
+        Ok(list) => {
+            if let Err(r) = app.audited(&who.session, "/api/v1/alerts", "", list.len() as u64).await {
+                return r;
+            }
+            Json(list).into_response()
+        }
+        Err(f) => failed(f),
+    }
+}
+
+/// Sets an alert; the answer carries the webhook's signing secret.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "alerts", request_body = AlertInput,
+    responses((status = 201, description = "Made", body = AlertRecord), (status = 400, description = "Invalid, or the name is taken", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn create_alert(State(app): State<Arc<App>>, who: Authorized<AnalystView>, input: Result<Json<AlertInput>, JsonRejection>) -> Response {
+    match body(input) {
+        Ok(i) => answer(StatusCode::CREATED, ops::create_alert(&app, &who.session, i).await),
+        Err(r) => r,
+    }
+}
+
+/// Changes an alert's name, condition or targets; its state and secret stay.
+#[utoipa::path(put, path = "/api/v1/alerts/{id}", tag = "alerts", request_body = AlertInput, params(("id" = i64, Path, description = "The alert")),
+    responses((status = 200, description = "Changed", body = AlertRecord), (status = 400, description = "Invalid, or the name is taken", body = ApiError), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError), (status = 404, description = "No such alert", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn update_alert(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>, input: Result<Json<AlertInput>, JsonRejection>) -> Response {
+    match body(input) {
+        Ok(i) => answer(StatusCode::OK, ops::update_alert(&app, &who.session, id, i).await),
+        Err(r) => r,
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = i64, Path, description = "The alert")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "No API token or session", body = ApiError), (status = 403, description = "Not an analyst, or not a write token", body = ApiError), (status = 404, description = "No such alert", body = ApiError)),
+    security(("api_token" = []), ("session" = [])))]
+pub async fn delete_alert(State(app): State<Arc<App>>, who: Authorized<AnalystView>, Path(id): Path<i64>) -> Response {
+    gone(ops::delete_alert(&app, &who.session, id).await)
 }
 
 /// Every annotation, by day.

@@ -22,7 +22,8 @@ pub struct App {
     pub accounts: Arc<Accounts>,
     pub clickhouse: clickhouse::Client,
     pub dbs: mintmark_schema::Databases,
-    pub audit: Audit,
+    /// One per process: its hash chain has one head (shared with the senders).
+    pub audit: Arc<Audit>,
     pub life: Lifetimes,
     /// `Secure` cookies and HSTS: `dashboards.secure_cookies`, or unless
     /// we serve plain http on loopback.
@@ -41,6 +42,8 @@ pub struct App {
     pub invariant_gauges: crate::privacy::invariants::Gauges,
     /// Held while a report runs: one at a time.
     pub invariant_run: tokio::sync::Mutex<()>,
+    /// Scheduled reports and alerts.
+    pub senders: Arc<crate::notify::Senders>,
 }
 
 impl App {
@@ -48,8 +51,23 @@ impl App {
         let d = &config.dashboards;
         let dbs = mintmark_schema::Databases::new(&config.clickhouse.database_prefix)?;
         let clickhouse = mintmark_schema::client(&config.clickhouse);
+        let audit = Arc::new(Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.subject)?.for_writer(&writer_id(d))?);
+        let accounts = Arc::new(accounts);
+        let releaser = Arc::new(crate::release::Releaser::open(config.release.clone(), &d.data_dir).context("opening the release store")?);
+        let base_url = if config.notify.base_url.is_empty() { format!("http://{}", d.listen) } else { config.notify.base_url.trim_end_matches('/').to_string() };
+        let senders = Arc::new(crate::notify::Senders {
+            client: clickhouse.clone(),
+            t2: dbs.t2.clone(),
+            accounts: accounts.clone(),
+            releaser: releaser.clone(),
+            audit: audit.clone(),
+            mailer: crate::notify::mail::Mailer::new(&config.smtp)?,
+            base_url,
+            alerts: Default::default(),
+        });
         Ok(App {
-            audit: Audit::new(clickhouse.clone(), &dbs.ledger, &config.keys.subject)?.for_writer(&writer_id(d))?,
+            audit,
+            senders,
             clickhouse,
             dbs,
             life: Lifetimes { idle_secs: d.session_idle_minutes as i64 * 60, max_secs: d.session_max_hours as i64 * 3600 },
@@ -57,13 +75,13 @@ impl App {
             trusted_proxies: d.trusted_proxy_nets().map_err(anyhow::Error::msg)?,
             verifications: tokio::sync::Semaphore::new(d.max_concurrent_logins as usize),
             recommender: Arc::default(),
-            releaser: Arc::new(crate::release::Releaser::open(config.release.clone(), &d.data_dir).context("opening the release store")?),
+            releaser,
             tally: Arc::default(),
             tier3: Default::default(),
             invariants: Default::default(),
             invariant_gauges: Default::default(),
             invariant_run: Default::default(),
-            accounts: Arc::new(accounts),
+            accounts,
             config,
         })
     }

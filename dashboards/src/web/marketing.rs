@@ -171,7 +171,11 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
     };
     let consent: Vec<(u32, &str, u32)> = file.consent.iter().map(|c| (c.at, c.action.as_str(), c.expires)).collect();
     let lead = format!("{} {lead}", crate::privacy::record::status(&consent, crate::accounts::now_secs() as u32));
-    let tables = tables::customer_tables(&file).iter().map(|t| plain_table(t, String::new(), None)).collect();
+    let now = crate::accounts::now_secs() as u32;
+    let picks = crate::privacy::record::opted_in(&consent, now).then(|| tier3::personal::picks(&file.interests, app.recommender.snapshot().as_deref()));
+    let mut shown = tables::customer_tables(&file);
+    shown.insert(2, tables::picks_table(picks.as_deref()));
+    let tables = shown.iter().map(|t| plain_table(t, String::new(), None)).collect();
     render(Marketing {
         chrome: marketing_chrome(&who, &path, &format!("Customer {customer_ref}")),
         periods: Vec::new(),
@@ -252,6 +256,17 @@ pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView
     })
 }
 
+/// A members export with each member's personal recommendations (none
+/// for a member whose opt-in does not stand now).
+async fn members_with_picks(app: &App, t3: &tier3::Tier3<'_>, mut t: Table, refs: Vec<String>) -> Result<(Table, Vec<String>, u64), Response> {
+    let subjects: Vec<String> = refs.iter().map(|r| app.audit.subject(r)).collect();
+    let now = crate::accounts::now_secs() as u32;
+    let by_subject = tier3::personal::for_customers(t3, &subjects, app.recommender.snapshot().as_deref(), now).await.map_err(unavailable)?;
+    let by_ref = refs.iter().zip(&subjects).filter_map(|(r, s)| by_subject.get(s).map(|p| (r.clone(), p.clone()))).collect();
+    tables::with_picks(&mut t, &refs, &by_ref);
+    Ok((t, refs, 0))
+}
+
 /// `/marketing/export/<name>`: CSV of any marketing table (members included).
 pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>, Path(name): Path<String>, Query(params): Query<Vec<(String, String)>>) -> Response {
     let q = match MarketingQuery::from_params(&params) {
@@ -281,7 +296,7 @@ pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>,
                     None => Err(bad_request("segment_members needs segment=<name>")),
                     Some(g) => {
                         let (t, refs) = tables::segment_members_table(&s, g);
-                        Ok((t, refs, 0))
+                        members_with_picks(&app, &t3, t, refs).await
                     }
                 },
             },
@@ -293,7 +308,7 @@ pub async fn export(State(app): State<Arc<App>>, who: Authorized<MarketingView>,
                 None => Err(bad_request("cluster_members needs cluster=<number> of an existing cluster")),
                 Some(i) => {
                     let (t, refs) = tables::cluster_members_table(&c, i);
-                    Ok((t, refs, 0))
+                    members_with_picks(&app, &t3, t, refs).await
                 }
             },
         },

@@ -93,6 +93,10 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("POST", "/funnels", Access::Role(Role::Analyst)), post(analyst::funnel_form_create)),
         (route("POST", "/funnels/{id}", Access::Role(Role::Analyst)), post(analyst::funnel_form_update)),
         (route("POST", "/funnels/{id}/delete", Access::Role(Role::Analyst)), post(analyst::funnel_form_delete)),
+        (route("GET", "/alerts", Access::Role(Role::Analyst)), get(analyst::alerts_page)),
+        (route("POST", "/alerts", Access::Role(Role::Analyst)), post(analyst::alert_form_create)),
+        (route("POST", "/alerts/{id}", Access::Role(Role::Analyst)), post(analyst::alert_form_update)),
+        (route("POST", "/alerts/{id}/delete", Access::Role(Role::Analyst)), post(analyst::alert_form_delete)),
         (route("GET", "/annotations", Access::Role(Role::Analyst)), get(analyst::annotations_page)),
         (route("POST", "/annotations", Access::Role(Role::Analyst)), post(analyst::annotation_form_create)),
         (route("POST", "/annotations/{id}", Access::Role(Role::Analyst)), post(analyst::annotation_form_update)),
@@ -113,6 +117,10 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("POST", "/api/v1/funnels", Access::Role(Role::Analyst)), post(api_analyst::create_funnel)),
         (route("PUT", "/api/v1/funnels/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_funnel)),
         (route("DELETE", "/api/v1/funnels/{id}", Access::Role(Role::Analyst)), delete(api_analyst::delete_funnel)),
+        (route("GET", "/api/v1/alerts", Access::Role(Role::Analyst)), get(api_analyst::list_alerts)),
+        (route("POST", "/api/v1/alerts", Access::Role(Role::Analyst)), post(api_analyst::create_alert)),
+        (route("PUT", "/api/v1/alerts/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_alert)),
+        (route("DELETE", "/api/v1/alerts/{id}", Access::Role(Role::Analyst)), delete(api_analyst::delete_alert)),
         (route("GET", "/api/v1/annotations", Access::Role(Role::Analyst)), get(api_analyst::list_annotations)),
         (route("POST", "/api/v1/annotations", Access::Role(Role::Analyst)), post(api_analyst::create_annotation)),
         (route("PUT", "/api/v1/annotations/{id}", Access::Role(Role::Analyst)), put(api_analyst::update_annotation)),
@@ -144,6 +152,7 @@ fn routes() -> Vec<(Route, MethodRouter<Arc<App>>)> {
         (route("GET", "/metrics", Access::Scraper), get(privacy::metrics)),
         (route("GET", "/account", Access::SignedIn), get(admin::account)),
         (route("POST", "/account/tokens", Access::SignedIn), post(admin::create_token)),
+        (route("POST", "/account/reports", Access::Role(Role::Analyst)), post(admin::set_reports)),
         (route("POST", "/account/tokens/{id}/revoke", Access::SignedIn), post(admin::revoke_token)),
         (route("GET", "/admin/users", Access::Role(Role::Admin)), get(admin::users)),
         (route("POST", "/admin/users", Access::Role(Role::Admin)), post(admin::add_user)),
@@ -205,6 +214,9 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         })
     };
     let invariants = tokio::spawn(privacy::keep_checking(app.clone()));
+    let n = &app.config.notify;
+    let reports = tokio::spawn(crate::notify::reports::keep_sending(app.senders.clone(), std::time::Duration::from_secs(n.reports_every_secs)));
+    let alerts = tokio::spawn(crate::notify::alerts::keep_checking(app.senders.clone(), std::time::Duration::from_secs(n.alerts_every_secs)));
     let tallies = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -224,6 +236,8 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     warm.abort();
     tallies.abort();
     invariants.abort();
+    reports.abort();
+    alerts.abort();
     app.tally.flush(&app.audit).await;
     Ok(())
 }

@@ -62,6 +62,9 @@ impl Section {
     }
 }
 
+/// The analysts' pages beside the sections.
+pub const ANALYST: [(&str, &str); 1] = [("/alerts", "Alerts")];
+
 /// The marketing pages (role `marketing`).
 pub const MARKETING: [(&str, &str); 4] =
     [("/marketing", "Customers"), ("/marketing/geography", "Geography"), ("/marketing/segments", "Segments"), ("/marketing/clusters", "Clusters")];
@@ -80,6 +83,9 @@ pub fn links(roles: Roles, q: &StatsQuery, path: &str, current: Option<Section>)
     let pages = |list: &[(&'static str, &'static str)]| -> Vec<Choice> {
         list.iter().map(|(p, label)| Choice { label: (*label).into(), href: (*p).into(), current: *p == path }).collect()
     };
+    if roles.allow(Role::Analyst) {
+        nav.extend(pages(&ANALYST));
+    }
     if roles.has(Role::Marketing) {
         nav.extend(pages(&MARKETING));
     }

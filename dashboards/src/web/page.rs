@@ -61,6 +61,7 @@ pub struct Account {
     pub new_token: Option<String>,
     pub message: Option<String>,
     pub token_days: u32,
+    pub reports: Option<super::view::account::ReportsForm>,
 }
 
 #[derive(Template)]
@@ -70,6 +71,18 @@ pub struct Users {
     pub users: Vec<UserRow>,
     pub all_roles: Vec<&'static str>,
     pub message: Option<String>,
+}
+
+/// `/alerts`: the rules, what fired, the form.
+#[derive(Template)]
+#[template(path = "alerts.html")]
+pub struct Alerts {
+    pub chrome: Chrome,
+    pub rules: Vec<super::view::alerts::RuleRow>,
+    pub events: Vec<super::view::alerts::EventRow>,
+    pub goals: Vec<String>,
+    pub kinds: Vec<(&'static str, &'static str)>,
+    pub mail_on: bool,
 }
 
 /// `/annotations` and `/segments`: lists with their forms.

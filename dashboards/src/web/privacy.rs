@@ -516,5 +516,6 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: axum::http::HeaderMap
     if !mintmark_protocol::keys::constant_time_eq(token.as_bytes(), given.as_bytes()) {
         return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"mintmark metrics\"")], "a bearer token is needed").into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.invariant_gauges.render()).into_response()
+    let text = format!("{}{}", app.invariant_gauges.render(), app.senders.alerts.render());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

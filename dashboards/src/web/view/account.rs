@@ -18,3 +18,12 @@ pub struct UserRow {
     pub disabled: bool,
     pub created: String,
 }
+
+/// The scheduled report's form on `/account` (analysts only).
+pub struct ReportsForm {
+    pub email: String,
+    /// `weekly`, `monthly` or `none`.
+    pub frequency: &'static str,
+    /// A mail server is configured.
+    pub mail_on: bool,
+}

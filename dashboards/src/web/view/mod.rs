@@ -3,6 +3,7 @@
 //! the templates never see a domain type and the handlers never format.
 
 pub mod account;
+pub mod alerts;
 pub mod analyst;
 pub mod chrome;
 pub mod marketing;
