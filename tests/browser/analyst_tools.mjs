@@ -120,6 +120,18 @@ await run(out, () => launch(), async (browser) => {
   out.custom_span = (await page.locator("p.span").textContent()).trim();
   await page.screenshot({ path: `${shots}/analyst-custom-period-desktop.png`, fullPage: true });
 
+  // An alert, through the form on /alerts; the scheduled report's form on /account.
+  await page.goto(`${base}/alerts`);
+  await page.fill("#new-alert input[name=name]", "Checkout broken");
+  await page.selectOption("#new-alert select[name=kind]", "no_purchases");
+  await page.fill("#new-alert input[name=threshold]", "3");
+  await page.fill("#new-alert input[name=email]", "ops@store.example");
+  await Promise.all([page.waitForNavigation(), page.click("#new-alert button[type=submit]")]);
+  out.alerts = await rows(page, "alerts");
+  await page.screenshot({ path: `${shots}/analyst-alerts-desktop.png`, fullPage: true });
+  await page.goto(`${base}/account`);
+  await page.screenshot({ path: `${shots}/analyst-account-desktop.png`, fullPage: true });
+
   // The same at phone width.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const p2 = await phone.newPage();

@@ -159,7 +159,9 @@ async fn analysts_make_goals_annotations_and_segments_and_see_them_everywhere() 
     assert!(out["segment_applied_url"].as_str().unwrap().contains("period=7d&f=utm_medium%3Ais%3Acpc"), "{}", out["segment_applied_url"]);
     assert!(out["custom_url"].as_str().unwrap().contains(&format!("period=custom&from={day}&to={day}")), "{}", out["custom_url"]);
     assert_eq!(out["custom_span"], json!(format!("{day} – {day}")));
-    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "funnel", "revenue-by-source", "segment-applied", "custom-period"] {
+    let alerts = out["alerts"].as_array().unwrap();
+    assert!(alerts.iter().any(|r| r[0] == "Checkout broken" && r[1].as_str().unwrap().contains("no purchase in the last 3 hours")), "{alerts:?}");
+    for name in ["goals", "goal-filtered", "annotations", "overview-annotated", "funnel", "revenue-by-source", "segment-applied", "custom-period", "alerts", "account"] {
         assert!(shots.join(format!("analyst-{name}-desktop.png")).exists(), "{name}");
     }
     // Every change, by page or by API, is in the access audit.

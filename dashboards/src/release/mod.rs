@@ -451,7 +451,7 @@ impl Releaser {
         let stale_all = missing.iter().all(|d| bodies.contains_key(&(d.0, -1)));
         if !missing.is_empty() && !(stale_all && self.over_budget(ask, "metrics", &missing, 1)) {
             self.precheck(ask, "metrics", &missing.iter().map(|d| d.0).collect::<Vec<_>>(), 1)?;
-            let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+            let w = days_window(&missing);
             let exact = crate::stats::metrics::sums(ask.client, ask.t2, w, &ask.filters, Some(Interval::Day)).await?;
             let eps = self.cell_eps(&ask.account, "metrics").0;
             let mut cells = Vec::new();
@@ -520,7 +520,7 @@ impl Releaser {
         let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
         let bodies = self
             .group_cells(ask, &kind, &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
-                let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+                let w = days_window(&missing);
                 day_groups(client, t2, report, w, &filters).await
             }, delta)
             .await?;
@@ -542,7 +542,7 @@ impl Releaser {
         let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
         let bodies = self
             .group_cells(ask, &kind, &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
-                let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+                let w = days_window(&missing);
                 day_goal_groups(client, t2, report, w, &filters, &goal_where).await
             }, delta)
             .await?;
@@ -565,7 +565,7 @@ impl Releaser {
         let versions: Vec<String> = days.iter().map(|d| ready.version(*d)).collect();
         let bodies = self
             .group_cells(ask, "funnel", &spec, &days, &versions, 1, |missing: Vec<Day>| async move {
-                let w = Window { from: missing[0].start_secs(), until: Day(missing[missing.len() - 1].0 + 1).start_secs() };
+                let w = days_window(&missing);
                 let rows = crate::stats::funnels::day_steps(client, t2, funnel, w, &filters).await?;
                 Ok(rows.into_iter().map(|r| (i32::from(r.day), BTreeMap::from([("steps".to_string(), r.steps.iter().map(|s| *s as i64).collect())]))).collect())
             }, delta)
@@ -657,6 +657,11 @@ impl Budget {
     pub fn most(&self) -> Option<(Day, f64)> {
         self.spent.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(d, e)| (*d, *e))
     }
+}
+
+/// The window from the first of `days` (in order) to the end of the last.
+fn days_window(days: &[Day]) -> Window {
+    Window { from: days[0].start_secs(), until: Day(days[days.len() - 1].0 + 1).start_secs() }
 }
 
 fn closed_days(range: Range, today: Day, ready: impl Fn(Day) -> bool) -> (Vec<Day>, Vec<Day>) {

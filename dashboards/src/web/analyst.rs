@@ -448,6 +448,11 @@ pub async fn alerts_page(State(app): State<Arc<App>>, who: Authorized<AnalystVie
             ("goal_rate", "a goal's rate below N %"),
         ],
         mail_on: app.senders.mailer.enabled(),
+        every: match app.config.notify.alerts_every_secs {
+            60 => "every minute".into(),
+            n if n % 60 == 0 => format!("every {} minutes", n / 60),
+            n => format!("every {n} seconds"),
+        },
     })
 }
 

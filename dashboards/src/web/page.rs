@@ -83,6 +83,8 @@ pub struct Alerts {
     pub goals: Vec<String>,
     pub kinds: Vec<(&'static str, &'static str)>,
     pub mail_on: bool,
+    /// How often the rules are evaluated, in words.
+    pub every: String,
 }
 
 /// `/annotations` and `/segments`: lists with their forms.

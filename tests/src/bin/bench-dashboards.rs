@@ -9,7 +9,9 @@
 //! then `ROUNDS` timed requests, which read released cells back, give
 //! p50 / p95. `raw_scan_ms` is the top-metrics query run
 //! straight on the raw events table from this process, for scale. Writes
-//! `target/bench/dashboards.json`.
+//! `target/bench/dashboards.json`. The analyst's tools are timed the same
+//! way: `/goals`, a five-step funnel, revenue by source for a goal sorted
+//! by revenue, and the overview through a saved segment.
 //!
 //! The data is kept between runs in `target/bench-state/dashboards` (set
 //! `BENCH_FRESH=1` to write it again); `BENCH_EVENTS` changes the size.
@@ -28,6 +30,40 @@ const VIEWS: &[&str] = &[
     "/", "/content", "/acquisition", "/audience", "/technology", "/commerce", "/report/pages", "/export/timeseries", "/api/v1/top", "/api/v1/realtime",
 ];
 const FILTER: &str = "f=country:is:US";
+/// The analyst's tools, each timed like a view: the goals, a five-step
+/// funnel, revenue by source for a purchase goal sorted by revenue, and
+/// the overview through a saved segment of two filters.
+const FUNNEL: &str = "Bench five steps";
+const SEGMENT: [&str; 2] = ["country:is:US", "device:is:desktop"];
+
+/// Makes the demo goals, the funnel and the segment (the funnel and the
+/// segment through the API with a write token, as an analyst would) and
+/// returns the tools' views as `(name, path with query)`.
+async fn tool_views(layout: &Layout, config_path: &std::path::Path, config: &mintmark_config::Config, http: &reqwest::Client, base: &str) -> anyhow::Result<Vec<(String, String)>> {
+    logins::ensure_demo_goals(layout, config_path)?;
+    let accounts = dashboards::accounts::Accounts::open(&config.dashboards.data_dir)?;
+    let token = accounts.create_token("analyst", "bench", dashboards::tokens::TokenScope::Write, dashboards::accounts::now_secs(), 86_400)?.1;
+    let funnels: serde_json::Value = http.get(format!("{base}/api/v1/funnels")).bearer_auth(&token).send().await?.json().await?;
+    if !funnels.to_string().contains(FUNNEL) {
+        let steps = serde_json::json!([
+            {"kind": "pageview", "value": "/store/"}, {"kind": "commerce", "value": "product_view"}, {"kind": "commerce", "value": "add_to_cart"},
+            {"kind": "commerce", "value": "checkout_start"}, {"kind": "commerce", "value": "purchase"}
+        ]);
+        let made = http.post(format!("{base}/api/v1/funnels")).bearer_auth(&token).json(&serde_json::json!({"name": FUNNEL, "steps": steps, "window_minutes": 1440})).send().await?;
+        anyhow::ensure!(made.status().is_success(), "the bench's funnel: {} {}", made.status(), made.text().await?);
+    }
+    let made = http.post(format!("{base}/api/v1/segments")).bearer_auth(&token).json(&serde_json::json!({"name": format!("Bench {}", dashboards::accounts::now_secs()), "filters": SEGMENT})).send().await?;
+    anyhow::ensure!(made.status().is_success(), "the bench's segment: {} {}", made.status(), made.text().await?);
+    let segment: String = SEGMENT.iter().map(|f| format!("&f={}", form_urlencoded::byte_serialize(f.as_bytes()).collect::<String>())).collect();
+    let goal: String = form_urlencoded::byte_serialize(b"Order over $100").collect();
+    let funnel: String = form_urlencoded::byte_serialize(FUNNEL.as_bytes()).collect();
+    Ok(vec![
+        ("/goals".into(), "/goals?period=30d&compare=previous".into()),
+        ("/funnels (5 steps)".into(), format!("/funnels?period=30d&funnel={funnel}")),
+        ("revenue by source".into(), format!("/report/referrers?period=30d&compare=previous&goal={goal}&sort=revenue")),
+        ("/ (saved segment)".into(), format!("/?period=30d&compare=previous{segment}")),
+    ])
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -84,18 +120,26 @@ async fn main() -> anyhow::Result<()> {
     let dash = Dashboards::start(&layout, &backend.config_path, config.dashboards.listen, &http).await?;
     let base = dash.base.clone();
     let cookie = login(&http, &base, "analyst", &password_of(&demo, "analyst")?).await?;
+    let tools = tool_views(&layout, &backend.config_path, &config, &http, &base).await?;
 
     let mut views = serde_json::Map::new();
     let mut max_p95: f64 = 0.0;
     let mut slowest = String::new();
     let (mut max_first, mut slowest_first): (f64, String) = (0.0, String::new());
-    for view in VIEWS {
-        // Realtime is unfiltered (see release::realtime).
-        for filtered in [false, true].into_iter().filter(|f| !*f || !view.contains("realtime")) {
-            let url = format!("{base}{view}?period=30d&compare=previous{}", if filtered { format!("&{FILTER}") } else { String::new() });
+    // Realtime is unfiltered (see release::realtime).
+    let asked = VIEWS
+        .iter()
+        .flat_map(|view| [false, true].into_iter().filter(|f| !*f || !view.contains("realtime")).map(move |filtered| (view, filtered)))
+        .map(|(view, filtered)| {
+            let name = format!("{view}{}", if filtered { " (filtered)" } else { "" });
+            (name, format!("{view}?period=30d&compare=previous{}", if filtered { format!("&{FILTER}") } else { String::new() }))
+        })
+        .chain(tools);
+    for (name, path) in asked {
+        {
+            let url = format!("{base}{path}");
             let (ms, first) = time_requests(&http, &url, &cookie, ROUNDS).await?;
             let (p50, p95) = (percentile(&ms, 0.5), percentile(&ms, 0.95));
-            let name = format!("{view}{}", if filtered { " (filtered)" } else { "" });
             eprintln!("{name:32} first {first:7.1} ms   p50 {p50:7.1} ms   p95 {p95:7.1} ms");
             if p95 > max_p95 {
                 (max_p95, slowest) = (p95, name.clone());
