@@ -220,6 +220,16 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(User, String)> {
 const USER_COLUMNS: &str = "id, name, roles, disabled, created_at, password_hash";
 
 impl Accounts {
+    /// Runs `f` on a blocking thread (SQLite blocks the async ones); `Err`
+    /// when the call could not run at all, `f`'s own answer otherwise.
+    pub async fn off_thread<T: Send + 'static>(
+        accounts: &std::sync::Arc<Accounts>,
+        f: impl FnOnce(&Accounts) -> Result<T, AccountError> + Send + 'static,
+    ) -> Result<Result<T, AccountError>, tokio::task::JoinError> {
+        let accounts = accounts.clone();
+        tokio::task::spawn_blocking(move || f(&accounts)).await
+    }
+
     /// Opens (creating if need be) the accounts database in `dir`.
     pub fn open(dir: &Path) -> Result<Accounts, AccountError> {
         std::fs::create_dir_all(dir).map_err(|source| AccountError::Open { path: dir.display().to_string(), source })?;

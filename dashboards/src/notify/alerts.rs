@@ -22,6 +22,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::mail::escape;
 use super::Senders;
 use crate::accounts::{AccountError, Accounts};
 use crate::query::{Day, Range, StatsQuery};
@@ -173,10 +174,15 @@ impl Accounts {
         Ok(self.db().query_row(&format!("{SELECT} WHERE id = ?1"), [id], rule_from_row).optional()?)
     }
 
+    /// [`check`] against the goals there are now.
+    fn checked_alert(&self, name: &str, kind: &str, threshold: f64, goal: &str, email: &str, webhook: &str) -> AlertResult<AlertKind> {
+        let goals: Vec<String> = self.goals()?.into_iter().map(|g| g.name).collect();
+        Ok(check(name, kind, threshold, goal.trim(), email.trim(), webhook.trim(), &goals))
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn add_alert_rule(&self, name: &str, kind: &str, threshold: f64, goal: &str, email: &str, webhook: &str, user_id: i64, now: i64) -> AlertResult<Rule> {
-        let goals: Vec<String> = self.goals()?.into_iter().map(|g| g.name).collect();
-        let kind = match check(name, kind, threshold, goal.trim(), email.trim(), webhook.trim(), &goals) {
+        let kind = match self.checked_alert(name, kind, threshold, goal, email, webhook)? {
             Ok(k) => k,
             Err(e) => return Ok(Err(e)),
         };
@@ -199,8 +205,7 @@ impl Accounts {
     /// secret stay.
     #[allow(clippy::too_many_arguments)]
     pub fn update_alert_rule(&self, id: i64, name: &str, kind: &str, threshold: f64, goal: &str, email: &str, webhook: &str) -> AlertResult<Rule> {
-        let goals: Vec<String> = self.goals()?.into_iter().map(|g| g.name).collect();
-        let kind = match check(name, kind, threshold, goal.trim(), email.trim(), webhook.trim(), &goals) {
+        let kind = match self.checked_alert(name, kind, threshold, goal, email, webhook)? {
             Ok(k) => k,
             Err(e) => return Ok(Err(e)),
         };
@@ -226,14 +231,21 @@ impl Accounts {
         Ok(if n == 0 { Err(AlertError::NotFound) } else { Ok(()) })
     }
 
-    /// Records a change of state and what was delivered.
-    pub fn alert_changed(&self, rule: i64, firing: bool, at: i64, message: &str, delivered: &str) -> Result<(), AccountError> {
+    /// Records a change of state, with what has been delivered so far;
+    /// returns the event's id.
+    pub fn alert_changed(&self, rule: i64, firing: bool, at: i64, message: &str, delivered: &str) -> Result<i64, AccountError> {
         let db = self.db();
         db.execute("UPDATE alert_rules SET firing = ?2, since = ?3 WHERE id = ?1", params![rule, firing as i64, at])?;
         db.execute(
             "INSERT INTO alert_events (rule_id, at, state, message, delivered) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![rule, at, if firing { "firing" } else { "recovered" }, message, delivered],
         )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// What became of a change's deliveries.
+    pub fn alert_delivered(&self, event: i64, delivered: &str) -> Result<(), AccountError> {
+        self.db().execute("UPDATE alert_events SET delivered = ?2 WHERE id = ?1", params![event, delivered])?;
         Ok(())
     }
 
@@ -413,16 +425,17 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 
 async fn deliver(s: &Senders, rule: &Rule, firing: bool, message: &str, now: i64) -> String {
     let state = if firing { "firing" } else { "recovered" };
+    let described = rule.kind.describe(rule.threshold, &rule.goal);
     let mut delivered = Vec::new();
     if !rule.email.is_empty() {
         let subject = format!("mintmark alert {}: {}", if firing { "FIRING" } else { "recovered" }, rule.name);
-        let text = format!("{}\n\n{message}\n\nRule: {}.\n{}/alerts\n", subject, rule.kind.describe(rule.threshold, &rule.goal), s.base_url);
+        let text = format!("{}\n\n{message}\n\nRule: {described}.\n{}/alerts\n", subject, s.base_url);
         let html = format!(
             "<!doctype html><html><body style=\"font-family: sans-serif\"><h1>{}</h1><p>{}</p><p>Rule: {}.</p><p><a href=\"{}/alerts\">Alerts</a></p></body></html>",
-            esc(&subject),
-            esc(message),
-            esc(&rule.kind.describe(rule.threshold, &rule.goal)),
-            esc(&s.base_url)
+            escape(&subject),
+            escape(message),
+            escape(&described),
+            escape(&s.base_url)
         );
         match s.mailer.send(&rule.email, &subject, text, html).await {
             Ok(()) => delivered.push("e-mail".to_string()),
@@ -434,7 +447,7 @@ async fn deliver(s: &Senders, rule: &Rule, firing: bool, message: &str, now: i64
         }
     }
     if !rule.webhook.is_empty() {
-        let notice = Notice { alert: &rule.name, kind: rule.kind.name(), state, at: now, rule: rule.kind.describe(rule.threshold, &rule.goal), message, link: format!("{}/alerts", s.base_url) };
+        let notice = Notice { alert: &rule.name, kind: rule.kind.name(), state, at: now, rule: described, message, link: format!("{}/alerts", s.base_url) };
         let body = serde_json::to_vec(&notice).expect("a notice serialises");
         let sent = reqwest::Client::new()
             .post(&rule.webhook)
@@ -460,10 +473,6 @@ async fn deliver(s: &Senders, rule: &Rule, firing: bool, message: &str, now: i64
     delivered.join(", ")
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Evaluates every rule once; a rule that changes state is delivered and
 /// recorded. Returns how many changed.
 pub async fn check_all(s: &Senders, now: i64) -> anyhow::Result<usize> {
@@ -485,14 +494,10 @@ pub async fn check_all(s: &Senders, now: i64) -> anyhow::Result<usize> {
         // The change is recorded before it is delivered: a crash in
         // between loses a notice, never sends one twice.
         let (id, bad, message) = (rule.id, seen.bad, seen.message.clone());
-        s.accounts(move |a| a.alert_changed(id, bad, now, &message, "sending")).await?;
+        let event = s.accounts(move |a| a.alert_changed(id, bad, now, &message, "sending")).await?;
         let delivered = deliver(s, &rule, seen.bad, &seen.message, now).await;
-        let (message, d) = (seen.message.clone(), delivered.clone());
-        s.accounts(move |a| {
-            a.db().execute("UPDATE alert_events SET delivered = ?2 WHERE rule_id = ?1 AND at = ?3 AND message = ?4", params![id, d, now, message])?;
-            Ok(())
-        })
-        .await?;
+        let d = delivered.clone();
+        s.accounts(move |a| a.alert_delivered(event, &d)).await?;
         if seen.bad {
             s.alerts.fired.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -506,14 +511,11 @@ pub async fn check_all(s: &Senders, now: i64) -> anyhow::Result<usize> {
 
 /// Runs [`check_all`] every `every` until the process ends.
 pub async fn keep_checking(s: std::sync::Arc<Senders>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = check_all(&s, crate::accounts::now_secs()).await {
-            tracing::warn!(error = %e, "checking alerts failed; retrying next time");
-        }
-    }
+    super::repeat(every, "checking alerts", || {
+        let s = s.clone();
+        async move { check_all(&s, crate::accounts::now_secs()).await }
+    })
+    .await
 }
 
 #[cfg(test)]

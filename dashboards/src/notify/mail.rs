@@ -7,6 +7,12 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mintmark_config::SmtpSection;
 
+/// Text for a message's HTML part: what it holds comes from recorded data
+/// (page paths, referrers, alert names), so it is escaped like every page.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("smtp.from is not an address: {0}")]

@@ -16,6 +16,19 @@ use crate::accounts::Accounts;
 use crate::audit::Audit;
 use crate::release::Releaser;
 
+/// Runs `round` every `period` until the process ends; a round that fails
+/// is logged, and the next one tries again.
+async fn repeat<F: std::future::Future<Output = anyhow::Result<usize>>>(period: std::time::Duration, what: &str, mut round: impl FnMut() -> F) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = round().await {
+            tracing::warn!(error = %format!("{e:#}"), "{what} failed; retrying next time");
+        }
+    }
+}
+
 /// What the background senders read and write with.
 pub struct Senders {
     pub client: Client,
@@ -31,12 +44,8 @@ pub struct Senders {
 
 impl Senders {
     /// Runs an accounts call off the async threads.
-    pub async fn accounts<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Accounts) -> Result<T, crate::accounts::AccountError> + Send + 'static,
-    ) -> Result<T, crate::accounts::AccountError> {
-        let accounts = self.accounts.clone();
-        tokio::task::spawn_blocking(move || f(&accounts)).await.unwrap_or_else(|_| Err(crate::accounts::AccountError::Hash("the accounts thread stopped".into())))
+    pub async fn accounts<T: Send + 'static>(&self, f: impl FnOnce(&Accounts) -> Result<T, crate::accounts::AccountError> + Send + 'static) -> anyhow::Result<T> {
+        Ok(Accounts::off_thread(&self.accounts, f).await.map_err(|_| anyhow::anyhow!("the accounts call did not run"))??)
     }
 
     /// An entry in the access audit for `user`, as if they had read it.

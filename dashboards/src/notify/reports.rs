@@ -12,6 +12,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
+use super::mail::escape;
 use super::Senders;
 use crate::accounts::{AccountError, Accounts, User};
 use crate::query::{Day, Range, StatsQuery};
@@ -183,12 +184,6 @@ pub async fn compose(ctx: &Ctx<'_>, frequency: Frequency, period: Range, link: &
     Ok(Some(Mail { subject: format!("mintmark: {title}"), text, html }))
 }
 
-/// HTML text: the report's values come from recorded data (page paths,
-/// referrers), so they are escaped like every page's.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
 /// Sends every report that is due; returns how many were sent.
 pub async fn send_due(s: &Senders, today: Day) -> anyhow::Result<usize> {
     if !s.mailer.enabled() {
@@ -226,14 +221,11 @@ pub async fn send_due(s: &Senders, today: Day) -> anyhow::Result<usize> {
 
 /// Runs [`send_due`] every `every` until the process ends.
 pub async fn keep_sending(s: std::sync::Arc<Senders>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = send_due(&s, Day::today()).await {
-            tracing::warn!(error = %e, "sending reports failed; retrying next time");
-        }
-    }
+    super::repeat(every, "sending reports", || {
+        let s = s.clone();
+        async move { send_due(&s, Day::today()).await }
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -94,6 +94,14 @@ impl Sql {
         self
     }
 
+    /// ` IN (?, …)` with each of `values` bound; an empty list binds one
+    /// empty string (which no subject or reference is), as `IN ()` is no SQL.
+    pub fn text_in(self, values: &[String]) -> Sql {
+        let values = if values.is_empty() { vec![String::new()] } else { values.to_vec() };
+        let marks = vec!["?"; values.len()].join(", ");
+        self.raw_bound(&format!(" IN ({marks})"), &values)
+    }
+
     /// Appends another piece with its values.
     pub fn then(mut self, other: Sql) -> Sql {
         self.text.push_str(&other.text);

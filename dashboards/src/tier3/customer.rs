@@ -78,11 +78,7 @@ impl CustomerFile {
 /// out); categories from the orders (the beacon sends none). At most
 /// [`INTEREST_ROWS`] per customer and kind, most frequent first.
 pub fn interests_sql(subjects: &[String]) -> Sql {
-    let within = |sql: Sql| {
-        let marks = vec!["?"; subjects.len().max(1)].join(", ");
-        let values = if subjects.is_empty() { vec![String::new()] } else { subjects.to_vec() };
-        sql.raw_bound(&format!("subject IN ({marks})"), &values)
-    };
+    let within = |sql: Sql| sql.raw("subject").text_in(subjects);
     let placed = || {
         within(within(Sql::new("(SELECT subject, item_skus, item_quantities, item_categories FROM {t3}.orders WHERE event = 'placed' AND ")).raw(
             " AND order_id NOT IN (SELECT order_id FROM {t3}.orders WHERE event = 'cancelled' AND ",

@@ -106,9 +106,8 @@ struct ConsentLine {
 pub async fn for_customers(t: &Tier3<'_>, subjects: &[String], pairs: Option<&Snapshot>, now: u32) -> clickhouse::error::Result<HashMap<String, Vec<Pick>>> {
     let mut out = HashMap::new();
     for chunk in subjects.chunks(CHUNK) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let consent = Sql::new("SELECT subject, toUInt32(at) AS at, toString(action) AS action, toUInt32(token_expires_at) AS expires FROM {ledger}.consent_ledger WHERE ")
-            .raw_bound(&format!("subject IN ({marks})"), chunk)
+        let consent = Sql::new("SELECT subject, toUInt32(at) AS at, toString(action) AS action, toUInt32(token_expires_at) AS expires FROM {ledger}.consent_ledger WHERE subject")
+            .text_in(chunk)
             .raw(" ORDER BY subject, at, action");
         let lines: Vec<ConsentLine> = consent.query_in(t.client, t.dbs).fetch_all().await?;
         let mut by_subject: HashMap<&str, Vec<(u32, &str, u32)>> = HashMap::new();

@@ -125,8 +125,7 @@ impl App {
         &self,
         f: impl FnOnce(&Accounts) -> Result<T, crate::accounts::AccountError> + Send + 'static,
     ) -> Result<Result<T, crate::accounts::AccountError>, AccountsUnavailable> {
-        let accounts = self.accounts.clone();
-        tokio::task::spawn_blocking(move || f(&accounts)).await.map_err(|_| AccountsUnavailable)
+        Accounts::off_thread(&self.accounts, f).await.map_err(|_| AccountsUnavailable)
     }
 
     /// Records a read in the access audit before its data leaves; when

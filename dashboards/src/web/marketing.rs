@@ -170,8 +170,8 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
         None => "No browsing has been recorded for this customer since they opted in; only orders and consent are shown.".into(),
     };
     let consent: Vec<(u32, &str, u32)> = file.consent.iter().map(|c| (c.at, c.action.as_str(), c.expires)).collect();
-    let lead = format!("{} {lead}", crate::privacy::record::status(&consent, crate::accounts::now_secs() as u32));
     let now = crate::accounts::now_secs() as u32;
+    let lead = format!("{} {lead}", crate::privacy::record::status(&consent, now));
     let picks = crate::privacy::record::opted_in(&consent, now).then(|| tier3::personal::picks(&file.interests, app.recommender.snapshot().as_deref()));
     let mut shown = tables::customer_tables(&file);
     shown.insert(2, tables::picks_table(picks.as_deref()));
