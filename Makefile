@@ -12,7 +12,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help up up-cluster test docs docs-api docs-screenshots bench bench-cluster bench-privacy bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 bootstrap build build-native build-wasm build-beacon build-edge clean-state
+.PHONY: help up up-cluster test docs docs-api docs-screenshots bench bench-cluster bench-privacy bench-beacon bench-edge bench-collector bench-dashboards bench-tier3 profile-collector bootstrap build build-native build-wasm build-beacon build-edge clean-state
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -55,6 +55,10 @@ bench-edge: bootstrap build-edge
 bench-collector: bootstrap
 	$(CARGO) build --release -p collector -p mintmark-e2e --bin collector --bin bench-collector
 	target/release/bench-collector
+
+# Where the collector's CPU goes under the bench's load (perf, top functions).
+profile-collector: bootstrap
+	@scripts/profile-collector.sh
 
 bench-dashboards: bootstrap
 	$(CARGO) build --release -p collector -p dashboards -p mintmark-e2e --bin collector --bin dashboards --bin bench-dashboards

@@ -6,10 +6,11 @@
 //! and ip-location-db's flat one (`country_code`, `state1`); ASN databases
 //! share `autonomous_system_organization`. OS, browser and device class come
 //! from the user agent through the ua-parser project's regexes
-//! (`regexes.yaml` from uap-core); results are cached per user agent.
+//! (`regexes.yaml` from uap-core); results are cached per user agent, the
+//! least recently seen agents leaving first.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,8 +18,10 @@ use anyhow::{bail, Context};
 use maxminddb::Reader;
 use serde::{Deserialize, Serialize};
 
-/// User agents remembered before the cache starts over.
-const UA_CACHE: usize = 10_000;
+/// User agents remembered. Parsing one runs hundreds of regexes; a store's
+/// traffic comes from a few thousand browser builds at a time, and the
+/// long tail (and crafted agents) only ever push out the rarest.
+const UA_CACHE: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Place {
@@ -48,7 +51,7 @@ pub struct Enricher {
     city: Option<Reader<Vec<u8>>>,
     asn: Option<Reader<Vec<u8>>>,
     ua: ua_parser::Extractor<'static>,
-    cache: Mutex<HashMap<String, Agent>>,
+    cache: Mutex<lru::LruCache<String, Agent>>,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +108,7 @@ impl Enricher {
         let yaml: &'static str = Box::leak(yaml.into_boxed_str());
         let parsed: ua_parser::Regexes<'static> = serde_yaml::from_str(yaml).with_context(|| format!("parsing {}", regexes.display()))?;
         let ua = ua_parser::Extractor::try_from(parsed).map_err(|e| anyhow::anyhow!("compiling {}: {e}", regexes.display()))?;
-        Ok(Enricher { city, asn, ua, cache: Mutex::new(HashMap::new()) })
+        Ok(Enricher { city, asn, ua, cache: Mutex::new(lru::LruCache::new(UA_CACHE)) })
     }
 
     /// Looks up an address, which must already be truncated.
@@ -131,11 +134,7 @@ impl Enricher {
         let browser = browser.map(|b| b.family.to_string()).unwrap_or_else(|| "Other".into());
         let device_family = device.map(|d| d.device.to_string()).unwrap_or_default();
         let agent = Agent { device: device_class(user_agent, &os, &device_family).into(), os, browser };
-        let mut cache = self.cache.lock().unwrap();
-        if cache.len() >= UA_CACHE {
-            cache.clear();
-        }
-        cache.insert(user_agent.to_string(), agent.clone());
+        self.cache.lock().unwrap().put(user_agent.to_string(), agent.clone());
         agent
     }
 }

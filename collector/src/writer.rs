@@ -3,10 +3,14 @@
 //! Records are read in order and their rows streamed straight into open
 //! INSERTs (one per table), so memory does not grow with the batch size. A
 //! batch is closed when it reaches `batch_rows` or its first row has waited
-//! `flush_interval`; only after ClickHouse confirms does the spool
-//! checkpoint move. If an insert fails, the reader goes back to the
-//! checkpoint and the same records are read and inserted again after a
-//! backoff (up to 30 s apart), for as long as it takes; ingest keeps
+//! `flush_interval`. One closed batch at a time waits for ClickHouse's
+//! confirmation while the next is read and streamed (ClickHouse writes its
+//! part while the collector builds rows, instead of each waiting for the
+//! other); only after ClickHouse confirms does the spool checkpoint move to
+//! that batch's end. If an insert fails, both batches are abandoned, the
+//! reader goes back to the checkpoint and the same records are read and
+//! inserted again after a backoff (up to 30 s apart), for as long as it
+//! takes; ingest keeps
 //! accepting meanwhile, up to the spool's limit. A batch is below
 //! ClickHouse's `max_insert_block_size`, so an aborted insert leaves nothing
 //! behind, and rows are idempotent on event id in any case.
@@ -24,7 +28,7 @@ use crate::pseudonym::Pseudonyms;
 use crate::rows::{self, Prepared, T2Row, T3Row};
 use crate::seal_keys::{self, SealKeys};
 use crate::sink::ClickHouseSink;
-use crate::spool::SpoolReader;
+use crate::spool::{Mark, SpoolReader};
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -45,7 +49,17 @@ struct Open {
     t3: Option<Insert<T3Row<'static>>>,
     rows: usize,
     since: Option<Instant>,
+    /// When the batch's first record reached the edge (Unix ms).
+    first_received_at: u64,
     failed: Option<anyhow::Error>,
+}
+
+/// A closed batch waiting for ClickHouse, and how far the spool may be
+/// committed once it is confirmed.
+struct InFlight {
+    confirmed: tokio::task::JoinHandle<anyhow::Result<usize>>,
+    upto: Mark,
+    started: Instant,
 }
 
 impl Open {
@@ -113,6 +127,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut open = Open::default();
+    let mut in_flight: Option<InFlight> = None;
     let mut backoff = Duration::from_millis(200);
     let mut stopping_at: Option<Instant> = None;
     loop {
@@ -122,6 +137,8 @@ pub async fn run(
         let wait = match (open.since, stopping_at) {
             (_, Some(_)) => Duration::ZERO,
             (Some(t), None) => cfg.flush_interval.saturating_sub(t.elapsed()),
+            // Idle but for a batch in flight: look again soon to commit it.
+            (None, None) if in_flight.is_some() => Duration::from_millis(10),
             (None, None) => Duration::from_millis(500),
         };
         let chunk = tokio::select! {
@@ -162,7 +179,10 @@ pub async fn run(
                 Ok(batch) => {
                     if open.since.is_none() {
                         open.since = Some(Instant::now());
-                        reader.set_oldest_pending(batch.received_at);
+                        open.first_received_at = batch.received_at;
+                        if in_flight.is_none() {
+                            reader.set_oldest_pending(batch.received_at);
+                        }
                     }
                     let mut batch = Arc::unwrap_or_clone(batch);
                     if let Some(why) = seal_keys::open(&mut batch, &keys).failure() {
@@ -189,18 +209,32 @@ pub async fn run(
             || open.since.is_some_and(|t| t.elapsed() >= cfg.flush_interval)
             || (stopping_at.is_some() && caught_up)
             || open.failed.is_some();
-        if due && open.since.is_some() {
-            let started = Instant::now();
-            match std::mem::take(&mut open).finish().await {
+        // The batch in flight is awaited when the next one is due, when
+        // there is nothing else to do, or as soon as it is done.
+        let reap = in_flight.as_ref().is_some_and(|f| (due && open.since.is_some()) || caught_up || f.confirmed.is_finished());
+        if reap {
+            let f = in_flight.take().expect("in flight");
+            let result = match f.confirmed.await {
+                Ok(r) => r,
+                Err(e) => Err(anyhow::anyhow!("insert task failed: {e}")),
+            };
+            match result {
                 Ok(rows) => {
-                    metrics.insert_seconds.observe(started.elapsed().as_secs_f64());
+                    metrics.insert_seconds.observe(f.started.elapsed().as_secs_f64());
                     metrics.insert_rows.observe(rows as f64);
                     backoff = Duration::from_millis(200);
-                    reader.set_oldest_pending(0);
+                    reader.set_oldest_pending(if open.since.is_some() { open.first_received_at } else { 0 });
+                    if let Err(e) = reader.commit_to(f.upto) {
+                        tracing::error!(error = %e, "spool checkpoint failed; records may be written again (idempotent)");
+                    }
                 }
                 Err(e) => {
                     metrics.insert_errors.inc();
                     tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "clickhouse insert failed; the records stay in the spool");
+                    // The batch being built goes too (its inserts are
+                    // dropped unfinished, which aborts them): both are read
+                    // again from the checkpoint.
+                    open = Open::default();
                     reader.rewind();
                     if stopping_at.is_some_and(|t| Instant::now() + backoff > t) {
                         tracing::warn!("shutting down with records unconfirmed; they stay in the spool for the next start");
@@ -212,13 +246,18 @@ pub async fn run(
                 }
             }
         }
-        if open.since.is_none() {
+        if due && open.since.is_some() {
+            let batch = std::mem::take(&mut open);
+            in_flight = Some(InFlight { confirmed: tokio::spawn(batch.finish()), upto: reader.mark(), started: Instant::now() });
+            continue;
+        }
+        if open.since.is_none() && in_flight.is_none() {
             // Everything read is confirmed (or was unreadable and skipped).
             if let Err(e) = reader.commit() {
                 tracing::error!(error = %e, "spool checkpoint failed; records may be written again (idempotent)");
             }
         }
-        if stopping_at.is_some() && caught_up && open.since.is_none() {
+        if stopping_at.is_some() && caught_up && open.since.is_none() && in_flight.is_none() {
             tracing::info!("spool drained");
             return;
         }

@@ -23,8 +23,14 @@ impl Layout {
     }
 
     /// A native binary of the workspace: the dev profile, or the one named
-    /// by `DEVSTACK_PROFILE` (benchmarks use `release`).
+    /// by `DEVSTACK_PROFILE` (benchmarks use `release`). A bench may compare
+    /// another build (main before a change) through the same stack:
+    /// `DEVSTACK_COLLECTOR_BIN`, `DEVSTACK_DASHBOARDS_BIN`.
     pub fn binary(&self, name: &str) -> PathBuf {
+        let var = format!("DEVSTACK_{}_BIN", name.to_ascii_uppercase().replace('-', "_"));
+        if let Some(path) = std::env::var_os(var) {
+            return PathBuf::from(path);
+        }
         let profile = std::env::var("DEVSTACK_PROFILE").unwrap_or_else(|_| "debug".into());
         self.target.join(profile).join(name)
     }

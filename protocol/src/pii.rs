@@ -41,34 +41,81 @@ terrace hwy highway pkwy parkway cir circle sq square";
 
 const HONORIFICS: &[u8] = b"mr mrs ms miss mx dr prof";
 
-/// True when `word` is one of the space-separated `list`, ignoring ASCII case.
-/// No listed word is longer than 10 letters: longer words skip the scan
-/// (the collector asks this for every word of every value).
-fn listed(list: &[u8], word: &[u8]) -> bool {
-    !word.is_empty() && word.len() <= 10 && list.split(|&b| b == b' ').any(|w| w.eq_ignore_ascii_case(word))
+/// A word list with a filter in front: two 128-bit Bloom filters, one over
+/// each word's (length, first letter, last letter), one over its first two
+/// letters. The collector asks this for every word of every value and every
+/// position of every key, and almost all fail the filter, so the list itself
+/// is seldom scanned. Computed at compile time; 32 bytes a list.
+struct WordList {
+    words: &'static [u8],
+    /// Two bits per word, from [`word_bits`].
+    words_seen: u128,
+    /// One bit per word, from [`pair_bit`].
+    starts: u128,
+}
+
+/// The filter's two bits for a word of `len` bytes from `first` to `last`
+/// (lowercase).
+const fn word_bits(len: usize, first: u8, last: u8) -> u128 {
+    let h = (len as u32).wrapping_mul(0x9E37_79B9) ^ (first as u32).wrapping_mul(0x85EB_CA6B) ^ (last as u32).wrapping_mul(0xC2B2_AE35);
+    let h = h ^ (h >> 15);
+    (1u128 << (h & 127)) | (1u128 << ((h >> 7) & 127))
+}
+
+/// The bit of a word's first two letters (lowercase).
+const fn pair_bit(a: u8, b: u8) -> u128 {
+    1u128 << ((a as u32 * 31 + b as u32) & 127)
+}
+
+impl WordList {
+    const fn new(words: &'static [u8]) -> WordList {
+        let (mut words_seen, mut starts) = (0u128, 0u128);
+        let (mut i, mut start) = (0, 0);
+        while i <= words.len() {
+            if i == words.len() || words[i] == b' ' {
+                assert!(i > start + 1 && words[start].is_ascii_lowercase());
+                words_seen |= word_bits(i - start, words[start], words[i - 1]);
+                starts |= pair_bit(words[start], words[start + 1]);
+                start = i + 1;
+            }
+            i += 1;
+        }
+        WordList { words, words_seen, starts }
+    }
+
+    /// True when `word` is one of the list's, ignoring ASCII case.
+    fn has(&self, word: &[u8]) -> bool {
+        let (Some(&first), Some(&last)) = (word.first(), word.last()) else { return false };
+        let bits = word_bits(word.len(), first.to_ascii_lowercase(), last.to_ascii_lowercase());
+        // The beacon tests a few values per event and skips the filter: its
+        // 128-bit arithmetic costs Wasm bytes the lists themselves do not.
+        (!cfg!(feature = "std") || self.words_seen & bits == bits) && self.words.split(|&b| b == b' ').any(|w| w.eq_ignore_ascii_case(word))
+    }
+
+    /// True when some word of the list could start with `a`, `b`.
+    fn may_start(&self, a: u8, b: u8) -> bool {
+        !cfg!(feature = "std") || self.starts & pair_bit(a.to_ascii_lowercase(), b.to_ascii_lowercase()) != 0
+    }
+}
+
+static KEY_WORD_LIST: WordList = WordList::new(KEY_WORDS);
+static STREET_WORD_LIST: WordList = WordList::new(STREET_WORDS);
+static HONORIFIC_LIST: WordList = WordList::new(HONORIFICS);
+static KEY_FRAGMENT_LIST: WordList = WordList::new(KEY_FRAGMENTS);
+
+/// True when some fragment of `list` occurs in `key`, ignoring ASCII case:
+/// one pass over the key, comparing only where a fragment could start.
+fn has_fragment(list: &WordList, key: &[u8]) -> bool {
+    key.windows(2).enumerate().any(|(i, pair)| {
+        list.may_start(pair[0], pair[1])
+            && list.words.split(|&b| b == b' ').any(|f| key.get(i..i + f.len()).is_some_and(|w| w.eq_ignore_ascii_case(f)))
+    })
 }
 
 /// True when a property key names personal data.
 pub fn key_looks_personal(key: &str) -> bool {
     let key = key.as_bytes();
-    // Natively (the collector asks this per path segment of every event),
-    // lowercase once so each fragment is a plain comparison; the beacon
-    // keeps the smaller loop.
-    #[cfg(feature = "std")]
-    let mut buf = [0u8; crate::limits::MAX_PROP_KEY_LEN * 2];
-    #[cfg(feature = "std")]
-    let lower: Option<&[u8]> = buf.get_mut(..key.len()).map(|l| {
-        l.copy_from_slice(key);
-        l.make_ascii_lowercase();
-        &*l
-    });
-    #[cfg(not(feature = "std"))]
-    let lower: Option<&[u8]> = None;
-    let fragment_in = |f: &[u8]| match lower {
-        Some(l) => l.windows(f.len()).any(|w| w == f),
-        None => contains_ignore_case(key, f),
-    };
-    if KEY_FRAGMENTS.split(|&b| b == b' ').any(fragment_in) {
+    if has_fragment(&KEY_FRAGMENT_LIST, key) {
         return true;
     }
     let mut start = 0;
@@ -78,7 +125,7 @@ pub fn key_looks_personal(key: &str) -> bool {
             || (key[i].is_ascii_uppercase() && key[i - 1].is_ascii_lowercase());
         if boundary {
             let word = &key[start..i];
-            if listed(KEY_WORDS, word) {
+            if KEY_WORD_LIST.has(word) {
                 return true;
             }
             start = if i < key.len() && !key[i].is_ascii_alphanumeric() { i + 1 } else { i };
@@ -243,10 +290,6 @@ pub fn normalise(v: &[u8], out: &mut [u8]) -> usize {
     n
 }
 
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len() && (0..=hay.len() - needle.len()).any(|i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
-}
-
 /// `x@y.z`: something, an `@`, then a dot before the next space.
 fn has_email(v: &[u8]) -> bool {
     v.iter().enumerate().any(|(i, &b)| {
@@ -328,7 +371,7 @@ fn has_street_or_honorific(v: &[u8]) -> bool {
             return true;
         }
         if let Some(n) = number_seen {
-            if listed(STREET_WORDS, word) {
+            if STREET_WORD_LIST.has(word) {
                 return true;
             }
             number_seen = if n < 3 { Some(n + 1) } else { None };
@@ -336,7 +379,7 @@ fn has_street_or_honorific(v: &[u8]) -> bool {
         if !word.is_empty() && word.len() <= 6 && word.iter().all(u8::is_ascii_digit) {
             number_seen = Some(0);
         }
-        after_honorific = listed(HONORIFICS, word);
+        after_honorific = HONORIFIC_LIST.has(word);
     }
     false
 }
@@ -358,12 +401,19 @@ mod tests {
     }
 
     #[test]
-    fn word_lists_fit_the_length_shortcut() {
-        for list in [KEY_WORDS, STREET_WORDS, HONORIFICS] {
-            for w in list.split(|&b| b == b' ') {
-                assert!(!w.is_empty() && w.len() <= 10 && listed(list, w), "{:?}", core::str::from_utf8(w));
+    fn word_lists_pass_their_own_filters() {
+        for list in [&KEY_WORD_LIST, &STREET_WORD_LIST, &HONORIFIC_LIST, &KEY_FRAGMENT_LIST] {
+            for w in list.words.split(|&b| b == b' ') {
+                assert!(list.has(w), "{:?}", core::str::from_utf8(w));
+                assert!(list.has(&w.to_ascii_uppercase()), "{:?}", core::str::from_utf8(w));
+                assert!(has_fragment(list, w));
+                let mut within = b"x_".to_vec();
+                within.extend(w.to_ascii_uppercase());
+                within.extend(b"_y");
+                assert!(has_fragment(list, &within), "{:?}", core::str::from_utf8(&within));
             }
         }
+        assert!(!HONORIFIC_LIST.has(b"") && !HONORIFIC_LIST.has(b"mug") && !HONORIFIC_LIST.has(b"mrsx") && !HONORIFIC_LIST.has(b"9r"));
     }
 
     #[test]

@@ -288,7 +288,7 @@ fn validate_events(events: &[BeaconEvent]) -> Result<(), WireError> {
             return Err(bad("id must be 32 lowercase hex digits"));
         }
         check_len(&e.url, MAX_URL_LEN, "url")?;
-        if crate::scope::split_url(&e.url).is_none() {
+        if crate::scope::parse_url(&e.url).is_none() {
             return Err(bad("url must be an absolute http(s) URL"));
         }
         check_len(e.referrer.as_deref().unwrap_or(""), MAX_URL_LEN, "referrer")?;

@@ -23,7 +23,8 @@
 //! wait until every record from before it is gone from this collector's disk.
 //!
 //! An append may carry an attachment (the collector attaches the batch it
-//! already parsed): it is kept in memory, bounded, under the record's
+//! already parsed): it is kept in memory, bounded by the bytes of the
+//! records it stands for ([`ATTACH_BUDGET`]), under the record's
 //! position, published before the record is, and handed to the reader with
 //! the record, so the normal path never parses a record twice. After a
 //! restart or a rewind there is no attachment and the reader gets only bytes.
@@ -72,8 +73,8 @@ pub enum SpoolError {
 
 struct Shared<A> {
     /// Attachments of records not yet read, by position.
-    attached: Mutex<BTreeMap<Position, A>>,
-    attach_capacity: usize,
+    attached: Mutex<Attached<A>>,
+    attach_budget: u64,
     /// Bytes on disk not yet confirmed in ClickHouse.
     pending_bytes: AtomicU64,
     /// Unix ms the oldest unconfirmed batch reached the edge (0: none).
@@ -119,6 +120,13 @@ pub struct Released {
     pub pending_bytes: u64,
 }
 
+/// A read position with the bytes read up to it; see [`SpoolReader::mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    at: Position,
+    total: u64,
+}
+
 /// One record as the reader hands it out.
 pub struct Record<A> {
     /// Just past the record.
@@ -134,7 +142,9 @@ pub struct SpoolReader<A> {
     durable: watch::Receiver<Position>,
     read: Position,
     committed: Position,
-    uncommitted_bytes: u64,
+    /// Bytes read and bytes committed since the spool was opened.
+    read_total: u64,
+    committed_total: u64,
     shared: Arc<Shared<A>>,
     /// Asks the appender for a new segment (weak: the reader alone does not
     /// keep the appender alive).
@@ -198,8 +208,26 @@ fn repair(path: &Path) -> io::Result<u64> {
     Ok(valid)
 }
 
-/// Attachments kept for the reader before new ones are dropped.
-const ATTACH_CAPACITY: usize = 1024;
+/// Payload bytes whose attachments are kept for the reader before new ones
+/// are dropped. A parsed batch takes about twice its JSON in memory, so this
+/// caps attachments near 64 MiB, and covers several seconds of full-speed
+/// ingest: under load the writer runs that far behind, and a count of 1,024
+/// records (the old bound, 50 ms of ingest) had it parse most batches twice.
+pub const ATTACH_BUDGET: u64 = 32 << 20;
+
+/// Attachments waiting for the reader, and the payload bytes they stand for.
+struct Attached<A> {
+    by_position: BTreeMap<Position, (A, u64)>,
+    bytes: u64,
+}
+
+impl<A> Attached<A> {
+    fn take(&mut self, at: &Position) -> Option<A> {
+        let (a, bytes) = self.by_position.remove(at)?;
+        self.bytes -= bytes;
+        Some(a)
+    }
+}
 
 impl<A: Send + 'static> Spool<A> {
     /// Opens (or creates) the spool in `config.dir`, repairing a torn tail,
@@ -225,8 +253,8 @@ impl<A: Send + 'static> Spool<A> {
         let file = OpenOptions::new().create(true).append(true).open(segment_path(&dir, active))?;
         sync_dir(&dir)?;
         let shared = Arc::new(Shared {
-            attached: Mutex::new(BTreeMap::new()),
-            attach_capacity: ATTACH_CAPACITY,
+            attached: Mutex::new(Attached { by_position: BTreeMap::new(), bytes: 0 }),
+            attach_budget: ATTACH_BUDGET,
             pending_bytes: AtomicU64::new(pending),
             oldest_pending_ms: AtomicU64::new(0),
             max_bytes: config.max_bytes,
@@ -245,7 +273,8 @@ impl<A: Send + 'static> Spool<A> {
             durable: durable_rx.clone(),
             read: checkpoint,
             committed: checkpoint,
-            uncommitted_bytes: 0,
+            read_total: 0,
+            committed_total: 0,
             shared: shared.clone(),
             rotate: tx.downgrade(),
             confirmed_since: None,
@@ -376,8 +405,10 @@ impl<A> Appender<A> {
                         let mut attached = self.shared.attached.lock().unwrap();
                         for (req, end) in group.into_iter().zip(&ends) {
                             if let Some(a) = req.attachment {
-                                if attached.len() < self.shared.attach_capacity {
-                                    attached.insert(*end, a);
+                                let bytes = req.payload.len() as u64;
+                                if attached.bytes + bytes <= self.shared.attach_budget {
+                                    attached.bytes += bytes;
+                                    attached.by_position.insert(*end, (a, bytes));
                                 }
                             }
                             dones.push((req.done, *end));
@@ -448,7 +479,7 @@ impl<A> SpoolReader<A> {
                 // nothing more is coming now. An idle writer may not commit
                 // again, so the release of confirmed records is checked here.
                 Err(_) | Ok(Err(_)) => {
-                    if self.uncommitted_bytes == 0 {
+                    if self.read_total == self.committed_total {
                         self.maybe_rotate();
                     }
                     return Ok(Vec::new());
@@ -473,12 +504,12 @@ impl<A> SpoolReader<A> {
             .into_iter()
             .map(|(end, payload)| {
                 let at = Position { segment, offset: end };
-                Record { at, attachment: attached.remove(&at), payload }
+                Record { at, attachment: attached.take(&at), payload }
             })
             .collect();
         drop(attached);
         if let Some(last) = chunk.last() {
-            self.uncommitted_bytes += last.at.offset - self.read.offset;
+            self.read_total += last.at.offset - self.read.offset;
             self.read = last.at;
         }
         Ok(chunk)
@@ -489,13 +520,28 @@ impl<A> SpoolReader<A> {
     /// that have sat in the active segment for [`RELEASE_AFTER`] make it
     /// close, so they go too.
     pub fn commit(&mut self) -> io::Result<()> {
-        if self.uncommitted_bytes == 0 {
+        self.commit_to(self.mark())
+    }
+
+    /// Where the reader is now, to [`commit_to`](Self::commit_to) later: a
+    /// writer that keeps one insert in flight while it reads the next
+    /// batch commits each batch's end once ClickHouse confirms it.
+    pub fn mark(&self) -> Mark {
+        Mark { at: self.read, total: self.read_total }
+    }
+
+    /// Everything up to `mark` is in ClickHouse: [`commit`](Self::commit),
+    /// but only that far. A mark from before a [`rewind`](Self::rewind) must
+    /// not be used.
+    pub fn commit_to(&mut self, mark: Mark) -> io::Result<()> {
+        if mark.total <= self.committed_total {
             self.maybe_rotate();
             return Ok(());
         }
-        self.committed = self.read;
-        self.shared.pending_bytes.fetch_sub(self.uncommitted_bytes.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
-        self.uncommitted_bytes = 0;
+        self.committed = mark.at;
+        let confirmed = mark.total - self.committed_total;
+        self.shared.pending_bytes.fetch_sub(confirmed.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.committed_total = mark.total;
         self.checkpoint()?;
         self.confirmed_since.get_or_insert_with(std::time::Instant::now);
         self.maybe_rotate();
@@ -534,7 +580,7 @@ impl<A> SpoolReader<A> {
     /// (after a failed insert).
     pub fn rewind(&mut self) {
         self.read = self.committed;
-        self.uncommitted_bytes = 0;
+        self.read_total = self.committed_total;
     }
 
     /// Records when the oldest batch the writer holds reached the edge.
