@@ -16,6 +16,7 @@ mod cluster_collectors;
 mod cluster_stack;
 mod demo;
 mod demo_backend;
+pub mod demo_state;
 pub mod history;
 mod layout;
 mod local_config;
@@ -145,10 +146,7 @@ pub async fn start_dashboards_as(
     listen: SocketAddr,
     writer: Option<&str>,
 ) -> anyhow::Result<Supervised> {
-    // A bench may compare another build of the dashboards (main before a
-    // change) through the same stack.
-    let binary = std::env::var_os("DEVSTACK_DASHBOARDS_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| layout.binary("dashboards"));
-    let mut cmd = std::process::Command::new(binary);
+    let mut cmd = std::process::Command::new(layout.binary("dashboards"));
     cmd.arg("--config").arg(config_path).env("MINTMARK_DASHBOARDS__LISTEN", listen.to_string());
     if let Some(writer) = writer {
         cmd.env("MINTMARK_DASHBOARDS__WRITER_ID", writer);

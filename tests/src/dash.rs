@@ -38,3 +38,23 @@ pub fn password_of(lines: &[String], name: &str) -> anyhow::Result<String> {
         .find_map(|l| l.strip_prefix(&format!("{name} ")).map(String::from))
         .with_context(|| format!("no demo login {name}"))
 }
+
+/// What a marketing page says while its first result is computed in the
+/// background (the page reloads itself).
+pub const COMPUTING: &str = "Computing for the first time";
+
+/// Opens `path` until it shows a result rather than the "computing"
+/// state, at most `limit`; returns the page and how long its last load
+/// (the first with the result) took.
+pub async fn computed_page(http: &reqwest::Client, base: &str, cookie: &str, path: &str, limit: std::time::Duration) -> anyhow::Result<(String, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    loop {
+        let t = std::time::Instant::now();
+        let body = http.get(format!("{base}{path}")).header("cookie", cookie).send().await?.error_for_status()?.text().await?;
+        if !body.contains(COMPUTING) {
+            return Ok((body, t.elapsed()));
+        }
+        anyhow::ensure!(started.elapsed() < limit, "{path} still computing after {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

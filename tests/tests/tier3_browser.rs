@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use devstack::orders::{seed_orders, OrderPlan};
 use devstack::{logins, Layout};
-use mintmark_e2e::dash::{login, password_of};
+use mintmark_e2e::dash::{computed_page, login, password_of};
 use mintmark_e2e::{eventually, rows, run_browser, start_stack};
 use serde_json::Value;
 
@@ -182,6 +182,11 @@ async fn marketing_uses_every_tier3_view_and_every_read_names_its_customers() ->
     let audited = rows(&stack, &format!("SELECT count() AS n FROM ledger.access_audit WHERE route = '/marketing/customers/{{customer}}' AND has(customer_refs, '{}')", names.subject("rec-fan"))).await?;
     assert_eq!(audited[0]["n"], "1", "the recommendation's read is audited with the customer page");
 
+    // The clusters and segments are computed in the background, never in a
+    // page's request: wait for them as a user would, then look.
+    for path in ["/marketing/segments", "/marketing/clusters"] {
+        computed_page(&http, &base, &marketing, path, Duration::from_secs(300)).await?;
+    }
     // Chromium, as the marketing user.
     let shots = layout.target.join("screenshots");
     std::fs::create_dir_all(&shots)?;

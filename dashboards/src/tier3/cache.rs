@@ -1,16 +1,21 @@
-//! Segments and clusters are recomputed at most every [`TTL_SECS`]: the
-//! pages and exports read the last result, so a page costs a lookup and
-//! the seconds of scoring or k-means are paid once (and measured in the
-//! bench). One computation at a time; others wait for it. The service keeps
-//! the default window and the clusters warm ([`Tier3Cache::warm`], every
-//! minute, recomputing what is older than half the TTL), so no reader waits
-//! for k-means.
+//! Segments and clusters are computed in the background, never inside a
+//! page's request: the pages read the last result ([`Tier3Cache::peek_segmentation`],
+//! [`Tier3Cache::peek_clustering`]) with its age, or say that the first one
+//! is being computed. The service keeps the default window and the clusters
+//! warm ([`Tier3Cache::warm`], every minute, recomputing what is older than
+//! half of [`TTL_SECS`]); a page asking for another window, or finding its
+//! result older than the TTL, has one computed for the next load
+//! ([`Tier3Cache::needs`]). One computation of each kind at a time; an
+//! export, which must hand out current members, waits for one.
+//!
+//! A result counts only for the day and the order facts' version it was
+//! computed from: a rebuild of the facts ([`super::facts`], e.g. after an
+//! erasure) hides every older result at once, so no page or export shows a
+//! customer the facts no longer hold.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use tokio::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::clusters::{self, Clustering};
 use super::rfm::{self, Segmentation};
@@ -26,18 +31,93 @@ pub enum ComputeError {
     Cluster(#[from] clusters::ClusterError),
 }
 
-/// Results are keyed by day and by the order facts' version: a rebuild of
-/// the facts ([`super::facts`]) makes every result stale at once.
+/// A result, when it was computed, and from what.
+struct Computed<T> {
+    at: i64,
+    day: i32,
+    version: u64,
+    value: T,
+}
+
+/// What the clustering came to: clusters, or why there are none (too few
+/// customers is an answer too, shown as such).
+type ClusterOutcome = Result<Arc<Clustering>, Arc<clusters::ClusterError>>;
+
+/// Which computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// RFM segments of a window of days.
+    Segments(i32),
+    Clusters,
+}
+
 #[derive(Default)]
 pub struct Tier3Cache {
     /// Bumped by every rebuild of the order facts.
     pub facts_version: Arc<AtomicU64>,
-    rfm: Mutex<HashMap<(i32, i32), (i64, u64, Arc<Segmentation>)>>,
-    clusters: Mutex<Option<(i64, i32, u64, Arc<Clustering>)>>,
+    rfm: Mutex<HashMap<i32, Computed<Arc<Segmentation>>>>,
+    clusters: Mutex<Option<Computed<ClusterOutcome>>>,
+    /// Held while computing, so one of each kind runs at a time.
+    rfm_running: tokio::sync::Mutex<()>,
+    clusters_running: tokio::sync::Mutex<()>,
+    /// Jobs asked for or under way, since when.
+    pending: Mutex<HashMap<Job, i64>>,
 }
 
 impl Tier3Cache {
-    /// The segmentation of the `days` up to today.
+    fn current<T: Clone>(&self, c: &Computed<T>, today: i32) -> Option<(i64, T)> {
+        (c.day == today && c.version == self.facts_version.load(Ordering::Acquire)).then(|| (c.at, c.value.clone()))
+    }
+
+    /// The last segmentation of `days` up to `today`, however old, if it is
+    /// of the current facts.
+    pub fn peek_segmentation(&self, today: i32, days: i32) -> Option<(i64, Arc<Segmentation>)> {
+        self.rfm.lock().expect("not poisoned").get(&days).and_then(|c| self.current(c, today))
+    }
+
+    /// The last clustering of `today`, however old, if it is of the current facts.
+    pub fn peek_clustering(&self, today: i32) -> Option<(i64, ClusterOutcome)> {
+        self.clusters.lock().expect("not poisoned").as_ref().and_then(|c| self.current(c, today))
+    }
+
+    /// What a page shows for `job` now; marks it as needed (and returns
+    /// true for the caller to start it) when there is no result or it is
+    /// older than the TTL and nothing is under way.
+    pub fn needs(&self, job: Job, today: i32) -> (Option<i64>, bool) {
+        let now = crate::accounts::now_secs();
+        let at = match job {
+            Job::Segments(days) => self.peek_segmentation(today, days).map(|(at, _)| at),
+            Job::Clusters => self.peek_clustering(today).map(|(at, _)| at),
+        };
+        let fresh = at.is_some_and(|at| now - at < TTL_SECS);
+        let mut pending = self.pending.lock().expect("not poisoned");
+        let start = !fresh && !pending.contains_key(&job);
+        if start {
+            pending.insert(job, now);
+        }
+        (at, start)
+    }
+
+    /// Since when `job` has been asked for or under way.
+    pub fn pending_since(&self, job: Job) -> i64 {
+        self.pending.lock().expect("not poisoned").get(&job).copied().unwrap_or_else(crate::accounts::now_secs)
+    }
+
+    /// Runs `job` (a page asked for it through [`Tier3Cache::needs`]).
+    pub async fn run(&self, t: &Tier3<'_>, job: Job) {
+        let outcome = match job {
+            Job::Segments(days) => self.segmentation(t, days).await.map(drop),
+            Job::Clusters => self.clustering(t).await.map(drop),
+        };
+        self.pending.lock().expect("not poisoned").remove(&job);
+        match outcome {
+            Ok(()) | Err(ComputeError::Cluster(_)) => {}
+            Err(e) => tracing::warn!(error = %e, ?job, "computing for a marketing page failed; the next load asks again"),
+        }
+    }
+
+    /// The segmentation of the `days` up to today, computed if there is
+    /// none within the TTL (an export or the warm-up waits for it).
     pub async fn segmentation(&self, t: &Tier3<'_>, days: i32) -> Result<(i64, Arc<Segmentation>), ComputeError> {
         self.segmentation_within(t, days, TTL_SECS).await
     }
@@ -47,12 +127,9 @@ impl Tier3Cache {
     }
 
     /// The last segmentation of `days` and the last clustering, if any,
-    /// without computing or waiting for a computation under way: for a
-    /// page that only mentions them.
-    pub fn latest(&self, days: i32) -> (Option<Arc<Segmentation>>, Option<Arc<Clustering>>) {
-        let rfm = self.rfm.try_lock().ok().and_then(|c| c.iter().filter(|((_, d), _)| *d == days).max_by_key(|((day, _), _)| *day).map(|(_, (_, _, s))| s.clone()));
-        let clusters = self.clusters.try_lock().ok().and_then(|c| c.as_ref().map(|(.., c)| c.clone()));
-        (rfm, clusters)
+    /// without computing or waiting: for a page that only mentions them.
+    pub fn latest(&self, today: i32, days: i32) -> (Option<Arc<Segmentation>>, Option<Arc<Clustering>>) {
+        (self.peek_segmentation(today, days).map(|(_, s)| s), self.peek_clustering(today).and_then(|(_, c)| c.ok()))
     }
 
     /// Recomputes the default segments and the clusters when older than half the TTL.
@@ -63,33 +140,41 @@ impl Tier3Cache {
     }
 
     async fn segmentation_within(&self, t: &Tier3<'_>, days: i32, max_age: i64) -> Result<(i64, Arc<Segmentation>), ComputeError> {
-        let now = crate::accounts::now_secs();
+        let _running = self.rfm_running.lock().await;
+        // Read the version before computing: a rebuild during the
+        // computation leaves this result already stale.
         let version = self.facts_version.load(Ordering::Acquire);
-        let mut cache = self.rfm.lock().await;
-        if let Some((at, v, s)) = cache.get(&(t.today.0, days)) {
-            if now - at < max_age && *v == version {
-                return Ok((*at, s.clone()));
+        let now = crate::accounts::now_secs();
+        if let Some((at, s)) = self.peek_segmentation(t.today.0, days) {
+            if now - at < max_age {
+                return Ok((at, s));
             }
         }
         let until = crate::query::Day(t.today.0 + 1).start_secs();
         let s = Arc::new(rfm::segmentation(t, until - days as i64 * 86_400, until).await?);
-        cache.retain(|(day, _), _| *day == t.today.0);
-        cache.insert((t.today.0, days), (now, version, s.clone()));
+        let mut cache = self.rfm.lock().expect("not poisoned");
+        cache.retain(|_, c| c.day == t.today.0);
+        cache.insert(days, Computed { at: now, day: t.today.0, version, value: s.clone() });
         Ok((now, s))
     }
 
     async fn clustering_within(&self, t: &Tier3<'_>, max_age: i64) -> Result<(i64, Arc<Clustering>), ComputeError> {
-        let now = crate::accounts::now_secs();
+        let _running = self.clusters_running.lock().await;
         let version = self.facts_version.load(Ordering::Acquire);
-        let mut cache = self.clusters.lock().await;
-        if let Some((at, day, v, c)) = cache.as_ref() {
-            if now - at < max_age && *day == t.today.0 && *v == version {
-                return Ok((*at, c.clone()));
+        let now = crate::accounts::now_secs();
+        let unwrap = |at: i64, c: ClusterOutcome| match c {
+            Ok(c) => Ok((at, c)),
+            Err(e) => Err(ComputeError::Cluster(clusters::ClusterError::clone(&e))),
+        };
+        if let Some((at, c)) = self.peek_clustering(t.today.0) {
+            if now - at < max_age {
+                return unwrap(at, c);
             }
         }
         let features = clusters::features(t).await?;
-        let c = Arc::new(tokio::task::spawn_blocking(move || clusters::cluster(features)).await.expect("k-means does not panic")?);
-        *cache = Some((now, t.today.0, version, c.clone()));
-        Ok((now, c))
+        let outcome = tokio::task::spawn_blocking(move || clusters::cluster(features)).await.expect("k-means does not panic");
+        let outcome: ClusterOutcome = outcome.map(Arc::new).map_err(Arc::new);
+        *self.clusters.lock().expect("not poisoned") = Some(Computed { at: now, day: t.today.0, version, value: outcome.clone() });
+        unwrap(now, outcome)
     }
 }

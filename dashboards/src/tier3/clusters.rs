@@ -127,7 +127,7 @@ fn standardise(values: &Array2<f64>) -> (Array2<f64>, Array1<f64>, Array1<f64>) 
     ((values - &mean) / &std, mean, std)
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Clone)]
 pub enum ClusterError {
     #[error("too few customers to cluster ({0}; at least 10 are needed)")]
     TooFew(usize),

@@ -23,6 +23,7 @@ use crate::audit::AccessEntry;
 use crate::query::Day;
 use crate::table::{Table, EXPORT_ROWS};
 use crate::tier3::customers::{self, Geo};
+use crate::tier3::cache::Job;
 use crate::tier3::{self, tables, MarketingQuery, PAGE_ROWS};
 
 
@@ -98,6 +99,7 @@ pub async fn customers(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         tables: vec![plain_table(&t, marketing_href("/marketing/export/customers", &MarketingQuery { page: 1, ..q.clone() }), Some((path, &q)))],
         pager: Some(pager),
         error: None,
+        refresh_secs: None,
     })
 }
 
@@ -136,6 +138,7 @@ pub async fn geography(State(app): State<Arc<App>>, who: Authorized<MarketingVie
         tables: views,
         pager: None,
         error: None,
+        refresh_secs: None,
     })
 }
 
@@ -185,6 +188,7 @@ pub async fn customer(State(app): State<Arc<App>>, who: Authorized<MarketingView
         tables,
         pager: None,
         error: None,
+        refresh_secs: None,
     })
 }
 
@@ -194,9 +198,10 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
         Err(e) => return bad_request(&e.to_string()),
     };
     let path = "/marketing/segments";
-    let (at, s) = match app.tier3.segmentation(&app.tier3_reader(Day::today()), q.days).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(e),
+    let job = Job::Segments(q.days);
+    ask(&app, job);
+    let Some((at, s)) = app.tier3.peek_segmentation(Day::today().0, q.days) else {
+        return computing(&app, &who, path, "RFM segments", job, periods(path, &q));
     };
     if let Err(r) = audit(&app, &who, path, &q.to_params(), s.summary.len() as u64, Vec::new(), s.scored.len() as u64).await {
         return r;
@@ -218,8 +223,40 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
         tables: vec![plain_table(&summary, marketing_href("/marketing/export/segments", &q), None), plain_table(&cuts, marketing_href("/marketing/export/rfm_cut_points", &q), None)],
         pager: None,
         error: None,
+        refresh_secs: None,
     })
 }
+
+/// Has `job` computed in the background when the page found no result
+/// of the current facts, or one older than the TTL: pages never wait for
+/// scoring or k-means.
+fn ask(app: &Arc<App>, job: Job) {
+    let today = Day::today();
+    if app.tier3.needs(job, today.0).1 {
+        let app = app.clone();
+        tokio::spawn(async move { app.tier3.run(&app.tier3_reader(today), job).await });
+    }
+}
+
+/// The page while its first result is computed: it says so, and reloads.
+fn computing(app: &App, who: &Authorized<MarketingView>, path: &str, title: &str, job: Job, periods: Vec<Choice>) -> Response {
+    let since = (crate::accounts::now_secs() - app.tier3.pending_since(job)).max(0);
+    render(Marketing {
+        chrome: marketing_chrome(who, path, title),
+        periods,
+        search: None,
+        lead: Some(format!(
+            "Computing for the first time with today's orders (started {since} s ago). This page reloads itself every {COMPUTING_REFRESH_SECS} s until the result is ready."
+        )),
+        charts: Vec::new(),
+        tables: Vec::new(),
+        pager: None,
+        error: None,
+        refresh_secs: Some(COMPUTING_REFRESH_SECS),
+    })
+}
+
+const COMPUTING_REFRESH_SECS: u32 = 3;
 
 fn computed(at: i64) -> String {
     let ago = crate::accounts::now_secs() - at;
@@ -232,12 +269,13 @@ fn computed(at: i64) -> String {
 
 pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView>) -> Response {
     let path = "/marketing/clusters";
-    let (at, c) = match app.tier3.clustering(&app.tier3_reader(Day::today())).await {
-        Ok(c) => c,
-        Err(tier3::cache::ComputeError::Cluster(e)) => {
+    ask(&app, Job::Clusters);
+    let (at, c) = match app.tier3.peek_clustering(Day::today().0) {
+        Some((at, Ok(c))) => (at, c),
+        Some((_, Err(e))) => {
             return page::error(StatusCode::OK, "Behaviour clusters", &format!("Not enough data to cluster yet: {e}."));
         }
-        Err(e) => return unavailable(e),
+        None => return computing(&app, &who, path, "Behaviour clusters", Job::Clusters, Vec::new()),
     };
     if let Err(r) = audit(&app, &who, path, "", c.clusters.len() as u64, Vec::new(), c.features.customers.len() as u64).await {
         return r;
@@ -253,6 +291,7 @@ pub async fn clusters(State(app): State<Arc<App>>, who: Authorized<MarketingView
         tables: vec![plain_table(&t, "/marketing/export/clusters".into(), None)],
         pager: None,
         error: None,
+        refresh_secs: None,
     })
 }
 

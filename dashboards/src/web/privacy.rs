@@ -369,7 +369,7 @@ async fn full_record(app: &App, customer: &str, fresh: bool) -> Result<record::R
         let t3 = app.tier3_reader(Day::today());
         (app.tier3.segmentation(&t3, days).await.ok().map(|(_, s)| s), app.tier3.clustering(&t3).await.ok().map(|(_, c)| c))
     } else {
-        app.tier3.latest(days)
+        app.tier3.latest(Day::today().0, days)
     };
     rec.segment = segments.and_then(|s| s.scored.iter().find(|x| x.m.customer_ref == customer).map(|x| x.segment.label().to_string()));
     rec.cluster = clusters.and_then(|c| {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use devstack::{logins, ClusterStack, Layout, Ports, Stack, StackOptions, Urls};
+use devstack::{logins, ClusterStack, Ports, Stack, StackOptions, Urls};
 
 #[derive(Parser)]
 #[command(name = "devstack", about = "Run mintmark locally: ClickHouse, collector, edge (workerd), dashboards, demo store")]
@@ -30,9 +30,6 @@ enum Command {
     },
 }
 
-/// About 30 days of a small store.
-const DEMO_EVENTS: u64 = 300_000;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
@@ -40,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Up { state_dir } => {
             println!("starting mintmark (state in {}) ...", state_dir.display());
             let stack = Stack::start(StackOptions { state_dir, ports: Ports::well_known(), client_ip: None }).await?;
-            let logins = demo_data(&stack.config, &stack.state_dir, &stack.backend.config_path).await?;
+            let logins = devstack::demo_state::ensure(&stack.config, &stack.state_dir, &stack.backend.config_path).await?;
             print_urls(&stack.urls, &stack.state_dir, &logins, "(databases t2, t3, ledger)", &[]);
             devstack_wait().await;
             println!("stopping ...");
@@ -49,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         Command::UpCluster { state_dir } => {
             println!("starting mintmark on a local cluster (state in {}) ...", state_dir.display());
             let stack = ClusterStack::start(state_dir, Ports::well_known()).await?;
-            let logins = demo_data(&stack.config, &stack.state_dir, &stack.config_path).await?;
+            let logins = devstack::demo_state::ensure(&stack.config, &stack.state_dir, &stack.config_path).await?;
             let zookeeper = format!("  zookeeper         127.0.0.1:{}", stack.cluster.zookeeper.port);
             print_urls(&stack.urls, &stack.state_dir, &logins, "(shard 1: first two, shard 2: last two)", &[zookeeper]);
             devstack_wait().await;
@@ -59,23 +56,6 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("stopped.");
     Ok(())
-}
-
-/// Demo logins, history and orders, written the first time.
-async fn demo_data(config: &mintmark_config::Config, state_dir: &Path, config_path: &Path) -> anyhow::Result<Vec<String>> {
-    let demo_logins = logins::ensure(&Layout::discover()?, state_dir, config_path)?;
-    logins::ensure_demo_goals(&Layout::discover()?, config_path)?;
-    println!("checking for demo history ...");
-    if let Some(seeded) = devstack::history::seed_demo(config, DEMO_EVENTS).await? {
-        println!("wrote 30 days of demo history: {} visits, {} events (synthetic; see docs/src/getting-started.md)", seeded.visits, seeded.t2_events);
-    }
-    if let Some(o) = devstack::orders::seed_demo_orders(config).await? {
-        println!(
-            "wrote a year of demo orders: {} orders, {} customers opted in; {} identified, {} de-identified, {} marketplace rows",
-            o.orders, o.opted_in, o.rows[0], o.rows[1], o.rows[2]
-        );
-    }
-    Ok(demo_logins)
 }
 
 fn print_urls(u: &Urls, state_dir: &Path, demo_logins: &[String], clickhouse_note: &str, more: &[String]) {

@@ -21,4 +21,7 @@ pub struct Marketing {
     pub tables: Vec<TableView>,
     pub pager: Option<Pager>,
     pub error: Option<String>,
+    /// The page reloads itself after this many seconds (while what it
+    /// shows is being computed).
+    pub refresh_secs: Option<u32>,
 }
