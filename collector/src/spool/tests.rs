@@ -52,6 +52,25 @@ async fn a_restart_replays_exactly_what_was_not_committed() {
 }
 
 #[tokio::test]
+async fn a_commit_to_a_mark_keeps_what_was_read_after_it() {
+    // The writer commits a confirmed batch while the next one is read.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+        for i in 0..6u8 {
+            spool.append(vec![i], None).await.unwrap();
+        }
+        assert_eq!(reader.next_chunk(3, Duration::from_millis(50)).await.unwrap().len(), 3);
+        let confirmed = reader.mark();
+        assert_eq!(reader.next_chunk(2, Duration::from_millis(50)).await.unwrap().len(), 2);
+        reader.commit_to(confirmed).unwrap();
+        assert_eq!(spool.pending_bytes(), 3 * 9, "only the first three are done");
+    }
+    let (_spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    assert_eq!(drain(&mut reader).await, vec![vec![3], vec![4], vec![5]]);
+}
+
+#[tokio::test]
 async fn a_torn_tail_is_cut_and_later_records_survive() {
     let dir = tempfile::tempdir().unwrap();
     {
