@@ -535,6 +535,14 @@ impl<A> SpoolReader<A> {
     /// not be used.
     pub fn commit_to(&mut self, mark: Mark) -> io::Result<()> {
         if mark.total <= self.committed_total {
+            // Nothing new confirmed, but the reader may have crossed into
+            // the next segment since (while a batch was in flight): the
+            // checkpoint follows it there, or a release of the old segment
+            // would wait for records that never come.
+            if mark.total == self.committed_total && mark.at > self.committed {
+                self.committed = mark.at;
+                self.checkpoint()?;
+            }
             self.maybe_rotate();
             return Ok(());
         }

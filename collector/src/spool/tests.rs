@@ -71,6 +71,25 @@ async fn a_commit_to_a_mark_keeps_what_was_read_after_it() {
 }
 
 #[tokio::test]
+async fn a_release_completes_when_the_reader_crossed_segments_with_a_batch_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, mut reader) = Spool::<()>::open(&config(dir.path(), 1 << 30, 1 << 20)).unwrap();
+    spool.append(vec![1], None).await.unwrap();
+    assert_eq!(reader.next_chunk(10, Duration::from_millis(50)).await.unwrap().len(), 1);
+    let in_flight = reader.mark();
+    let writer = async {
+        // The release rotates; the reader moves on to the new segment
+        // before the batch in flight is confirmed, then goes idle.
+        reader.next_chunk(10, Duration::from_millis(300)).await.unwrap();
+        reader.commit_to(in_flight).unwrap();
+        reader.next_chunk(10, Duration::from_millis(100)).await.unwrap();
+        reader.commit().unwrap();
+    };
+    let (released, ()) = tokio::join!(spool.release(Duration::from_secs(5)), writer);
+    assert!(released.is_ok(), "{released:?}");
+}
+
+#[tokio::test]
 async fn a_torn_tail_is_cut_and_later_records_survive() {
     let dir = tempfile::tempdir().unwrap();
     {
