@@ -45,7 +45,7 @@ const HONORIFICS: &[u8] = b"mr mrs ms miss mx dr prof";
 /// each word's (length, first letter, last letter), one over its first two
 /// letters. The collector asks this for every word of every value and every
 /// position of every key, and almost all fail the filter, so the list itself
-/// is seldom scanned. Computed at compile time; 32 bytes a list.
+/// is seldom scanned. Computed at compile time; 32 bytes of filter a list.
 struct WordList {
     words: &'static [u8],
     /// Two bits per word, from [`word_bits`].

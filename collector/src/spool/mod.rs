@@ -534,24 +534,20 @@ impl<A> SpoolReader<A> {
     /// but only that far. A mark from before a [`rewind`](Self::rewind) must
     /// not be used.
     pub fn commit_to(&mut self, mark: Mark) -> io::Result<()> {
-        if mark.total <= self.committed_total {
-            // Nothing new confirmed, but the reader may have crossed into
-            // the next segment since (while a batch was in flight): the
-            // checkpoint follows it there, or a release of the old segment
-            // would wait for records that never come.
-            if mark.total == self.committed_total && mark.at > self.committed {
-                self.committed = mark.at;
-                self.checkpoint()?;
+        // A mark past the checkpoint moves it, with or without new bytes:
+        // without, the reader crossed into the next segment (while a batch
+        // was in flight), and a release of the old segment waits for the
+        // checkpoint to follow it there.
+        if mark.at > self.committed {
+            let confirmed = mark.total - self.committed_total;
+            self.shared.pending_bytes.fetch_sub(confirmed.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            self.committed = mark.at;
+            self.committed_total = mark.total;
+            self.checkpoint()?;
+            if confirmed > 0 {
+                self.confirmed_since.get_or_insert_with(std::time::Instant::now);
             }
-            self.maybe_rotate();
-            return Ok(());
         }
-        self.committed = mark.at;
-        let confirmed = mark.total - self.committed_total;
-        self.shared.pending_bytes.fetch_sub(confirmed.min(self.shared.pending_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
-        self.committed_total = mark.total;
-        self.checkpoint()?;
-        self.confirmed_since.get_or_insert_with(std::time::Instant::now);
         self.maybe_rotate();
         Ok(())
     }

@@ -80,10 +80,10 @@ impl Tier3Cache {
         self.clusters.lock().expect("not poisoned").as_ref().and_then(|c| self.current(c, today))
     }
 
-    /// What a page shows for `job` now; marks it as needed (and returns
-    /// true for the caller to start it) when there is no result or it is
-    /// older than the TTL and nothing is under way.
-    pub fn needs(&self, job: Job, today: i32) -> (Option<i64>, bool) {
+    /// Marks `job` as needed, and returns true for the caller to start it,
+    /// when there is no result or it is older than the TTL and nothing is
+    /// under way.
+    pub fn needs(&self, job: Job, today: i32) -> bool {
         let now = crate::accounts::now_secs();
         let at = match job {
             Job::Segments(days) => self.peek_segmentation(today, days).map(|(at, _)| at),
@@ -95,7 +95,7 @@ impl Tier3Cache {
         if start {
             pending.insert(job, now);
         }
-        (at, start)
+        start
     }
 
     /// Since when `job` has been asked for or under way.

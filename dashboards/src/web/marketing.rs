@@ -232,7 +232,7 @@ pub async fn segments(State(app): State<Arc<App>>, who: Authorized<MarketingView
 /// scoring or k-means.
 fn ask(app: &Arc<App>, job: Job) {
     let today = Day::today();
-    if app.tier3.needs(job, today.0).1 {
+    if app.tier3.needs(job, today.0) {
         let app = app.clone();
         tokio::spawn(async move { app.tier3.run(&app.tier3_reader(today), job).await });
     }
